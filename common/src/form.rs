@@ -1,0 +1,104 @@
+//! An application's payment form: its own fields, the methods it takes, its amount limits and
+//! currency. The daemon keeps it; consoles and the hosted page render it.
+
+use crate::money::{Currency, Money};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodKind {
+    Card,
+    Ach,
+}
+
+impl MethodKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            MethodKind::Card => "card",
+            MethodKind::Ach => "ach",
+        }
+    }
+}
+
+/// One application-defined field (a plate number, a tax year).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    pub name: String,
+    pub label: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    pub max_len: usize,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// What a valid value looks like, in words, for the error message ("1 to 8 letters or digits").
+    pub hint: String,
+    /// The value is a year from this one to the current year.
+    #[serde(default)]
+    pub year_from: Option<i32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What an application accepts: shown as the form, enforced by validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationSpec {
+    /// The application id agents and agencies type: `DMV-RENEWAL`.
+    pub id: String,
+    pub name: String,
+    pub currency: Currency,
+    pub min_amount_minor: i64,
+    pub max_amount_minor: i64,
+    pub methods: Vec<MethodKind>,
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+impl ApplicationSpec {
+    pub fn min_amount(&self) -> Money {
+        Money::new(self.min_amount_minor, self.currency)
+    }
+
+    pub fn max_amount(&self) -> Money {
+        Money::new(self.max_amount_minor, self.currency)
+    }
+
+    /// Problems with the spec itself (an administrator's mistake), each in words.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.id.is_empty()
+            || self.id.len() > 32
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        {
+            problems.push(format!(
+                "application id {:?} must be 1 to 32 capital letters, digits or hyphens",
+                self.id
+            ));
+        }
+        if self.min_amount_minor <= 0 || self.min_amount_minor > self.max_amount_minor {
+            problems.push("amount limits must satisfy 0 < minimum <= maximum".to_owned());
+        }
+        if self.methods.is_empty() {
+            problems.push("at least one payment method (card or ach) is needed".to_owned());
+        }
+        for field in &self.fields {
+            if let Some(pattern) = &field.pattern
+                && let Err(e) = regex::Regex::new(pattern)
+            {
+                problems.push(format!(
+                    "field {}: pattern does not compile: {e}",
+                    field.name
+                ));
+            }
+            if field.max_len == 0 {
+                problems.push(format!("field {}: max_len must be at least 1", field.name));
+            }
+        }
+        problems
+    }
+}

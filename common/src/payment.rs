@@ -1,0 +1,181 @@
+//! A payment as requested (with card or bank data, held in memory only) and as recorded (with
+//! only what may be stored and shown).
+
+use crate::ach::AccountType;
+use crate::card::Brand;
+use crate::money::{Currency, Money};
+use crate::secret::{AccountNumber, Cvv, Pan};
+use crate::status::PaymentStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How the payment reached CIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The agency's website sent it in one call.
+    Gateway,
+    /// CIP's hosted payment page took it.
+    Partial,
+    /// An agent keyed it in CIP's console.
+    Full,
+}
+
+impl Mode {
+    pub fn code(self) -> &'static str {
+        match self {
+            Mode::Gateway => "gateway",
+            Mode::Partial => "partial",
+            Mode::Full => "full",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Mode> {
+        [Mode::Gateway, Mode::Partial, Mode::Full]
+            .into_iter()
+            .find(|m| m.code() == code)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    pub name: String,
+    pub email: String,
+    pub postal_code: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardInput {
+    pub number: Pan,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub cvv: Cvv,
+    pub name: String,
+    pub postal_code: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AchInput {
+    pub routing_number: String,
+    pub account_number: AccountNumber,
+    pub account_type: AccountType,
+    pub holder_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    Card(CardInput),
+    Ach(AchInput),
+}
+
+/// A payment as submitted, before validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub payer: Payer,
+    /// The application's own fields, by name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    pub method: PaymentMethod,
+}
+
+/// What is kept and shown of the payment method: never the full number or the CVV.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum MethodSummary {
+    Card {
+        brand: Brand,
+        first_six: String,
+        last_four: String,
+        exp_month: u8,
+        exp_year: u16,
+    },
+    Ach {
+        routing_number: String,
+        last_four: String,
+        account_type: AccountType,
+    },
+}
+
+impl MethodSummary {
+    pub fn last_four(&self) -> &str {
+        match self {
+            MethodSummary::Card { last_four, .. } | MethodSummary::Ach { last_four, .. } => {
+                last_four
+            }
+        }
+    }
+}
+
+impl fmt::Display for MethodSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MethodSummary::Card {
+                brand,
+                first_six,
+                last_four,
+                ..
+            } => write!(f, "{brand} {first_six}…{last_four}"),
+            MethodSummary::Ach {
+                routing_number,
+                last_four,
+                account_type,
+            } => write!(f, "ACH {account_type} {routing_number} ••••{last_four}"),
+        }
+    }
+}
+
+/// A payment as CIP records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// CIP's payment id, also the processor's reference: `pay_…`.
+    pub id: String,
+    pub application: String,
+    pub mode: Mode,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub payer: Payer,
+    pub fields: BTreeMap<String, String>,
+    pub method: MethodSummary,
+    /// Set on approval.
+    pub confirmation_code: Option<String>,
+    /// The processor's decline or failure code (`insufficient_funds`), or `processor_timeout`.
+    pub code: Option<String>,
+    /// The code in words, for a person.
+    pub message: Option<String>,
+    pub idempotency_key: String,
+    pub user: String,
+    pub created_ms: i64,
+    pub decided_ms: Option<i64>,
+}
+
+/// Find one payment by CIP's id or by its confirmation code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentLookup {
+    Id(String),
+    ConfirmationCode(String),
+}
+
+/// A search over payments; every filter is optional; results newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    pub application: Option<String>,
+    pub status: Option<PaymentStatus>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub confirmation_code: Option<String>,
+    pub last_four: Option<String>,
+    /// Continue after this payment (the `next` of the previous page).
+    pub after: Option<String>,
+    pub page_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub payments: Vec<Payment>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+}

@@ -1,0 +1,223 @@
+//! Validation of a payment request against its application's form: every bad field is named,
+//! nothing is sent while any is bad.
+
+use crate::ach::{account_number_error, routing_number_error};
+use crate::card::{Expiry, cvv_error, validate_pan};
+use crate::fields::FieldErrors;
+use crate::form::{ApplicationSpec, FieldSpec, MethodKind};
+use crate::payment::{PaymentMethod, PaymentRequest};
+use regex::Regex;
+
+/// Longest name, email or postal code accepted (a bound on what is stored).
+pub const MAX_TEXT_LEN: usize = 120;
+
+/// An application's form with its field patterns compiled once.
+#[derive(Clone, Debug)]
+pub struct Form {
+    pub spec: ApplicationSpec,
+    patterns: Vec<Option<Regex>>,
+}
+
+impl Form {
+    pub fn new(spec: ApplicationSpec) -> Result<Form, String> {
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let patterns = spec
+            .fields
+            .iter()
+            .map(|f| {
+                f.pattern
+                    .as_deref()
+                    .map(|p| Regex::new(&format!("^(?:{p})$")).map_err(|e| e.to_string()))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Form { spec, patterns })
+    }
+
+    /// Checks everything in `request`, collecting every error. `today` decides card expiry and
+    /// "this year".
+    pub fn validate(&self, request: &PaymentRequest, today: time::Date) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let spec = &self.spec;
+        if request.currency != spec.currency {
+            errors.add(
+                "currency",
+                format!("{} takes payments in {} only", spec.id, spec.currency),
+            );
+        } else if request.amount_minor < spec.min_amount_minor
+            || request.amount_minor > spec.max_amount_minor
+        {
+            errors.add(
+                "amount",
+                format!(
+                    "enter an amount from {} to {}",
+                    spec.min_amount(),
+                    spec.max_amount()
+                ),
+            );
+        }
+        text_field(
+            &mut errors,
+            "payer.name",
+            &request.payer.name,
+            "the payer's name",
+        );
+        let email = request.payer.email.trim();
+        if email.is_empty() {
+            errors.add("payer.email", "enter the payer's email address");
+        } else if !plausible_email(email) {
+            errors.add(
+                "payer.email",
+                "the email address needs a name, an @ and a domain, like name@example.com",
+            );
+        }
+        postal_code(&mut errors, "payer.postal_code", &request.payer.postal_code);
+        for (field, pattern) in spec.fields.iter().zip(&self.patterns) {
+            let value = request.fields.get(&field.name).map_or("", |v| v.trim());
+            if let Some(message) = field_error(field, pattern.as_ref(), value, today) {
+                errors.add(format!("fields.{}", field.name), message);
+            }
+        }
+        for name in request.fields.keys() {
+            if !spec.fields.iter().any(|f| &f.name == name) {
+                errors.add(
+                    format!("fields.{name}"),
+                    format!("{} has no field {name:?}: leave it out", spec.id),
+                );
+            }
+        }
+        match &request.method {
+            PaymentMethod::Card(card) => {
+                if !spec.methods.contains(&MethodKind::Card) {
+                    errors.add(
+                        "method",
+                        format!("{} does not take cards: pay by bank (ACH)", spec.id),
+                    );
+                }
+                let brand = match validate_pan(&card.number.digits()) {
+                    Ok(brand) => Some(brand),
+                    Err(e) => {
+                        errors.add("card.number", e.to_string());
+                        None
+                    }
+                };
+                let expiry = Expiry {
+                    month: card.exp_month,
+                    year: card.exp_year,
+                };
+                if let Some(message) = expiry.error(today) {
+                    errors.add("card.expiry", message);
+                }
+                if let Some(message) = cvv_error(card.cvv.expose(), brand) {
+                    errors.add("card.cvv", message);
+                }
+                text_field(&mut errors, "card.name", &card.name, "the name on the card");
+                postal_code(&mut errors, "card.postal_code", &card.postal_code);
+            }
+            PaymentMethod::Ach(ach) => {
+                if !spec.methods.contains(&MethodKind::Ach) {
+                    errors.add(
+                        "method",
+                        format!("{} does not take bank payments: pay by card", spec.id),
+                    );
+                }
+                if let Some(message) = routing_number_error(&ach.routing_number) {
+                    errors.add("ach.routing_number", message);
+                }
+                if let Some(message) = account_number_error(ach.account_number.expose()) {
+                    errors.add("ach.account_number", message);
+                }
+                text_field(
+                    &mut errors,
+                    "ach.holder_name",
+                    &ach.holder_name,
+                    "the account holder's name",
+                );
+            }
+        }
+        errors.into_result()
+    }
+}
+
+fn text_field(errors: &mut FieldErrors, field: &str, value: &str, what: &str) {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.add(field, format!("enter {what}"));
+    } else if value.chars().count() > MAX_TEXT_LEN {
+        errors.add(
+            field,
+            format!("{what} may be at most {MAX_TEXT_LEN} characters: shorten it"),
+        );
+    } else if value.chars().any(char::is_control) {
+        errors.add(
+            field,
+            format!("{what} may not hold control characters: retype it"),
+        );
+    }
+}
+
+fn postal_code(errors: &mut FieldErrors, field: &str, value: &str) {
+    let value = value.trim();
+    if value.is_empty() {
+        errors.add(field, "enter the postal code");
+    } else if value.len() > 10
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        errors.add(
+            field,
+            "a postal code is up to 10 letters, digits, spaces or hyphens",
+        );
+    }
+}
+
+fn plausible_email(email: &str) -> bool {
+    email.len() <= MAX_TEXT_LEN
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        })
+}
+
+fn field_error(
+    field: &FieldSpec,
+    pattern: Option<&Regex>,
+    value: &str,
+    today: time::Date,
+) -> Option<String> {
+    if value.is_empty() {
+        return field
+            .required
+            .then(|| format!("enter the {}: {}", field.label, field.hint));
+    }
+    if value.chars().count() > field.max_len {
+        return Some(format!(
+            "the {} may be at most {} characters: {}",
+            field.label, field.max_len, field.hint
+        ));
+    }
+    if pattern.is_some_and(|p| !p.is_match(value)) {
+        return Some(format!("the {} must be {}", field.label, field.hint));
+    }
+    if let Some(first) = field.year_from {
+        let this_year = today.year();
+        let in_range = value
+            .parse::<i32>()
+            .is_ok_and(|year| (first..=this_year).contains(&year));
+        if !in_range {
+            return Some(format!(
+                "the {} must be a year from {first} to {this_year}",
+                field.label
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,380 @@
+//! CIP's settings: a TOML file with a default for every key, paths from `directories`, and
+//! overrides from flags and `CIP_*` variables. An invalid file is refused with the key and why.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where settings come from, strongest first: flags or `CIP_*` variables (the daemon's and
+/// console's argument parsers read both), then the file, then the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--config` / `CIP_CONFIG`; without it, `<config dir>/cipd.toml` is read if it exists.
+    pub config: Option<PathBuf>,
+    /// `--data-dir` / `CIP_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--socket` / `CIP_SOCKET`.
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: `{key}`: {reason}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        reason: String,
+    },
+    #[error("no home directory to keep CIP's data in: pass --data-dir or set CIP_DATA_DIR")]
+    NoHome,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Database, processor ledger and other state. Default: the platform data dir (`~/.local/share/cip`).
+    pub data_dir: Option<PathBuf>,
+    /// The daemon's Unix socket. Default: `cipd.sock` in the runtime dir, or the data dir.
+    pub socket: Option<PathBuf>,
+    pub auth: AuthSettings,
+    pub processor: ProcessorSettings,
+    pub store: StoreSettings,
+    pub rpc: RpcSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Failed sign-ins in a row before a user is locked (1 to 10).
+    pub max_failures: u32,
+    /// How long a lockout lasts, in minutes (at least 30).
+    pub lockout_minutes: u32,
+    /// A session ends after this many idle minutes (1 to 15).
+    pub session_idle_minutes: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorSettings {
+    /// Latency the sandbox processor adds to every call, in milliseconds.
+    pub added_latency_ms: u64,
+    /// How long CIP waits for the processor before the payment is in doubt, in milliseconds.
+    pub deadline_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// Writes waiting for the writer thread before callers are told CIP is busy.
+    pub write_queue: usize,
+    /// Most writes committed in one transaction (one fsync).
+    pub max_batch: usize,
+    /// Read-only connections for searches, lookups and feeds.
+    pub readers: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcSettings {
+    /// Largest frame accepted from a client; a bigger one closes that connection.
+    pub max_frame_bytes: usize,
+    /// Clients connected at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Requests in flight on one connection.
+    pub max_in_flight_per_connection: usize,
+    /// A client's deadline is capped to this, in milliseconds.
+    pub max_deadline_ms: u64,
+    /// Largest page a search returns.
+    pub max_page_size: u32,
+    /// Most events one `events` call returns.
+    pub max_events: u32,
+    /// Longest an `events` call waits for a new event, in milliseconds.
+    pub max_wait_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: None,
+            socket: None,
+            auth: AuthSettings::default(),
+            processor: ProcessorSettings::default(),
+            store: StoreSettings::default(),
+            rpc: RpcSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            max_failures: 6,
+            lockout_minutes: 30,
+            session_idle_minutes: 15,
+        }
+    }
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        ProcessorSettings {
+            added_latency_ms: 0,
+            deadline_ms: 10_000,
+        }
+    }
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            write_queue: 4096,
+            max_batch: 256,
+            readers: 4,
+        }
+    }
+}
+
+impl Default for RpcSettings {
+    fn default() -> Self {
+        RpcSettings {
+            max_frame_bytes: 1 << 20,
+            max_connections: 1024,
+            max_in_flight_per_connection: 256,
+            max_deadline_ms: 60_000,
+            max_page_size: 500,
+            max_events: 1000,
+            max_wait_ms: 30_000,
+        }
+    }
+}
+
+/// The settings a daemon or console runs with: every path resolved.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+    pub settings: Settings,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Resolved {
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("cip.db")
+    }
+
+    pub fn processor_ledger(&self) -> PathBuf {
+        self.data_dir.join("sandbox-ledger.log")
+    }
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "cip")
+}
+
+/// Reads the settings file (if any), applies the overrides and resolves every path.
+pub fn load(overrides: &Overrides) -> Result<Resolved, ConfigError> {
+    let dirs = project_dirs();
+    let file = overrides.config.clone().or_else(|| {
+        dirs.as_ref()
+            .map(|d| d.config_dir().join("cipd.toml"))
+            .filter(|p| p.exists())
+    });
+    let settings = match &file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            parse(&text, path)?
+        }
+        None => Settings::default(),
+    };
+    let data_dir = match overrides.data_dir.clone().or(settings.data_dir.clone()) {
+        Some(dir) => dir,
+        None => dirs
+            .as_ref()
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or(ConfigError::NoHome)?,
+    };
+    let socket = overrides
+        .socket
+        .clone()
+        .or(settings.socket.clone())
+        .unwrap_or_else(|| {
+            dirs.as_ref()
+                .and_then(|d| d.runtime_dir().map(Path::to_path_buf))
+                .unwrap_or_else(|| data_dir.clone())
+                .join("cipd.sock")
+        });
+    Ok(Resolved {
+        data_dir,
+        socket,
+        settings,
+        file,
+    })
+}
+
+/// Parses and checks a settings file; `path` names it in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+    let invalid = |key: String, reason: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key,
+        reason,
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| invalid("(file)".to_owned(), e.message().to_owned()))?;
+    let settings: Settings = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        invalid(key, e.into_inner().message().to_owned())
+    })?;
+    for (key, reason) in settings.problems() {
+        return Err(invalid(key.to_owned(), reason));
+    }
+    Ok(settings)
+}
+
+impl Settings {
+    /// Values that parse but would weaken security or break the daemon.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let auth = &self.auth;
+        if !(1..=10).contains(&auth.max_failures) {
+            problems.push((
+                "auth.max_failures",
+                "must be 1 to 10 (PCI DSS 8.3.4)".to_owned(),
+            ));
+        }
+        if auth.lockout_minutes < 30 {
+            problems.push((
+                "auth.lockout_minutes",
+                "must be at least 30 (PCI DSS 8.3.4)".to_owned(),
+            ));
+        }
+        if !(1..=15).contains(&auth.session_idle_minutes) {
+            problems.push((
+                "auth.session_idle_minutes",
+                "must be 1 to 15 (PCI DSS 8.2.8)".to_owned(),
+            ));
+        }
+        if self.processor.deadline_ms == 0 {
+            problems.push(("processor.deadline_ms", "must be at least 1".to_owned()));
+        }
+        let store = &self.store;
+        for (key, value) in [
+            ("store.write_queue", store.write_queue),
+            ("store.max_batch", store.max_batch),
+            ("store.readers", store.readers),
+            ("rpc.max_connections", self.rpc.max_connections),
+            (
+                "rpc.max_in_flight_per_connection",
+                self.rpc.max_in_flight_per_connection,
+            ),
+        ] {
+            if value == 0 {
+                problems.push((key, "must be at least 1".to_owned()));
+            }
+        }
+        if self.rpc.max_frame_bytes < 4096 {
+            problems.push(("rpc.max_frame_bytes", "must be at least 4096".to_owned()));
+        }
+        if self.rpc.max_page_size == 0 || self.rpc.max_events == 0 {
+            problems.push((
+                "rpc.max_page_size",
+                "page and batch sizes must be at least 1".to_owned(),
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Settings, ConfigError> {
+        parse(text, Path::new("cipd.toml"))
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = include_str!("../../assets/cipd.example.toml");
+        let mut settings = parse_text(example).unwrap();
+        settings.data_dir = None;
+        settings.socket = None;
+        assert_eq!(settings, Settings::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err = parse_text("[auth]\nmax_failure = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_failure"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_reason() {
+        let err = parse_text("[processor]\ndeadline_ms = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("processor.deadline_ms"), "{err}");
+        assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn lockout_cannot_be_loosened_past_pci() {
+        let err = parse_text("[auth]\nmax_failures = 11\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth.max_failures") && err.contains("1 to 10"),
+            "{err}"
+        );
+        let err = parse_text("[auth]\nlockout_minutes = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.lockout_minutes"), "{err}");
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cipd.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\nsocket = \"/from/file.sock\"\n",
+        )
+        .unwrap();
+        let from_file = load(&Overrides {
+            config: Some(file.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(from_file.socket, PathBuf::from("/from/file.sock"));
+        let overridden = load(&Overrides {
+            config: Some(file),
+            data_dir: Some(dir.path().to_path_buf()),
+            socket: Some(dir.path().join("s.sock")),
+        })
+        .unwrap();
+        assert_eq!(overridden.data_dir, dir.path());
+        assert_eq!(overridden.socket, dir.path().join("s.sock"));
+        assert_eq!(overridden.database(), dir.path().join("cip.db"));
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_when_named() {
+        let err = load(&Overrides {
+            config: Some(PathBuf::from("/nonexistent/cipd.toml")),
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/cipd.toml"));
+    }
+}
