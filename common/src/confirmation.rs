@@ -5,16 +5,22 @@ const SYMBOLS: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Crockford's check symbols: the 32 above and `*~$=U` for the values 32 to 36.
 const CHECK_SYMBOLS: &[u8; 37] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
 
+/// The low `5 * symbols` bits of `value` in Crockford base32, most significant first.
+pub fn crockford(value: u64, symbols: u32) -> String {
+    (0..symbols)
+        .rev()
+        .map(|i| char::from(SYMBOLS[((value >> (i * 5)) & 31) as usize]))
+        .collect()
+}
+
 /// A confirmation code from 40 bits of randomness.
 pub fn confirmation_code(random: u64) -> String {
     let value = random & ((1 << 40) - 1);
+    let symbols = crockford(value, 8);
     let mut code = String::with_capacity(11);
-    for i in (0..8).rev() {
-        if i == 3 {
-            code.push('-');
-        }
-        code.push(char::from(SYMBOLS[((value >> (i * 5)) & 31) as usize]));
-    }
+    code.push_str(&symbols[..4]);
+    code.push('-');
+    code.push_str(&symbols[4..]);
     code.push('-');
     code.push(char::from(CHECK_SYMBOLS[(value % 37) as usize]));
     code

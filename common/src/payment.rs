@@ -179,3 +179,42 @@ pub struct SearchPage {
     /// Pass as `after` for the next page; `None` on the last page.
     pub next: Option<String>,
 }
+
+/// A decline or failure code in words a person can act on.
+pub fn outcome_message(code: &str) -> &'static str {
+    match code {
+        "generic_decline" => "the card issuer declined the payment: ask for another card",
+        "insufficient_funds" => "insufficient funds: ask for another card or account",
+        "expired_card" => "the issuer says the card has expired: ask for another card",
+        "incorrect_cvc" => "the issuer says the security code is wrong: re-enter it",
+        "processing_error" => "the processor had an error and nothing was charged: try again",
+        "processor_unavailable" => {
+            "the processor could not be reached and nothing was charged: try again shortly"
+        }
+        "processor_timeout" => {
+            "the processor did not answer in time: CIP asks it what happened; do not take the payment again"
+        }
+        "not_charged" => {
+            "the processor did not answer in time and nothing was charged: the payment can be taken again"
+        }
+        "no_account" => "the bank has no such account: check the account number",
+        "account_closed" => "the bank account is closed: ask for another account or a card",
+        "debit_not_authorized" => {
+            "the account holder has not authorized debits: ask for another account or a card"
+        }
+        _ => "the processor declined the payment: ask for another payment method",
+    }
+}
+
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// Why an idempotency key is refused, or `None` for 1 to 255 letters, digits and hyphens.
+pub fn idempotency_key_problem(key: &str) -> Option<String> {
+    let shaped = !key.is_empty()
+        && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (!shaped).then(|| {
+        format!("an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_LEN} letters, digits and hyphens: generate one per payment and reuse it only to retry")
+    })
+}

@@ -1,1 +1,13 @@
+//! `cipd`, CIP's payment daemon, as a library: the store, the engine, the processor, sign-in, the
+//! feed and the tarpc adapter, assembled by `serve` and administered by `admin`.
 
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod feed;
+pub mod processor;
+pub mod rpc;
+pub mod serve;
+pub mod store;

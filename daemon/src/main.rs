@@ -1,1 +1,5 @@
-fn main() {}
+//! `cipd`: run and administer CIP's payment daemon.
+
+fn main() -> std::process::ExitCode {
+    cip_daemon::cli::main()
+}

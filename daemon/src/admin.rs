@@ -1,0 +1,235 @@
+//! What `cipd init`, `cipd app …` and `cipd user …` do: administration straight on the database,
+//! audited as the operator at the command line. A running daemon sees the changes at once.
+
+use crate::auth::{hash_password, password_problem};
+use crate::clock::{Clock, Entropy, SystemClock, format_ms};
+use crate::store::accounts::{self, AuditEntry, UserRow};
+use crate::store::{Store, StoreError};
+use anyhow::{Context, bail};
+use cip_common::form::ApplicationSpec;
+use cip_common::secret::Password;
+use cip_common::session::Role;
+use serde::Deserialize;
+
+pub const DEMO_APPLICATIONS: &str = include_str!("../../assets/demo/applications.toml");
+pub const DEMO_USERS: &str = include_str!("../../assets/demo/users.toml");
+
+#[derive(Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsFile {
+    pub application: Vec<ApplicationSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoUser {
+    pub id: String,
+    pub role: Role,
+    pub password: String,
+    pub applications: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoUsers {
+    pub user: Vec<DemoUser>,
+}
+
+/// The operator at the command line, for the audit log.
+pub struct Operator {
+    pub actor: String,
+    pub origin: String,
+}
+
+impl Operator {
+    pub fn from_env() -> Operator {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        Operator {
+            actor: format!("cli:{user}"),
+            origin: format!("cli pid={}", std::process::id()),
+        }
+    }
+
+    fn entry(&self, action: &'static str, success: bool, object: String) -> AuditEntry {
+        AuditEntry {
+            at_ms: SystemClock.now_ms(),
+            actor: self.actor.clone(),
+            action,
+            success,
+            origin: self.origin.clone(),
+            object,
+        }
+    }
+}
+
+pub struct Admin {
+    pub store: Store,
+    pub operator: Operator,
+    pub entropy: Entropy,
+}
+
+fn user_id_problem(id: &str) -> Option<&'static str> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    (!ok).then_some("a user id is 1 to 64 letters, digits or - _ . @")
+}
+
+impl Admin {
+    pub async fn add_application(&self, spec: ApplicationSpec) -> anyhow::Result<()> {
+        let problems = spec.problems();
+        if !problems.is_empty() {
+            bail!("application {} refused: {}", spec.id, problems.join("; "));
+        }
+        let entry = self
+            .operator
+            .entry("application.add", true, format!("application:{}", spec.id));
+        let id = spec.id.clone();
+        let added = self
+            .store
+            .write(move |conn| {
+                if accounts::application(conn, &spec.id)?.is_some() {
+                    return Ok(false);
+                }
+                accounts::add_application(conn, &spec, entry.at_ms)?;
+                accounts::audit(conn, &entry)?;
+                Ok(true)
+            })
+            .await?;
+        if !added {
+            bail!("application {id} exists already");
+        }
+        Ok(())
+    }
+
+    pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {
+        self.store.read(accounts::applications).await
+    }
+
+    pub async fn add_user(
+        &self,
+        id: &str,
+        role: Role,
+        password: &Password,
+        applications: Vec<String>,
+    ) -> anyhow::Result<()> {
+        if let Some(problem) = user_id_problem(id) {
+            bail!("{problem}");
+        }
+        if let Some(problem) = password_problem(password.expose()) {
+            bail!("{problem}: choose another");
+        }
+        let hash = hash_password(password, &self.entropy).map_err(anyhow::Error::msg)?;
+        let entry = self
+            .operator
+            .entry("user.add", true, format!("user:{id} role:{role}"));
+        let user = id.to_owned();
+        let outcome = self
+            .store
+            .write(move |conn| {
+                if accounts::user(conn, &user)?.is_some() {
+                    return Ok(Err(format!("user {user} exists already")));
+                }
+                for app in &applications {
+                    if accounts::application(conn, app)?.is_none() {
+                        return Ok(Err(format!(
+                            "no application {app}: add it first with `cipd app add`"
+                        )));
+                    }
+                }
+                accounts::add_user(conn, &user, role, &hash, &applications, entry.at_ms)?;
+                accounts::audit(conn, &entry)?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome.map_err(anyhow::Error::msg)
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        self.store.read(accounts::users).await
+    }
+
+    pub async fn set_password(&self, id: &str, password: &Password) -> anyhow::Result<()> {
+        if let Some(problem) = password_problem(password.expose()) {
+            bail!("{problem}: choose another");
+        }
+        let hash = hash_password(password, &self.entropy).map_err(anyhow::Error::msg)?;
+        let entry = self
+            .operator
+            .entry("user.passwd", true, format!("user:{id}"));
+        let user = id.to_owned();
+        let changed = self
+            .store
+            .write(move |conn| {
+                let changed = accounts::set_password(conn, &user, &hash)?;
+                if changed {
+                    accounts::audit(conn, &entry)?;
+                }
+                Ok(changed)
+            })
+            .await?;
+        if !changed {
+            bail!("no user {id}: see `cipd user list`");
+        }
+        Ok(())
+    }
+
+    pub async fn unlock(&self, id: &str) -> anyhow::Result<()> {
+        let entry = self
+            .operator
+            .entry("user.unlock", true, format!("user:{id}"));
+        let user = id.to_owned();
+        let changed = self
+            .store
+            .write(move |conn| {
+                let changed = accounts::unlock(conn, &user)?;
+                if changed {
+                    accounts::audit(conn, &entry)?;
+                }
+                Ok(changed)
+            })
+            .await?;
+        if !changed {
+            bail!("no user {id}: see `cipd user list`");
+        }
+        Ok(())
+    }
+
+    /// Loads the demo's applications and users; returns the users for printing.
+    pub async fn load_demo(&self) -> anyhow::Result<Vec<DemoUser>> {
+        let apps: ApplicationsFile =
+            toml::from_str(DEMO_APPLICATIONS).context("the demo applications do not parse")?;
+        for spec in apps.application {
+            self.add_application(spec).await?;
+        }
+        let users: DemoUsers =
+            toml::from_str(DEMO_USERS).context("the demo users do not parse")?;
+        for user in &users.user {
+            self.add_user(
+                &user.id,
+                user.role,
+                &Password::new(user.password.clone()),
+                user.applications.clone(),
+            )
+            .await?;
+        }
+        Ok(users.user)
+    }
+}
+
+/// One line per user for `cipd user list`.
+pub fn describe_user(user: &UserRow, now_ms: i64) -> String {
+    let lock = match user.locked_until_ms {
+        Some(until) if until > now_ms => format!("  locked until {}", format_ms(until)),
+        _ if user.failed_attempts > 0 => format!("  {} failed sign-ins", user.failed_attempts),
+        _ => String::new(),
+    };
+    format!(
+        "{:<16} {:<10} {}{lock}",
+        user.id,
+        user.role.code(),
+        user.applications.join(",")
+    )
+}

@@ -1,0 +1,403 @@
+//! Passwords, sign-in with lockout, sessions with an idle expiry, and the audit entries they
+//! leave. An unknown user takes the same path, and the same time, as a wrong password.
+
+use crate::clock::{Clock, Entropy, format_ms};
+use crate::store::accounts::{self, AuditEntry, UserRow};
+use crate::store::{Store, StoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use cip_common::error::ApiError;
+use cip_common::secret::{Password, SessionToken};
+use cip_common::session::{Role, SessionInfo};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Shortest password accepted (PCI DSS 8.3.6 asks for 12).
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// Longest password accepted: a bound on argon2's input.
+pub const MAX_PASSWORD_LEN: usize = 256;
+/// A session's last use is written back at most this often; the idle check uses memory.
+const TOUCH_EVERY_MS: i64 = 60_000;
+/// Sessions kept in memory; beyond this the least recently checked are read back from the store.
+const MAX_CACHED_SESSIONS: usize = 100_000;
+
+/// argon2id with OWASP's parameters: 19 MiB, 2 passes, 1 lane.
+fn argon2() -> Argon2<'static> {
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19_456, 2, 1, None).expect("OWASP argon2 parameters are valid"),
+    )
+}
+
+/// Why a password is refused, in words, or `None` when it meets the policy.
+pub fn password_problem(password: &str) -> Option<String> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD_LEN {
+        return Some(format!("a password needs at least {MIN_PASSWORD_LEN} characters"));
+    }
+    if length > MAX_PASSWORD_LEN {
+        return Some(format!("a password may have at most {MAX_PASSWORD_LEN} characters"));
+    }
+    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
+        return Some("a password needs both letters and digits".to_owned());
+    }
+    None
+}
+
+pub fn hash_password(password: &Password, entropy: &Entropy) -> Result<String, String> {
+    let salt = SaltString::encode_b64(&entropy.bytes::<16>()).map_err(|e| e.to_string())?;
+    argon2()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify(password: &Password, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Who is calling, for role and application checks.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: String,
+    pub role: Role,
+    /// The application signed in to.
+    pub application: String,
+    /// Every application the user is granted.
+    pub grants: Vec<String>,
+}
+
+impl Caller {
+    /// The applications whose payments and events this caller may see: an agent its own, a
+    /// supervisor every one granted.
+    pub fn visible_applications(&self) -> Vec<String> {
+        match self.role {
+            Role::Supervisor | Role::Admin => self.grants.clone(),
+            Role::Agent | Role::Api => vec![self.application.clone()],
+        }
+    }
+
+    pub fn require(&self, allowed: &[Role], action: &str) -> Result<(), ApiError> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                action: action.to_owned(),
+            })
+        }
+    }
+}
+
+#[derive(Clone)]
+struct CachedSession {
+    caller: Caller,
+    last_seen_ms: i64,
+    persisted_ms: i64,
+}
+
+pub struct AuthSettings {
+    pub max_failures: u32,
+    pub lockout_ms: i64,
+    pub idle_ms: i64,
+}
+
+pub struct Auth {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    entropy: Entropy,
+    settings: AuthSettings,
+    /// A hash to verify against when the user does not exist, so that costs the same.
+    dummy_hash: String,
+    sessions: Mutex<HashMap<[u8; 32], CachedSession>>,
+}
+
+fn token_hash(token: &SessionToken) -> [u8; 32] {
+    *blake3::hash(token.expose().as_bytes()).as_bytes()
+}
+
+fn internal(e: StoreError) -> ApiError {
+    tracing::error!("store: {e}");
+    ApiError::Unavailable {
+        reason: "the database did not answer".to_owned(),
+    }
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        entropy: Entropy,
+        settings: AuthSettings,
+    ) -> Result<Auth, String> {
+        let dummy = Password::new(format!("{:032x}", entropy.next_u64()));
+        let dummy_hash = hash_password(&dummy, &entropy)?;
+        Ok(Auth {
+            store,
+            clock,
+            entropy,
+            settings,
+            dummy_hash,
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn idle_ms(&self) -> i64 {
+        self.settings.idle_ms
+    }
+
+    /// Checks application, user and password. Every failure counts toward the user's lockout
+    /// and is audited; the answer never says which part was wrong.
+    pub async fn authenticate(
+        &self,
+        application: &str,
+        user: &str,
+        password: Password,
+        origin: &str,
+    ) -> Result<Caller, ApiError> {
+        let now = self.clock.now_ms();
+        let id = user.to_owned();
+        let row: Option<UserRow> = self
+            .store
+            .read(move |conn| accounts::user(conn, &id))
+            .await
+            .map_err(internal)?;
+        if let Some(row) = &row
+            && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
+        {
+            self.audit(user, "login", false, origin, format!("user:{user} locked"))
+                .await;
+            return Err(ApiError::Locked {
+                until_ms: until,
+                until: format_ms(until),
+            });
+        }
+        let hash = row
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |r| r.password_hash.clone());
+        let verified = tokio::task::spawn_blocking(move || verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        let granted = row
+            .as_ref()
+            .is_some_and(|r| r.applications.iter().any(|a| a == application));
+        match row {
+            Some(row) if verified && granted => {
+                if row.failed_attempts > 0 {
+                    let id = row.id.clone();
+                    self.store
+                        .write(move |conn| accounts::reset_failures(conn, &id))
+                        .await
+                        .map_err(internal)?;
+                }
+                Ok(Caller {
+                    user: row.id,
+                    role: row.role,
+                    application: application.to_owned(),
+                    grants: row.applications,
+                })
+            }
+            Some(row) => {
+                let (id, max, lock_until) = (
+                    row.id.clone(),
+                    self.settings.max_failures,
+                    now + self.settings.lockout_ms,
+                );
+                let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
+                let locked = self
+                    .store
+                    .write(move |conn| {
+                        accounts::audit(conn, &entry)?;
+                        let locked = accounts::record_failure(conn, &id, max, now, lock_until)?;
+                        if locked.is_some() {
+                            accounts::audit(
+                                conn,
+                                &AuditEntry {
+                                    action: "lockout",
+                                    ..entry.clone()
+                                },
+                            )?;
+                        }
+                        Ok(locked)
+                    })
+                    .await
+                    .map_err(internal)?;
+                match locked {
+                    Some(until) => Err(ApiError::Locked {
+                        until_ms: until,
+                        until: format_ms(until),
+                    }),
+                    None => Err(ApiError::BadCredentials),
+                }
+            }
+            None => {
+                self.audit(user, "login", false, origin, format!("user:{user} unknown"))
+                    .await;
+                Err(ApiError::BadCredentials)
+            }
+        }
+    }
+
+    /// Signs in and opens a session.
+    pub async fn login(
+        &self,
+        application: &str,
+        user: &str,
+        password: Password,
+        origin: &str,
+    ) -> Result<SessionInfo, ApiError> {
+        let caller = self
+            .authenticate(application, user, password, origin)
+            .await?;
+        let token = SessionToken::new(blake3::Hash::from(self.entropy.bytes::<32>()).to_hex().as_str());
+        let hash = token_hash(&token);
+        let now = self.clock.now_ms();
+        let entry = self.entry(user, "login", true, origin, format!("application:{application}"));
+        let (u, a) = (caller.user.clone(), caller.application.clone());
+        self.store
+            .write(move |conn| {
+                accounts::add_session(conn, &hash, &u, &a, now)?;
+                accounts::audit(conn, &entry)
+            })
+            .await
+            .map_err(internal)?;
+        let info = SessionInfo {
+            token,
+            user: caller.user.clone(),
+            role: caller.role,
+            application: caller.application.clone(),
+            idle_timeout_ms: self.settings.idle_ms,
+        };
+        self.cache(hash, CachedSession {
+            caller,
+            last_seen_ms: now,
+            persisted_ms: now,
+        });
+        Ok(info)
+    }
+
+    pub async fn logout(&self, token: &SessionToken, origin: &str) -> Result<(), ApiError> {
+        let caller = self.session(token).await?;
+        let hash = token_hash(token);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash);
+        let now = self.clock.now_ms();
+        let entry = self.entry(&caller.user, "logout", true, origin, format!("application:{}", caller.application));
+        self.store
+            .write(move |conn| {
+                accounts::end_session(conn, &hash, now)?;
+                accounts::audit(conn, &entry)
+            })
+            .await
+            .map_err(internal)
+    }
+
+    /// The caller behind a session token; ends the session if it has been idle too long.
+    pub async fn session(&self, token: &SessionToken) -> Result<Caller, ApiError> {
+        let hash = token_hash(token);
+        let now = self.clock.now_ms();
+        let cached = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned();
+        let mut session = match cached {
+            Some(session) => session,
+            None => self.load_session(hash).await?,
+        };
+        if now - session.last_seen_ms > self.settings.idle_ms {
+            self.sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&hash);
+            let user = session.caller.user.clone();
+            let entry = self.entry(&user, "session.expired", true, "cipd", format!("user:{user}"));
+            self.store
+                .write(move |conn| {
+                    accounts::end_session(conn, &hash, now)?;
+                    accounts::audit(conn, &entry)
+                })
+                .await
+                .map_err(internal)?;
+            return Err(ApiError::SessionExpired);
+        }
+        session.last_seen_ms = session.last_seen_ms.max(now);
+        if now - session.persisted_ms >= TOUCH_EVERY_MS {
+            session.persisted_ms = now;
+            self.store
+                .write(move |conn| accounts::touch_session(conn, &hash, now))
+                .await
+                .map_err(internal)?;
+        }
+        let caller = session.caller.clone();
+        self.cache(hash, session);
+        Ok(caller)
+    }
+
+    async fn load_session(&self, hash: [u8; 32]) -> Result<CachedSession, ApiError> {
+        let found = self
+            .store
+            .read(move |conn| {
+                let Some(session) = accounts::session(conn, &hash)? else {
+                    return Ok(None);
+                };
+                let user = accounts::user(conn, &session.user)?;
+                Ok(user.map(|user| (session, user)))
+            })
+            .await
+            .map_err(internal)?;
+        match found {
+            Some((session, user)) if !session.ended => Ok(CachedSession {
+                caller: Caller {
+                    user: user.id,
+                    role: user.role,
+                    application: session.application,
+                    grants: user.applications,
+                },
+                last_seen_ms: session.last_seen_ms,
+                persisted_ms: session.last_seen_ms,
+            }),
+            _ => Err(ApiError::SessionExpired),
+        }
+    }
+
+    fn cache(&self, hash: [u8; 32], session: CachedSession) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.len() >= MAX_CACHED_SESSIONS && !sessions.contains_key(&hash) {
+            // Forget the longest idle; it is read back from the store when next used.
+            if let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.last_seen_ms)
+                .map(|(k, _)| *k)
+            {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(hash, session);
+    }
+
+    fn entry(&self, actor: &str, action: &'static str, success: bool, origin: &str, object: String) -> AuditEntry {
+        AuditEntry {
+            at_ms: self.clock.now_ms(),
+            actor: actor.to_owned(),
+            action,
+            success,
+            origin: origin.to_owned(),
+            object,
+        }
+    }
+
+    async fn audit(&self, actor: &str, action: &'static str, success: bool, origin: &str, object: String) {
+        let entry = self.entry(actor, action, success, origin, object);
+        if let Err(e) = self.store.write(move |conn| accounts::audit(conn, &entry)).await {
+            tracing::error!("audit entry not written: {e}");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The `cipd` command line: `init`, `serve`, `app …` and `user …`. Passwords come from a prompt
+//! or standard input, never from the arguments.
+
+use crate::admin::{Admin, ApplicationsFile, Operator, describe_user};
+use crate::clock::{Clock, Entropy, SystemClock};
+use crate::serve::{Daemon, store_limits};
+use crate::store::Store;
+use anyhow::{Context, bail};
+use cip_common::form::ApplicationSpec;
+use cip_common::secret::Password;
+use cip_common::session::Role;
+use cip_config::{Overrides, Resolved};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cipd", version, about = "CIP's payment daemon: run it and administer it")]
+struct Cli {
+    /// Settings file (TOML); see assets/cipd.example.toml.
+    #[arg(long, env = "CIP_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Where the database and the processor ledger live.
+    #[arg(long, env = "CIP_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// The daemon's Unix socket.
+    #[arg(long, env = "CIP_SOCKET", global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database; with --demo, load the demo applications and users and print them.
+    Init {
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Serve payments on the Unix socket until SIGTERM or Ctrl-C.
+    Serve,
+    /// Applications: the agencies' payment forms.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Users: agents, supervisors, administrators and API users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Add an application from a TOML file holding one [[application]] table.
+    Add {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the applications.
+    List,
+    /// Show an application's form.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is asked for (or read from standard input).
+    Add {
+        id: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// An application the user may use; repeat for more.
+        #[arg(long = "app", required = true)]
+        apps: Vec<String>,
+    },
+    /// List users, their roles, applications and lockouts.
+    List,
+    /// Set a user's password; asked for (or read from standard input).
+    Passwd { id: String },
+    /// Lift a user's lockout and clear its failed sign-ins.
+    Unlock { id: String },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::from_code(text).ok_or_else(|| "a role is agent, supervisor, admin or api".to_owned())
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CIP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cipd: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cipd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let resolved = cip_config::load(&Overrides {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        socket: cli.socket,
+    })?;
+    match cli.command {
+        Command::Serve => serve(&resolved).await,
+        Command::Init { demo } => init(&resolved, demo).await,
+        Command::App(command) => app(&admin(&resolved)?, command).await,
+        Command::User(command) => user(&admin(&resolved)?, command).await,
+    }
+}
+
+fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
+    let store = Store::open(&resolved.database(), store_limits(resolved))
+        .with_context(|| format!("cannot open the database {}", resolved.database().display()))?;
+    Ok(Admin {
+        store,
+        operator: Operator::from_env(),
+        entropy: Entropy::from_os(),
+    })
+}
+
+async fn serve(resolved: &Resolved) -> anyhow::Result<()> {
+    let daemon = Daemon::start(resolved).await?;
+    daemon.serve(&resolved.socket, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = hup.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn init(resolved: &Resolved, demo: bool) -> anyhow::Result<()> {
+    let existed = resolved.database().exists();
+    let admin = admin(resolved)?;
+    println!("database: {}", resolved.database().display());
+    if !demo {
+        return Ok(());
+    }
+    if existed && !admin.applications().await?.is_empty() {
+        bail!(
+            "{} already holds applications: use a fresh --data-dir for the demo",
+            resolved.database().display()
+        );
+    }
+    let users = admin.load_demo().await?;
+    println!("demo applications: DMV-RENEWAL, PARK-RESERVE, TAX-PAYMENT");
+    println!("demo users (demo passwords only; never use them for real):");
+    for user in users {
+        println!("  {:<8} {:<11} password {}", user.id, user.role.code(), user.password);
+    }
+    Ok(())
+}
+
+async fn app(admin: &Admin, command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Add { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let parsed: ApplicationsFile = toml::from_str(&text)
+                .with_context(|| format!("{} is not an application file", file.display()))?;
+            for spec in parsed.application {
+                let id = spec.id.clone();
+                admin.add_application(spec).await?;
+                println!("added application {id}");
+            }
+        }
+        AppCommand::List => {
+            for spec in admin.applications().await? {
+                println!(
+                    "{:<16} {:<32} {} {} to {}  {}",
+                    spec.id,
+                    spec.name,
+                    spec.currency,
+                    spec.min_amount().amount_text(),
+                    spec.max_amount().amount_text(),
+                    spec.methods.iter().map(|m| m.code()).collect::<Vec<_>>().join(",")
+                );
+            }
+        }
+        AppCommand::Show { id } => {
+            let spec: ApplicationSpec = admin
+                .applications()
+                .await?
+                .into_iter()
+                .find(|s| s.id == id)
+                .with_context(|| format!("no application {id}: see `cipd app list`"))?;
+            print!(
+                "{}",
+                toml::to_string_pretty(&ApplicationsFile {
+                    application: vec![spec]
+                })?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn user(admin: &Admin, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { id, role, apps } => {
+            let password = read_password(&format!("password for {id}"))?;
+            admin.add_user(&id, role, &password, apps).await?;
+            println!("added {role} {id}");
+        }
+        UserCommand::List => {
+            let now = SystemClock.now_ms();
+            for user in admin.users().await? {
+                println!("{}", describe_user(&user, now));
+            }
+        }
+        UserCommand::Passwd { id } => {
+            let password = read_password(&format!("new password for {id}"))?;
+            admin.set_password(&id, &password).await?;
+            println!("password of {id} changed");
+        }
+        UserCommand::Unlock { id } => {
+            admin.unlock(&id).await?;
+            println!("{id} unlocked");
+        }
+    }
+    Ok(())
+}
+
+/// A password from the terminal (typed twice, not echoed) or one line of standard input.
+fn read_password(what: &str) -> anyhow::Result<Password> {
+    if std::io::stdin().is_terminal() {
+        let first = Password::new(rpassword::prompt_password(format!("{what}: "))?);
+        let again = Password::new(rpassword::prompt_password(format!("{what} again: "))?);
+        if first != again {
+            bail!("the two passwords differ: nothing changed");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = Password::new(line.trim_end_matches(['\r', '\n']));
+    zeroize::Zeroize::zeroize(&mut line);
+    Ok(password)
+}

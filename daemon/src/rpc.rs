@@ -1,0 +1,245 @@
+//! The tarpc adapter: decode, check the session's role and application, call the engine or the
+//! store, encode. No business rule lives here.
+
+use crate::auth::{Auth, Caller};
+use crate::engine::Engine;
+use crate::store::{StoreError, payments};
+use cip_common::confirmation::normalize;
+use cip_common::error::ApiError;
+use cip_common::event::EventBatch;
+use cip_common::form::ApplicationSpec;
+use cip_common::payment::{
+    Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery,
+};
+use cip_common::secret::{Password, SessionToken};
+use cip_common::service::Cip;
+use cip_common::session::{Role, SessionInfo};
+use cip_config::RpcSettings;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tarpc::context::Context;
+
+/// Everything a connection's calls share.
+pub struct Shared {
+    pub engine: Arc<Engine>,
+    pub auth: Auth,
+    pub limits: RpcSettings,
+}
+
+/// One client connection: the shared daemon and where the client is.
+#[derive(Clone)]
+pub struct Connection {
+    pub shared: Arc<Shared>,
+    /// The peer, for the audit log: `unix uid=1000 pid=4242`.
+    pub origin: Arc<str>,
+}
+
+fn unavailable(e: StoreError) -> ApiError {
+    tracing::error!("store: {e}");
+    ApiError::Unavailable {
+        reason: "the database did not answer".to_owned(),
+    }
+}
+
+/// Roles that may see payments.
+const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
+
+impl Connection {
+    /// Runs a call within the daemon's cap on deadlines, whatever the client asked for.
+    async fn capped<T>(
+        &self,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let cap = Duration::from_millis(self.shared.limits.max_deadline_ms);
+        tokio::time::timeout(cap, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::Unavailable {
+                    reason: "the call took longer than the daemon allows".to_owned(),
+                })
+            })
+    }
+
+    async fn caller(&self, token: &SessionToken) -> Result<Caller, ApiError> {
+        self.shared.auth.session(token).await
+    }
+}
+
+impl Cip for Connection {
+    async fn login(
+        self,
+        _: Context,
+        application: String,
+        user: String,
+        password: Password,
+    ) -> Result<SessionInfo, ApiError> {
+        let origin = Arc::clone(&self.origin);
+        self.capped(self.shared.auth.login(&application, &user, password, &origin))
+            .await
+    }
+
+    async fn logout(self, _: Context, token: SessionToken) -> Result<(), ApiError> {
+        self.capped(self.shared.auth.logout(&token, &self.origin))
+            .await
+    }
+
+    async fn application(
+        self,
+        _: Context,
+        token: SessionToken,
+        id: String,
+    ) -> Result<ApplicationSpec, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            if !caller.grants.contains(&id) {
+                return Err(ApiError::Forbidden {
+                    action: format!("use application {id}"),
+                });
+            }
+            Ok(self.shared.engine.form(&id).await?.spec.clone())
+        })
+        .await
+    }
+
+    async fn submit(
+        self,
+        _: Context,
+        token: SessionToken,
+        idempotency_key: String,
+        request: PaymentRequest,
+    ) -> Result<Payment, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Agent, Role::Supervisor], "key in payments")?;
+            self.shared
+                .engine
+                .submit(&caller, Mode::Full, idempotency_key, request)
+                .await
+        })
+        .await
+    }
+
+    async fn gateway_submit(
+        self,
+        _: Context,
+        application: String,
+        user: String,
+        password: Password,
+        idempotency_key: String,
+        request: PaymentRequest,
+    ) -> Result<Payment, ApiError> {
+        self.capped(async {
+            let caller = self
+                .shared
+                .auth
+                .authenticate(&application, &user, password, &self.origin)
+                .await?;
+            caller.require(&[Role::Api], "submit gateway payments")?;
+            self.shared
+                .engine
+                .submit(&caller, Mode::Gateway, idempotency_key, request)
+                .await
+        })
+        .await
+    }
+
+    async fn payment(
+        self,
+        _: Context,
+        token: SessionToken,
+        lookup: PaymentLookup,
+    ) -> Result<Payment, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&READERS, "look up payments")?;
+            let (what, id) = match &lookup {
+                PaymentLookup::Id(id) => ("payment", id.clone()),
+                PaymentLookup::ConfirmationCode(code) => ("confirmation code", code.clone()),
+            };
+            let not_found = || ApiError::NotFound {
+                what: what.to_owned(),
+                id: id.clone(),
+            };
+            let found = match lookup {
+                PaymentLookup::Id(id) => {
+                    self.shared
+                        .engine
+                        .store()
+                        .read(move |conn| payments::by_id(conn, &id))
+                        .await
+                }
+                PaymentLookup::ConfirmationCode(code) => {
+                    let code = normalize(&code).ok_or_else(not_found)?;
+                    self.shared
+                        .engine
+                        .store()
+                        .read(move |conn| payments::by_confirmation_code(conn, &code))
+                        .await
+                }
+            }
+            .map_err(unavailable)?;
+            // A payment of another application is answered as not found: no hint it exists.
+            found
+                .filter(|p| caller.visible_applications().contains(&p.application))
+                .ok_or_else(not_found)
+        })
+        .await
+    }
+
+    async fn search(
+        self,
+        _: Context,
+        token: SessionToken,
+        mut query: SearchQuery,
+    ) -> Result<SearchPage, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&READERS, "search payments")?;
+            let page_size = query.page_size.clamp(1, self.shared.limits.max_page_size);
+            if let Some(code) = &query.confirmation_code {
+                query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
+            }
+            let apps = caller.visible_applications();
+            let payments = self
+                .shared
+                .engine
+                .store()
+                .read(move |conn| payments::search(conn, &query, &apps, page_size))
+                .await
+                .map_err(unavailable)?;
+            let next = (payments.len() == page_size as usize)
+                .then(|| payments.last().map(|p| p.id.clone()))
+                .flatten();
+            Ok(SearchPage { payments, next })
+        })
+        .await
+    }
+
+    async fn events(
+        self,
+        _: Context,
+        token: SessionToken,
+        after_seq: u64,
+        max: u32,
+        wait_ms: u32,
+    ) -> Result<EventBatch, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Agent, Role::Supervisor], "watch the feed")?;
+            let limits = &self.shared.limits;
+            let max = max.clamp(1, limits.max_events);
+            let wait = Duration::from_millis(u64::from(wait_ms.min(limits.max_wait_ms)));
+            crate::feed::events_after(
+                self.shared.engine.store(),
+                after_seq,
+                caller.visible_applications(),
+                max,
+                wait,
+            )
+            .await
+            .map_err(unavailable)
+        })
+        .await
+    }
+}

@@ -1,0 +1,269 @@
+//! SQL for applications, users and their grants, sessions, and the append-only audit log.
+
+use super::StoreError;
+use cip_common::form::ApplicationSpec;
+use cip_common::session::Role;
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub fn add_application(
+    conn: &Connection,
+    spec: &ApplicationSpec,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO applications (id, spec, created_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![spec.id, json, now_ms])?;
+    Ok(())
+}
+
+pub fn applications(conn: &Connection) -> Result<Vec<ApplicationSpec>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT spec FROM applications ORDER BY id")?;
+    let specs = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .map(|json| {
+            serde_json::from_str(&json?).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect();
+    specs
+}
+
+pub fn application(conn: &Connection, id: &str) -> Result<Option<ApplicationSpec>, StoreError> {
+    let json: Option<String> = conn
+        .prepare_cached("SELECT spec FROM applications WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub id: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub failed_attempts: u32,
+    pub locked_until_ms: Option<i64>,
+    pub applications: Vec<String>,
+}
+
+pub fn add_user(
+    conn: &Connection,
+    id: &str,
+    role: Role,
+    password_hash: &str,
+    applications: &[String],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, role, password_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, role.code(), password_hash, now_ms])?;
+    let mut grant = conn.prepare_cached(
+        "INSERT INTO user_applications (user_id, application_id) VALUES (?1, ?2)",
+    )?;
+    for app in applications {
+        grant.execute(params![id, app])?;
+    }
+    Ok(())
+}
+
+pub fn user(conn: &Connection, id: &str) -> Result<Option<UserRow>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, role, password_hash, failed_attempts, locked_until_ms FROM users WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            let role: String = r.get(1)?;
+            Ok(UserRow {
+                id: r.get(0)?,
+                role: Role::from_code(&role).unwrap_or(Role::Agent),
+                password_hash: r.get(2)?,
+                failed_attempts: r.get(3)?,
+                locked_until_ms: r.get(4)?,
+                applications: Vec::new(),
+            })
+        })
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    row.applications = grants(conn, id)?;
+    Ok(Some(row))
+}
+
+fn grants(conn: &Connection, user: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT application_id FROM user_applications WHERE user_id = ?1 ORDER BY application_id",
+    )?;
+    let apps = stmt.query_map([user], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    Ok(apps)
+}
+
+pub fn users(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM users ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    ids.iter()
+        .filter_map(|id| user(conn, id).transpose())
+        .collect()
+}
+
+pub fn set_password(conn: &Connection, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")?
+        .execute(params![password_hash, id])?
+        > 0)
+}
+
+/// Clears failed attempts and any lockout. Returns false for an unknown user.
+pub fn unlock(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL WHERE id = ?1",
+        )?
+        .execute([id])?
+        > 0)
+}
+
+/// Counts a failed sign-in (a lockout that has run out starts the count again); at
+/// `max_failures` in a row the user is locked until `lock_until_ms`. Returns the lockout end when
+/// this failure locked the user.
+pub fn record_failure(
+    conn: &Connection,
+    id: &str,
+    max_failures: u32,
+    now_ms: i64,
+    lock_until_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let locked: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE users SET
+                failed_attempts = (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1,
+                locked_until_ms = CASE
+                    WHEN (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1 >= ?2 THEN ?4
+                    WHEN locked_until_ms <= ?3 THEN NULL
+                    ELSE locked_until_ms END
+             WHERE id = ?1
+             RETURNING CASE WHEN failed_attempts >= ?2 THEN locked_until_ms END",
+        )?
+        .query_row(params![id, max_failures, now_ms, lock_until_ms], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(locked)
+}
+
+pub fn reset_failures(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL WHERE id = ?1 AND failed_attempts > 0",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    pub user: String,
+    pub application: String,
+    pub last_seen_ms: i64,
+    pub ended: bool,
+}
+
+pub fn add_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    user: &str,
+    application: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (token_hash, user_id, application_id, created_ms, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?
+    .execute(params![token_hash.as_slice(), user, application, now_ms])?;
+    Ok(())
+}
+
+pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT user_id, application_id, last_seen_ms, ended_ms IS NOT NULL FROM sessions WHERE token_hash = ?1",
+        )?
+        .query_row([token_hash.as_slice()], |r| {
+            Ok(SessionRow {
+                user: r.get(0)?,
+                application: r.get(1)?,
+                last_seen_ms: r.get(2)?,
+                ended: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE token_hash = ?1")?
+        .execute(params![token_hash.as_slice(), now_ms])?;
+    Ok(())
+}
+
+pub fn end_session(conn: &Connection, token_hash: &[u8; 32], now_ms: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE sessions SET ended_ms = ?2 WHERE token_hash = ?1 AND ended_ms IS NULL",
+    )?
+    .execute(params![token_hash.as_slice(), now_ms])?;
+    Ok(())
+}
+
+/// One security event: who did what to which object, from where, when, and how it went.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: &'static str,
+    pub success: bool,
+    pub origin: String,
+    pub object: String,
+}
+
+pub fn audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at_ms, actor, action, outcome, origin, object) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        entry.at_ms,
+        entry.actor,
+        entry.action,
+        if entry.success { "success" } else { "failure" },
+        entry.origin,
+        entry.object
+    ])?;
+    Ok(())
+}
+
+/// The newest audit entries, newest first.
+pub fn audit_entries(conn: &Connection, limit: u32) -> Result<Vec<AuditEntryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at_ms, actor, action, outcome, origin, object FROM audit_log ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt
+        .query_map([limit], |r| {
+            Ok(AuditEntryRow {
+                at_ms: r.get(0)?,
+                actor: r.get(1)?,
+                action: r.get(2)?,
+                outcome: r.get(3)?,
+                origin: r.get(4)?,
+                object: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntryRow {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub origin: String,
+    pub object: String,
+}

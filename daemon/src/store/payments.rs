@@ -1,0 +1,417 @@
+//! SQL for payments, their idempotency keys, confirmations and events.
+
+use super::StoreError;
+use cip_common::ach::AccountType;
+use cip_common::card::Brand;
+use cip_common::event::{Event, EventKind};
+use cip_common::money::{Currency, Money};
+use cip_common::payment::{MethodSummary, Mode, Payer, Payment, SearchQuery};
+use cip_common::status::PaymentStatus;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// What committing a new payment found.
+#[derive(Debug)]
+pub enum Begun {
+    /// The payment is committed as `processing` with its `payment.received` event.
+    Created { seq: u64 },
+    /// The idempotency key was used before.
+    Existing {
+        payment_id: String,
+        same_request: bool,
+    },
+}
+
+/// Commits `payment` (status `processing`) with its idempotency key and received event, unless
+/// the key was used before.
+pub fn begin(
+    conn: &Connection,
+    payment: &Payment,
+    fingerprint: &[u8; 32],
+) -> Result<Begun, StoreError> {
+    let existing = conn
+        .prepare_cached(
+            "SELECT fingerprint, payment_id FROM idempotency_keys WHERE application_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![payment.application, payment.idempotency_key], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    if let Some((stored, payment_id)) = existing {
+        return Ok(Begun::Existing {
+            payment_id,
+            same_request: stored.as_slice() == fingerprint.as_slice(),
+        });
+    }
+    let fields = serde_json::to_string(&payment.fields)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let (method, brand, first_six, exp_month, exp_year, routing, account_type) =
+        match &payment.method {
+            MethodSummary::Card {
+                brand,
+                first_six,
+                exp_month,
+                exp_year,
+                ..
+            } => (
+                "card",
+                Some(brand.code()),
+                Some(first_six.as_str()),
+                Some(*exp_month),
+                Some(*exp_year),
+                None,
+                None,
+            ),
+            MethodSummary::Ach {
+                routing_number,
+                account_type,
+                ..
+            } => (
+                "ach",
+                None,
+                None,
+                None,
+                None,
+                Some(routing_number.as_str()),
+                Some(account_type.code()),
+            ),
+        };
+    conn.prepare_cached(
+        "INSERT INTO payments (id, application_id, mode, status, amount_minor, currency, payer_name,
+            payer_email, payer_postal_code, fields, method, brand, first_six, exp_month, exp_year,
+            routing_number, account_type, last_four, idempotency_key, user_id, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )?
+    .execute(params![
+        payment.id,
+        payment.application,
+        payment.mode.code(),
+        payment.status.code(),
+        payment.amount.minor,
+        payment.amount.currency.code(),
+        payment.payer.name,
+        payment.payer.email,
+        payment.payer.postal_code,
+        fields,
+        method,
+        brand,
+        first_six,
+        exp_month,
+        exp_year,
+        routing,
+        account_type,
+        payment.method.last_four(),
+        payment.idempotency_key,
+        payment.user,
+        payment.created_ms,
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        payment.application,
+        payment.idempotency_key,
+        fingerprint.as_slice(),
+        payment.id,
+        payment.created_ms
+    ])?;
+    let seq = insert_event(conn, payment, EventKind::PaymentReceived, payment.created_ms)?;
+    Ok(Begun::Created { seq })
+}
+
+/// A payment's move from `from` to the status `payment` now holds.
+pub struct Decision {
+    pub from: PaymentStatus,
+    /// The processor's authorization, kept with the confirmation code on approval.
+    pub authorization: Option<String>,
+    pub kind: EventKind,
+}
+
+#[derive(Debug)]
+pub enum Decided {
+    Committed,
+    /// The payment was not in `from` any more: someone else moved it first.
+    Moved,
+    /// The confirmation code is taken; try another (the whole move was rolled back).
+    CodeTaken,
+}
+
+/// Commits the outcome held in `payment`, its confirmation and its event, in one transaction.
+pub fn decide(
+    conn: &Connection,
+    payment: &Payment,
+    decision: &Decision,
+) -> Result<Decided, StoreError> {
+    conn.execute_batch("SAVEPOINT decide")?;
+    let result = decide_inner(conn, payment, decision);
+    match &result {
+        Ok(Decided::Committed) => conn.execute_batch("RELEASE decide")?,
+        _ => conn.execute_batch("ROLLBACK TO decide; RELEASE decide")?,
+    }
+    result
+}
+
+fn decide_inner(
+    conn: &Connection,
+    payment: &Payment,
+    decision: &Decision,
+) -> Result<Decided, StoreError> {
+    let moved = conn
+        .prepare_cached(
+            "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4
+             WHERE id = ?5 AND status = ?6",
+        )?
+        .execute(params![
+            payment.status.code(),
+            payment.code,
+            payment.message,
+            payment.decided_ms,
+            payment.id,
+            decision.from.code()
+        ])?;
+    if moved == 0 {
+        return Ok(Decided::Moved);
+    }
+    if let (Some(code), Some(authorization)) = (&payment.confirmation_code, &decision.authorization)
+    {
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (code) DO NOTHING",
+            )?
+            .execute(params![
+                code,
+                payment.id,
+                authorization,
+                payment.decided_ms
+            ])?;
+        if inserted == 0 {
+            return Ok(Decided::CodeTaken);
+        }
+    }
+    insert_event(
+        conn,
+        payment,
+        decision.kind,
+        payment.decided_ms.unwrap_or(payment.created_ms),
+    )?;
+    Ok(Decided::Committed)
+}
+
+fn insert_event(
+    conn: &Connection,
+    payment: &Payment,
+    kind: EventKind,
+    at_ms: i64,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor, currency,
+            confirmation_code, code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        at_ms,
+        kind.code(),
+        payment.application,
+        payment.id,
+        payment.status.code(),
+        payment.amount.minor,
+        payment.amount.currency.code(),
+        payment.confirmation_code,
+        payment.code
+    ])?;
+    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
+}
+
+const PAYMENT_COLUMNS: &str = "p.id, p.application_id, p.mode, p.status, p.amount_minor, p.currency,
+    p.payer_name, p.payer_email, p.payer_postal_code, p.fields, p.method, p.brand, p.first_six,
+    p.exp_month, p.exp_year, p.routing_number, p.account_type, p.last_four, c.code, p.code,
+    p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms";
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
+}
+
+fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
+    let text = |i: usize| row.get::<_, String>(i);
+    let mode = text(2)?;
+    let status = text(3)?;
+    let currency = text(5)?;
+    let fields = text(9)?;
+    let method = match text(10)?.as_str() {
+        "card" => {
+            let brand = text(11)?;
+            MethodSummary::Card {
+                brand: Brand::from_code(&brand).ok_or_else(|| corrupt("brand", &brand))?,
+                first_six: text(12)?,
+                last_four: text(17)?,
+                exp_month: row.get(13)?,
+                exp_year: row.get(14)?,
+            }
+        }
+        _ => {
+            let account_type = text(16)?;
+            MethodSummary::Ach {
+                routing_number: text(15)?,
+                last_four: text(17)?,
+                account_type: AccountType::from_code(&account_type)
+                    .ok_or_else(|| corrupt("account type", &account_type))?,
+            }
+        }
+    };
+    Ok(Payment {
+        id: text(0)?,
+        application: text(1)?,
+        mode: Mode::from_code(&mode).ok_or_else(|| corrupt("mode", &mode))?,
+        status: PaymentStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
+        amount: Money::new(
+            row.get(4)?,
+            currency
+                .parse::<Currency>()
+                .map_err(|_| corrupt("currency", &currency))?,
+        ),
+        payer: Payer {
+            name: text(6)?,
+            email: text(7)?,
+            postal_code: text(8)?,
+        },
+        fields: serde_json::from_str(&fields).map_err(|_| corrupt("fields", &fields))?,
+        method,
+        confirmation_code: row.get(18)?,
+        code: row.get(19)?,
+        message: row.get(20)?,
+        idempotency_key: text(21)?,
+        user: text(22)?,
+        created_ms: row.get(23)?,
+        decided_ms: row.get(24)?,
+    })
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id WHERE p.id = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], payment_from_row)
+        .optional()?)
+}
+
+pub fn by_confirmation_code(conn: &Connection, code: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id WHERE c.code = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([code], payment_from_row)
+        .optional()?)
+}
+
+/// Payments left `processing` or `in_doubt`, oldest first.
+pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+         WHERE p.status IN ('processing', 'in_doubt') ORDER BY p.created_ms"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], payment_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One page of payments newest first, within `applications`, after `query.after` if given.
+pub fn search(
+    conn: &Connection,
+    query: &SearchQuery,
+    applications: &[String],
+    page_size: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let apps = serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+         WHERE p.application_id IN (SELECT value FROM json_each(?1))
+           AND (?2 IS NULL OR p.application_id = ?2)
+           AND (?3 IS NULL OR p.status = ?3)
+           AND (?4 IS NULL OR p.created_ms >= ?4)
+           AND (?5 IS NULL OR p.created_ms < ?5)
+           AND (?6 IS NULL OR c.code = ?6)
+           AND (?7 IS NULL OR p.last_four = ?7)
+           AND (?8 IS NULL OR (p.created_ms, p.id) < (SELECT created_ms, id FROM payments WHERE id = ?8))
+         ORDER BY p.created_ms DESC, p.id DESC
+         LIMIT ?9"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            apps,
+            query.application,
+            query.status.map(PaymentStatus::code),
+            query.from_ms,
+            query.to_ms,
+            query.confirmation_code,
+            query.last_four,
+            query.after,
+            page_size
+        ],
+        payment_from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Events after `after_seq` within `applications`, at most `max`, and the highest seq examined.
+pub fn events_after(
+    conn: &Connection,
+    after_seq: u64,
+    applications: &[String],
+    max: u32,
+) -> Result<(Vec<Event>, u64), StoreError> {
+    let apps = serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let tx = conn.unchecked_transaction()?;
+    let newest: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT seq, at_ms, kind, application_id, payment_id, status, amount_minor, currency,
+            confirmation_code, code
+         FROM events
+         WHERE seq > ?1 AND application_id IN (SELECT value FROM json_each(?2))
+         ORDER BY seq LIMIT ?3",
+    )?;
+    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+    let events: Vec<Event> = stmt
+        .query_map(params![after, apps, max], |row| {
+            let kind = row.get::<_, String>(2)?;
+            let status = row.get::<_, String>(5)?;
+            let currency = row.get::<_, String>(7)?;
+            Ok(Event {
+                seq: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
+                at_ms: row.get(1)?,
+                kind: EventKind::from_code(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
+                application: row.get(3)?,
+                payment_id: row.get(4)?,
+                status: PaymentStatus::from_code(&status)
+                    .ok_or_else(|| corrupt("status", &status))?,
+                amount: Money::new(
+                    row.get(6)?,
+                    currency
+                        .parse::<Currency>()
+                        .map_err(|_| corrupt("currency", &currency))?,
+                ),
+                confirmation_code: row.get(8)?,
+                code: row.get(9)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    drop(stmt);
+    tx.finish()?;
+    // A full page stops at its last event; otherwise every event up to `newest` was examined.
+    let next = if events.len() == max as usize {
+        events.last().map_or(after_seq, |e| e.seq)
+    } else {
+        u64::try_from(newest).unwrap_or(0).max(after_seq)
+    };
+    Ok((events, next))
+}
