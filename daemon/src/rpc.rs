@@ -19,6 +19,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tarpc::context::Context;
+use tarpc::tokio_serde::formats::Json;
+use tarpc::tokio_util::codec::LengthDelimitedCodec;
+
+/// Largest frame a client accepts from the daemon: a page of payments or a batch of events.
+pub const CLIENT_MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// Connects a tarpc client to the daemon's Unix socket, with the daemon's framing and format.
+pub async fn connect(socket: &std::path::Path) -> std::io::Result<cip_common::service::CipClient> {
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let framed = LengthDelimitedCodec::builder()
+        .max_frame_length(CLIENT_MAX_FRAME_BYTES)
+        .new_framed(stream);
+    let transport = tarpc::serde_transport::new(framed, Json::default());
+    Ok(cip_common::service::CipClient::new(tarpc::client::Config::default(), transport).spawn())
+}
 
 /// Everything a connection's calls share.
 pub struct Shared {

@@ -1,1 +1,352 @@
-//! Helpers for the end-to-end tests.
+//! The end-to-end harness: a real `cipd` process on a fresh data dir and a real Unix socket,
+//! tarpc clients that talk to it as the console and agencies do, and the checks every test ends
+//! with (no card data on disk or in the log).
+
+use cip_common::ach::AccountType;
+use cip_common::money::Currency;
+use cip_common::payment::{AchInput, CardInput, Payer, PaymentMethod, PaymentRequest};
+use cip_common::secret::{AccountNumber, Cvv, Pan, Password, SessionToken};
+use cip_common::service::CipClient;
+use cip_daemon::processor::sandbox::{ContractRow, contract_rows};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tarpc::context;
+
+pub use cip_daemon::rpc::connect;
+
+/// Settings every test daemon runs with: a processor deadline above the sandbox's 3-second slow
+/// approval, and a lockout after 3 failures so lockout tests stay short.
+pub const TEST_CONFIG: &str = "\
+[auth]
+max_failures = 3
+
+[processor]
+deadline_ms = 4000
+";
+
+/// The `cipd` binary of this build (built by `cargo test --workspace` with the daemon's tests).
+pub fn cipd_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let cipd = target.join("cipd");
+    if !cipd.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "cip-daemon", "--bin", "cipd"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building cipd failed");
+    }
+    cipd
+}
+
+/// A `cipd` on its own data dir, started with the demo data.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    child: Option<Child>,
+    /// Card numbers and CVVs sent during the test, searched for on disk at the end.
+    secrets: std::sync::Mutex<Vec<String>>,
+}
+
+impl Daemon {
+    /// Initializes a demo database with [`TEST_CONFIG`] and starts serving.
+    pub async fn start() -> Daemon {
+        Self::start_with(TEST_CONFIG).await
+    }
+
+    pub async fn start_with(config: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        std::fs::write(dir.path().join("cipd.toml"), config).expect("config written");
+        let socket = dir.path().join("cipd.sock");
+        let mut daemon = Daemon {
+            dir,
+            socket,
+            child: None,
+            secrets: std::sync::Mutex::new(Vec::new()),
+        };
+        let out = daemon.cipd(&["init", "--demo"], None);
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        daemon.serve().await;
+        daemon
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("cipd.log")
+    }
+
+    pub fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join("sandbox-ledger.log")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(cipd_binary());
+        command
+            .arg("--config")
+            .arg(self.dir.path().join("cipd.toml"))
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("CIP_CONFIG")
+            .env_remove("CIP_DATA_DIR")
+            .env_remove("CIP_SOCKET");
+        command
+    }
+
+    /// Runs a `cipd` administration command, with `stdin` as its standard input.
+    pub fn cipd(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cipd starts");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        input
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .expect("stdin written");
+        drop(input);
+        child.wait_with_output().expect("cipd ends")
+    }
+
+    /// Starts `cipd serve` and waits until its socket answers.
+    pub async fn serve(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = self
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("cipd serve starts");
+        self.child = Some(child);
+        for _ in 0..400 {
+            if connect(&self.socket).await.is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("cipd serve exited with {status}: {}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("cipd did not answer on {}: {}", self.socket.display(), self.log());
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub async fn restart_after_kill(&mut self) {
+        self.kill();
+        self.serve().await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn ledger(&self) -> String {
+        std::fs::read_to_string(self.ledger_path()).unwrap_or_default()
+    }
+
+    /// Processor calls the sandbox's books show for a reference.
+    pub fn processor_calls(&self, reference: &str) -> usize {
+        self.ledger()
+            .lines()
+            .filter(|l| l.split('\t').nth(1) == Some(reference))
+            .count()
+    }
+
+    pub async fn client(&self) -> CipClient {
+        connect(&self.socket).await.expect("connects to cipd")
+    }
+
+    /// Signs in and returns the session token.
+    pub async fn login(&self, client: &CipClient, application: &str, user: &str) -> SessionToken {
+        client
+            .login(ctx(), application.into(), user.into(), demo_password(user))
+            .await
+            .expect("rpc")
+            .expect("demo sign-in")
+            .token
+    }
+
+    /// Remembers a secret sent in this test, to search for on disk at the end.
+    pub fn sent(&self, request: &PaymentRequest) {
+        let mut secrets = self.secrets.lock().expect("not poisoned");
+        match &request.method {
+            PaymentMethod::Card(card) => {
+                secrets.push(card.number.digits());
+                secrets.push(card.cvv.expose().to_owned());
+            }
+            PaymentMethod::Ach(ach) => secrets.push(ach.account_number.expose().to_owned()),
+        }
+    }
+
+    /// No card number of the contract, no card or account number sent and no CVV sent is in
+    /// any file the daemon wrote: the database, its WAL, the log and the processor's ledger.
+    pub fn assert_no_card_data(&self) {
+        let secrets = self.secrets.lock().expect("not poisoned").clone();
+        let (short, mut long): (Vec<String>, Vec<String>) =
+            secrets.into_iter().partition(|s| s.len() <= 4);
+        long.extend(
+            contract_rows()
+                .into_iter()
+                .filter(|r| r.kind == "card")
+                .map(|r| r.number),
+        );
+        for entry in std::fs::read_dir(self.dir.path()).expect("data dir") {
+            let path = entry.expect("dir entry").path();
+            if !path.is_file() || path.extension().is_some_and(|e| e == "toml") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("readable");
+            for needle in &long {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds a card or account number ending {}",
+                    path.display(),
+                    &needle[needle.len() - 4..]
+                );
+            }
+        }
+        // CVVs are too short to search raw bytes for: no stored value may equal one or hold a
+        // serialized card, and the log never shows the field (no request is ever logged).
+        let db = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("cip.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("database opens");
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("tables listed");
+        for table in tables {
+            let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).expect("select");
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).expect("rows");
+            while let Some(row) = rows.next().expect("row") {
+                for i in 0..columns {
+                    if let Ok(rusqlite::types::ValueRef::Text(text)) = row.get_ref(i) {
+                        let text = String::from_utf8_lossy(text);
+                        assert!(
+                            !short.iter().any(|cvv| text == *cvv) && !text.contains("\"cvv\""),
+                            "table {table} holds a security code"
+                        );
+                    }
+                }
+            }
+        }
+        let log = self.log();
+        assert!(!log.contains("\"cvv\"") && !log.contains("cvv:"), "the log shows a CVV field");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A call context with room for the sandbox's slow approval and timeouts.
+pub fn ctx() -> context::Context {
+    let mut ctx = context::current();
+    ctx.deadline = std::time::Instant::now() + Duration::from_secs(60);
+    ctx
+}
+
+pub fn demo_password(user: &str) -> Password {
+    Password::new(format!("{user}-demo-pass"))
+}
+
+/// A card expiry two years ahead.
+pub fn exp_year() -> u16 {
+    u16::try_from(time::OffsetDateTime::now_utc().year() + 2).expect("a four-digit year")
+}
+
+pub fn payer() -> Payer {
+    Payer {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        postal_code: "94107".into(),
+    }
+}
+
+/// A DMV-RENEWAL payment of `amount_minor` cents by card.
+pub fn card_request(number: &str, amount_minor: i64) -> PaymentRequest {
+    let brand_cvv = if number.starts_with("34") || number.starts_with("37") { "1234" } else { "123" };
+    PaymentRequest {
+        amount_minor,
+        currency: Currency::Usd,
+        payer: payer(),
+        fields: BTreeMap::from([
+            ("plate_number".to_owned(), "ABC123".to_owned()),
+            ("renewal_notice_number".to_owned(), "1234567890".to_owned()),
+        ]),
+        method: PaymentMethod::Card(CardInput {
+            number: Pan::new(number),
+            exp_month: 12,
+            exp_year: exp_year(),
+            cvv: Cvv::new(brand_cvv),
+            name: "ADA LOVELACE".into(),
+            postal_code: "94107".into(),
+        }),
+    }
+}
+
+/// A TAX-PAYMENT payment by ACH from `routing/account`.
+pub fn ach_request(routing: &str, account: &str, amount_minor: i64) -> PaymentRequest {
+    PaymentRequest {
+        amount_minor,
+        currency: Currency::Usd,
+        payer: payer(),
+        fields: BTreeMap::from([
+            ("taxpayer_id".to_owned(), "123456789".to_owned()),
+            ("tax_year".to_owned(), "2025".to_owned()),
+        ]),
+        method: PaymentMethod::Ach(AchInput {
+            routing_number: routing.into(),
+            account_number: AccountNumber::new(account),
+            account_type: AccountType::Checking,
+            holder_name: "Ada Lovelace".into(),
+        }),
+    }
+}
+
+/// The request a contract row describes, and the application it goes to.
+pub fn request_for(row: &ContractRow) -> (&'static str, PaymentRequest) {
+    if row.kind == "ach" {
+        let (routing, account) = row.number.split_once('/').expect("routing/account");
+        ("TAX-PAYMENT", ach_request(routing, account, 12_345))
+    } else {
+        ("DMV-RENEWAL", card_request(&row.number, 2_500))
+    }
+}
+
+/// A fresh idempotency key.
+pub fn new_key() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "test-{}-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,114 @@
+//! A cipd killed with SIGKILL while payments are in flight restarts with every acknowledged
+//! payment and confirmation present, none charged twice, and in-doubt payments resolved as the
+//! sandbox contract says.
+
+use cip_common::payment::{Payment, PaymentLookup};
+use cip_common::status::PaymentStatus;
+use cip_tests::{Daemon, card_request, ctx, new_key};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice() {
+    let mut daemon = Daemon::start().await;
+    let acknowledged: Arc<Mutex<Vec<Payment>>> = Arc::default();
+
+    // Two payments the processor will leave in doubt, acknowledged as such before the kill.
+    let client = daemon.client().await;
+    let token = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    let mut in_doubt = HashMap::new();
+    for (number, resolves_to) in [
+        ("4000000000000309", PaymentStatus::Approved),
+        ("4000000000000317", PaymentStatus::Failed),
+    ] {
+        let request = card_request(number, 3_000);
+        daemon.sent(&request);
+        let payment = client
+            .submit(ctx(), token.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("accepted");
+        assert_eq!(payment.status, PaymentStatus::InDoubt);
+        in_doubt.insert(payment.id.clone(), resolves_to);
+    }
+
+    // Clients submitting approvals (and slow approvals, which are mid-call at the kill).
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let client = daemon.client().await;
+        let token = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+        let acknowledged = Arc::clone(&acknowledged);
+        let number = if worker == 0 { "4000000000000325" } else { "4242424242424242" };
+        workers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let request = card_request(number, 100 + i);
+                match client.submit(ctx(), token.clone(), new_key(), request).await {
+                    Ok(Ok(payment)) => acknowledged.lock().expect("not poisoned").push(payment),
+                    _ => break,
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().expect("not poisoned").len() < 40 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    daemon.kill();
+    for worker in workers {
+        worker.await.expect("worker ends when the daemon dies");
+    }
+    daemon.serve().await;
+
+    let client = daemon.client().await;
+    let token = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let acknowledged = acknowledged.lock().expect("not poisoned").clone();
+    assert!(acknowledged.len() >= 40);
+    for before in &acknowledged {
+        let after = client
+            .payment(ctx(), token.clone(), PaymentLookup::Id(before.id.clone()))
+            .await
+            .expect("rpc")
+            .expect("an acknowledged payment survives");
+        assert_eq!(&after, before);
+        let code = before.confirmation_code.clone().expect("approved with a code");
+        let by_code = client
+            .payment(ctx(), token.clone(), PaymentLookup::ConfirmationCode(code))
+            .await
+            .expect("rpc")
+            .expect("found by its code");
+        assert_eq!(by_code.id, before.id);
+    }
+    for (id, resolves_to) in &in_doubt {
+        let after = client
+            .payment(ctx(), token.clone(), PaymentLookup::Id(id.clone()))
+            .await
+            .expect("rpc")
+            .expect("found");
+        assert_eq!(after.status, *resolves_to, "{id}");
+        assert_eq!(after.confirmation_code.is_some(), *resolves_to == PaymentStatus::Approved);
+    }
+    // Nothing is left processing, and the processor's books show no reference authorized twice.
+    let unsettled = client
+        .search(ctx(), token.clone(), cip_common::payment::SearchQuery {
+            status: Some(PaymentStatus::Processing),
+            page_size: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("rpc")
+        .expect("search");
+    assert!(unsettled.payments.is_empty(), "{:?}", unsettled.payments);
+    let ledger = daemon.ledger();
+    let mut charged = HashMap::new();
+    for line in ledger.lines() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols[4] == "approved" {
+            *charged.entry(cols[1].to_owned()).or_insert(0) += 1;
+        }
+    }
+    assert!(charged.values().all(|n| *n == 1), "a reference was charged twice");
+    for payment in &acknowledged {
+        assert_eq!(charged.get(&payment.id), Some(&1), "{} not in the books", payment.id);
+    }
+    daemon.assert_no_card_data();
+}
