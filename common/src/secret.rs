@@ -34,7 +34,7 @@ macro_rules! secret_string {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let $value = self.0.as_str();
-                f.write_str(&$mask)
+                write!(f, "{}", $mask)
             }
         }
     };
@@ -48,7 +48,7 @@ secret_string!(
 secret_string!(
     /// A card verification value. Never shown, never stored.
     Cvv,
-    |_v| "•••".to_owned()
+    |_v| "•••"
 );
 secret_string!(
     /// A bank account number. Shown as its last four.
@@ -58,12 +58,12 @@ secret_string!(
 secret_string!(
     /// A password as typed. Never shown, never stored (only its argon2id hash is).
     Password,
-    |_v| "••••••••".to_owned()
+    |_v| "••••••••"
 );
 secret_string!(
     /// A session token. Stored only as a hash.
     SessionToken,
-    |_v| "••••••••".to_owned()
+    |_v| "••••••••"
 );
 
 impl Pan {

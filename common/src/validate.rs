@@ -221,3 +221,182 @@ fn field_error(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ach::AccountType;
+    use crate::form::FieldSpec;
+    use crate::money::Currency;
+    use crate::payment::{AchInput, CardInput, Payer};
+    use crate::secret::{AccountNumber, Cvv, Pan};
+    use std::collections::BTreeMap;
+    use time::macros::date;
+
+    const TODAY: time::Date = date!(2026 - 11 - 29);
+
+    fn tax_form() -> Form {
+        Form::new(ApplicationSpec {
+            id: "TAX-PAYMENT".into(),
+            name: "Tax payment".into(),
+            currency: Currency::Usd,
+            min_amount_minor: 100,
+            max_amount_minor: 100_000_000,
+            methods: vec![MethodKind::Card, MethodKind::Ach],
+            fields: vec![
+                FieldSpec {
+                    name: "taxpayer_id".into(),
+                    label: "taxpayer id".into(),
+                    required: true,
+                    max_len: 9,
+                    pattern: Some("[0-9]{9}".into()),
+                    hint: "9 digits".into(),
+                    year_from: None,
+                },
+                FieldSpec {
+                    name: "tax_year".into(),
+                    label: "tax year".into(),
+                    required: true,
+                    max_len: 4,
+                    pattern: Some("[0-9]{4}".into()),
+                    hint: "a year like 2025".into(),
+                    year_from: Some(2000),
+                },
+            ],
+        })
+        .unwrap()
+    }
+
+    fn card() -> CardInput {
+        CardInput {
+            number: Pan::new("4242 4242 4242 4242"),
+            exp_month: 12,
+            exp_year: 2028,
+            cvv: Cvv::new("123"),
+            name: "Ada Lovelace".into(),
+            postal_code: "94107".into(),
+        }
+    }
+
+    fn request(method: PaymentMethod) -> PaymentRequest {
+        PaymentRequest {
+            amount_minor: 12_345,
+            currency: Currency::Usd,
+            payer: Payer {
+                name: "Ada Lovelace".into(),
+                email: "ada@example.com".into(),
+                postal_code: "94107".into(),
+            },
+            fields: BTreeMap::from([
+                ("taxpayer_id".into(), "123456789".into()),
+                ("tax_year".into(), "2025".into()),
+            ]),
+            method,
+        }
+    }
+
+    #[test]
+    fn a_good_request_passes() {
+        let form = tax_form();
+        assert_eq!(
+            form.validate(&request(PaymentMethod::Card(card())), TODAY),
+            Ok(())
+        );
+        let ach = PaymentMethod::Ach(AchInput {
+            routing_number: "110000000".into(),
+            account_number: AccountNumber::new("000123456789"),
+            account_type: AccountType::Savings,
+            holder_name: "Ada Lovelace".into(),
+        });
+        assert_eq!(form.validate(&request(ach), TODAY), Ok(()));
+    }
+
+    #[test]
+    fn every_bad_field_is_named_with_what_to_do() {
+        let form = tax_form();
+        let mut bad = request(PaymentMethod::Card(CardInput {
+            number: Pan::new("4242424242424241"),
+            exp_month: 10,
+            exp_year: 2026,
+            cvv: Cvv::new("12"),
+            name: " ".into(),
+            postal_code: "not a postal code!".into(),
+        }));
+        bad.amount_minor = 50;
+        bad.payer.email = "ada.example.com".into();
+        bad.fields.insert("tax_year".into(), "1999".into());
+        bad.fields.remove("taxpayer_id");
+        bad.fields.insert("colour".into(), "blue".into());
+        let errors = form.validate(&bad, TODAY).unwrap_err();
+        let expect = [
+            (
+                "amount",
+                "enter an amount from 1.00 USD to 1,000,000.00 USD",
+            ),
+            ("payer.email", "name@example.com"),
+            ("fields.taxpayer_id", "enter the taxpayer id: 9 digits"),
+            ("fields.tax_year", "a year from 2000 to 2026"),
+            ("fields.colour", "leave it out"),
+            ("card.number", "check digit"),
+            ("card.expiry", "expired"),
+            ("card.cvv", "3 digits"),
+            ("card.name", "enter the name on the card"),
+            ("card.postal_code", "up to 10 letters"),
+        ];
+        for (field, words) in expect {
+            let message = errors
+                .get(field)
+                .unwrap_or_else(|| panic!("{field} not named: {errors}"));
+            assert!(message.contains(words), "{field}: {message}");
+        }
+        assert_eq!(errors.0.len(), expect.len(), "{errors}");
+    }
+
+    #[test]
+    fn field_errors_never_echo_the_card_number_or_cvv() {
+        let form = tax_form();
+        let mut bad = request(PaymentMethod::Card(CardInput {
+            number: Pan::new("4242424242424241"),
+            cvv: Cvv::new("99999"),
+            ..card()
+        }));
+        bad.currency = Currency::Eur;
+        let errors = form.validate(&bad, TODAY).unwrap_err().to_string();
+        assert!(
+            !errors.contains("4242424242424241") && !errors.contains("99999"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("currency: TAX-PAYMENT takes payments in USD only"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn a_form_refuses_methods_it_does_not_take() {
+        let mut spec = tax_form().spec;
+        spec.methods = vec![MethodKind::Ach];
+        let form = Form::new(spec).unwrap();
+        let errors = form
+            .validate(&request(PaymentMethod::Card(card())), TODAY)
+            .unwrap_err();
+        assert!(
+            errors
+                .get("method")
+                .unwrap()
+                .contains("does not take cards")
+        );
+    }
+
+    #[test]
+    fn a_bad_spec_is_refused_with_each_problem() {
+        let mut spec = tax_form().spec;
+        spec.id = "lower case".into();
+        spec.fields[0].pattern = Some("([".into());
+        let problems = Form::new(spec).unwrap_err();
+        assert!(
+            problems.contains("capital letters") && problems.contains("does not compile"),
+            "{problems}"
+        );
+    }
+}

@@ -33,7 +33,7 @@ pub enum ConfigError {
     NoHome,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Database, processor ledger and other state. Default: the platform data dir (`~/.local/share/cip`).
@@ -94,19 +94,6 @@ pub struct RpcSettings {
     pub max_events: u32,
     /// Longest an `events` call waits for a new event, in milliseconds.
     pub max_wait_ms: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            data_dir: None,
-            socket: None,
-            auth: AuthSettings::default(),
-            processor: ProcessorSettings::default(),
-            store: StoreSettings::default(),
-            rpc: RpcSettings::default(),
-        }
-    }
 }
 
 impl Default for AuthSettings {
@@ -232,10 +219,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let key = e.path().to_string();
         invalid(key, e.into_inner().message().to_owned())
     })?;
-    for (key, reason) in settings.problems() {
-        return Err(invalid(key.to_owned(), reason));
+    match settings.problems().into_iter().next() {
+        Some((key, reason)) => Err(invalid(key.to_owned(), reason)),
+        None => Ok(settings),
     }
-    Ok(settings)
 }
 
 impl Settings {

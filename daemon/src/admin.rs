@@ -83,9 +83,9 @@ impl Admin {
         if !problems.is_empty() {
             bail!("application {} refused: {}", spec.id, problems.join("; "));
         }
-        let entry = self
-            .operator
-            .entry("application.add", true, format!("application:{}", spec.id));
+        let entry =
+            self.operator
+                .entry("application.add", true, format!("application:{}", spec.id));
         let id = spec.id.clone();
         let added = self
             .store
@@ -204,8 +204,7 @@ impl Admin {
         for spec in apps.application {
             self.add_application(spec).await?;
         }
-        let users: DemoUsers =
-            toml::from_str(DEMO_USERS).context("the demo users do not parse")?;
+        let users: DemoUsers = toml::from_str(DEMO_USERS).context("the demo users do not parse")?;
         for user in &users.user {
             self.add_user(
                 &user.id,

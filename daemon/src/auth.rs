@@ -34,10 +34,14 @@ fn argon2() -> Argon2<'static> {
 pub fn password_problem(password: &str) -> Option<String> {
     let length = password.chars().count();
     if length < MIN_PASSWORD_LEN {
-        return Some(format!("a password needs at least {MIN_PASSWORD_LEN} characters"));
+        return Some(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters"
+        ));
     }
     if length > MAX_PASSWORD_LEN {
-        return Some(format!("a password may have at most {MAX_PASSWORD_LEN} characters"));
+        return Some(format!(
+            "a password may have at most {MAX_PASSWORD_LEN} characters"
+        ));
     }
     if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
         return Some("a password needs both letters and digits".to_owned());
@@ -253,10 +257,20 @@ impl Auth {
         let caller = self
             .authenticate(application, user, password, origin)
             .await?;
-        let token = SessionToken::new(blake3::Hash::from(self.entropy.bytes::<32>()).to_hex().as_str());
+        let token = SessionToken::new(
+            blake3::Hash::from(self.entropy.bytes::<32>())
+                .to_hex()
+                .as_str(),
+        );
         let hash = token_hash(&token);
         let now = self.clock.now_ms();
-        let entry = self.entry(user, "login", true, origin, format!("application:{application}"));
+        let entry = self.entry(
+            user,
+            "login",
+            true,
+            origin,
+            format!("application:{application}"),
+        );
         let (u, a) = (caller.user.clone(), caller.application.clone());
         self.store
             .write(move |conn| {
@@ -272,11 +286,14 @@ impl Auth {
             application: caller.application.clone(),
             idle_timeout_ms: self.settings.idle_ms,
         };
-        self.cache(hash, CachedSession {
-            caller,
-            last_seen_ms: now,
-            persisted_ms: now,
-        });
+        self.cache(
+            hash,
+            CachedSession {
+                caller,
+                last_seen_ms: now,
+                persisted_ms: now,
+            },
+        );
         Ok(info)
     }
 
@@ -288,7 +305,13 @@ impl Auth {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&hash);
         let now = self.clock.now_ms();
-        let entry = self.entry(&caller.user, "logout", true, origin, format!("application:{}", caller.application));
+        let entry = self.entry(
+            &caller.user,
+            "logout",
+            true,
+            origin,
+            format!("application:{}", caller.application),
+        );
         self.store
             .write(move |conn| {
                 accounts::end_session(conn, &hash, now)?;
@@ -318,7 +341,13 @@ impl Auth {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&hash);
             let user = session.caller.user.clone();
-            let entry = self.entry(&user, "session.expired", true, "cipd", format!("user:{user}"));
+            let entry = self.entry(
+                &user,
+                "session.expired",
+                true,
+                "cipd",
+                format!("user:{user}"),
+            );
             self.store
                 .write(move |conn| {
                     accounts::end_session(conn, &hash, now)?;
@@ -383,7 +412,14 @@ impl Auth {
         sessions.insert(hash, session);
     }
 
-    fn entry(&self, actor: &str, action: &'static str, success: bool, origin: &str, object: String) -> AuditEntry {
+    fn entry(
+        &self,
+        actor: &str,
+        action: &'static str,
+        success: bool,
+        origin: &str,
+        object: String,
+    ) -> AuditEntry {
         AuditEntry {
             at_ms: self.clock.now_ms(),
             actor: actor.to_owned(),
@@ -394,9 +430,20 @@ impl Auth {
         }
     }
 
-    async fn audit(&self, actor: &str, action: &'static str, success: bool, origin: &str, object: String) {
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        success: bool,
+        origin: &str,
+        object: String,
+    ) {
         let entry = self.entry(actor, action, success, origin, object);
-        if let Err(e) = self.store.write(move |conn| accounts::audit(conn, &entry)).await {
+        if let Err(e) = self
+            .store
+            .write(move |conn| accounts::audit(conn, &entry))
+            .await
+        {
             tracing::error!("audit entry not written: {e}");
         }
     }

@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "cipd", version, about = "CIP's payment daemon: run it and administer it")]
+#[command(
+    name = "cipd",
+    version,
+    about = "CIP's payment daemon: run it and administer it"
+)]
 struct Cli {
     /// Settings file (TOML); see assets/cipd.example.toml.
     #[arg(long, env = "CIP_CONFIG", global = true)]
@@ -141,8 +145,10 @@ async fn serve(resolved: &Resolved) -> anyhow::Result<()> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
@@ -170,7 +176,12 @@ async fn init(resolved: &Resolved, demo: bool) -> anyhow::Result<()> {
     println!("demo applications: DMV-RENEWAL, PARK-RESERVE, TAX-PAYMENT");
     println!("demo users (demo passwords only; never use them for real):");
     for user in users {
-        println!("  {:<8} {:<11} password {}", user.id, user.role.code(), user.password);
+        println!(
+            "  {:<8} {:<11} password {}",
+            user.id,
+            user.role.code(),
+            user.password
+        );
     }
     Ok(())
 }
@@ -197,7 +208,11 @@ async fn app(admin: &Admin, command: AppCommand) -> anyhow::Result<()> {
                     spec.currency,
                     spec.min_amount().amount_text(),
                     spec.max_amount().amount_text(),
-                    spec.methods.iter().map(|m| m.code()).collect::<Vec<_>>().join(",")
+                    spec.methods
+                        .iter()
+                        .map(|m| m.code())
+                        .collect::<Vec<_>>()
+                        .join(",")
                 );
             }
         }

@@ -271,10 +271,16 @@ impl Engine {
 
     /// Commits what the processor said (`None`: it did not answer in time) and returns the
     /// payment as stored.
-    async fn settle(&self, mut payment: Payment, answer: Option<Outcome>) -> Result<Payment, ApiError> {
+    async fn settle(
+        &self,
+        mut payment: Payment,
+        answer: Option<Outcome>,
+    ) -> Result<Payment, ApiError> {
         let from = payment.status;
         let (status, code, authorization) = match answer {
-            Some(Outcome::Approved { authorization }) => (PaymentStatus::Approved, None, Some(authorization)),
+            Some(Outcome::Approved { authorization }) => {
+                (PaymentStatus::Approved, None, Some(authorization))
+            }
             Some(Outcome::Declined { code }) => (PaymentStatus::Declined, Some(code), None),
             Some(Outcome::Failed { code }) => (PaymentStatus::Failed, Some(code), None),
             None => (PaymentStatus::InDoubt, Some(TIMEOUT_CODE.to_owned()), None),

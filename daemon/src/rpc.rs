@@ -8,9 +8,7 @@ use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::EventBatch;
 use cip_common::form::ApplicationSpec;
-use cip_common::payment::{
-    Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery,
-};
+use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::service::Cip;
 use cip_common::session::{Role, SessionInfo};
@@ -67,13 +65,11 @@ impl Connection {
         call: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         let cap = Duration::from_millis(self.shared.limits.max_deadline_ms);
-        tokio::time::timeout(cap, call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(ApiError::Unavailable {
-                    reason: "the call took longer than the daemon allows".to_owned(),
-                })
+        tokio::time::timeout(cap, call).await.unwrap_or_else(|_| {
+            Err(ApiError::Unavailable {
+                reason: "the call took longer than the daemon allows".to_owned(),
             })
+        })
     }
 
     async fn caller(&self, token: &SessionToken) -> Result<Caller, ApiError> {
@@ -90,8 +86,12 @@ impl Cip for Connection {
         password: Password,
     ) -> Result<SessionInfo, ApiError> {
         let origin = Arc::clone(&self.origin);
-        self.capped(self.shared.auth.login(&application, &user, password, &origin))
-            .await
+        self.capped(
+            self.shared
+                .auth
+                .login(&application, &user, password, &origin),
+        )
+        .await
     }
 
     async fn logout(self, _: Context, token: SessionToken) -> Result<(), ApiError> {

@@ -39,9 +39,12 @@ pub fn store_limits(resolved: &Resolved) -> StoreLimits {
 pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8; 32]> {
     let path = data_dir.join("fingerprint.key");
     match std::fs::read(&path) {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key: restore it from backup", path.display())),
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not a 32-byte key: restore it from backup",
+                path.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
@@ -70,14 +73,21 @@ impl Daemon {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let entropy = Entropy::from_os();
         let settings = &resolved.settings;
-        let store = Store::open(&resolved.database(), store_limits(resolved))
-            .with_context(|| format!("cannot open the database {}", resolved.database().display()))?;
+        let store =
+            Store::open(&resolved.database(), store_limits(resolved)).with_context(|| {
+                format!("cannot open the database {}", resolved.database().display())
+            })?;
         let key = fingerprint_key(&resolved.data_dir, &entropy)?;
         let sandbox = Sandbox::open(
             &resolved.processor_ledger(),
             Duration::from_millis(settings.processor.added_latency_ms),
         )
-        .with_context(|| format!("cannot open the processor ledger {}", resolved.processor_ledger().display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the processor ledger {}",
+                resolved.processor_ledger().display()
+            )
+        })?;
         let engine = Arc::new(Engine::new(
             store.clone(),
             Arc::new(sandbox),
@@ -171,7 +181,8 @@ impl Daemon {
         resolver.abort();
         let _ = std::fs::remove_file(socket);
         tracing::info!("cipd stopped accepting; letting payments in flight finish");
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.shared.engine.deadline_ms());
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.shared.engine.deadline_ms());
         while self.shared.engine.in_flight() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

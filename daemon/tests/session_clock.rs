@@ -15,12 +15,19 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         &dir.path().join("cip.db"),
-        StoreLimits { write_queue: 64, max_batch: 16, readers: 2 },
+        StoreLimits {
+            write_queue: 64,
+            max_batch: 16,
+            readers: 2,
+        },
     )
     .unwrap();
     let admin = Admin {
         store: store.clone(),
-        operator: Operator { actor: "test".into(), origin: "test".into() },
+        operator: Operator {
+            actor: "test".into(),
+            origin: "test".into(),
+        },
         entropy: Entropy::seeded(7),
     };
     admin.load_demo().await.unwrap();
@@ -29,7 +36,11 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
         store.clone(),
         clock.clone(),
         Entropy::seeded(8),
-        AuthSettings { max_failures: 6, lockout_ms: 30 * MINUTE, idle_ms: 15 * MINUTE },
+        AuthSettings {
+            max_failures: 6,
+            lockout_ms: 30 * MINUTE,
+            idle_ms: 15 * MINUTE,
+        },
     )
     .unwrap();
     (dir, clock, auth, store)
@@ -39,7 +50,12 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
 async fn a_session_ends_after_fifteen_idle_minutes_and_use_keeps_it_alive() {
     let (_dir, clock, auth, store) = setup().await;
     let session = auth
-        .login("DMV-RENEWAL", "agent1", Password::new("agent1-demo-pass"), "test")
+        .login(
+            "DMV-RENEWAL",
+            "agent1",
+            Password::new("agent1-demo-pass"),
+            "test",
+        )
         .await
         .unwrap();
     assert_eq!(session.role, Role::Agent);
@@ -49,12 +65,29 @@ async fn a_session_ends_after_fifteen_idle_minutes_and_use_keeps_it_alive() {
         assert_eq!(auth.session(&session.token).await.unwrap().user, "agent1");
     }
     clock.advance_ms(15 * MINUTE + 1);
-    assert_eq!(auth.session(&session.token).await.unwrap_err(), ApiError::SessionExpired);
+    assert_eq!(
+        auth.session(&session.token).await.unwrap_err(),
+        ApiError::SessionExpired
+    );
     // Ended for good, even if the clock were to go back.
-    assert_eq!(auth.session(&session.token).await.unwrap_err(), ApiError::SessionExpired);
-    let audit = store.read(|c| accounts::audit_entries(c, 10)).await.unwrap();
-    assert!(audit.iter().any(|e| e.action == "session.expired" && e.actor == "agent1"));
-    assert!(audit.iter().any(|e| e.action == "login" && e.outcome == "success" && e.origin == "test"));
+    assert_eq!(
+        auth.session(&session.token).await.unwrap_err(),
+        ApiError::SessionExpired
+    );
+    let audit = store
+        .read(|c| accounts::audit_entries(c, 10))
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "session.expired" && e.actor == "agent1")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "login" && e.outcome == "success" && e.origin == "test")
+    );
 }
 
 #[tokio::test]
@@ -62,20 +95,43 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
     let (_dir, clock, auth, store) = setup().await;
     let wrong = || Password::new("wrong-password-00");
     for _ in 0..5 {
-        let err = auth.login("DMV-RENEWAL", "super1", wrong(), "test").await.unwrap_err();
+        let err = auth
+            .login("DMV-RENEWAL", "super1", wrong(), "test")
+            .await
+            .unwrap_err();
         assert_eq!(err, ApiError::BadCredentials);
     }
-    let sixth = auth.login("DMV-RENEWAL", "super1", wrong(), "test").await.unwrap_err();
-    let ApiError::Locked { until_ms, .. } = sixth else { panic!("{sixth:?}") };
+    let sixth = auth
+        .login("DMV-RENEWAL", "super1", wrong(), "test")
+        .await
+        .unwrap_err();
+    let ApiError::Locked { until_ms, .. } = sixth else {
+        panic!("{sixth:?}")
+    };
     assert_eq!(until_ms - clock.now(), 30 * MINUTE);
     clock.advance_ms(30 * MINUTE - 1);
     let right = || Password::new("super1-demo-pass");
-    assert!(matches!(auth.login("DMV-RENEWAL", "super1", right(), "test").await, Err(ApiError::Locked { .. })));
+    assert!(matches!(
+        auth.login("DMV-RENEWAL", "super1", right(), "test").await,
+        Err(ApiError::Locked { .. })
+    ));
     clock.advance_ms(1);
     // After the lockout, one more failure does not lock again at once.
-    assert_eq!(auth.login("DMV-RENEWAL", "super1", wrong(), "test").await.unwrap_err(), ApiError::BadCredentials);
-    assert!(auth.login("DMV-RENEWAL", "super1", right(), "test").await.is_ok());
-    let audit = store.read(|c| accounts::audit_entries(c, 50)).await.unwrap();
+    assert_eq!(
+        auth.login("DMV-RENEWAL", "super1", wrong(), "test")
+            .await
+            .unwrap_err(),
+        ApiError::BadCredentials
+    );
+    assert!(
+        auth.login("DMV-RENEWAL", "super1", right(), "test")
+            .await
+            .is_ok()
+    );
+    let audit = store
+        .read(|c| accounts::audit_entries(c, 50))
+        .await
+        .unwrap();
     assert_eq!(audit.iter().filter(|e| e.action == "lockout").count(), 1);
     assert!(audit.iter().all(|e| !e.object.contains("demo-pass")));
 }

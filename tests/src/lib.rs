@@ -70,7 +70,11 @@ impl Daemon {
             secrets: std::sync::Mutex::new(Vec::new()),
         };
         let out = daemon.cipd(&["init", "--demo"], None);
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         daemon.serve().await;
         daemon
     }
@@ -136,12 +140,20 @@ impl Daemon {
             if connect(&self.socket).await.is_ok() {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("cipd serve exited with {status}: {}", self.log());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("cipd did not answer on {}: {}", self.socket.display(), self.log());
+        panic!(
+            "cipd did not answer on {}: {}",
+            self.socket.display(),
+            self.log()
+        );
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -238,7 +250,9 @@ impl Daemon {
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .expect("tables listed");
         for table in tables {
-            let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).expect("select");
+            let mut stmt = db
+                .prepare(&format!("SELECT * FROM \"{table}\""))
+                .expect("select");
             let columns = stmt.column_count();
             let mut rows = stmt.query([]).expect("rows");
             while let Some(row) = rows.next().expect("row") {
@@ -254,7 +268,10 @@ impl Daemon {
             }
         }
         let log = self.log();
-        assert!(!log.contains("\"cvv\"") && !log.contains("cvv:"), "the log shows a CVV field");
+        assert!(
+            !log.contains("\"cvv\"") && !log.contains("cvv:"),
+            "the log shows a CVV field"
+        );
     }
 }
 
@@ -290,7 +307,11 @@ pub fn payer() -> Payer {
 
 /// A DMV-RENEWAL payment of `amount_minor` cents by card.
 pub fn card_request(number: &str, amount_minor: i64) -> PaymentRequest {
-    let brand_cvv = if number.starts_with("34") || number.starts_with("37") { "1234" } else { "123" };
+    let brand_cvv = if number.starts_with("34") || number.starts_with("37") {
+        "1234"
+    } else {
+        "123"
+    };
     PaymentRequest {
         amount_minor,
         currency: Currency::Usd,

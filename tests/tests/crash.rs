@@ -38,11 +38,18 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
         let client = daemon.client().await;
         let token = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
         let acknowledged = Arc::clone(&acknowledged);
-        let number = if worker == 0 { "4000000000000325" } else { "4242424242424242" };
+        let number = if worker == 0 {
+            "4000000000000325"
+        } else {
+            "4242424242424242"
+        };
         workers.push(tokio::spawn(async move {
             for i in 0.. {
                 let request = card_request(number, 100 + i);
-                match client.submit(ctx(), token.clone(), new_key(), request).await {
+                match client
+                    .submit(ctx(), token.clone(), new_key(), request)
+                    .await
+                {
                     Ok(Ok(payment)) => acknowledged.lock().expect("not poisoned").push(payment),
                     _ => break,
                 }
@@ -70,7 +77,10 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
             .expect("rpc")
             .expect("an acknowledged payment survives");
         assert_eq!(&after, before);
-        let code = before.confirmation_code.clone().expect("approved with a code");
+        let code = before
+            .confirmation_code
+            .clone()
+            .expect("approved with a code");
         let by_code = client
             .payment(ctx(), token.clone(), PaymentLookup::ConfirmationCode(code))
             .await
@@ -85,15 +95,22 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
             .expect("rpc")
             .expect("found");
         assert_eq!(after.status, *resolves_to, "{id}");
-        assert_eq!(after.confirmation_code.is_some(), *resolves_to == PaymentStatus::Approved);
+        assert_eq!(
+            after.confirmation_code.is_some(),
+            *resolves_to == PaymentStatus::Approved
+        );
     }
     // Nothing is left processing, and the processor's books show no reference authorized twice.
     let unsettled = client
-        .search(ctx(), token.clone(), cip_common::payment::SearchQuery {
-            status: Some(PaymentStatus::Processing),
-            page_size: 10,
-            ..Default::default()
-        })
+        .search(
+            ctx(),
+            token.clone(),
+            cip_common::payment::SearchQuery {
+                status: Some(PaymentStatus::Processing),
+                page_size: 10,
+                ..Default::default()
+            },
+        )
         .await
         .expect("rpc")
         .expect("search");
@@ -106,9 +123,17 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
             *charged.entry(cols[1].to_owned()).or_insert(0) += 1;
         }
     }
-    assert!(charged.values().all(|n| *n == 1), "a reference was charged twice");
+    assert!(
+        charged.values().all(|n| *n == 1),
+        "a reference was charged twice"
+    );
     for payment in &acknowledged {
-        assert_eq!(charged.get(&payment.id), Some(&1), "{} not in the books", payment.id);
+        assert_eq!(
+            charged.get(&payment.id),
+            Some(&1),
+            "{} not in the books",
+            payment.id
+        );
     }
     daemon.assert_no_card_data();
 }

@@ -13,7 +13,10 @@ async fn closed_after(daemon: &Daemon, bytes: &[u8]) {
     let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
         .await
         .expect("the daemon closes the connection");
-    assert!(matches!(read, Ok(0) | Err(_)), "connection still open: {read:?}");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "connection still open: {read:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,11 +37,24 @@ async fn bad_frames_close_only_their_own_connection() {
 
     // The connection opened before the bad ones still works, and new ones are accepted.
     let page = client
-        .search(ctx(), token.clone(), SearchQuery { page_size: 10, ..Default::default() })
+        .search(
+            ctx(),
+            token.clone(),
+            SearchQuery {
+                page_size: 10,
+                ..Default::default()
+            },
+        )
         .await
         .expect("rpc")
         .expect("search");
     assert!(page.payments.is_empty());
     let fresh = daemon.client().await;
-    assert!(fresh.search(ctx(), token, SearchQuery::default()).await.expect("rpc").is_ok());
+    assert!(
+        fresh
+            .search(ctx(), token, SearchQuery::default())
+            .await
+            .expect("rpc")
+            .is_ok()
+    );
 }

@@ -33,9 +33,22 @@ async fn every_contract_row_gives_its_outcome() {
                 let Err(ApiError::Fields(errors)) = &answer else {
                     panic!("{what}: expected a field error, got {answer:?}");
                 };
-                let field = if row.kind == "ach" { "ach.routing_number" } else { "card.number" };
-                let message = errors.get(field).unwrap_or_else(|| panic!("{what}: {errors:?}"));
-                assert!(message.contains(if row.code == "luhn" { "check digit" } else { "checksum" }), "{what}: {message}");
+                let field = if row.kind == "ach" {
+                    "ach.routing_number"
+                } else {
+                    "card.number"
+                };
+                let message = errors
+                    .get(field)
+                    .unwrap_or_else(|| panic!("{what}: {errors:?}"));
+                assert!(
+                    message.contains(if row.code == "luhn" {
+                        "check digit"
+                    } else {
+                        "checksum"
+                    }),
+                    "{what}: {message}"
+                );
             }
             outcome => {
                 let payment = answer.unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -43,8 +56,14 @@ async fn every_contract_row_gives_its_outcome() {
                 assert_eq!(daemon.processor_calls(&payment.id), 1, "{what}");
                 match payment.status {
                     PaymentStatus::Approved => {
-                        let code = payment.confirmation_code.as_deref().unwrap_or_else(|| panic!("{what}: no code"));
-                        assert_eq!(cip_common::confirmation::normalize(code).as_deref(), Some(code));
+                        let code = payment
+                            .confirmation_code
+                            .as_deref()
+                            .unwrap_or_else(|| panic!("{what}: no code"));
+                        assert_eq!(
+                            cip_common::confirmation::normalize(code).as_deref(),
+                            Some(code)
+                        );
                         assert_eq!(payment.code, None);
                     }
                     PaymentStatus::InDoubt => {
@@ -55,7 +74,10 @@ async fn every_contract_row_gives_its_outcome() {
                     _ => {
                         assert_eq!(payment.code.as_deref(), Some(row.code.as_str()), "{what}");
                         assert_eq!(payment.confirmation_code, None, "{what}");
-                        assert!(payment.message.as_deref().is_some_and(|m| !m.is_empty()), "{what}");
+                        assert!(
+                            payment.message.as_deref().is_some_and(|m| !m.is_empty()),
+                            "{what}"
+                        );
                     }
                 }
             }

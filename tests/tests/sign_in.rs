@@ -19,10 +19,17 @@ async fn wrong_credentials_never_say_which_part_was_wrong() {
             .login(ctx(), application.into(), user.into(), password)
             .await
             .expect("rpc");
-        assert_eq!(answer, Err(ApiError::BadCredentials), "{application} {user}");
+        assert_eq!(
+            answer,
+            Err(ApiError::BadCredentials),
+            "{application} {user}"
+        );
     }
     let message = ApiError::BadCredentials.to_string();
-    assert!(message.contains("application id, user id or password"), "{message}");
+    assert!(
+        message.contains("application id, user id or password"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,10 +52,18 @@ async fn a_locked_user_is_told_until_when_and_unlock_lifts_it() {
     let Err(locked @ ApiError::Locked { .. }) = third else {
         panic!("expected a lockout, got {third:?}");
     };
-    assert!(locked.to_string().contains("locked") && locked.to_string().contains("until"), "{locked}");
+    assert!(
+        locked.to_string().contains("locked") && locked.to_string().contains("until"),
+        "{locked}"
+    );
     // Even the right password is refused while locked.
     let right = client
-        .login(ctx(), "DMV-RENEWAL".into(), "agent1".into(), demo_password("agent1"))
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "agent1".into(),
+            demo_password("agent1"),
+        )
         .await
         .expect("rpc");
     assert!(matches!(right, Err(ApiError::Locked { .. })), "{right:?}");
@@ -56,9 +71,18 @@ async fn a_locked_user_is_told_until_when_and_unlock_lifts_it() {
     assert!(String::from_utf8_lossy(&listed.stdout).contains("locked until"));
 
     let unlock = daemon.cipd(&["user", "unlock", "agent1"], None);
-    assert!(unlock.status.success(), "{}", String::from_utf8_lossy(&unlock.stderr));
+    assert!(
+        unlock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlock.stderr)
+    );
     let after = client
-        .login(ctx(), "DMV-RENEWAL".into(), "agent1".into(), demo_password("agent1"))
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "agent1".into(),
+            demo_password("agent1"),
+        )
         .await
         .expect("rpc");
     assert!(after.is_ok(), "{after:?}");
@@ -86,14 +110,34 @@ async fn roles_and_applications_are_checked_on_every_call() {
         .submit(ctx(), api, new_key(), request.clone())
         .await
         .expect("rpc");
-    assert!(matches!(refused, Err(ApiError::Forbidden { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ApiError::Forbidden { .. })),
+        "{refused:?}"
+    );
     let refused = client
-        .gateway_submit(ctx(), "DMV-RENEWAL".into(), "agent1".into(), demo_password("agent1"), new_key(), request.clone())
+        .gateway_submit(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "agent1".into(),
+            demo_password("agent1"),
+            new_key(),
+            request.clone(),
+        )
         .await
         .expect("rpc");
-    assert!(matches!(refused, Err(ApiError::Forbidden { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ApiError::Forbidden { .. })),
+        "{refused:?}"
+    );
     let gateway = client
-        .gateway_submit(ctx(), "DMV-RENEWAL".into(), "api1".into(), demo_password("api1"), new_key(), request)
+        .gateway_submit(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "api1".into(),
+            demo_password("api1"),
+            new_key(),
+            request,
+        )
         .await
         .expect("rpc")
         .expect("gateway mode approves");
@@ -102,12 +146,26 @@ async fn roles_and_applications_are_checked_on_every_call() {
     // An agent signed in to another application does not see the payment; a supervisor does.
     let park_agent = daemon.login(&client, "PARK-RESERVE", "agent1").await;
     let hidden = client
-        .payment(ctx(), park_agent.clone(), PaymentLookup::Id(payment.id.clone()))
+        .payment(
+            ctx(),
+            park_agent.clone(),
+            PaymentLookup::Id(payment.id.clone()),
+        )
         .await
         .expect("rpc");
-    assert!(matches!(hidden, Err(ApiError::NotFound { .. })), "{hidden:?}");
+    assert!(
+        matches!(hidden, Err(ApiError::NotFound { .. })),
+        "{hidden:?}"
+    );
     let page = client
-        .search(ctx(), park_agent, SearchQuery { page_size: 50, ..Default::default() })
+        .search(
+            ctx(),
+            park_agent,
+            SearchQuery {
+                page_size: 50,
+                ..Default::default()
+            },
+        )
         .await
         .expect("rpc")
         .expect("search");
@@ -122,11 +180,19 @@ async fn roles_and_applications_are_checked_on_every_call() {
 
     // A made-up or signed-out token is an ended session.
     let made_up = client
-        .search(ctx(), SessionToken::new("0".repeat(64)), SearchQuery::default())
+        .search(
+            ctx(),
+            SessionToken::new("0".repeat(64)),
+            SearchQuery::default(),
+        )
         .await
         .expect("rpc");
     assert_eq!(made_up, Err(ApiError::SessionExpired));
-    client.logout(ctx(), agent.clone()).await.expect("rpc").expect("signed out");
+    client
+        .logout(ctx(), agent.clone())
+        .await
+        .expect("rpc")
+        .expect("signed out");
     let after_logout = client
         .payment(ctx(), agent, PaymentLookup::Id(payment.id))
         .await

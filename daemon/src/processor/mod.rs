@@ -20,10 +20,16 @@ pub struct Authorization<'a> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Approved { authorization: String },
-    Declined { code: String },
+    Approved {
+        authorization: String,
+    },
+    Declined {
+        code: String,
+    },
     /// Nothing was charged.
-    Failed { code: String },
+    Failed {
+        code: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +52,8 @@ pub trait Processor: Send + Sync {
     fn authorize<'a>(&'a self, request: Authorization<'a>) -> ProcessorFuture<'a, Outcome>;
 
     /// Asks what became of `reference`, without sending it again.
-    fn inquire<'a>(&'a self, reference: &'a str)
-    -> ProcessorFuture<'a, Result<Inquiry, ProcessorError>>;
+    fn inquire<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> ProcessorFuture<'a, Result<Inquiry, ProcessorError>>;
 }

@@ -164,9 +164,11 @@ impl Sandbox {
                     "declined",
                     code.clone(),
                 ),
-                Behaviour::Fail(code) => {
-                    (Outcome::Failed { code: code.clone() }, "failed", code.clone())
-                }
+                Behaviour::Fail(code) => (
+                    Outcome::Failed { code: code.clone() },
+                    "failed",
+                    code.clone(),
+                ),
                 Behaviour::Hang => (
                     Outcome::Failed {
                         code: "no_answer".to_owned(),

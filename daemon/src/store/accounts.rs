@@ -18,13 +18,13 @@ pub fn add_application(
 
 pub fn applications(conn: &Connection) -> Result<Vec<ApplicationSpec>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT spec FROM applications ORDER BY id")?;
-    let specs = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .map(|json| {
-            serde_json::from_str(&json?).map_err(|e| StoreError::Corrupt(e.to_string()))
-        })
-        .collect();
-    specs
+    let texts: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    texts
+        .iter()
+        .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
 }
 
 pub fn application(conn: &Connection, id: &str) -> Result<Option<ApplicationSpec>, StoreError> {
@@ -93,7 +93,9 @@ fn grants(conn: &Connection, user: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT application_id FROM user_applications WHERE user_id = ?1 ORDER BY application_id",
     )?;
-    let apps = stmt.query_map([user], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let apps = stmt
+        .query_map([user], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(apps)
 }
 
@@ -198,13 +200,23 @@ pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Sessio
         .optional()?)
 }
 
-pub fn touch_session(conn: &Connection, token_hash: &[u8; 32], now_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE token_hash = ?1")?
-        .execute(params![token_hash.as_slice(), now_ms])?;
+pub fn touch_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE token_hash = ?1",
+    )?
+    .execute(params![token_hash.as_slice(), now_ms])?;
     Ok(())
 }
 
-pub fn end_session(conn: &Connection, token_hash: &[u8; 32], now_ms: i64) -> Result<(), StoreError> {
+pub fn end_session(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE sessions SET ended_ms = ?2 WHERE token_hash = ?1 AND ended_ms IS NULL",
     )?

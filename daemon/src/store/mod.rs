@@ -78,9 +78,8 @@ impl Store {
         }
         let mut conn = open_connection(path)?;
         migrations().to_latest(&mut conn)?;
-        let last_seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| {
-            r.get(0)
-        })?;
+        let last_seq: i64 =
+            conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
         let (seq_tx, committed_seq) = watch::channel(u64::try_from(last_seq).unwrap_or(0));
         let (writer, queue) = mpsc::channel(limits.write_queue);
         let max_batch = limits.max_batch;
@@ -124,7 +123,10 @@ impl Store {
             });
             (kept, finish)
         });
-        self.writer.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -203,7 +205,11 @@ fn run_writer(
             let (kept, finish) = job(&conn);
             finishes.push(finish);
             if savepoint.is_ok() {
-                let end = if kept { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let end = if kept {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
                 let _ = conn.execute_batch(end);
             }
         }

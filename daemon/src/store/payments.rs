@@ -42,8 +42,8 @@ pub fn begin(
             same_request: stored.as_slice() == fingerprint.as_slice(),
         });
     }
-    let fields = serde_json::to_string(&payment.fields)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let fields =
+        serde_json::to_string(&payment.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let (method, brand, first_six, exp_month, exp_year, routing, account_type) =
         match &payment.method {
             MethodSummary::Card {
@@ -115,7 +115,12 @@ pub fn begin(
         payment.id,
         payment.created_ms
     ])?;
-    let seq = insert_event(conn, payment, EventKind::PaymentReceived, payment.created_ms)?;
+    let seq = insert_event(
+        conn,
+        payment,
+        EventKind::PaymentReceived,
+        payment.created_ms,
+    )?;
     Ok(Begun::Created { seq })
 }
 
@@ -179,12 +184,7 @@ fn decide_inner(
                 "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (code) DO NOTHING",
             )?
-            .execute(params![
-                code,
-                payment.id,
-                authorization,
-                payment.decided_ms
-            ])?;
+            .execute(params![code, payment.id, authorization, payment.decided_ms])?;
         if inserted == 0 {
             return Ok(Decided::CodeTaken);
         }
@@ -223,7 +223,8 @@ fn insert_event(
     Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
 }
 
-const PAYMENT_COLUMNS: &str = "p.id, p.application_id, p.mode, p.status, p.amount_minor, p.currency,
+const PAYMENT_COLUMNS: &str =
+    "p.id, p.application_id, p.mode, p.status, p.amount_minor, p.currency,
     p.payer_name, p.payer_email, p.payer_postal_code, p.fields, p.method, p.brand, p.first_six,
     p.exp_month, p.exp_year, p.routing_number, p.account_type, p.last_four, c.code, p.code,
     p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms";
@@ -329,7 +330,8 @@ pub fn search(
     applications: &[String],
     page_size: u32,
 ) -> Result<Vec<Payment>, StoreError> {
-    let apps = serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
          WHERE p.application_id IN (SELECT value FROM json_each(?1))
@@ -368,7 +370,8 @@ pub fn events_after(
     applications: &[String],
     max: u32,
 ) -> Result<(Vec<Event>, u64), StoreError> {
-    let apps = serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let tx = conn.unchecked_transaction()?;
     let newest: i64 = tx
         .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
