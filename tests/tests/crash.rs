@@ -16,21 +16,28 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
     // Two payments the processor will leave in doubt, acknowledged as such before the kill.
     let client = daemon.client().await;
     let token = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
-    let mut in_doubt = HashMap::new();
-    for (number, resolves_to) in [
+    let submits = [
         ("4000000000000309", PaymentStatus::Approved),
         ("4000000000000317", PaymentStatus::Failed),
-    ] {
+    ]
+    .map(|(number, resolves_to)| {
         let request = card_request(number, 3_000);
         daemon.sent(&request);
-        let payment = client
-            .submit(ctx(), token.clone(), new_key(), request)
-            .await
-            .expect("rpc")
-            .expect("accepted");
-        assert_eq!(payment.status, PaymentStatus::InDoubt);
-        in_doubt.insert(payment.id.clone(), resolves_to);
-    }
+        let (client, token) = (client.clone(), token.clone());
+        async move {
+            let payment = client
+                .submit(ctx(), token, new_key(), request)
+                .await
+                .expect("rpc")
+                .expect("accepted");
+            assert_eq!(payment.status, PaymentStatus::InDoubt);
+            (payment.id, resolves_to)
+        }
+    });
+    let in_doubt: HashMap<String, PaymentStatus> = futures::future::join_all(submits)
+        .await
+        .into_iter()
+        .collect();
 
     // Clients submitting approvals (and slow approvals, which are mid-call at the kill).
     let mut workers = Vec::new();
