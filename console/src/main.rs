@@ -1,9 +1,151 @@
-//! `cip`, CIP's terminal console. The full-mode payment screens come next; today it points a new
-//! user at the daemon.
+//! `cip`, CIP's terminal console: terminal setup, the event loop, and the shell's own effects
+//! (saving receipts). State lives in `app`, drawing in `screens`, the daemon in `client`.
 
-fn main() {
-    println!(
-        "cip: the console comes next. Start the daemon with `cargo run --release -p cip-daemon -- init --demo` \
-         and `cargo run --release -p cip-daemon -- serve`; see the README."
+mod app;
+mod client;
+mod demo;
+mod form;
+mod receipt;
+mod screens;
+mod theme;
+
+use app::{App, Command, Msg};
+use clap::Parser;
+use cip_config::Overrides;
+use ratatui::crossterm::event::{self, Event};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often the processing screen's clock moves.
+const TICK: Duration = Duration::from_millis(100);
+/// Messages handled before one redraw, so a burst costs one frame.
+const MAX_MESSAGES_PER_FRAME: usize = 64;
+
+#[derive(Parser)]
+#[command(name = "cip", version, about = "CIP's console: key in payments at the service desk")]
+struct Args {
+    /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers.
+    #[arg(long)]
+    demo: bool,
+    /// The daemon's Unix socket.
+    #[arg(long, env = "CIP_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Settings file (TOML), for the socket path.
+    #[arg(long, env = "CIP_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cip: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cip: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn answers(socket: &Path) -> bool {
+    tokio::net::UnixStream::connect(socket).await.is_ok()
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let resolved = cip_config::load(&Overrides {
+        config: args.config,
+        data_dir: None,
+        socket: args.socket,
+    })?;
+    let private = if args.demo && !answers(&resolved.socket).await {
+        Some(demo::start().await?)
+    } else {
+        None
+    };
+    let socket = private.as_ref().map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());
+    let logins = private.as_ref().map(|p| p.logins.clone()).unwrap_or_default();
+    let nonce = cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
+    let app = App::new(
+        socket.display().to_string(),
+        logins,
+        format!("cip-{nonce}"),
+        Instant::now(),
+        time::OffsetDateTime::now_utc().date(),
     );
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, app, socket).await;
+    ratatui::restore();
+    drop(private);
+    result
+}
+
+async fn event_loop(terminal: &mut ratatui::DefaultTerminal, mut app: App, socket: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let theme = theme::Theme::from_env();
+    let (msg_tx, mut msgs) = mpsc::unbounded_channel();
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    tokio::spawn(client::run(socket, command_rx, msg_tx.clone()));
+    let keys = msg_tx.clone();
+    std::thread::Builder::new()
+        .name("cip-terminal-input".into())
+        .spawn(move || {
+            while let Ok(event) = event::read() {
+                let msg = match event {
+                    Event::Key(key) => Msg::Key(key),
+                    Event::Resize(..) => Msg::Resized,
+                    _ => continue,
+                };
+                if keys.send(msg).is_err() {
+                    break;
+                }
+            }
+        })?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_FRAME);
+    terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    loop {
+        tokio::select! {
+            received = msgs.recv_many(&mut batch, MAX_MESSAGES_PER_FRAME) => {
+                if received == 0 {
+                    break;
+                }
+                for msg in batch.drain(..) {
+                    for command in app.update(msg) {
+                        match command {
+                            Command::SaveReceipt { file_name, text } => {
+                                let saved = std::fs::write(&file_name, text)
+                                    .map(|()| std::fs::canonicalize(&file_name).map_or(file_name.clone(), |p| p.display().to_string()))
+                                    .map_err(|e| e.to_string());
+                                let _ = msg_tx.send(Msg::ReceiptSaved(saved));
+                            }
+                            Command::Quit => app.quit = true,
+                            other => {
+                                let _ = commands.send(other);
+                            }
+                        }
+                    }
+                }
+            }
+            _ = tick.tick(), if app.wants_ticks() => {
+                app.update(Msg::Tick { now: Instant::now() });
+            }
+            _ = term.recv() => break,
+            _ = hangup.recv() => break,
+        }
+        if app.quit {
+            break;
+        }
+        terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    }
+    Ok(())
 }

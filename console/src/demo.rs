@@ -1,0 +1,70 @@
+//! `cip --demo`: a private daemon on a fresh demo database in a temporary data dir, started when
+//! no daemon answers, and stopped with the console.
+
+use crate::app::DemoLogin;
+use anyhow::Context;
+use cip_config::{Resolved, Settings};
+use cip_daemon::admin::{Admin, Operator};
+use cip_daemon::clock::Entropy;
+use cip_daemon::serve::{Daemon, store_limits};
+use cip_daemon::store::Store;
+use tokio::sync::oneshot;
+
+/// A daemon running inside the console; dropping it stops it and removes its data.
+pub struct PrivateDaemon {
+    pub resolved: Resolved,
+    pub logins: Vec<DemoLogin>,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for PrivateDaemon {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub async fn start() -> anyhow::Result<PrivateDaemon> {
+    let dir = tempfile::Builder::new()
+        .prefix("cip-demo-")
+        .tempdir()
+        .context("cannot make a temporary data dir for the demo")?;
+    let resolved = Resolved {
+        data_dir: dir.path().to_path_buf(),
+        socket: dir.path().join("cipd.sock"),
+        settings: Settings::default(),
+        file: None,
+    };
+    let admin = Admin {
+        store: Store::open(&resolved.database(), store_limits(&resolved))?,
+        operator: Operator::from_env(),
+        entropy: Entropy::from_os(),
+    };
+    let demo_users = admin.load_demo().await?;
+    drop(admin);
+    let logins = demo_users
+        .into_iter()
+        .map(|u| DemoLogin {
+            user: u.id.clone(),
+            role: u.role.code().to_owned(),
+            password: u.password.clone(),
+        })
+        .collect();
+    let daemon = Daemon::start(&resolved).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let socket = resolved.socket.clone();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let _ = daemon.serve(&socket, shutdown).await;
+    });
+    Ok(PrivateDaemon {
+        resolved,
+        logins,
+        stop: Some(stop),
+        _dir: dir,
+    })
+}

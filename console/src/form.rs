@@ -1,0 +1,483 @@
+//! The payment form as an agent fills it in: the fields an application's spec asks for, what was
+//! typed, which field has focus, and the errors the domain's validation finds. No I/O.
+
+use cip_common::ach::AccountType;
+use cip_common::card::brand_of;
+use cip_common::fields::FieldErrors;
+use cip_common::form::{ApplicationSpec, MethodKind};
+use cip_common::money::Money;
+use cip_common::payment::{AchInput, CardInput, Payer, PaymentMethod, PaymentRequest};
+use cip_common::secret::{AccountNumber, Cvv, Pan, mask_pan};
+use cip_common::validate::Form;
+use std::collections::{BTreeMap, HashSet};
+use tui_input::{Input, InputRequest};
+
+/// How a field takes keys and shows its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// Digits only, grouped as typed, masked to first six and last four when left.
+    CardNumber,
+    /// Four digits shown as MM/YY.
+    Expiry,
+    /// Digits, shown as dots.
+    Secret,
+    /// A decimal amount in the application's currency.
+    Amount,
+    /// Card or ACH, chosen with ←/→ or Space.
+    Method,
+    /// Checking or savings, chosen with ←/→ or Space.
+    AccountType,
+}
+
+impl Kind {
+    pub fn is_choice(self) -> bool {
+        matches!(self, Kind::Method | Kind::AccountType)
+    }
+
+    fn max_len(self) -> usize {
+        match self {
+            Kind::CardNumber => 19,
+            Kind::Expiry => 4,
+            Kind::Secret => 4,
+            Kind::Amount => 20,
+            _ => 120,
+        }
+    }
+}
+
+/// One field of the form. `path` is the dotted name validation errors use.
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub path: String,
+    pub label: String,
+    pub kind: Kind,
+    pub input: Input,
+}
+
+impl Field {
+    fn new(path: &str, label: &str, kind: Kind) -> Field {
+        Field {
+            path: path.to_owned(),
+            label: label.to_owned(),
+            kind,
+            input: Input::default(),
+        }
+    }
+
+    pub fn value(&self) -> &str {
+        self.input.value()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PaymentForm {
+    pub spec: ApplicationSpec,
+    form: Form,
+    /// Every field of both methods; `visible` picks those of the chosen method.
+    fields: Vec<Field>,
+    pub method: MethodKind,
+    pub account_type: AccountType,
+    pub focus: usize,
+    /// Fields the agent has left at least once: their errors show as they type.
+    touched: HashSet<String>,
+    /// After a submit attempt every error shows.
+    pub show_all_errors: bool,
+    pub errors: FieldErrors,
+    /// The date validation judges expiry and "this year" by; set by the app, never read here.
+    pub today: time::Date,
+}
+
+fn card_fields() -> Vec<Field> {
+    vec![
+        Field::new("card.number", "Card number", Kind::CardNumber),
+        Field::new("card.expiry", "Expiry (MM/YY)", Kind::Expiry),
+        Field::new("card.cvv", "Security code", Kind::Secret),
+        Field::new("card.name", "Name on card", Kind::Text),
+        Field::new("card.postal_code", "Card postal code", Kind::Text),
+    ]
+}
+
+fn ach_fields() -> Vec<Field> {
+    vec![
+        Field::new("ach.routing_number", "Routing number", Kind::Text),
+        Field::new("ach.account_number", "Account number", Kind::Text),
+        Field::new("ach.account_type", "Account type", Kind::AccountType),
+        Field::new("ach.holder_name", "Account holder", Kind::Text),
+    ]
+}
+
+impl PaymentForm {
+    pub fn new(spec: ApplicationSpec, today: time::Date) -> Result<PaymentForm, String> {
+        let form = Form::new(spec.clone())?;
+        let mut fields = vec![
+            Field::new("payer.name", "Payer name", Kind::Text),
+            Field::new("payer.email", "Payer email", Kind::Text),
+            Field::new("payer.postal_code", "Payer postal code", Kind::Text),
+        ];
+        for custom in &spec.fields {
+            let label = capitalized(&custom.label);
+            fields.push(Field::new(&format!("fields.{}", custom.name), &label, Kind::Text));
+        }
+        fields.push(Field::new("amount", &format!("Amount ({})", spec.currency), Kind::Amount));
+        fields.push(Field::new("method", "Pay by", Kind::Method));
+        fields.extend(card_fields());
+        fields.extend(ach_fields());
+        let method = spec.methods.first().copied().unwrap_or(MethodKind::Card);
+        Ok(PaymentForm {
+            spec,
+            form,
+            fields,
+            method,
+            account_type: AccountType::Checking,
+            focus: 0,
+            touched: HashSet::new(),
+            show_all_errors: false,
+            errors: FieldErrors::default(),
+            today,
+        })
+    }
+
+    /// The fields shown for the chosen method, in order.
+    pub fn visible(&self) -> Vec<&Field> {
+        self.fields
+            .iter()
+            .filter(|f| self.shows(f))
+            .collect()
+    }
+
+    fn shows(&self, field: &Field) -> bool {
+        match field.path.split_once('.') {
+            Some(("card", _)) => self.method == MethodKind::Card,
+            Some(("ach", _)) => self.method == MethodKind::Ach,
+            _ if field.kind == Kind::Method => self.spec.methods.len() > 1,
+            _ => true,
+        }
+    }
+
+    fn visible_index(&self, focus: usize) -> Option<usize> {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| self.shows(f))
+            .nth(focus)
+            .map(|(i, _)| i)
+    }
+
+    pub fn focused(&self) -> Option<&Field> {
+        self.visible_index(self.focus).map(|i| &self.fields[i])
+    }
+
+    /// The error to show beside a field, if any.
+    pub fn error(&self, path: &str) -> Option<&str> {
+        if !self.show_all_errors && !self.touched.contains(path) {
+            return None;
+        }
+        self.errors.get(path)
+    }
+
+    /// Errors not tied to a visible field (currency, an unknown field).
+    pub fn other_errors(&self) -> Vec<String> {
+        if !self.show_all_errors {
+            return Vec::new();
+        }
+        let visible: Vec<String> = self.visible().iter().map(|f| f.path.clone()).collect();
+        self.errors
+            .0
+            .iter()
+            .filter(|e| !visible.contains(&e.field))
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect()
+    }
+
+    pub fn next(&mut self) {
+        self.leave();
+        self.focus = (self.focus + 1) % self.visible().len();
+    }
+
+    pub fn previous(&mut self) {
+        self.leave();
+        let count = self.visible().len();
+        self.focus = (self.focus + count - 1) % count;
+    }
+
+    pub fn is_last(&self) -> bool {
+        self.focus + 1 == self.visible().len()
+    }
+
+    fn leave(&mut self) {
+        if let Some(field) = self.focused() {
+            let path = field.path.clone();
+            self.touched.insert(path);
+        }
+    }
+
+    /// Types into the focused field. Returns false when the key means nothing there.
+    pub fn type_char(&mut self, c: char) -> bool {
+        let Some(i) = self.visible_index(self.focus) else {
+            return false;
+        };
+        let kind = self.fields[i].kind;
+        let accepted = match kind {
+            Kind::CardNumber | Kind::Expiry | Kind::Secret => c.is_ascii_digit(),
+            Kind::Amount => c.is_ascii_digit() || c == '.' || c == ',',
+            Kind::Method | Kind::AccountType => {
+                if c == ' ' {
+                    self.toggle();
+                    return true;
+                }
+                false
+            }
+            Kind::Text => !c.is_control(),
+        };
+        if !accepted || self.fields[i].value().chars().count() >= kind.max_len() {
+            return false;
+        }
+        self.fields[i].input.handle(InputRequest::InsertChar(c));
+        self.revalidate();
+        true
+    }
+
+    /// Edits the focused field (delete, move the cursor).
+    pub fn edit(&mut self, request: InputRequest) -> bool {
+        let Some(i) = self.visible_index(self.focus) else {
+            return false;
+        };
+        if self.fields[i].kind.is_choice() {
+            if matches!(request, InputRequest::GoToPrevChar | InputRequest::GoToNextChar) {
+                self.toggle();
+                return true;
+            }
+            return false;
+        }
+        let changed = self.fields[i].input.handle(request).is_some();
+        if changed {
+            self.revalidate();
+        }
+        changed
+    }
+
+    /// Switches the focused choice (card/ACH, checking/savings).
+    fn toggle(&mut self) {
+        let Some(field) = self.focused() else { return };
+        match field.kind {
+            Kind::Method if self.spec.methods.len() > 1 => {
+                self.method = match self.method {
+                    MethodKind::Card => MethodKind::Ach,
+                    MethodKind::Ach => MethodKind::Card,
+                };
+            }
+            Kind::AccountType => {
+                self.account_type = match self.account_type {
+                    AccountType::Checking => AccountType::Savings,
+                    AccountType::Savings => AccountType::Checking,
+                };
+            }
+            _ => {}
+        }
+        self.revalidate();
+    }
+
+    /// Checks the form as it stands; errors show beside touched fields.
+    pub fn revalidate(&mut self) {
+        self.errors = match self.request() {
+            Ok(_) => FieldErrors::default(),
+            Err(errors) => errors,
+        };
+    }
+
+    /// Marks every field for showing errors; true when the form is ready for the summary.
+    pub fn check_all(&mut self) -> bool {
+        self.show_all_errors = true;
+        self.revalidate();
+        if let Some(first) = self
+            .visible()
+            .iter()
+            .position(|f| self.errors.get(&f.path).is_some())
+        {
+            self.focus = first;
+        }
+        self.errors.is_empty()
+    }
+
+    fn value(&self, path: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|f| f.path == path)
+            .map_or("", |f| f.value().trim())
+    }
+
+    pub fn amount(&self) -> Result<Money, String> {
+        Money::parse(self.value("amount"), self.spec.currency).map_err(|e| e.to_string())
+    }
+
+    /// The request the form holds, or every error in it.
+    pub fn request(&self) -> Result<PaymentRequest, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let amount_minor = match self.amount() {
+            Ok(money) => money.minor,
+            Err(message) => {
+                errors.add("amount", message);
+                self.spec.min_amount_minor
+            }
+        };
+        let method = match self.method {
+            MethodKind::Card => {
+                let expiry = self.value("card.expiry");
+                let (exp_month, exp_year) = match (expiry.get(..2), expiry.get(2..4)) {
+                    (Some(m), Some(y)) if expiry.len() == 4 => (
+                        m.parse().unwrap_or(0),
+                        2000 + y.parse::<u16>().unwrap_or(0),
+                    ),
+                    _ => {
+                        errors.add("card.expiry", "enter the expiry as MM/YY");
+                        (1, 2099)
+                    }
+                };
+                PaymentMethod::Card(CardInput {
+                    number: Pan::new(self.value("card.number")),
+                    exp_month,
+                    exp_year,
+                    cvv: Cvv::new(self.value("card.cvv")),
+                    name: self.value("card.name").to_owned(),
+                    postal_code: self.value("card.postal_code").to_owned(),
+                })
+            }
+            MethodKind::Ach => PaymentMethod::Ach(AchInput {
+                routing_number: self.value("ach.routing_number").to_owned(),
+                account_number: AccountNumber::new(self.value("ach.account_number")),
+                account_type: self.account_type,
+                holder_name: self.value("ach.holder_name").to_owned(),
+            }),
+        };
+        let fields: BTreeMap<String, String> = self
+            .spec
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), self.value(&format!("fields.{}", f.name)).to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let request = PaymentRequest {
+            amount_minor,
+            currency: self.spec.currency,
+            payer: Payer {
+                name: self.value("payer.name").to_owned(),
+                email: self.value("payer.email").to_owned(),
+                postal_code: self.value("payer.postal_code").to_owned(),
+            },
+            fields,
+            method,
+        };
+        if let Err(found) = self.form.validate(&request, self.today) {
+            for e in found.0 {
+                if errors.get(&e.field).is_none() {
+                    errors.0.push(e);
+                }
+            }
+        }
+        errors.into_result().map(|()| request)
+    }
+
+    /// What a field shows: grouped or masked card numbers, MM/YY, dots for the CVV.
+    pub fn display(&self, field: &Field, focused: bool) -> String {
+        let value = field.value();
+        match field.kind {
+            Kind::CardNumber if !focused && value.len() >= 12 => mask_pan(value),
+            Kind::CardNumber => group_card_number(value),
+            Kind::Expiry if value.len() > 2 => format!("{}/{}", &value[..2], &value[2..]),
+            Kind::Secret => "•".repeat(value.chars().count()),
+            Kind::Method => match self.method {
+                MethodKind::Card => "◀ Card ▶".to_owned(),
+                MethodKind::Ach => "◀ Bank account (ACH) ▶".to_owned(),
+            },
+            Kind::AccountType => format!("◀ {} ▶", self.account_type),
+            _ => value.to_owned(),
+        }
+    }
+
+    /// Where the cursor sits within `display` for the focused field.
+    pub fn display_cursor(&self, field: &Field) -> usize {
+        let cursor = field.input.visual_cursor();
+        match field.kind {
+            Kind::CardNumber => cursor + group_breaks(field.value(), cursor),
+            Kind::Expiry if cursor > 2 => cursor + 1,
+            _ => cursor,
+        }
+    }
+
+    /// The brand the card number's first digits show.
+    pub fn brand(&self) -> Option<&'static str> {
+        brand_of(self.value("card.number")).map(|b| b.name())
+    }
+
+    /// Clears the card and bank secrets (after an outcome, or when starting anew).
+    pub fn clear_secrets(&mut self) {
+        for field in &mut self.fields {
+            if matches!(field.path.as_str(), "card.number" | "card.cvv" | "ach.account_number") {
+                field.input.reset();
+            }
+        }
+        self.revalidate();
+    }
+}
+
+/// A label as a heading: "plate number" becomes "Plate number".
+pub fn capitalized(label: &str) -> String {
+    let mut chars = label.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Group sizes of a card number as printed: Amex 4-6-5, Diners (14) 4-6-4, others 4-4-4-4.
+fn groups(digits: &str) -> &'static [usize] {
+    match brand_of(digits) {
+        Some(cip_common::card::Brand::Amex) => &[4, 6, 5],
+        Some(cip_common::card::Brand::Diners) if digits.len() <= 14 => &[4, 6, 4],
+        _ => &[4, 4, 4, 4, 3],
+    }
+}
+
+pub fn group_card_number(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + 4);
+    let mut rest = digits;
+    for size in groups(digits) {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at(rest.len().min(*size));
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(head);
+        rest = tail;
+    }
+    out
+}
+
+/// Spaces the grouping puts before the `cursor`-th digit.
+fn group_breaks(digits: &str, cursor: usize) -> usize {
+    let mut boundary = 0;
+    let mut breaks = 0;
+    for size in groups(digits) {
+        boundary += size;
+        if cursor > boundary || (cursor == boundary && cursor < digits.len()) {
+            breaks += 1;
+        }
+    }
+    breaks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_group_as_printed() {
+        assert_eq!(group_card_number("4242424242424242"), "4242 4242 4242 4242");
+        assert_eq!(group_card_number("378282246310005"), "3782 822463 10005");
+        assert_eq!(group_card_number("42424"), "4242 4");
+        assert_eq!(group_card_number(""), "");
+    }
+}

@@ -1,0 +1,62 @@
+//! Styles, with and without colour: under `NO_COLOR`, focus and errors stay visible through
+//! reverse video, bold and underline.
+
+use ratatui::style::{Color, Modifier, Style};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    /// Colour unless `NO_COLOR` is set to anything non-empty (https://no-color.org).
+    pub fn from_env() -> Theme {
+        Theme {
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn pick(self, colored: Style, plain: Style) -> Style {
+        if self.color { colored } else { plain }
+    }
+
+    pub fn focus(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Black).bg(Color::Cyan),
+            Style::new().add_modifier(Modifier::REVERSED),
+        )
+    }
+
+    pub fn error(self) -> Style {
+        self.pick(Style::new().fg(Color::LightRed), Style::new().add_modifier(Modifier::BOLD))
+    }
+
+    pub fn ok(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::LightGreen).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    pub fn warn(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )
+    }
+
+    pub fn dim(self) -> Style {
+        self.pick(Style::new().fg(Color::DarkGray), Style::new())
+    }
+
+    pub fn title(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    pub fn bar(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::White).bg(Color::Blue),
+            Style::new().add_modifier(Modifier::REVERSED),
+        )
+    }
+}
