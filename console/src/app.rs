@@ -32,7 +32,7 @@ pub enum Connection {
 /// What came back for a submit.
 #[derive(Clone, Debug)]
 pub enum Answer {
-    Payment(Payment),
+    Payment(Box<Payment>),
     Refused(ApiError),
     /// The connection or the deadline failed: the outcome is not known yet.
     Lost,
@@ -42,12 +42,17 @@ pub enum Answer {
 pub enum Msg {
     Key(KeyEvent),
     /// Time passed; sent while something on screen shows it.
-    Tick { now: Instant },
+    Tick {
+        now: Instant,
+    },
     Resized,
     Connection(Connection),
     LoggedIn(Result<SessionInfo, ApiError>),
     FormLoaded(Result<ApplicationSpec, ApiError>),
-    Submitted { key: String, answer: Answer },
+    Submitted {
+        key: String,
+        answer: Answer,
+    },
     ReceiptSaved(Result<String, String>),
 }
 
@@ -131,7 +136,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(daemon: String, demo: Vec<DemoLogin>, key_nonce: String, now: Instant, today: time::Date) -> App {
+    pub fn new(
+        daemon: String,
+        demo: Vec<DemoLogin>,
+        key_nonce: String,
+        now: Instant,
+        today: time::Date,
+    ) -> App {
         App {
             screen: Screen::Login,
             connection: Connection::Connecting,
@@ -167,9 +178,9 @@ impl App {
 
     /// Time on the processing screen.
     pub fn elapsed(&self) -> Duration {
-        self.pending
-            .as_ref()
-            .map_or(Duration::ZERO, |p| self.now.saturating_duration_since(p.started))
+        self.pending.as_ref().map_or(Duration::ZERO, |p| {
+            self.now.saturating_duration_since(p.started)
+        })
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
@@ -210,7 +221,8 @@ impl App {
             }
             return Vec::new();
         }
-        if key.code == KeyCode::F(10) && self.session.is_some() && self.screen != Screen::Processing {
+        if key.code == KeyCode::F(10) && self.session.is_some() && self.screen != Screen::Processing
+        {
             return self.sign_out();
         }
         self.notice = None;
@@ -440,7 +452,9 @@ impl App {
         match result {
             Ok(spec) => match PaymentForm::new(spec, self.today) {
                 Ok(form) => self.form = Some(form),
-                Err(problem) => self.notice = Some(format!("This application's form is broken: {problem}")),
+                Err(problem) => {
+                    self.notice = Some(format!("This application's form is broken: {problem}"))
+                }
             },
             Err(ApiError::SessionExpired) => self.session_ended(),
             Err(e) => self.notice = Some(e.to_string()),
@@ -452,7 +466,8 @@ impl App {
         self.session = None;
         self.screen = Screen::Login;
         self.login.busy = false;
-        self.login.error = Some("Your session ended: sign in again. Your unsent payment is kept.".into());
+        self.login.error =
+            Some("Your session ended: sign in again. Your unsent payment is kept.".into());
         self.login.focus = 2;
     }
 
@@ -468,7 +483,7 @@ impl App {
                 {
                     form.clear_secrets();
                 }
-                self.outcome = Some(payment);
+                self.outcome = Some(*payment);
                 self.screen = Screen::Outcome;
                 Vec::new()
             }
@@ -509,5 +524,325 @@ impl App {
     pub fn wants_ticks(&self) -> bool {
         self.screen == Screen::Processing
     }
+}
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{
+        fill, key, new_app, on_form, on_outcome, on_summary, payment, session, spec, typed,
+    };
+
+    fn submitted_key(commands: &[Command]) -> String {
+        match commands {
+            [Command::Submit { key, .. }] => key.clone(),
+            other => panic!("expected one submit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sign_in_asks_for_every_part_then_sends_them() {
+        let mut app = new_app(false);
+        // Enter on an incomplete sign-in goes on to the next field.
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert_eq!(app.login.focus, 1);
+        app.update(key(KeyCode::BackTab));
+        typed(&mut app, "dmv-renewal");
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "agent1");
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "agent1-demo-pass");
+        let commands = app.update(key(KeyCode::Enter));
+        let [
+            Command::Login {
+                application,
+                user,
+                password,
+            },
+        ] = commands.as_slice()
+        else {
+            panic!("{commands:?}");
+        };
+        assert_eq!(
+            (application.as_str(), user.as_str()),
+            ("DMV-RENEWAL", "agent1")
+        );
+        assert_eq!(password.expose(), "agent1-demo-pass");
+        assert!(app.login.busy);
+        app.update(Msg::LoggedIn(Err(ApiError::BadCredentials)));
+        assert!(
+            app.login
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("application id, user id or password")
+        );
+        assert_eq!(
+            app.login.password.value(),
+            "",
+            "a refused password is cleared"
+        );
+        assert_eq!(app.screen, Screen::Login);
+    }
+
+    #[test]
+    fn signing_in_loads_the_applications_form() {
+        let mut app = new_app(false);
+        let commands = app.update(Msg::LoggedIn(Ok(session("DMV-RENEWAL"))));
+        assert!(
+            matches!(commands.as_slice(), [Command::LoadForm { application, .. }] if application == "DMV-RENEWAL")
+        );
+        assert_eq!(app.screen, Screen::Form);
+        app.update(Msg::FormLoaded(Ok(spec("DMV-RENEWAL"))));
+        let labels: Vec<String> = app
+            .form
+            .as_ref()
+            .unwrap()
+            .visible()
+            .iter()
+            .map(|f| f.label.clone())
+            .collect();
+        assert!(
+            labels.contains(&"Plate number".to_owned())
+                && labels.contains(&"Card number".to_owned()),
+            "{labels:?}"
+        );
+        assert!(
+            !labels.contains(&"Pay by".to_owned()),
+            "DMV-RENEWAL takes cards only"
+        );
+    }
+
+    #[test]
+    fn errors_show_once_a_field_is_left_and_the_form_stops_at_the_first() {
+        let mut app = on_form();
+        typed(&mut app, "Ada");
+        assert_eq!(app.form.as_ref().unwrap().error("payer.email"), None);
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "not-an-email");
+        assert_eq!(
+            app.form.as_ref().unwrap().error("payer.email"),
+            None,
+            "not while typing the first time"
+        );
+        app.update(key(KeyCode::Tab));
+        assert!(
+            app.form
+                .as_ref()
+                .unwrap()
+                .error("payer.email")
+                .unwrap()
+                .contains("@")
+        );
+        // Enter on the last field checks everything and goes back to the first bad one.
+        for _ in 0..20 {
+            app.update(key(KeyCode::Tab));
+            if app.form.as_ref().unwrap().is_last() {
+                break;
+            }
+        }
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Form);
+        let form = app.form.as_ref().unwrap();
+        assert_eq!(form.focused().unwrap().path, "payer.email");
+        assert!(form.error("card.number").is_some());
+    }
+
+    #[test]
+    fn card_fields_take_digits_only_and_show_the_brand() {
+        let mut app = on_form();
+        for _ in 0..6 {
+            app.update(key(KeyCode::Tab));
+        }
+        typed(&mut app, "3782 8224abc6310005");
+        let form = app.form.as_ref().unwrap();
+        let field = form.focused().unwrap();
+        assert_eq!(field.value(), "378282246310005");
+        assert_eq!(form.display(field, true), "3782 822463 10005");
+        assert_eq!(form.display(field, false), "378282•••••0005");
+        assert_eq!(form.brand(), Some("American Express"));
+    }
+
+    #[test]
+    fn a_complete_form_goes_to_the_summary_and_sends_once_with_a_key() {
+        let mut app = on_summary();
+        assert_eq!(app.screen, Screen::Summary);
+        assert!(app.update(key(KeyCode::Esc)).is_empty());
+        assert_eq!(app.screen, Screen::Form);
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Summary);
+        let first = submitted_key(&app.update(key(KeyCode::Enter)));
+        assert_eq!(app.screen, Screen::Processing);
+        assert!(
+            app.update(key(KeyCode::Enter)).is_empty(),
+            "no second submit while processing"
+        );
+        assert!(first.starts_with("cip-TEST-"));
+    }
+
+    #[test]
+    fn a_lost_answer_is_sent_again_with_the_same_key_once_connected() {
+        let mut app = on_summary();
+        let key_sent = submitted_key(&app.update(key(KeyCode::Enter)));
+        app.update(Msg::Connection(Connection::Lost));
+        assert!(
+            app.update(Msg::Submitted {
+                key: key_sent.clone(),
+                answer: Answer::Lost
+            })
+            .is_empty()
+        );
+        assert!(app.pending.as_ref().unwrap().waiting);
+        let again = submitted_key(&app.update(Msg::Connection(Connection::Connected)));
+        assert_eq!(again, key_sent);
+        // Lost while still connected (a deadline): sent again at once, same key.
+        let third = submitted_key(&app.update(Msg::Submitted {
+            key: key_sent.clone(),
+            answer: Answer::Lost,
+        }));
+        assert_eq!(third, key_sent);
+        assert_eq!(app.pending.as_ref().unwrap().attempts, 3);
+        // An answer to some other key changes nothing.
+        app.update(Msg::Submitted {
+            key: "other".into(),
+            answer: Answer::Payment(Box::new(payment(PaymentStatus::Approved))),
+        });
+        assert_eq!(app.screen, Screen::Processing);
+    }
+
+    #[test]
+    fn an_ended_session_goes_back_to_sign_in_and_keeps_the_unsent_payment() {
+        let mut app = on_summary();
+        let key_sent = submitted_key(&app.update(key(KeyCode::Enter)));
+        app.update(Msg::Submitted {
+            key: key_sent.clone(),
+            answer: Answer::Refused(ApiError::SessionExpired),
+        });
+        assert_eq!(app.screen, Screen::Login);
+        assert!(
+            app.login
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("session ended")
+        );
+        let resent = submitted_key(&app.update(Msg::LoggedIn(Ok(session("DMV-RENEWAL")))));
+        assert_eq!(resent, key_sent);
+        assert_eq!(app.form.as_ref().unwrap().spec.id, "DMV-RENEWAL");
+    }
+
+    #[test]
+    fn a_decline_keeps_the_form_for_correcting_and_an_approval_clears_the_card() {
+        let mut app = on_outcome(PaymentStatus::Declined);
+        assert_eq!(app.screen, Screen::Outcome);
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Form);
+        assert!(
+            app.form.as_ref().unwrap().request().is_ok(),
+            "every value kept"
+        );
+        let next = submitted_key(&{
+            app.update(key(KeyCode::Enter));
+            app.update(key(KeyCode::Enter))
+        });
+        assert_eq!(next, "cip-TEST-2", "a corrected payment is a new payment");
+
+        let mut app = on_outcome(PaymentStatus::Approved);
+        let form = app.form.as_ref().unwrap();
+        assert!(
+            form.request().unwrap_err().get("card.number").is_some(),
+            "the card number is gone"
+        );
+        app.update(key(KeyCode::Char('n')));
+        assert_eq!(app.screen, Screen::Form);
+        assert!(
+            app.form
+                .as_ref()
+                .unwrap()
+                .visible()
+                .iter()
+                .all(|f| f.value().is_empty())
+        );
+    }
+
+    #[test]
+    fn field_errors_from_the_daemon_show_beside_their_fields() {
+        let mut app = on_summary();
+        let key_sent = submitted_key(&app.update(key(KeyCode::Enter)));
+        let mut errors = cip_common::FieldErrors::default();
+        errors.add(
+            "fields.plate_number",
+            "the plate number must be 1 to 8 letters or digits",
+        );
+        app.update(Msg::Submitted {
+            key: key_sent,
+            answer: Answer::Refused(ApiError::Fields(errors)),
+        });
+        assert_eq!(app.screen, Screen::Form);
+        assert!(
+            app.form
+                .as_ref()
+                .unwrap()
+                .error("fields.plate_number")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn receipts_are_saved_from_the_outcome_and_help_opens_where_no_field_types() {
+        let mut app = on_outcome(PaymentStatus::Approved);
+        let commands = app.update(key(KeyCode::Char('s')));
+        let [Command::SaveReceipt { file_name, text }] = commands.as_slice() else {
+            panic!("{commands:?}")
+        };
+        assert_eq!(file_name, "receipt-7MRES8EEG.txt");
+        assert!(
+            text.contains("Confirmation code: 7MRE-S8EE-G") && !text.contains("4242424242424242")
+        );
+        app.update(key(KeyCode::Char('?')));
+        assert!(app.help);
+        app.update(key(KeyCode::Esc));
+        assert!(!app.help);
+        let mut app = on_form();
+        typed(&mut app, "?");
+        assert!(!app.help, "? is typed into a text field");
+        assert_eq!(app.form.as_ref().unwrap().focused().unwrap().value(), "?");
+        app.update(key(KeyCode::F(1)));
+        assert!(app.help);
+    }
+
+    #[test]
+    fn ach_is_offered_where_the_application_takes_it() {
+        let mut app = new_app(false);
+        app.update(Msg::LoggedIn(Ok(session("TAX-PAYMENT"))));
+        app.update(Msg::FormLoaded(Ok(spec("TAX-PAYMENT"))));
+        for _ in 0..6 {
+            app.update(key(KeyCode::Tab));
+        }
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().label,
+            "Pay by"
+        );
+        assert!(!app.text_focused());
+        app.update(key(KeyCode::Char(' ')));
+        let labels: Vec<String> = app
+            .form
+            .as_ref()
+            .unwrap()
+            .visible()
+            .iter()
+            .map(|f| f.label.clone())
+            .collect();
+        assert!(
+            labels.contains(&"Routing number".to_owned())
+                && !labels.contains(&"Card number".to_owned())
+        );
+    }
+
+    #[test]
+    fn fill_reaches_the_last_field() {
+        let mut app = on_form();
+        fill(&mut app, "4242424242424242");
+        assert!(app.form.as_ref().unwrap().is_last());
+    }
 }

@@ -22,7 +22,11 @@ fn ctx() -> context::Context {
 }
 
 /// Runs until the command channel closes.
-pub async fn run(socket: PathBuf, mut commands: mpsc::UnboundedReceiver<Command>, msgs: mpsc::UnboundedSender<Msg>) {
+pub async fn run(
+    socket: PathBuf,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    msgs: mpsc::UnboundedSender<Msg>,
+) {
     let (client_tx, client_rx) = watch::channel::<Option<CipClient>>(None);
     let (lost_tx, mut lost_rx) = mpsc::unbounded_channel::<()>();
     // The connection keeper: connects, and reconnects when the daemon goes away. A second,
@@ -46,7 +50,10 @@ pub async fn run(socket: PathBuf, mut commands: mpsc::UnboundedReceiver<Command>
                 }
             };
             client_tx.send_replace(Some(client));
-            if keeper_msgs.send(Msg::Connection(Connection::Connected)).is_err() {
+            if keeper_msgs
+                .send(Msg::Connection(Connection::Connected))
+                .is_err()
+            {
                 return;
             }
             let mut byte = [0u8; 1];
@@ -72,21 +79,28 @@ pub async fn run(socket: PathBuf, mut commands: mpsc::UnboundedReceiver<Command>
                 return;
             };
             let client = client.expect("waited for a client");
-            let broken = |e: &RpcError| matches!(e, RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_));
+            let broken = |e: &RpcError| {
+                matches!(
+                    e,
+                    RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_)
+                )
+            };
             let msg = match command {
-                Command::Login { application, user, password } => {
-                    match client.login(ctx(), application, user, password).await {
-                        Ok(answer) => Msg::LoggedIn(answer),
-                        Err(e) => {
-                            if broken(&e) {
-                                let _ = lost.send(());
-                            }
-                            Msg::LoggedIn(Err(cip_common::ApiError::Unavailable {
-                                reason: "the daemon did not answer".into(),
-                            }))
+                Command::Login {
+                    application,
+                    user,
+                    password,
+                } => match client.login(ctx(), application, user, password).await {
+                    Ok(answer) => Msg::LoggedIn(answer),
+                    Err(e) => {
+                        if broken(&e) {
+                            let _ = lost.send(());
                         }
+                        Msg::LoggedIn(Err(cip_common::ApiError::Unavailable {
+                            reason: "the daemon did not answer".into(),
+                        }))
                     }
-                }
+                },
                 Command::LoadForm { token, application } => {
                     match client.application(ctx(), token, application).await {
                         Ok(answer) => Msg::FormLoaded(answer),
@@ -100,9 +114,13 @@ pub async fn run(socket: PathBuf, mut commands: mpsc::UnboundedReceiver<Command>
                         }
                     }
                 }
-                Command::Submit { token, key, request } => {
+                Command::Submit {
+                    token,
+                    key,
+                    request,
+                } => {
                     let answer = match client.submit(ctx(), token, key.clone(), *request).await {
-                        Ok(Ok(payment)) => Answer::Payment(payment),
+                        Ok(Ok(payment)) => Answer::Payment(Box::new(payment)),
                         Ok(Err(refused)) => Answer::Refused(refused),
                         Err(e) => {
                             if broken(&e) {

@@ -117,9 +117,17 @@ impl PaymentForm {
         ];
         for custom in &spec.fields {
             let label = capitalized(&custom.label);
-            fields.push(Field::new(&format!("fields.{}", custom.name), &label, Kind::Text));
+            fields.push(Field::new(
+                &format!("fields.{}", custom.name),
+                &label,
+                Kind::Text,
+            ));
         }
-        fields.push(Field::new("amount", &format!("Amount ({})", spec.currency), Kind::Amount));
+        fields.push(Field::new(
+            "amount",
+            &format!("Amount ({})", spec.currency),
+            Kind::Amount,
+        ));
         fields.push(Field::new("method", "Pay by", Kind::Method));
         fields.extend(card_fields());
         fields.extend(ach_fields());
@@ -140,10 +148,7 @@ impl PaymentForm {
 
     /// The fields shown for the chosen method, in order.
     pub fn visible(&self) -> Vec<&Field> {
-        self.fields
-            .iter()
-            .filter(|f| self.shows(f))
-            .collect()
+        self.fields.iter().filter(|f| self.shows(f)).collect()
     }
 
     fn shows(&self, field: &Field) -> bool {
@@ -244,7 +249,10 @@ impl PaymentForm {
             return false;
         };
         if self.fields[i].kind.is_choice() {
-            if matches!(request, InputRequest::GoToPrevChar | InputRequest::GoToNextChar) {
+            if matches!(
+                request,
+                InputRequest::GoToPrevChar | InputRequest::GoToNextChar
+            ) {
                 self.toggle();
                 return true;
             }
@@ -325,10 +333,9 @@ impl PaymentForm {
             MethodKind::Card => {
                 let expiry = self.value("card.expiry");
                 let (exp_month, exp_year) = match (expiry.get(..2), expiry.get(2..4)) {
-                    (Some(m), Some(y)) if expiry.len() == 4 => (
-                        m.parse().unwrap_or(0),
-                        2000 + y.parse::<u16>().unwrap_or(0),
-                    ),
+                    (Some(m), Some(y)) if expiry.len() == 4 => {
+                        (m.parse().unwrap_or(0), 2000 + y.parse::<u16>().unwrap_or(0))
+                    }
                     _ => {
                         errors.add("card.expiry", "enter the expiry as MM/YY");
                         (1, 2099)
@@ -354,7 +361,12 @@ impl PaymentForm {
             .spec
             .fields
             .iter()
-            .map(|f| (f.name.clone(), self.value(&format!("fields.{}", f.name)).to_owned()))
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    self.value(&format!("fields.{}", f.name)).to_owned(),
+                )
+            })
             .filter(|(_, v)| !v.is_empty())
             .collect();
         let request = PaymentRequest {
@@ -413,7 +425,10 @@ impl PaymentForm {
     /// Clears the card and bank secrets (after an outcome, or when starting anew).
     pub fn clear_secrets(&mut self) {
         for field in &mut self.fields {
-            if matches!(field.path.as_str(), "card.number" | "card.cvv" | "ach.account_number") {
+            if matches!(
+                field.path.as_str(),
+                "card.number" | "card.cvv" | "ach.account_number"
+            ) {
                 field.input.reset();
             }
         }

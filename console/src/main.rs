@@ -7,11 +7,13 @@ mod demo;
 mod form;
 mod receipt;
 mod screens;
+#[cfg(test)]
+mod testing;
 mod theme;
 
 use app::{App, Command, Msg};
-use clap::Parser;
 use cip_config::Overrides;
+use clap::Parser;
 use ratatui::crossterm::event::{self, Event};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,7 +26,11 @@ const TICK: Duration = Duration::from_millis(100);
 const MAX_MESSAGES_PER_FRAME: usize = 64;
 
 #[derive(Parser)]
-#[command(name = "cip", version, about = "CIP's console: key in payments at the service desk")]
+#[command(
+    name = "cip",
+    version,
+    about = "CIP's console: key in payments at the service desk"
+)]
 struct Args {
     /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers.
     #[arg(long)]
@@ -70,9 +76,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let socket = private.as_ref().map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());
-    let logins = private.as_ref().map(|p| p.logins.clone()).unwrap_or_default();
-    let nonce = cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
+    let socket = private
+        .as_ref()
+        .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());
+    let logins = private
+        .as_ref()
+        .map(|p| p.logins.clone())
+        .unwrap_or_default();
+    let nonce =
+        cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
     let app = App::new(
         socket.display().to_string(),
         logins,
@@ -80,14 +92,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Instant::now(),
         time::OffsetDateTime::now_utc().date(),
     );
-    let mut terminal = ratatui::init();
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!("cip needs a terminal: run it in one (or over ssh -t)");
+    }
+    let mut terminal =
+        ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
     let result = event_loop(&mut terminal, app, socket).await;
     ratatui::restore();
     drop(private);
     result
 }
 
-async fn event_loop(terminal: &mut ratatui::DefaultTerminal, mut app: App, socket: PathBuf) -> anyhow::Result<()> {
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    socket: PathBuf,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let theme = theme::Theme::from_env();
     let (msg_tx, mut msgs) = mpsc::unbounded_channel();

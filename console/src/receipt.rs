@@ -41,7 +41,10 @@ pub fn text(payment: &Payment) -> String {
     }
     lines.extend([
         format!("Payment id:        {}", payment.id),
-        format!("Time:              {}", format_time(payment.decided_ms.unwrap_or(payment.created_ms))),
+        format!(
+            "Time:              {}",
+            format_time(payment.decided_ms.unwrap_or(payment.created_ms))
+        ),
         format!("Taken by:          {}", payment.user),
         String::new(),
     ]);

@@ -28,12 +28,17 @@ impl Theme {
     }
 
     pub fn error(self) -> Style {
-        self.pick(Style::new().fg(Color::LightRed), Style::new().add_modifier(Modifier::BOLD))
+        self.pick(
+            Style::new().fg(Color::LightRed),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
     }
 
     pub fn ok(self) -> Style {
         self.pick(
-            Style::new().fg(Color::LightGreen).add_modifier(Modifier::BOLD),
+            Style::new()
+                .fg(Color::LightGreen)
+                .add_modifier(Modifier::BOLD),
             Style::new().add_modifier(Modifier::BOLD),
         )
     }

@@ -199,9 +199,7 @@ impl Admin {
 
     /// Loads the demo's applications and users; returns the users for printing.
     pub async fn load_demo(&self) -> anyhow::Result<Vec<DemoUser>> {
-        let apps: ApplicationsFile =
-            toml::from_str(DEMO_APPLICATIONS).context("the demo applications do not parse")?;
-        for spec in apps.application {
+        for spec in demo_applications()? {
             self.add_application(spec).await?;
         }
         let users: DemoUsers = toml::from_str(DEMO_USERS).context("the demo users do not parse")?;
@@ -216,6 +214,13 @@ impl Admin {
         }
         Ok(users.user)
     }
+}
+
+/// The demo's applications, from `assets/demo/applications.toml`.
+pub fn demo_applications() -> anyhow::Result<Vec<ApplicationSpec>> {
+    let apps: ApplicationsFile =
+        toml::from_str(DEMO_APPLICATIONS).context("the demo applications do not parse")?;
+    Ok(apps.application)
 }
 
 /// One line per user for `cipd user list`.

@@ -16,6 +16,8 @@ use tarpc::context;
 
 pub use cip_daemon::rpc::connect;
 
+pub mod terminal;
+
 /// Settings every test daemon runs with: a processor deadline above the sandbox's 3-second slow
 /// approval, and a lockout after 3 failures so lockout tests stay short.
 pub const TEST_CONFIG: &str = "\
@@ -26,22 +28,21 @@ max_failures = 3
 deadline_ms = 4000
 ";
 
-/// The `cipd` binary of this build (built by `cargo test --workspace` with the daemon's tests).
-pub fn cipd_binary() -> PathBuf {
+/// A binary of this build: `cipd` or `cip` (built by `cargo test --workspace` along with the
+/// daemon's and the console's own tests).
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let target = exe
         .parent()
         .and_then(Path::parent)
         .expect("test binaries live in target/<profile>/deps");
-    let cipd = target.join("cipd");
-    if !cipd.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "cip-daemon", "--bin", "cipd"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building cipd failed");
-    }
-    cipd
+    let path = target.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
 }
 
 /// A `cipd` on its own data dir, started with the demo data.
@@ -88,7 +89,7 @@ impl Daemon {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(cipd_binary());
+        let mut command = Command::new(binary("cipd"));
         command
             .arg("--config")
             .arg(self.dir.path().join("cipd.toml"))

@@ -49,11 +49,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         }
         let value_style = if focused { theme.focus() } else { Style::new() };
         let mut spans = vec![
-            Span::raw(format!("{}{:<LABEL$}", if focused { '›' } else { ' ' }, field.label)),
+            Span::raw(format!(
+                "{}{:<LABEL$}",
+                if focused { '›' } else { ' ' },
+                field.label
+            )),
             Span::styled(format!("{:<VALUE$}", truncate(&value, VALUE)), value_style),
         ];
         if let Some(error) = form.error(&field.path) {
-            spans.push(Span::styled(format!(" ✗ {}", truncate(error, error_width)), theme.error()));
+            spans.push(Span::styled(
+                format!(" ✗ {}", truncate(error, error_width)),
+                theme.error(),
+            ));
         }
         lines.push(Line::from(spans));
     }
@@ -68,9 +75,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         None => {
             let others = form.other_errors();
             vec![
-                others
-                    .first()
-                    .map_or_else(|| Line::from(""), |e| Line::styled(format!(" {e}"), theme.error())),
+                others.first().map_or_else(
+                    || Line::from(""),
+                    |e| Line::styled(format!(" {e}"), theme.error()),
+                ),
                 Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
             ]
         }
@@ -91,7 +99,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 fn keys(kind: Option<Kind>) -> String {
-    let choice = if kind.is_some_and(Kind::is_choice) { "  ←/→ or Space: change" } else { "" };
+    let choice = if kind.is_some_and(Kind::is_choice) {
+        "  ←/→ or Space: change"
+    } else {
+        ""
+    };
     format!(" Tab/Shift-Tab: move  Enter: next, on the last field go on{choice}")
 }
 

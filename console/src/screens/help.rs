@@ -23,7 +23,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ("F10", "sign out"),
         ],
         Screen::Summary => &[("Enter", "send the payment"), ("Esc", "back to the form")],
-        Screen::Processing => &[("", "wait: the payment is on its way; it is never sent twice")],
+        Screen::Processing => &[(
+            "",
+            "wait: the payment is on its way; it is never sent twice",
+        )],
         Screen::Outcome => &[
             ("n", "new payment"),
             ("s", "save a receipt as a text file"),
@@ -35,7 +38,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     for (key, what) in keys {
         lines.push(Line::from(format!("  {key:<18}{what}")));
     }
-    lines.push(Line::from(format!("  {:<18}{}", "F1 or ?", "this help (? where no text field has focus)")));
+    lines.push(Line::from(format!(
+        "  {:<18}{}",
+        "F1 or ?", "this help (? where no text field has focus)"
+    )));
     lines.push(Line::from(format!("  {:<18}{}", "Ctrl-C", "quit")));
     lines.push(Line::from(""));
     lines.push(Line::styled("  Esc or F1: close", theme.dim()));

@@ -48,11 +48,16 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
     }
     let notice_text = match (&app.notice, app.connection) {
         (Some(text), _) => Some(text.clone()),
-        (None, Connection::Lost) => Some(format!("CIP is not answering at {}: retrying…", app.daemon)),
+        (None, Connection::Lost) => {
+            Some(format!("CIP is not answering at {}: retrying…", app.daemon))
+        }
         (None, _) => None,
     };
     if let Some(text) = notice_text {
-        frame.render_widget(Paragraph::new(Span::styled(format!(" {text}"), theme.warn())), notice);
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {text}"), theme.warn())),
+            notice,
+        );
     }
     status_bar(frame, status, app, theme);
     if app.help {

@@ -13,7 +13,9 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let Some(payment) = app.outcome.as_ref() else { return };
+    let Some(payment) = app.outcome.as_ref() else {
+        return;
+    };
     let mut lines = vec![Line::from("")];
     let title = match payment.status {
         PaymentStatus::Approved => {
@@ -35,16 +37,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             };
             lines.push(Line::styled(heading, theme.error()));
             lines.push(Line::from(""));
-            lines.push(Line::from(format!(" {}", payment.message.as_deref().unwrap_or("the payment was not accepted"))));
-            lines.push(Line::styled(format!(" (code {})", payment.code.as_deref().unwrap_or("-")), theme.dim()));
+            lines.push(Line::from(format!(
+                " {}",
+                payment
+                    .message
+                    .as_deref()
+                    .unwrap_or("the payment was not accepted")
+            )));
+            lines.push(Line::styled(
+                format!(" (code {})", payment.code.as_deref().unwrap_or("-")),
+                theme.dim(),
+            ));
             "Not approved"
         }
         _ => {
-            lines.push(Line::styled(" IN DOUBT: the processor did not answer in time", theme.warn()));
+            lines.push(Line::styled(
+                " IN DOUBT: the processor did not answer in time",
+                theme.warn(),
+            ));
             lines.push(Line::from(""));
-            lines.push(Line::from(" Do not take the payment again. CIP asks the processor what happened and"));
-            lines.push(Line::from(" settles it as approved or not charged, usually within a minute."));
-            lines.push(Line::from(format!(" Find it later by its payment id: {}", payment.id)));
+            lines.push(Line::from(
+                " Do not take the payment again. CIP asks the processor what happened and",
+            ));
+            lines.push(Line::from(
+                " settles it as approved or not charged, usually within a minute.",
+            ));
+            lines.push(Line::from(format!(
+                " Find it later by its payment id: {}",
+                payment.id
+            )));
             "In doubt"
         }
     };
@@ -52,7 +73,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     lines.extend(details(payment));
     lines.push(Line::from(""));
     let keys = match payment.status {
-        PaymentStatus::Declined | PaymentStatus::Failed => " Enter: correct and retry   n: new payment   s: save receipt",
+        PaymentStatus::Declined | PaymentStatus::Failed => {
+            " Enter: correct and retry   n: new payment   s: save receipt"
+        }
         _ => " n: new payment   s: save receipt   F10: sign out",
     };
     lines.push(Line::styled(keys, theme.dim()));
@@ -63,7 +86,10 @@ fn details(payment: &Payment) -> Vec<Line<'static>> {
     vec![
         Line::from(format!(" Amount      {}", payment.amount)),
         Line::from(format!(" Paid with   {}", payment.method)),
-        Line::from(format!(" Time        {}", format_time(payment.decided_ms.unwrap_or(payment.created_ms)))),
+        Line::from(format!(
+            " Time        {}",
+            format_time(payment.decided_ms.unwrap_or(payment.created_ms))
+        )),
         Line::from(format!(" Payment id  {}", payment.id)),
     ]
 }
@@ -71,7 +97,13 @@ fn details(payment: &Payment) -> Vec<Line<'static>> {
 /// `K7M2-9QXD-4` as `K 7 M 2  -  9 Q X D  -  4`: easier to read aloud and to copy by eye.
 fn spaced(code: &str) -> String {
     code.split('-')
-        .map(|group| group.chars().map(String::from).collect::<Vec<_>>().join(" "))
+        .map(|group| {
+            group
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("  -  ")
 }

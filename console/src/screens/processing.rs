@@ -15,7 +15,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let elapsed = app.elapsed();
     let seconds = format!("{:.1} s", elapsed.as_secs_f64());
     let ticks = (elapsed.as_millis() / 250) as usize;
-    let bar: String = (0..30).map(|i| if i <= ticks % 31 { '▮' } else { '▯' }).collect();
+    let bar: String = (0..30)
+        .map(|i| if i <= ticks % 31 { '▮' } else { '▯' })
+        .collect();
     let mut lines = vec![
         Line::from(""),
         Line::styled(format!(" Sending the payment…  {seconds}"), theme.title()),
@@ -28,13 +30,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             " The connection to CIP was lost. The payment is sent again with the same key as soon",
             theme.warn(),
         ));
-        lines.push(Line::styled(" as CIP answers, so it can never be charged twice.", theme.warn()));
+        lines.push(Line::styled(
+            " as CIP answers, so it can never be charged twice.",
+            theme.warn(),
+        ));
     } else if elapsed.as_millis() > SLOW_AFTER_MS {
-        lines.push(Line::from(" The processor is slow to answer. Keep the customer on the line;"));
+        lines.push(Line::from(
+            " The processor is slow to answer. Keep the customer on the line;",
+        ));
         lines.push(Line::from(" do not take the payment again."));
     }
     if let Some(pending) = pending.filter(|p| p.attempts > 1) {
-        lines.push(Line::styled(format!(" Attempt {} (same idempotency key)", pending.attempts), theme.dim()));
+        lines.push(Line::styled(
+            format!(" Attempt {} (same idempotency key)", pending.attempts),
+            theme.dim(),
+        ));
     }
     frame.render_widget(Paragraph::new(lines).block(panel("Processing")), area);
 }

@@ -1,0 +1,107 @@
+//! The real `cip` in a real pseudo-terminal, read through a vt100 parser: tests type keys and
+//! read the screen as an agent would.
+
+use crate::binary;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Longest a test waits for text to appear before it fails, showing the screen.
+const SCREEN_WAIT: Duration = Duration::from_secs(30);
+
+pub mod keys {
+    pub const TAB: &str = "\t";
+    pub const ENTER: &str = "\r";
+    pub const F1: &str = "\x1bOP";
+}
+
+pub struct Console {
+    parser: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Console {
+    /// Starts `cip --socket <socket>` in an 80×24 terminal.
+    pub fn start(socket: &Path, working_dir: &Path) -> Console {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pty");
+        let mut command = CommandBuilder::new(binary("cip"));
+        command.arg("--socket");
+        command.arg(socket);
+        command.cwd(working_dir);
+        command.env("TERM", "xterm-256color");
+        command.env_remove("CIP_CONFIG");
+        let child = pty
+            .slave
+            .spawn_command(command)
+            .expect("cip starts in the pty");
+        let size = |n| std::num::NonZeroU16::new(n).expect("not zero");
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(size(24), size(80), 0)));
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let screen = Arc::clone(&parser);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen.lock().expect("not poisoned").process(&buf[..n]);
+            }
+        });
+        let writer = pty.master.take_writer().expect("pty writer");
+        Console {
+            parser,
+            writer,
+            child,
+            _master: pty.master,
+        }
+    }
+
+    pub fn screen(&self) -> String {
+        self.parser
+            .lock()
+            .expect("not poisoned")
+            .screen()
+            .contents()
+    }
+
+    pub fn type_keys(&mut self, keys: &str) {
+        self.writer
+            .write_all(keys.as_bytes())
+            .expect("keys written");
+        self.writer.flush().expect("keys flushed");
+    }
+
+    /// Waits until the screen shows `text`, and returns the screen.
+    pub fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < SCREEN_WAIT,
+                "the screen never showed {text:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

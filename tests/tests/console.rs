@@ -1,0 +1,134 @@
+//! The real `cip` in a pseudo-terminal against a real daemon: an agent signs in, keys in
+//! payments, reads the outcome off the screen, and carries on across a daemon restart.
+
+use cip_common::payment::PaymentLookup;
+use cip_common::status::PaymentStatus;
+use cip_tests::terminal::{
+    Console,
+    keys::{ENTER, TAB},
+};
+use cip_tests::{Daemon, ctx};
+
+fn sign_in(console: &mut Console) {
+    console.wait_for("Sign in to CIP");
+    console.wait_for("● connected");
+    console.type_keys(&["DMV-RENEWAL", TAB, "agent1", TAB, "agent1-demo-pass", ENTER].concat());
+    console.wait_for("Payer name");
+}
+
+/// Keys in a DMV-RENEWAL payment of 25.00 with `card` and sends it from the summary.
+fn key_in(console: &mut Console, card: &str) {
+    let values = [
+        "Ada Lovelace",
+        "ada@example.com",
+        "94107",
+        "ABC123",
+        "1234567890",
+        "25.00",
+        card,
+        "1228",
+        "123",
+        "ADA LOVELACE",
+        "94107",
+    ];
+    console.type_keys(&values.join(TAB));
+    console.type_keys(ENTER);
+    console.wait_for("Check with the customer, then send");
+    console.type_keys(ENTER);
+}
+
+fn confirmation_code(screen: &str) -> String {
+    let line = screen
+        .lines()
+        .find_map(|l| l.split("Confirmation code: ").nth(1))
+        .unwrap_or_else(|| panic!("no confirmation code on screen:\n{screen}"));
+    line.split_whitespace()
+        .next()
+        .expect("a code")
+        .trim_end_matches('│')
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_keys_in_payments_and_reads_the_outcomes() {
+    let mut daemon = Daemon::start().await;
+    let mut console = Console::start(&daemon.socket, daemon.dir.path());
+    sign_in(&mut console);
+
+    key_in(&mut console, "4242 4242 4242 4242");
+    let screen = console.wait_for("APPROVED");
+    let code = confirmation_code(&screen);
+    assert!(
+        screen.contains("25.00 USD") && screen.contains("424242…4242"),
+        "{screen}"
+    );
+    let client = daemon.client().await;
+    let token = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let payment = client
+        .payment(
+            ctx(),
+            token.clone(),
+            PaymentLookup::ConfirmationCode(code.clone()),
+        )
+        .await
+        .expect("rpc")
+        .expect("the code on screen finds the payment");
+    assert_eq!(payment.status, PaymentStatus::Approved);
+    assert_eq!(payment.amount.minor, 2_500);
+    assert_eq!(payment.user, "agent1");
+    assert_eq!(payment.fields["plate_number"], "ABC123");
+
+    // A receipt, then a declined card with its reason in words.
+    console.type_keys("s");
+    console.wait_for("Receipt saved to");
+    let receipt = std::fs::read_to_string(
+        daemon
+            .dir
+            .path()
+            .join(format!("receipt-{}.txt", code.replace('-', ""))),
+    )
+    .expect("the receipt file");
+    assert!(
+        receipt.contains(&code) && !receipt.contains("4242424242424242"),
+        "{receipt}"
+    );
+    std::fs::remove_file(
+        daemon
+            .dir
+            .path()
+            .join(format!("receipt-{}.txt", code.replace('-', ""))),
+    )
+    .expect("removed");
+    console.type_keys("n");
+    console.wait_for("Payer name");
+    key_in(&mut console, "4000 0000 0000 0002");
+    let screen = console.wait_for("DECLINED");
+    assert!(
+        screen.contains("the card issuer declined the payment"),
+        "{screen}"
+    );
+
+    // The daemon restarts mid-session: the console reconnects and carries on, still signed in.
+    console.type_keys("n");
+    console.wait_for("Payer name");
+    daemon.kill();
+    console.wait_for("reconnecting");
+    daemon.serve().await;
+    console.wait_for("● connected");
+    key_in(&mut console, "5555 5555 5555 4444");
+    let screen = console.wait_for("APPROVED");
+    let second = confirmation_code(&screen);
+    assert_ne!(second, code);
+    let client = daemon.client().await;
+    let token = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let payment = client
+        .payment(ctx(), token, PaymentLookup::ConfirmationCode(second))
+        .await
+        .expect("rpc")
+        .expect("found after the restart");
+    assert_eq!(payment.user, "agent1");
+    for secret in ["4242424242424242", "4000000000000002", "5555555555554444"] {
+        daemon.sent(&cip_tests::card_request(secret, 1));
+    }
+    daemon.assert_no_card_data();
+}
