@@ -65,3 +65,20 @@ impl Theme {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_colour_focus_and_errors_stay_visible() {
+        let plain = Theme { color: false };
+        for style in [plain.focus(), plain.error(), plain.warn(), plain.bar()] {
+            assert_eq!(style.fg, None);
+            assert_eq!(style.bg, None);
+            assert!(!style.add_modifier.is_empty(), "{style:?}");
+        }
+        assert!(plain.focus().add_modifier.contains(Modifier::REVERSED));
+        assert!(Theme { color: true }.focus().bg.is_some());
+    }
+}

@@ -99,3 +99,12 @@ fn too_small() {
     insta::assert_snapshot!("too_small_79x24", draw(&on_form(), 79, 24));
     insta::assert_snapshot!("too_small_100x20", draw(&on_form(), 100, 20));
 }
+
+#[test]
+fn processing_a_slow_approval_shows_time_and_progress() {
+    let mut app = on_summary();
+    app.update(key(KeyCode::Enter));
+    let started = app.pending.as_ref().expect("sent").started;
+    app.update(crate::app::Msg::Tick { now: started + std::time::Duration::from_millis(3_200) });
+    both_sizes("processing_slow", &app);
+}
