@@ -22,6 +22,8 @@ pub enum Kind {
     Expiry,
     /// Digits, shown as dots.
     Secret,
+    /// Letters and digits, shown as its last four once left.
+    AccountNumber,
     /// A decimal amount in the application's currency.
     Amount,
     /// Card or ACH, chosen with ←/→ or Space.
@@ -40,6 +42,7 @@ impl Kind {
             Kind::CardNumber => 19,
             Kind::Expiry => 4,
             Kind::Secret => 4,
+            Kind::AccountNumber => 17,
             Kind::Amount => 20,
             _ => 120,
         }
@@ -101,7 +104,7 @@ fn card_fields() -> Vec<Field> {
 fn ach_fields() -> Vec<Field> {
     vec![
         Field::new("ach.routing_number", "Routing number", Kind::Text),
-        Field::new("ach.account_number", "Account number", Kind::Text),
+        Field::new("ach.account_number", "Account number", Kind::AccountNumber),
         Field::new("ach.account_type", "Account type", Kind::AccountType),
         Field::new("ach.holder_name", "Account holder", Kind::Text),
     ]
@@ -226,6 +229,7 @@ impl PaymentForm {
         let accepted = match kind {
             Kind::CardNumber | Kind::Expiry | Kind::Secret => c.is_ascii_digit(),
             Kind::Amount => c.is_ascii_digit() || c == '.' || c == ',',
+            Kind::AccountNumber => c.is_ascii_alphanumeric(),
             Kind::Method | Kind::AccountType => {
                 if c == ' ' {
                     self.toggle();
@@ -398,6 +402,9 @@ impl PaymentForm {
             Kind::CardNumber => group_card_number(value),
             Kind::Expiry if value.len() > 2 => format!("{}/{}", &value[..2], &value[2..]),
             Kind::Secret => "•".repeat(value.chars().count()),
+            Kind::AccountNumber if !focused && !value.is_empty() => {
+                cip_common::secret::AccountNumber::new(value).to_string()
+            }
             Kind::Method => match self.method {
                 MethodKind::Card => "◀ Card ▶".to_owned(),
                 MethodKind::Ach => "◀ Bank account (ACH) ▶".to_owned(),

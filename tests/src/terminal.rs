@@ -82,6 +82,25 @@ impl Console {
         self.writer.flush().expect("keys flushed");
     }
 
+    /// Sends a signal (`TERM`, `HUP`) to `cip` and waits for it to exit.
+    pub fn signal_and_wait(&mut self, signal: &str) -> portable_pty::ExitStatus {
+        let pid = self.child.process_id().expect("cip has a pid");
+        let sent = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        self.child.wait().expect("cip exits")
+    }
+
+    /// Whether the terminal is still on the alternate screen, or the cursor still hidden: what a
+    /// console that did not restore the terminal leaves behind.
+    pub fn left_in_tui_mode(&self) -> bool {
+        let parser = self.parser.lock().expect("not poisoned");
+        parser.screen().alternate_screen() || parser.screen().hide_cursor()
+    }
+
     /// Waits until the screen shows `text`, and returns the screen.
     pub fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();

@@ -132,3 +132,21 @@ async fn an_agent_keys_in_payments_and_reads_the_outcomes() {
     }
     daemon.assert_no_card_data();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_and_sighup_restore_the_terminal() {
+    let daemon = Daemon::start().await;
+    for signal in ["TERM", "HUP"] {
+        let mut console = Console::start(&daemon.socket, daemon.dir.path());
+        console.wait_for("Sign in to CIP");
+        assert!(console.left_in_tui_mode(), "the console draws on the alternate screen");
+        let status = console.signal_and_wait(signal);
+        assert!(status.success(), "SIG{signal}: {status:?}");
+        // The reader thread may still be draining the last bytes.
+        let start = std::time::Instant::now();
+        while console.left_in_tui_mode() && start.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!console.left_in_tui_mode(), "SIG{signal} left the terminal in the console's mode");
+    }
+}
