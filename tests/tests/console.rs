@@ -139,7 +139,10 @@ async fn sigterm_and_sighup_restore_the_terminal() {
     for signal in ["TERM", "HUP"] {
         let mut console = Console::start(&daemon.socket, daemon.dir.path());
         console.wait_for("Sign in to CIP");
-        assert!(console.left_in_tui_mode(), "the console draws on the alternate screen");
+        assert!(
+            console.left_in_tui_mode(),
+            "the console draws on the alternate screen"
+        );
         let status = console.signal_and_wait(signal);
         assert!(status.success(), "SIG{signal}: {status:?}");
         // The reader thread may still be draining the last bytes.
@@ -147,6 +150,9 @@ async fn sigterm_and_sighup_restore_the_terminal() {
         while console.left_in_tui_mode() && start.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        assert!(!console.left_in_tui_mode(), "SIG{signal} left the terminal in the console's mode");
+        assert!(
+            !console.left_in_tui_mode(),
+            "SIG{signal} left the terminal in the console's mode"
+        );
     }
 }

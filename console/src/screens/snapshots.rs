@@ -105,6 +105,8 @@ fn processing_a_slow_approval_shows_time_and_progress() {
     let mut app = on_summary();
     app.update(key(KeyCode::Enter));
     let started = app.pending.as_ref().expect("sent").started;
-    app.update(crate::app::Msg::Tick { now: started + std::time::Duration::from_millis(3_200) });
+    app.update(crate::app::Msg::Tick {
+        now: started + std::time::Duration::from_millis(3_200),
+    });
     both_sizes("processing_slow", &app);
 }
