@@ -156,35 +156,29 @@ impl Admin {
             bail!("{problem}: choose another");
         }
         let hash = hash_password(password, &self.entropy).map_err(anyhow::Error::msg)?;
-        let entry = self
-            .operator
-            .entry("user.passwd", true, format!("user:{id}"));
-        let user = id.to_owned();
-        let changed = self
-            .store
-            .write(move |conn| {
-                let changed = accounts::set_password(conn, &user, &hash)?;
-                if changed {
-                    accounts::audit(conn, &entry)?;
-                }
-                Ok(changed)
-            })
-            .await?;
-        if !changed {
-            bail!("no user {id}: see `cipd user list`");
-        }
-        Ok(())
+        self.change_user(id, "user.passwd", move |conn, user| {
+            accounts::set_password(conn, user, &hash)
+        })
+        .await
     }
 
     pub async fn unlock(&self, id: &str) -> anyhow::Result<()> {
-        let entry = self
-            .operator
-            .entry("user.unlock", true, format!("user:{id}"));
+        self.change_user(id, "user.unlock", accounts::unlock).await
+    }
+
+    /// Applies `change` to an existing user and audits it, in one transaction.
+    async fn change_user(
+        &self,
+        id: &str,
+        action: &'static str,
+        change: impl FnOnce(&rusqlite::Connection, &str) -> Result<bool, StoreError> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let entry = self.operator.entry(action, true, format!("user:{id}"));
         let user = id.to_owned();
         let changed = self
             .store
             .write(move |conn| {
-                let changed = accounts::unlock(conn, &user)?;
+                let changed = change(conn, &user)?;
                 if changed {
                     accounts::audit(conn, &entry)?;
                 }

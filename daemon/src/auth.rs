@@ -2,8 +2,8 @@
 //! leave. An unknown user takes the same path, and the same time, as a wrong password.
 
 use crate::clock::{Clock, Entropy, format_ms};
+use crate::store::Store;
 use crate::store::accounts::{self, AuditEntry, UserRow};
-use crate::store::{Store, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use cip_common::error::ApiError;
@@ -124,13 +124,6 @@ fn token_hash(token: &SessionToken) -> [u8; 32] {
     *blake3::hash(token.expose().as_bytes()).as_bytes()
 }
 
-fn internal(e: StoreError) -> ApiError {
-    tracing::error!("store: {e}");
-    ApiError::Unavailable {
-        reason: "the database did not answer".to_owned(),
-    }
-}
-
 impl Auth {
     pub fn new(
         store: Store,
@@ -168,8 +161,7 @@ impl Auth {
         let row: Option<UserRow> = self
             .store
             .read(move |conn| accounts::user(conn, &id))
-            .await
-            .map_err(internal)?;
+            .await?;
         if let Some(row) = &row
             && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
         {
@@ -195,8 +187,7 @@ impl Auth {
                     let id = row.id.clone();
                     self.store
                         .write(move |conn| accounts::reset_failures(conn, &id))
-                        .await
-                        .map_err(internal)?;
+                        .await?;
                 }
                 Ok(Caller {
                     user: row.id,
@@ -228,8 +219,7 @@ impl Auth {
                         }
                         Ok(locked)
                     })
-                    .await
-                    .map_err(internal)?;
+                    .await?;
                 match locked {
                     Some(until) => Err(ApiError::Locked {
                         until_ms: until,
@@ -277,8 +267,7 @@ impl Auth {
                 accounts::add_session(conn, &hash, &u, &a, now)?;
                 accounts::audit(conn, &entry)
             })
-            .await
-            .map_err(internal)?;
+            .await?;
         let info = SessionInfo {
             token,
             user: caller.user.clone(),
@@ -318,7 +307,7 @@ impl Auth {
                 accounts::audit(conn, &entry)
             })
             .await
-            .map_err(internal)
+            .map_err(ApiError::from)
     }
 
     /// The caller behind a session token; ends the session if it has been idle too long.
@@ -353,8 +342,7 @@ impl Auth {
                     accounts::end_session(conn, &hash, now)?;
                     accounts::audit(conn, &entry)
                 })
-                .await
-                .map_err(internal)?;
+                .await?;
             return Err(ApiError::SessionExpired);
         }
         session.last_seen_ms = session.last_seen_ms.max(now);
@@ -362,8 +350,7 @@ impl Auth {
             session.persisted_ms = now;
             self.store
                 .write(move |conn| accounts::touch_session(conn, &hash, now))
-                .await
-                .map_err(internal)?;
+                .await?;
         }
         let caller = session.caller.clone();
         self.cache(hash, session);
@@ -380,8 +367,7 @@ impl Auth {
                 let user = accounts::user(conn, &session.user)?;
                 Ok(user.map(|user| (session, user)))
             })
-            .await
-            .map_err(internal)?;
+            .await?;
         match found {
             Some((session, user)) if !session.ended => Ok(CachedSession {
                 caller: Caller {

@@ -46,13 +46,6 @@ pub struct Engine {
     in_flight: Mutex<HashMap<String, watch::Receiver<Option<Payment>>>>,
 }
 
-fn unavailable(e: StoreError) -> ApiError {
-    tracing::error!("store: {e}");
-    ApiError::Unavailable {
-        reason: "the database did not answer".to_owned(),
-    }
-}
-
 impl Engine {
     pub fn new(
         store: Store,
@@ -101,8 +94,7 @@ impl Engine {
         let spec: Option<ApplicationSpec> = self
             .store
             .read(move |conn| accounts::application(conn, &id))
-            .await
-            .map_err(unavailable)?;
+            .await?;
         let spec = spec.ok_or_else(|| ApiError::NotFound {
             what: "application".to_owned(),
             id: application.to_owned(),
@@ -242,8 +234,7 @@ impl Engine {
         let begun = self
             .store
             .write(move |conn| payments::begin(conn, &received, &fingerprint))
-            .await
-            .map_err(unavailable)?;
+            .await?;
         match begun {
             Begun::Created { .. } => {}
             Begun::Existing {
@@ -307,8 +298,7 @@ impl Engine {
             let decided = self
                 .store
                 .write(move |conn| payments::decide(conn, &record, &decision_ref))
-                .await
-                .map_err(unavailable)?;
+                .await?;
             match decided {
                 Decided::Committed => {
                     tracing::info!(payment = %payment.id, status = %payment.status, "payment decided");
@@ -324,8 +314,7 @@ impl Engine {
         let key = id.to_owned();
         self.store
             .read(move |conn| payments::by_id(conn, &key))
-            .await
-            .map_err(unavailable)?
+            .await?
             .ok_or_else(|| ApiError::NotFound {
                 what: "payment".to_owned(),
                 id: id.to_owned(),

@@ -3,7 +3,7 @@
 
 use crate::auth::{Auth, Caller};
 use crate::engine::Engine;
-use crate::store::{StoreError, payments};
+use crate::store::payments;
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::EventBatch;
@@ -46,13 +46,6 @@ pub struct Connection {
     pub shared: Arc<Shared>,
     /// The peer, for the audit log: `unix uid=1000 pid=4242`.
     pub origin: Arc<str>,
-}
-
-fn unavailable(e: StoreError) -> ApiError {
-    tracing::error!("store: {e}");
-    ApiError::Unavailable {
-        reason: "the database did not answer".to_owned(),
-    }
 }
 
 /// Roles that may see payments.
@@ -192,8 +185,7 @@ impl Cip for Connection {
                         .read(move |conn| payments::by_confirmation_code(conn, &code))
                         .await
                 }
-            }
-            .map_err(unavailable)?;
+            }?;
             // A payment of another application is answered as not found: no hint it exists.
             found
                 .filter(|p| caller.visible_applications().contains(&p.application))
@@ -221,8 +213,7 @@ impl Cip for Connection {
                 .engine
                 .store()
                 .read(move |conn| payments::search(conn, &query, &apps, page_size))
-                .await
-                .map_err(unavailable)?;
+                .await?;
             let next = (payments.len() == page_size as usize)
                 .then(|| payments.last().map(|p| p.id.clone()))
                 .flatten();
@@ -253,7 +244,7 @@ impl Cip for Connection {
                 wait,
             )
             .await
-            .map_err(unavailable)
+            .map_err(ApiError::from)
         })
         .await
     }

@@ -30,6 +30,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A caller sees a store failure as CIP being briefly unavailable; the cause goes to the log.
+impl From<StoreError> for cip_common::ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        cip_common::ApiError::Unavailable {
+            reason: "the database did not answer".to_owned(),
+        }
+    }
+}
+
 /// A write job runs inside its own savepoint of the batch transaction; `Finish` answers the
 /// caller once the batch is committed (or failed).
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
