@@ -1,10 +1,11 @@
-//! Events: every committed change a feed shows, numbered by `seq` in commit order.
+//! Events: every committed change a feed shows, numbered by `seq` in commit order: payments as
+//! they move, and security events (sign-ins, failures, lockouts, unlocks) for supervisors.
 
 use crate::money::Money;
 use crate::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     PaymentReceived,
@@ -15,9 +16,27 @@ pub enum EventKind {
     /// An in-doubt payment was settled by asking the processor.
     PaymentResolved,
     PaymentVoided,
+    SignIn,
+    SignInFailed,
+    Lockout,
+    Unlock,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::PaymentReceived,
+        EventKind::PaymentApproved,
+        EventKind::PaymentDeclined,
+        EventKind::PaymentFailed,
+        EventKind::PaymentInDoubt,
+        EventKind::PaymentResolved,
+        EventKind::PaymentVoided,
+        EventKind::SignIn,
+        EventKind::SignInFailed,
+        EventKind::Lockout,
+        EventKind::Unlock,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             EventKind::PaymentReceived => "payment.received",
@@ -27,22 +46,23 @@ impl EventKind {
             EventKind::PaymentInDoubt => "payment.in_doubt",
             EventKind::PaymentResolved => "payment.resolved",
             EventKind::PaymentVoided => "payment.voided",
+            EventKind::SignIn => "security.sign_in",
+            EventKind::SignInFailed => "security.sign_in_failed",
+            EventKind::Lockout => "security.lockout",
+            EventKind::Unlock => "security.unlock",
         }
     }
 
     pub fn from_code(code: &str) -> Option<EventKind> {
-        use EventKind::*;
-        [
-            PaymentReceived,
-            PaymentApproved,
-            PaymentDeclined,
-            PaymentFailed,
-            PaymentInDoubt,
-            PaymentResolved,
-            PaymentVoided,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)
+        EventKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Sign-ins, failures, lockouts and unlocks: shown to supervisors only.
+    pub fn is_security(self) -> bool {
+        matches!(
+            self,
+            EventKind::SignIn | EventKind::SignInFailed | EventKind::Lockout | EventKind::Unlock
+        )
     }
 
     /// The event a payment's move into `status` produces.
@@ -59,19 +79,49 @@ impl EventKind {
     }
 }
 
+/// What an event is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "subject")]
+pub enum EventDetail {
+    Payment {
+        payment_id: String,
+        /// The payment's status after this event.
+        status: PaymentStatus,
+        amount: Money,
+        confirmation_code: Option<String>,
+        /// Decline or failure code.
+        code: Option<String>,
+        last_four: String,
+        payer_name: String,
+    },
+    Security {
+        /// The user the event is about (who signed in, who was locked or unlocked).
+        user: String,
+        /// Who acted, when not the user (the supervisor or operator who unlocked).
+        actor: Option<String>,
+        /// Where from: a socket peer, the command line.
+        origin: String,
+    },
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Commit order, gap-free per database: a feed resumes after the last seq it showed.
     pub seq: u64,
     pub at_ms: i64,
     pub kind: EventKind,
-    pub application: String,
-    pub payment_id: String,
-    pub status: PaymentStatus,
-    pub amount: Money,
-    pub confirmation_code: Option<String>,
-    /// Decline or failure code.
-    pub code: Option<String>,
+    /// The application concerned; `None` for a security event that names no application.
+    pub application: Option<String>,
+    pub detail: EventDetail,
+}
+
+impl Event {
+    pub fn payment_id(&self) -> Option<&str> {
+        match &self.detail {
+            EventDetail::Payment { payment_id, .. } => Some(payment_id),
+            EventDetail::Security { .. } => None,
+        }
+    }
 }
 
 /// An answer to `events`: what the session may see after `after_seq`, and where to go on from.
@@ -80,4 +130,17 @@ pub struct EventBatch {
     pub events: Vec<Event>,
     /// Ask for events after this next time (the last seq examined, even if none was visible).
     pub next_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_and_security_is_told_apart() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::from_code(kind.code()), Some(kind));
+            assert_eq!(kind.is_security(), kind.code().starts_with("security."));
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod payment;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod stats;
 pub mod status;
 pub mod validate;
 

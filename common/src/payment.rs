@@ -159,7 +159,36 @@ pub enum PaymentLookup {
     ConfirmationCode(String),
 }
 
-/// A search over payments; every filter is optional; results newest first.
+/// The order of a search's results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchSort {
+    #[default]
+    Newest,
+    Oldest,
+    AmountHighest,
+    AmountLowest,
+}
+
+impl SearchSort {
+    pub const ALL: [SearchSort; 4] = [
+        SearchSort::Newest,
+        SearchSort::Oldest,
+        SearchSort::AmountHighest,
+        SearchSort::AmountLowest,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SearchSort::Newest => "newest first",
+            SearchSort::Oldest => "oldest first",
+            SearchSort::AmountHighest => "largest amount first",
+            SearchSort::AmountLowest => "smallest amount first",
+        }
+    }
+}
+
+/// A search over payments; every filter is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchQuery {
     pub application: Option<String>,
@@ -168,16 +197,19 @@ pub struct SearchQuery {
     pub to_ms: Option<i64>,
     pub confirmation_code: Option<String>,
     pub last_four: Option<String>,
-    /// Continue after this payment (the `next` of the previous page).
-    pub after: Option<String>,
+    /// Part of the payer's name, any case.
+    pub payer_name: Option<String>,
+    pub sort: SearchSort,
+    /// Which page, from 0.
+    pub page: u32,
     pub page_size: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchPage {
     pub payments: Vec<Payment>,
-    /// Pass as `after` for the next page; `None` on the last page.
-    pub next: Option<String>,
+    /// Whether another page follows.
+    pub more: bool,
 }
 
 /// A decline or failure code in words a person can act on.

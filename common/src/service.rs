@@ -3,11 +3,12 @@
 //! application on every call.
 
 use crate::error::ApiError;
-use crate::event::EventBatch;
+use crate::event::{Event, EventBatch};
 use crate::form::ApplicationSpec;
 use crate::payment::{Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
 use crate::secret::{Password, SessionToken};
 use crate::session::SessionInfo;
+use crate::stats::Stats;
 
 #[tarpc::service]
 pub trait Cip {
@@ -51,4 +52,27 @@ pub trait Cip {
         max: u32,
         wait_ms: u32,
     ) -> Result<EventBatch, ApiError>;
+
+    /// Up to `max` events before `before_seq` that the session may see, oldest first: older
+    /// history for a feed whose buffer starts at `before_seq`.
+    async fn events_before(
+        token: SessionToken,
+        before_seq: u64,
+        max: u32,
+    ) -> Result<Vec<Event>, ApiError>;
+
+    /// Every event of one payment, oldest first.
+    async fn timeline(token: SessionToken, payment_id: String) -> Result<Vec<Event>, ApiError>;
+
+    /// Supervisors: the queue and its figures.
+    async fn stats(token: SessionToken) -> Result<Stats, ApiError>;
+
+    /// Supervisors: void an approved payment (within the business day the settings allow).
+    async fn void(token: SessionToken, payment_id: String) -> Result<Payment, ApiError>;
+
+    /// Supervisors: ask the processor about an in-doubt payment now and settle it.
+    async fn resolve(token: SessionToken, payment_id: String) -> Result<Payment, ApiError>;
+
+    /// Supervisors: lift a user's lockout.
+    async fn unlock(token: SessionToken, user: String) -> Result<(), ApiError>;
 }

@@ -44,6 +44,31 @@ pub struct Settings {
     pub processor: ProcessorSettings,
     pub store: StoreSettings,
     pub rpc: RpcSettings,
+    pub payments: PaymentSettings,
+    pub console: ConsoleSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSettings {
+    /// The business day's offset from UTC, in minutes (-300 for UTC-5). A supervisor may void an
+    /// approved payment until the end of the business day it was approved in.
+    pub business_day_utc_offset_minutes: i32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Events the console's feed keeps in memory; older ones are fetched again on request.
+    pub feed_buffer: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            feed_buffer: 10_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -268,6 +293,15 @@ impl Settings {
         }
         if self.rpc.max_frame_bytes < 4096 {
             problems.push(("rpc.max_frame_bytes", "must be at least 4096".to_owned()));
+        }
+        if !(-720..=840).contains(&self.payments.business_day_utc_offset_minutes) {
+            problems.push((
+                "payments.business_day_utc_offset_minutes",
+                "must be -720 to 840 (UTC-12:00 to UTC+14:00)".to_owned(),
+            ));
+        }
+        if !(100..=1_000_000).contains(&self.console.feed_buffer) {
+            problems.push(("console.feed_buffer", "must be 100 to 1000000".to_owned()));
         }
         if self.rpc.max_page_size == 0 || self.rpc.max_events == 0 {
             problems.push((

@@ -58,6 +58,7 @@ CREATE TABLE payments (
     decided_ms         INTEGER
 ) STRICT;
 CREATE INDEX payments_by_created ON payments(created_ms DESC, id DESC);
+CREATE INDEX payments_by_decided ON payments(decided_ms) WHERE decided_ms IS NOT NULL;
 CREATE INDEX payments_unsettled ON payments(status) WHERE status IN ('processing', 'in_doubt');
 CREATE INDEX payments_by_last_four ON payments(last_four);
 
@@ -81,14 +82,23 @@ CREATE TABLE events (
     seq                INTEGER PRIMARY KEY,    -- commit order; no deletes, so no gaps
     at_ms              INTEGER NOT NULL,
     kind               TEXT NOT NULL,
-    application_id     TEXT NOT NULL,
-    payment_id         TEXT NOT NULL REFERENCES payments(id),
-    status             TEXT NOT NULL,
-    amount_minor       INTEGER NOT NULL,
-    currency           TEXT NOT NULL,
+    application_id     TEXT,                   -- NULL: a security event naming no application
+    -- payment events
+    payment_id         TEXT REFERENCES payments(id),
+    status             TEXT,
+    amount_minor       INTEGER,
+    currency           TEXT,
     confirmation_code  TEXT,
-    code               TEXT
+    code               TEXT,
+    last_four          TEXT,
+    payer_name         TEXT,
+    -- security events
+    user_id            TEXT,
+    actor              TEXT,
+    origin             TEXT,
+    CHECK ((payment_id IS NULL) = (user_id IS NOT NULL))
 ) STRICT;
+CREATE INDEX events_by_payment ON events(payment_id, seq) WHERE payment_id IS NOT NULL;
 
 CREATE TABLE audit_log (
     id       INTEGER PRIMARY KEY,

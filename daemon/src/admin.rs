@@ -156,29 +156,14 @@ impl Admin {
             bail!("{problem}: choose another");
         }
         let hash = hash_password(password, &self.entropy).map_err(anyhow::Error::msg)?;
-        self.change_user(id, "user.passwd", move |conn, user| {
-            accounts::set_password(conn, user, &hash)
-        })
-        .await
-    }
-
-    pub async fn unlock(&self, id: &str) -> anyhow::Result<()> {
-        self.change_user(id, "user.unlock", accounts::unlock).await
-    }
-
-    /// Applies `change` to an existing user and audits it, in one transaction.
-    async fn change_user(
-        &self,
-        id: &str,
-        action: &'static str,
-        change: impl FnOnce(&rusqlite::Connection, &str) -> Result<bool, StoreError> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let entry = self.operator.entry(action, true, format!("user:{id}"));
+        let entry = self
+            .operator
+            .entry("user.passwd", true, format!("user:{id}"));
         let user = id.to_owned();
         let changed = self
             .store
             .write(move |conn| {
-                let changed = change(conn, &user)?;
+                let changed = accounts::set_password(conn, &user, &hash)?;
                 if changed {
                     accounts::audit(conn, &entry)?;
                 }
@@ -186,6 +171,21 @@ impl Admin {
             })
             .await?;
         if !changed {
+            bail!("no user {id}: see `cipd user list`");
+        }
+        Ok(())
+    }
+
+    pub async fn unlock(&self, id: &str) -> anyhow::Result<()> {
+        let entry = self
+            .operator
+            .entry("user.unlock", true, format!("user:{id}"));
+        let (user, actor) = (id.to_owned(), self.operator.actor.clone());
+        let unlocked = self
+            .store
+            .write(move |conn| crate::auth::unlock_user(conn, &user, &entry, &actor))
+            .await?;
+        if !unlocked {
             bail!("no user {id}: see `cipd user list`");
         }
         Ok(())

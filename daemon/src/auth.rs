@@ -4,13 +4,40 @@
 use crate::clock::{Clock, Entropy, format_ms};
 use crate::store::Store;
 use crate::store::accounts::{self, AuditEntry, UserRow};
+use crate::store::events::{SecurityEvent, Visibility, insert_security_event};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use cip_common::error::ApiError;
+use cip_common::event::EventKind;
 use cip_common::secret::{Password, SessionToken};
 use cip_common::session::{Role, SessionInfo};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// How a sign-in by a user that does not exist shows in the feed: what was typed may be a
+/// password typed into the wrong field.
+const UNKNOWN_USER: &str = "(unknown user)";
+
+/// Audits a refused sign-in and shows it in the supervisors' feed.
+fn failed_sign_in(
+    conn: &rusqlite::Connection,
+    entry: &AuditEntry,
+    application: Option<&str>,
+    user: &str,
+) -> Result<(), crate::store::StoreError> {
+    accounts::audit(conn, entry)?;
+    insert_security_event(
+        conn,
+        &SecurityEvent {
+            kind: EventKind::SignInFailed,
+            at_ms: entry.at_ms,
+            application,
+            user,
+            actor: None,
+            origin: &entry.origin,
+        },
+    )
+}
 
 /// Shortest password accepted (PCI DSS 8.3.6 asks for 12).
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -83,6 +110,14 @@ impl Caller {
         match self.role {
             Role::Supervisor | Role::Admin => self.grants.clone(),
             Role::Agent | Role::Api => vec![self.application.clone()],
+        }
+    }
+
+    /// The events this caller's feed shows: security events for supervisors only.
+    pub fn visibility(&self) -> Visibility {
+        Visibility {
+            applications: self.visible_applications(),
+            security: self.role == Role::Supervisor,
         }
     }
 
@@ -165,8 +200,15 @@ impl Auth {
         if let Some(row) = &row
             && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
         {
-            self.audit(user, "login", false, origin, format!("user:{user} locked"))
-                .await;
+            let entry = self.entry(user, "login", false, origin, format!("user:{user} locked"));
+            let shown = row.id.clone();
+            let app = row
+                .applications
+                .contains(&application.to_owned())
+                .then(|| application.to_owned());
+            self.store
+                .write(move |conn| failed_sign_in(conn, &entry, app.as_deref(), &shown))
+                .await?;
             return Err(ApiError::Locked {
                 until_ms: until,
                 until: format_ms(until),
@@ -203,10 +245,11 @@ impl Auth {
                     now + self.settings.lockout_ms,
                 );
                 let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
+                let app = granted.then(|| application.to_owned());
                 let locked = self
                     .store
                     .write(move |conn| {
-                        accounts::audit(conn, &entry)?;
+                        failed_sign_in(conn, &entry, app.as_deref(), &id)?;
                         let locked = accounts::record_failure(conn, &id, max, now, lock_until)?;
                         if locked.is_some() {
                             accounts::audit(
@@ -214,6 +257,17 @@ impl Auth {
                                 &AuditEntry {
                                     action: "lockout",
                                     ..entry.clone()
+                                },
+                            )?;
+                            insert_security_event(
+                                conn,
+                                &SecurityEvent {
+                                    kind: EventKind::Lockout,
+                                    at_ms: entry.at_ms,
+                                    application: app.as_deref(),
+                                    user: &id,
+                                    actor: None,
+                                    origin: &entry.origin,
                                 },
                             )?;
                         }
@@ -229,8 +283,11 @@ impl Auth {
                 }
             }
             None => {
-                self.audit(user, "login", false, origin, format!("user:{user} unknown"))
-                    .await;
+                let entry =
+                    self.entry(user, "login", false, origin, format!("user:{user} unknown"));
+                self.store
+                    .write(move |conn| failed_sign_in(conn, &entry, None, UNKNOWN_USER))
+                    .await?;
                 Err(ApiError::BadCredentials)
             }
         }
@@ -265,7 +322,18 @@ impl Auth {
         self.store
             .write(move |conn| {
                 accounts::add_session(conn, &hash, &u, &a, now)?;
-                accounts::audit(conn, &entry)
+                accounts::audit(conn, &entry)?;
+                insert_security_event(
+                    conn,
+                    &SecurityEvent {
+                        kind: EventKind::SignIn,
+                        at_ms: now,
+                        application: Some(&a),
+                        user: &u,
+                        actor: None,
+                        origin: &entry.origin,
+                    },
+                )
             })
             .await?;
         let info = SessionInfo {
@@ -308,6 +376,37 @@ impl Auth {
             })
             .await
             .map_err(ApiError::from)
+    }
+
+    /// A supervisor lifts the lockout of a user who shares one of its applications.
+    pub async fn unlock(&self, caller: &Caller, user: &str, origin: &str) -> Result<(), ApiError> {
+        caller.require(&[Role::Supervisor], "unlock users")?;
+        let id = user.to_owned();
+        let target = self
+            .store
+            .read(move |conn| accounts::user(conn, &id))
+            .await?;
+        let shares = target
+            .as_ref()
+            .is_some_and(|t| t.applications.iter().any(|a| caller.grants.contains(a)));
+        if !shares {
+            return Err(ApiError::NotFound {
+                what: "user".to_owned(),
+                id: user.to_owned(),
+            });
+        }
+        let entry = self.entry(
+            &caller.user,
+            "user.unlock",
+            true,
+            origin,
+            format!("user:{user}"),
+        );
+        let (id, actor) = (user.to_owned(), caller.user.clone());
+        self.store
+            .write(move |conn| unlock_user(conn, &id, &entry, &actor))
+            .await?;
+        Ok(())
     }
 
     /// The caller behind a session token; ends the session if it has been idle too long.
@@ -415,22 +514,29 @@ impl Auth {
             object,
         }
     }
+}
 
-    async fn audit(
-        &self,
-        actor: &str,
-        action: &'static str,
-        success: bool,
-        origin: &str,
-        object: String,
-    ) {
-        let entry = self.entry(actor, action, success, origin, object);
-        if let Err(e) = self
-            .store
-            .write(move |conn| accounts::audit(conn, &entry))
-            .await
-        {
-            tracing::error!("audit entry not written: {e}");
-        }
+/// Lifts a lockout, audits it and shows it in the supervisors' feed, in one transaction.
+pub fn unlock_user(
+    conn: &rusqlite::Connection,
+    user: &str,
+    entry: &AuditEntry,
+    actor: &str,
+) -> Result<bool, crate::store::StoreError> {
+    if !accounts::unlock(conn, user)? {
+        return Ok(false);
     }
+    accounts::audit(conn, entry)?;
+    insert_security_event(
+        conn,
+        &SecurityEvent {
+            kind: EventKind::Unlock,
+            at_ms: entry.at_ms,
+            application: None,
+            user,
+            actor: Some(actor),
+            origin: &entry.origin,
+        },
+    )?;
+    Ok(true)
 }

@@ -5,8 +5,10 @@
 //! asking the processor, never by sending again.
 
 use crate::auth::Caller;
-use crate::clock::{Clock, Entropy};
+use crate::clock::{Clock, Entropy, format_ms};
+use crate::figures::Figures;
 use crate::processor::{Authorization, Inquiry, Outcome, Processor};
+use crate::store::accounts::AuditEntry;
 use crate::store::payments::{self, Begun, Decided, Decision};
 use crate::store::{Store, StoreError, accounts};
 use cip_common::card::validate_pan;
@@ -20,6 +22,7 @@ use cip_common::payment::{
     outcome_message,
 };
 use cip_common::secret::last_four;
+use cip_common::stats::{QueueItem, Stats};
 use cip_common::status::PaymentStatus;
 use cip_common::validate::Form;
 use std::collections::HashMap;
@@ -31,6 +34,37 @@ use tokio::sync::watch;
 const TIMEOUT_CODE: &str = "processor_timeout";
 /// The code of an in-doubt payment the processor never charged.
 const NOT_CHARGED_CODE: &str = "not_charged";
+/// Most payments the queue view lists in each of its tables.
+const MAX_QUEUE_ITEMS: usize = 200;
+
+/// Where business days begin and end: voids are allowed until the end of the day of approval.
+#[derive(Clone, Copy, Debug)]
+pub struct BusinessDay {
+    pub utc_offset_minutes: i32,
+}
+
+impl BusinessDay {
+    fn day_of(self, ms: i64) -> i64 {
+        (ms + i64::from(self.utc_offset_minutes) * 60_000).div_euclid(86_400_000)
+    }
+}
+
+fn audit_entry(
+    caller: &Caller,
+    action: &'static str,
+    origin: &str,
+    payment_id: &str,
+    at_ms: i64,
+) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        actor: caller.user.clone(),
+        action,
+        success: true,
+        origin: origin.to_owned(),
+        object: format!("payment:{payment_id}"),
+    }
+}
 
 pub struct Engine {
     store: Store,
@@ -40,6 +74,8 @@ pub struct Engine {
     /// Key of the request fingerprint: a fingerprint never reveals the card number.
     fingerprint_key: [u8; 32],
     deadline: Duration,
+    business_day: BusinessDay,
+    figures: Figures,
     forms: RwLock<HashMap<String, Arc<Form>>>,
     /// Payments this process is carrying to their outcome, by id; a replay of the same key waits
     /// on its receiver instead of calling the processor again.
@@ -54,6 +90,7 @@ impl Engine {
         entropy: Entropy,
         fingerprint_key: [u8; 32],
         deadline: Duration,
+        business_day: BusinessDay,
     ) -> Engine {
         Engine {
             store,
@@ -62,6 +99,8 @@ impl Engine {
             entropy,
             fingerprint_key,
             deadline,
+            business_day,
+            figures: Figures::default(),
             forms: RwLock::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -262,12 +301,7 @@ impl Engine {
 
     /// Commits what the processor said (`None`: it did not answer in time) and returns the
     /// payment as stored.
-    async fn settle(
-        &self,
-        mut payment: Payment,
-        answer: Option<Outcome>,
-    ) -> Result<Payment, ApiError> {
-        let from = payment.status;
+    async fn settle(&self, payment: Payment, answer: Option<Outcome>) -> Result<Payment, ApiError> {
         let (status, code, authorization) = match answer {
             Some(Outcome::Approved { authorization }) => {
                 (PaymentStatus::Approved, None, Some(authorization))
@@ -276,20 +310,40 @@ impl Engine {
             Some(Outcome::Failed { code }) => (PaymentStatus::Failed, Some(code), None),
             None => (PaymentStatus::InDoubt, Some(TIMEOUT_CODE.to_owned()), None),
         };
+        self.commit_move(payment, status, code, authorization, None)
+            .await
+    }
+
+    /// Moves `payment` to `status` (with its code, confirmation and event, and an audit entry
+    /// when a person asked for it) in one transaction; returns the payment as stored.
+    async fn commit_move(
+        &self,
+        mut payment: Payment,
+        status: PaymentStatus,
+        code: Option<String>,
+        authorization: Option<String>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Payment, ApiError> {
+        let from = payment.status;
         if !from.can_become(status) {
             tracing::error!("refused move of {} from {from} to {status}", payment.id);
-            return Ok(payment);
+            return Err(ApiError::InvalidRequest {
+                message: format!("a {from} payment cannot become {status}"),
+            });
         }
         payment.status = status;
-        payment.message = code.as_deref().map(|c| outcome_message(c).to_owned());
-        payment.code = code;
-        payment.decided_ms = Some(self.clock.now_ms());
-        let decision = Decision {
+        if status != PaymentStatus::Voided {
+            payment.message = code.as_deref().map(|c| outcome_message(c).to_owned());
+            payment.code = code;
+            payment.decided_ms = Some(self.clock.now_ms());
+        }
+        let decision = Arc::new(Decision {
             from,
             authorization,
             kind: EventKind::for_status(status, from == PaymentStatus::InDoubt),
-        };
-        let decision = Arc::new(decision);
+            at_ms: self.clock.now_ms(),
+            audit,
+        });
         loop {
             if status == PaymentStatus::Approved {
                 payment.confirmation_code = Some(confirmation_code(self.entropy.next_u64()));
@@ -301,7 +355,16 @@ impl Engine {
                 .await?;
             match decided {
                 Decided::Committed => {
-                    tracing::info!(payment = %payment.id, status = %payment.status, "payment decided");
+                    tracing::info!(payment = %payment.id, status = %payment.status, "payment moved");
+                    if status != PaymentStatus::InDoubt {
+                        self.figures.record(
+                            &payment.application,
+                            status,
+                            payment.amount,
+                            payment.created_ms,
+                            decision.at_ms,
+                        );
+                    }
                     return Ok(payment);
                 }
                 Decided::CodeTaken => continue,
@@ -332,6 +395,150 @@ impl Engine {
             return Ok(payment);
         }
         self.stored(id).await
+    }
+
+    /// A payment `caller` may see, or not found.
+    async fn visible_payment(&self, caller: &Caller, id: &str) -> Result<Payment, ApiError> {
+        self.stored(id)
+            .await
+            .ok()
+            .filter(|p| caller.visible_applications().contains(&p.application))
+            .ok_or_else(|| ApiError::NotFound {
+                what: "payment".to_owned(),
+                id: id.to_owned(),
+            })
+    }
+
+    /// Voids an approved payment, within the business day it was approved in.
+    pub async fn void(&self, caller: &Caller, id: &str, origin: &str) -> Result<Payment, ApiError> {
+        let payment = self.visible_payment(caller, id).await?;
+        if payment.status != PaymentStatus::Approved {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "only an approved payment can be voided; {id} is {}",
+                    payment.status
+                ),
+            });
+        }
+        let approved_ms = payment.decided_ms.unwrap_or(payment.created_ms);
+        let now = self.clock.now_ms();
+        if self.business_day.day_of(approved_ms) != self.business_day.day_of(now) {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{id} was approved on an earlier business day ({}); it can no longer be voided: refund it instead",
+                    format_ms(approved_ms)
+                ),
+            });
+        }
+        self.processor
+            .void(&payment.id)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                reason: e.to_string(),
+            })?;
+        let audit = audit_entry(caller, "payment.void", origin, &payment.id, now);
+        self.commit_move(payment, PaymentStatus::Voided, None, None, Some(audit))
+            .await
+    }
+
+    /// Asks the processor about an in-doubt payment now and settles it.
+    pub async fn resolve_now(
+        &self,
+        caller: &Caller,
+        id: &str,
+        origin: &str,
+    ) -> Result<Payment, ApiError> {
+        let payment = self.visible_payment(caller, id).await?;
+        if payment.status != PaymentStatus::InDoubt {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "only an in-doubt payment can be resolved; {id} is {}",
+                    payment.status
+                ),
+            });
+        }
+        let answer = match self.processor.inquire(&payment.id).await {
+            Ok(Inquiry::Decided(outcome)) => outcome,
+            Ok(Inquiry::NotFound) => Outcome::Failed {
+                code: NOT_CHARGED_CODE.to_owned(),
+            },
+            Err(e) => {
+                return Err(ApiError::Unavailable {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let (status, code, authorization) = match answer {
+            Outcome::Approved { authorization } => {
+                (PaymentStatus::Approved, None, Some(authorization))
+            }
+            Outcome::Declined { code } => (PaymentStatus::Declined, Some(code), None),
+            Outcome::Failed { code } => (PaymentStatus::Failed, Some(code), None),
+        };
+        let audit = audit_entry(
+            caller,
+            "payment.resolve",
+            origin,
+            &payment.id,
+            self.clock.now_ms(),
+        );
+        self.commit_move(payment, status, code, authorization, Some(audit))
+            .await
+    }
+
+    /// Fills the queue figures with the last hour's decisions (at start).
+    pub async fn load_figures(&self) -> Result<(), StoreError> {
+        let since = self.clock.now_ms() - 3_600_000;
+        let decided = self
+            .store
+            .read(move |conn| payments::decided_since(conn, since))
+            .await?;
+        for (application, status, amount, received, decided_ms) in decided {
+            self.figures
+                .record(&application, status, amount, received, decided_ms);
+        }
+        Ok(())
+    }
+
+    /// The queue and its figures for the applications `caller` may see.
+    pub async fn stats(&self, caller: &Caller) -> Result<Stats, ApiError> {
+        let now = self.clock.now_ms();
+        let apps = caller.visible_applications();
+        let (windows, per_minute) = self.figures.snapshot(&apps, now);
+        let queue_item = |p: Payment| QueueItem {
+            age_ms: now - p.created_ms,
+            payment_id: p.id,
+            application: p.application,
+            status: p.status,
+            amount: p.amount,
+            code: p.code,
+        };
+        let visible = apps.clone();
+        let unsettled = self
+            .store
+            .read(payments::unsettled)
+            .await?
+            .into_iter()
+            .filter(|p| visible.contains(&p.application))
+            .take(MAX_QUEUE_ITEMS)
+            .map(queue_item)
+            .collect();
+        let recent_failures = self
+            .store
+            .read(move |conn| {
+                payments::recent_failures(conn, now - 3_600_000, &apps, MAX_QUEUE_ITEMS as u32)
+            })
+            .await?
+            .into_iter()
+            .map(queue_item)
+            .collect();
+        Ok(Stats {
+            at_ms: now,
+            windows,
+            per_minute,
+            unsettled,
+            recent_failures,
+        })
     }
 
     /// Asks the processor about every payment left `processing` or `in_doubt` that this process is

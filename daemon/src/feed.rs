@@ -1,28 +1,29 @@
 //! The live feed: events after a seq, answered at once or as soon as one is committed.
 
-use crate::store::{Store, StoreError, payments};
+use crate::store::events::{self, Visibility};
+use crate::store::{Store, StoreError};
 use cip_common::event::EventBatch;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Events after `after_seq` in `applications`; when there are none yet, waits up to `wait` for
-/// a commit that brings one.
+/// Events after `after_seq` that `visibility` allows; when there are none yet, waits up to `wait`
+/// for a commit that brings one.
 pub async fn events_after(
     store: &Store,
     after_seq: u64,
-    applications: Vec<String>,
+    visibility: Visibility,
     max: u32,
     wait: Duration,
 ) -> Result<EventBatch, StoreError> {
-    let applications = Arc::new(applications);
+    let visibility = Arc::new(visibility);
     let mut committed = store.committed_seq();
     let deadline = tokio::time::Instant::now() + wait;
     let mut from = after_seq;
     loop {
         committed.borrow_and_update();
-        let apps = Arc::clone(&applications);
+        let visible = Arc::clone(&visibility);
         let (events, next_seq) = store
-            .read(move |conn| payments::events_after(conn, from, &apps, max))
+            .read(move |conn| events::events_after(conn, from, &visible, max))
             .await?;
         if !events.is_empty() {
             return Ok(EventBatch { events, next_seq });

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod feed;
+pub mod figures;
 pub mod processor;
 pub mod rpc;
 pub mod serve;

@@ -3,15 +3,16 @@
 
 use crate::auth::{Auth, Caller};
 use crate::engine::Engine;
-use crate::store::payments;
+use crate::store::{events, payments};
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
-use cip_common::event::EventBatch;
+use cip_common::event::{Event, EventBatch};
 use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::service::Cip;
 use cip_common::session::{Role, SessionInfo};
+use cip_common::stats::Stats;
 use cip_config::RpcSettings;
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub struct Connection {
 
 /// Roles that may see payments.
 const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
+/// Roles that may watch the feed.
+const FEED_WATCHERS: [Role; 2] = [Role::Agent, Role::Supervisor];
 
 impl Connection {
     /// Runs a call within the daemon's cap on deadlines, whatever the client asked for.
@@ -208,16 +211,13 @@ impl Cip for Connection {
                 query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
             }
             let apps = caller.visible_applications();
-            let payments = self
+            let (payments, more) = self
                 .shared
                 .engine
                 .store()
                 .read(move |conn| payments::search(conn, &query, &apps, page_size))
                 .await?;
-            let next = (payments.len() == page_size as usize)
-                .then(|| payments.last().map(|p| p.id.clone()))
-                .flatten();
-            Ok(SearchPage { payments, next })
+            Ok(SearchPage { payments, more })
         })
         .await
     }
@@ -232,19 +232,117 @@ impl Cip for Connection {
     ) -> Result<EventBatch, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            caller.require(&[Role::Agent, Role::Supervisor], "watch the feed")?;
+            caller.require(&FEED_WATCHERS, "watch the feed")?;
             let limits = &self.shared.limits;
             let max = max.clamp(1, limits.max_events);
             let wait = Duration::from_millis(u64::from(wait_ms.min(limits.max_wait_ms)));
             crate::feed::events_after(
                 self.shared.engine.store(),
                 after_seq,
-                caller.visible_applications(),
+                caller.visibility(),
                 max,
                 wait,
             )
             .await
             .map_err(ApiError::from)
+        })
+        .await
+    }
+
+    async fn events_before(
+        self,
+        _: Context,
+        token: SessionToken,
+        before_seq: u64,
+        max: u32,
+    ) -> Result<Vec<Event>, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&FEED_WATCHERS, "watch the feed")?;
+            let max = max.clamp(1, self.shared.limits.max_events);
+            let visibility = caller.visibility();
+            Ok(self
+                .shared
+                .engine
+                .store()
+                .read(move |conn| events::events_before(conn, before_seq, &visibility, max))
+                .await?)
+        })
+        .await
+    }
+
+    async fn timeline(
+        self,
+        _: Context,
+        token: SessionToken,
+        payment_id: String,
+    ) -> Result<Vec<Event>, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&READERS, "look up payments")?;
+            let apps = caller.visible_applications();
+            let timeline = self
+                .shared
+                .engine
+                .store()
+                .read(move |conn| events::timeline(conn, &payment_id))
+                .await?;
+            // Another application's payment has no visible timeline.
+            Ok(timeline
+                .into_iter()
+                .filter(|e| e.application.as_ref().is_some_and(|a| apps.contains(a)))
+                .collect())
+        })
+        .await
+    }
+
+    async fn stats(self, _: Context, token: SessionToken) -> Result<Stats, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Supervisor], "see the queue")?;
+            self.shared.engine.stats(&caller).await
+        })
+        .await
+    }
+
+    async fn void(
+        self,
+        _: Context,
+        token: SessionToken,
+        payment_id: String,
+    ) -> Result<Payment, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Supervisor], "void payments")?;
+            self.shared
+                .engine
+                .void(&caller, &payment_id, &self.origin)
+                .await
+        })
+        .await
+    }
+
+    async fn resolve(
+        self,
+        _: Context,
+        token: SessionToken,
+        payment_id: String,
+    ) -> Result<Payment, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Supervisor], "resolve payments")?;
+            self.shared
+                .engine
+                .resolve_now(&caller, &payment_id, &self.origin)
+                .await
+        })
+        .await
+    }
+
+    async fn unlock(self, _: Context, token: SessionToken, user: String) -> Result<(), ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            self.shared.auth.unlock(&caller, &user, &self.origin).await
         })
         .await
     }

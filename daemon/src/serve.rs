@@ -4,7 +4,7 @@
 
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::engine::Engine;
+use crate::engine::{BusinessDay, Engine};
 use crate::processor::sandbox::Sandbox;
 use crate::rpc::{Connection, Shared};
 use crate::store::{Store, StoreLimits};
@@ -95,7 +95,11 @@ impl Daemon {
             entropy.clone(),
             key,
             Duration::from_millis(settings.processor.deadline_ms),
+            BusinessDay {
+                utc_offset_minutes: settings.payments.business_day_utc_offset_minutes,
+            },
         ));
+        engine.load_figures().await?;
         let settled = engine.resolve_unsettled().await?;
         if settled > 0 {
             tracing::info!("settled {settled} payments left unsettled by the last run");

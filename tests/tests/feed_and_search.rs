@@ -1,10 +1,21 @@
 //! The live feed and the payment search as a console uses them: events in seq order, a long poll
 //! that wakes on a commit, resumption from the last seq with no gap, pages that end.
 
-use cip_common::event::EventKind;
-use cip_common::payment::SearchQuery;
+use cip_common::event::{Event, EventDetail, EventKind};
+use cip_common::payment::{SearchQuery, SearchSort};
 use cip_common::status::PaymentStatus;
 use cip_tests::{Daemon, card_request, ctx, new_key};
+
+fn payment_detail(event: &Event) -> (Option<String>, Option<String>) {
+    match &event.detail {
+        EventDetail::Payment {
+            confirmation_code,
+            code,
+            ..
+        } => (confirmation_code.clone(), code.clone()),
+        EventDetail::Security { .. } => panic!("a payment event expected: {event:?}"),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
@@ -14,19 +25,40 @@ async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
     let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
     let park_agent = daemon.login(&client, "PARK-RESERVE", "agent1").await;
 
-    // Nothing yet: a short poll answers empty, at seq 0.
-    let empty = client
-        .events(ctx(), supervisor.clone(), 0, 100, 50)
+    // Supervisors see sign-ins; agents see only payment events.
+    let signed_in = client
+        .events(ctx(), supervisor.clone(), 0, 100, 0)
         .await
         .expect("rpc")
         .expect("events");
-    assert!(empty.events.is_empty());
-    assert_eq!(empty.next_seq, 0);
+    let who: Vec<(EventKind, String)> = signed_in
+        .events
+        .iter()
+        .map(|e| match &e.detail {
+            EventDetail::Security { user, .. } => (e.kind, user.clone()),
+            EventDetail::Payment { .. } => panic!("no payment yet"),
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [
+            (EventKind::SignIn, "super1".to_owned()),
+            (EventKind::SignIn, "agent1".to_owned()),
+            (EventKind::SignIn, "agent1".to_owned())
+        ]
+    );
+    let quiet = client
+        .events(ctx(), agent.clone(), 0, 100, 50)
+        .await
+        .expect("rpc")
+        .expect("events");
+    assert!(quiet.events.is_empty());
+    assert_eq!(quiet.next_seq, signed_in.next_seq);
 
     // A long poll started before the payment wakes with its first event.
     let waiting = {
-        let (client, token) = (client.clone(), supervisor.clone());
-        tokio::spawn(async move { client.events(ctx(), token, 0, 100, 20_000).await })
+        let (client, token, from) = (client.clone(), supervisor.clone(), signed_in.next_seq);
+        tokio::spawn(async move { client.events(ctx(), token, from, 100, 20_000).await })
     };
     let request = card_request("4242424242424242", 777);
     daemon.sent(&request);
@@ -36,11 +68,11 @@ async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
         .expect("rpc")
         .expect("approved");
     let woke = waiting.await.expect("task").expect("rpc").expect("events");
-    assert_eq!(woke.events[0].payment_id, payment.id);
+    assert_eq!(woke.events[0].payment_id(), Some(payment.id.as_str()));
     assert_eq!(woke.events[0].kind, EventKind::PaymentReceived);
 
     let all = client
-        .events(ctx(), supervisor.clone(), 0, 100, 0)
+        .events(ctx(), agent.clone(), 0, 100, 0)
         .await
         .expect("rpc")
         .expect("events");
@@ -49,7 +81,7 @@ async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
         kinds,
         [EventKind::PaymentReceived, EventKind::PaymentApproved]
     );
-    assert_eq!(all.events[1].confirmation_code, payment.confirmation_code);
+    assert_eq!(payment_detail(&all.events[1]).0, payment.confirmation_code);
     assert_eq!(all.events[0].seq + 1, all.events[1].seq);
     assert_eq!(all.next_seq, all.events[1].seq);
 
@@ -61,6 +93,20 @@ async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
         .expect("events");
     assert!(other.events.is_empty());
     assert_eq!(other.next_seq, all.next_seq);
+
+    // The payment's timeline, and older events for a feed whose buffer starts later.
+    let timeline = client
+        .timeline(ctx(), supervisor.clone(), payment.id.clone())
+        .await
+        .expect("rpc")
+        .expect("timeline");
+    assert_eq!(timeline, all.events);
+    let older = client
+        .events_before(ctx(), supervisor.clone(), all.events[0].seq, 2)
+        .await
+        .expect("rpc")
+        .expect("older events");
+    assert_eq!(older, signed_in.events[1..]);
 
     // Across a restart, asking from the last seq gives exactly the newer events.
     daemon.restart_after_kill().await;
@@ -81,9 +127,22 @@ async fn the_feed_follows_commits_in_order_and_resumes_without_gaps() {
         .expect("rpc")
         .expect("events");
     let seqs: Vec<u64> = newer.events.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, [all.next_seq + 1, all.next_seq + 2]);
-    assert_eq!(newer.events[1].kind, EventKind::PaymentDeclined);
-    assert_eq!(newer.events[1].code.as_deref(), Some("generic_decline"));
+    let from = all.next_seq;
+    assert_eq!(seqs, [from + 1, from + 2, from + 3, from + 4]);
+    let kinds: Vec<EventKind> = newer.events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::SignIn,
+            EventKind::SignIn,
+            EventKind::PaymentReceived,
+            EventKind::PaymentDeclined
+        ]
+    );
+    assert_eq!(
+        payment_detail(&newer.events[3]).1.as_deref(),
+        Some("generic_decline")
+    );
     daemon.assert_no_card_data();
 }
 
@@ -109,14 +168,13 @@ async fn search_pages_through_every_payment_newest_first() {
         submitted.push(payment);
     }
     let mut seen = Vec::new();
-    let mut after = None;
-    loop {
-        let page = client
+    for page in 0.. {
+        let found = client
             .search(
                 ctx(),
                 agent.clone(),
                 SearchQuery {
-                    after: after.clone(),
+                    page,
                     page_size: 3,
                     ..Default::default()
                 },
@@ -124,13 +182,29 @@ async fn search_pages_through_every_payment_newest_first() {
             .await
             .expect("rpc")
             .expect("page");
-        assert!(page.payments.len() <= 3);
-        seen.extend(page.payments);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        assert!(found.payments.len() <= 3);
+        seen.extend(found.payments);
+        if !found.more {
+            break;
         }
     }
+    let largest = client
+        .search(
+            ctx(),
+            agent.clone(),
+            SearchQuery {
+                sort: SearchSort::AmountHighest,
+                payer_name: Some("LOVELACE".into()),
+                page_size: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("rpc")
+        .expect("page");
+    let amounts: Vec<i64> = largest.payments.iter().map(|p| p.amount.minor).collect();
+    assert_eq!(amounts, [1_006, 1_005]);
+    assert!(largest.more);
     let mut newest_first = submitted.clone();
     newest_first.sort_by(|a, b| (b.created_ms, &b.id).cmp(&(a.created_ms, &a.id)));
     assert_eq!(seen, newest_first);

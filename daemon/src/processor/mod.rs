@@ -44,6 +44,8 @@ pub enum Inquiry {
 pub enum ProcessorError {
     #[error("the processor cannot be reached: {0}")]
     Unreachable(String),
+    #[error("the processor refused: {0}")]
+    Refused(String),
 }
 
 pub trait Processor: Send + Sync {
@@ -56,4 +58,7 @@ pub trait Processor: Send + Sync {
         &'a self,
         reference: &'a str,
     ) -> ProcessorFuture<'a, Result<Inquiry, ProcessorError>>;
+
+    /// Cancels the approval of `reference` before it settles.
+    fn void<'a>(&'a self, reference: &'a str) -> ProcessorFuture<'a, Result<(), ProcessorError>>;
 }

@@ -5,7 +5,8 @@
 //! Ledger lines (tab-separated, no card data): `authorize <reference> <amount> <currency>
 //! <result> <detail>`, one per call received; result is `approved`, `declined`, `failed`,
 //! `no_answer` (the call hangs with nothing charged) or `duplicate` (a repeat of a reference
-//! already decided, answered from the books and never charged again).
+//! already decided, answered from the books and never charged again); and `void <reference> - -
+//! voided -` for an approval cancelled.
 
 use super::{Authorization, Inquiry, Outcome, Processor, ProcessorError, ProcessorFuture};
 use cip_common::payment::PaymentMethod;
@@ -83,6 +84,7 @@ struct Books {
     file: File,
     /// The decision recorded for each reference.
     decided: HashMap<String, Outcome>,
+    voided: std::collections::HashSet<String>,
 }
 
 pub struct Sandbox {
@@ -96,10 +98,14 @@ impl Sandbox {
     /// Opens (or creates) the ledger at `ledger` and reads the books kept so far.
     pub fn open(ledger: &Path, added_latency: Duration) -> std::io::Result<Sandbox> {
         let mut decided = HashMap::new();
+        let mut voided = std::collections::HashSet::new();
         if ledger.exists() {
             for line in BufReader::new(File::open(ledger)?).lines() {
                 let line = line?;
                 let cols: Vec<&str> = line.split('\t').collect();
+                if let ["void", reference, ..] = cols.as_slice() {
+                    voided.insert((*reference).to_owned());
+                }
                 if let ["authorize", reference, _, _, result, detail] = cols.as_slice() {
                     let outcome = match *result {
                         "approved" => Outcome::Approved {
@@ -123,7 +129,11 @@ impl Sandbox {
             behaviours,
             added_latency,
             ledger_path: ledger.to_path_buf(),
-            books: Mutex::new(Books { file, decided }),
+            books: Mutex::new(Books {
+                file,
+                decided,
+                voided,
+            }),
         })
     }
 
@@ -237,6 +247,30 @@ impl Processor for Sandbox {
                 Some(outcome) => Inquiry::Decided(outcome.clone()),
                 None => Inquiry::NotFound,
             })
+        })
+    }
+
+    fn void<'a>(&'a self, reference: &'a str) -> ProcessorFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            if !self.added_latency.is_zero() {
+                tokio::time::sleep(self.added_latency).await;
+            }
+            let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(books.decided.get(reference), Some(Outcome::Approved { .. })) {
+                return Err(ProcessorError::Refused(format!(
+                    "{reference} has no approval to void"
+                )));
+            }
+            if books.voided.contains(reference) {
+                return Ok(());
+            }
+            let line = format!("void\t{reference}\t-\t-\tvoided\t\n");
+            books
+                .file
+                .write_all(line.as_bytes())
+                .map_err(|e| ProcessorError::Unreachable(e.to_string()))?;
+            books.voided.insert(reference.to_owned());
+            Ok(())
         })
     }
 }

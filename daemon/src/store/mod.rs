@@ -3,6 +3,7 @@
 //! after COMMIT; readers have connections of their own.
 
 pub mod accounts;
+pub mod events;
 pub mod payments;
 
 use rusqlite::Connection;
@@ -28,6 +29,15 @@ pub enum StoreError {
     },
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+}
+
+/// A stored value this code does not know: the database was written by something else.
+pub(crate) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
 }
 
 /// A caller sees a store failure as CIP being briefly unavailable; the cause goes to the log.

@@ -1,11 +1,11 @@
 //! SQL for payments, their idempotency keys, confirmations and events.
 
-use super::StoreError;
+use super::{StoreError, corrupt};
 use cip_common::ach::AccountType;
 use cip_common::card::Brand;
-use cip_common::event::{Event, EventKind};
+use cip_common::event::EventKind;
 use cip_common::money::{Currency, Money};
-use cip_common::payment::{MethodSummary, Mode, Payer, Payment, SearchQuery};
+use cip_common::payment::{MethodSummary, Mode, Payer, Payment, SearchQuery, SearchSort};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -115,7 +115,7 @@ pub fn begin(
         payment.id,
         payment.created_ms
     ])?;
-    let seq = insert_event(
+    let seq = super::events::insert_payment_event(
         conn,
         payment,
         EventKind::PaymentReceived,
@@ -130,6 +130,9 @@ pub struct Decision {
     /// The processor's authorization, kept with the confirmation code on approval.
     pub authorization: Option<String>,
     pub kind: EventKind,
+    pub at_ms: i64,
+    /// Kept in the same transaction when a person asked for the move.
+    pub audit: Option<super::accounts::AuditEntry>,
 }
 
 #[derive(Debug)]
@@ -189,38 +192,11 @@ fn decide_inner(
             return Ok(Decided::CodeTaken);
         }
     }
-    insert_event(
-        conn,
-        payment,
-        decision.kind,
-        payment.decided_ms.unwrap_or(payment.created_ms),
-    )?;
+    super::events::insert_payment_event(conn, payment, decision.kind, decision.at_ms)?;
+    if let Some(entry) = &decision.audit {
+        super::accounts::audit(conn, entry)?;
+    }
     Ok(Decided::Committed)
-}
-
-fn insert_event(
-    conn: &Connection,
-    payment: &Payment,
-    kind: EventKind,
-    at_ms: i64,
-) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor, currency,
-            confirmation_code, code)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        at_ms,
-        kind.code(),
-        payment.application,
-        payment.id,
-        payment.status.code(),
-        payment.amount.minor,
-        payment.amount.currency.code(),
-        payment.confirmation_code,
-        payment.code
-    ])?;
-    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
 }
 
 const PAYMENT_COLUMNS: &str =
@@ -228,14 +204,6 @@ const PAYMENT_COLUMNS: &str =
     p.payer_name, p.payer_email, p.payer_postal_code, p.fields, p.method, p.brand, p.first_six,
     p.exp_month, p.exp_year, p.routing_number, p.account_type, p.last_four, c.code, p.code,
     p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms";
-
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unknown {what} {value:?}").into(),
-    )
-}
 
 fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -323,15 +291,21 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// One page of payments newest first, within `applications`, after `query.after` if given.
+/// One page of payments within `applications`, in the query's order, and whether more follow.
 pub fn search(
     conn: &Connection,
     query: &SearchQuery,
     applications: &[String],
     page_size: u32,
-) -> Result<Vec<Payment>, StoreError> {
+) -> Result<(Vec<Payment>, bool), StoreError> {
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let order = match query.sort {
+        SearchSort::Newest => "p.created_ms DESC, p.id DESC",
+        SearchSort::Oldest => "p.created_ms, p.id",
+        SearchSort::AmountHighest => "p.amount_minor DESC, p.created_ms DESC, p.id DESC",
+        SearchSort::AmountLowest => "p.amount_minor, p.created_ms DESC, p.id DESC",
+    };
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
          WHERE p.application_id IN (SELECT value FROM json_each(?1))
@@ -341,9 +315,9 @@ pub fn search(
            AND (?5 IS NULL OR p.created_ms < ?5)
            AND (?6 IS NULL OR c.code = ?6)
            AND (?7 IS NULL OR p.last_four = ?7)
-           AND (?8 IS NULL OR (p.created_ms, p.id) < (SELECT created_ms, id FROM payments WHERE id = ?8))
-         ORDER BY p.created_ms DESC, p.id DESC
-         LIMIT ?9"
+           AND (?8 IS NULL OR instr(lower(p.payer_name), lower(?8)) > 0)
+         ORDER BY {order}
+         LIMIT ?9 OFFSET ?10"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -355,66 +329,63 @@ pub fn search(
             query.to_ms,
             query.confirmation_code,
             query.last_four,
-            query.after,
-            page_size
+            query.payer_name,
+            page_size + 1,
+            i64::from(query.page) * i64::from(page_size),
         ],
         payment_from_row,
     )?;
+    let mut payments: Vec<Payment> = rows.collect::<Result<_, _>>()?;
+    let more = payments.len() > page_size as usize;
+    payments.truncate(page_size as usize);
+    Ok((payments, more))
+}
+
+/// Declines and failures decided since `since_ms` in `applications`, newest first.
+pub fn recent_failures(
+    conn: &Connection,
+    since_ms: i64,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+         WHERE p.decided_ms >= ?1 AND p.status IN ('declined', 'failed')
+           AND p.application_id IN (SELECT value FROM json_each(?2))
+         ORDER BY p.decided_ms DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![since_ms, apps, max], payment_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Events after `after_seq` within `applications`, at most `max`, and the highest seq examined.
-pub fn events_after(
+/// What the queue figures need of every payment decided since `since_ms`:
+/// (status, amount, received, decided).
+pub fn decided_since(
     conn: &Connection,
-    after_seq: u64,
-    applications: &[String],
-    max: u32,
-) -> Result<(Vec<Event>, u64), StoreError> {
-    let apps =
-        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let tx = conn.unchecked_transaction()?;
-    let newest: i64 = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-        .query_row([], |r| r.get(0))?;
-    let mut stmt = tx.prepare_cached(
-        "SELECT seq, at_ms, kind, application_id, payment_id, status, amount_minor, currency,
-            confirmation_code, code
-         FROM events
-         WHERE seq > ?1 AND application_id IN (SELECT value FROM json_each(?2))
-         ORDER BY seq LIMIT ?3",
+    since_ms: i64,
+) -> Result<Vec<(String, PaymentStatus, Money, i64, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms FROM payments
+         WHERE decided_ms >= ?1 ORDER BY decided_ms",
     )?;
-    let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
-    let events: Vec<Event> = stmt
-        .query_map(params![after, apps, max], |row| {
-            let kind = row.get::<_, String>(2)?;
-            let status = row.get::<_, String>(5)?;
-            let currency = row.get::<_, String>(7)?;
-            Ok(Event {
-                seq: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
-                at_ms: row.get(1)?,
-                kind: EventKind::from_code(&kind).ok_or_else(|| corrupt("event kind", &kind))?,
-                application: row.get(3)?,
-                payment_id: row.get(4)?,
-                status: PaymentStatus::from_code(&status)
-                    .ok_or_else(|| corrupt("status", &status))?,
-                amount: Money::new(
-                    row.get(6)?,
-                    currency
-                        .parse::<Currency>()
-                        .map_err(|_| corrupt("currency", &currency))?,
-                ),
-                confirmation_code: row.get(8)?,
-                code: row.get(9)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    drop(stmt);
-    tx.finish()?;
-    // A full page stops at its last event; otherwise every event up to `newest` was examined.
-    let next = if events.len() == max as usize {
-        events.last().map_or(after_seq, |e| e.seq)
-    } else {
-        u64::try_from(newest).unwrap_or(0).max(after_seq)
-    };
-    Ok((events, next))
+    let rows = stmt.query_map([since_ms], |r| {
+        let status: String = r.get(1)?;
+        let currency: String = r.get(3)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            PaymentStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
+            Money::new(
+                r.get(2)?,
+                currency
+                    .parse::<Currency>()
+                    .map_err(|_| corrupt("currency", &currency))?,
+            ),
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,0 +1,193 @@
+//! SQL for the events table: payment and security events, each numbered in the transaction that
+//! makes the change it reports, and the feed's reads over them.
+
+use super::{StoreError, corrupt};
+use cip_common::event::{Event, EventDetail, EventKind};
+use cip_common::money::{Currency, Money};
+use cip_common::payment::Payment;
+use cip_common::status::PaymentStatus;
+use rusqlite::{Connection, Row, params};
+
+/// Which events a session may read: payment events of `applications`, and, for supervisors,
+/// security events of those applications or of none.
+#[derive(Clone, Debug)]
+pub struct Visibility {
+    pub applications: Vec<String>,
+    pub security: bool,
+}
+
+pub fn insert_payment_event(
+    conn: &Connection,
+    payment: &Payment,
+    kind: EventKind,
+    at_ms: i64,
+) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor, currency,
+            confirmation_code, code, last_four, payer_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        at_ms,
+        kind.code(),
+        payment.application,
+        payment.id,
+        payment.status.code(),
+        payment.amount.minor,
+        payment.amount.currency.code(),
+        payment.confirmation_code,
+        payment.code,
+        payment.method.last_four(),
+        payment.payer.name,
+    ])?;
+    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
+}
+
+/// A sign-in, failure, lockout or unlock, for the supervisors' feed.
+pub struct SecurityEvent<'a> {
+    pub kind: EventKind,
+    pub at_ms: i64,
+    pub application: Option<&'a str>,
+    pub user: &'a str,
+    pub actor: Option<&'a str>,
+    pub origin: &'a str,
+}
+
+pub fn insert_security_event(
+    conn: &Connection,
+    event: &SecurityEvent<'_>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (at_ms, kind, application_id, user_id, actor, origin)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        event.at_ms,
+        event.kind.code(),
+        event.application,
+        event.user,
+        event.actor,
+        event.origin
+    ])?;
+    Ok(())
+}
+
+const EVENT_COLUMNS: &str = "seq, at_ms, kind, application_id, payment_id, status, amount_minor,
+    currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin";
+
+/// The visibility filter over `events`, with the applications as JSON in `?2` and the security
+/// flag in `?3`.
+const VISIBLE: &str =
+    "((payment_id IS NOT NULL AND application_id IN (SELECT value FROM json_each(?2)))
+    OR (?3 AND user_id IS NOT NULL
+        AND (application_id IS NULL OR application_id IN (SELECT value FROM json_each(?2)))))";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let kind: String = row.get(2)?;
+    let kind = EventKind::from_code(&kind).ok_or_else(|| corrupt("event kind", &kind))?;
+    let detail = match row.get::<_, Option<String>>(4)? {
+        Some(payment_id) => {
+            let status: String = row.get(5)?;
+            let currency: String = row.get(7)?;
+            EventDetail::Payment {
+                payment_id,
+                status: PaymentStatus::from_code(&status)
+                    .ok_or_else(|| corrupt("status", &status))?,
+                amount: Money::new(
+                    row.get(6)?,
+                    currency
+                        .parse::<Currency>()
+                        .map_err(|_| corrupt("currency", &currency))?,
+                ),
+                confirmation_code: row.get(8)?,
+                code: row.get(9)?,
+                last_four: row.get(10)?,
+                payer_name: row.get(11)?,
+            }
+        }
+        None => EventDetail::Security {
+            user: row.get(12)?,
+            actor: row.get(13)?,
+            origin: row.get(14)?,
+        },
+    };
+    Ok(Event {
+        seq: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
+        at_ms: row.get(1)?,
+        kind,
+        application: row.get(3)?,
+        detail,
+    })
+}
+
+fn apps_json(visibility: &Visibility) -> Result<String, StoreError> {
+    serde_json::to_string(&visibility.applications).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Visible events after `after_seq`, at most `max`, and the highest seq examined.
+pub fn events_after(
+    conn: &Connection,
+    after_seq: u64,
+    visibility: &Visibility,
+    max: u32,
+) -> Result<(Vec<Event>, u64), StoreError> {
+    let apps = apps_json(visibility)?;
+    let tx = conn.unchecked_transaction()?;
+    let newest: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND {VISIBLE} ORDER BY seq LIMIT ?4"
+    );
+    let events: Vec<Event> = tx
+        .prepare_cached(&sql)?
+        .query_map(
+            params![seq_param(after_seq), apps, visibility.security, max],
+            event_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    tx.finish()?;
+    // A full page stops at its last event; otherwise every event up to `newest` was examined.
+    let next = if events.len() == max as usize {
+        events.last().map_or(after_seq, |e| e.seq)
+    } else {
+        u64::try_from(newest).unwrap_or(0).max(after_seq)
+    };
+    Ok((events, next))
+}
+
+/// Up to `max` visible events before `before_seq`, oldest first.
+pub fn events_before(
+    conn: &Connection,
+    before_seq: u64,
+    visibility: &Visibility,
+    max: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let apps = apps_json(visibility)?;
+    let sql = format!(
+        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events WHERE seq < ?1 AND {VISIBLE} ORDER BY seq DESC LIMIT ?4)
+         ORDER BY seq"
+    );
+    let events = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![seq_param(before_seq), apps, visibility.security, max],
+            event_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(events)
+}
+
+/// Every event of one payment, oldest first.
+pub fn timeline(conn: &Connection, payment_id: &str) -> Result<Vec<Event>, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE payment_id = ?1 ORDER BY seq");
+    let events = conn
+        .prepare_cached(&sql)?
+        .query_map([payment_id], event_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(events)
+}
