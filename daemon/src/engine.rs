@@ -493,9 +493,14 @@ impl Engine {
             .store
             .read(move |conn| payments::decided_since(conn, since))
             .await?;
-        for (application, status, amount, received, decided_ms) in decided {
-            self.figures
-                .record(&application, status, amount, received, decided_ms);
+        for p in decided {
+            self.figures.record(
+                &p.application,
+                p.status,
+                p.amount,
+                p.received_ms,
+                p.decided_ms,
+            );
         }
         Ok(())
     }

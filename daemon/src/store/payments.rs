@@ -361,12 +361,17 @@ pub fn recent_failures(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What the queue figures need of every payment decided since `since_ms`:
-/// (status, amount, received, decided).
-pub fn decided_since(
-    conn: &Connection,
-    since_ms: i64,
-) -> Result<Vec<(String, PaymentStatus, Money, i64, i64)>, StoreError> {
+/// What the queue figures need of a decided payment.
+pub struct DecidedPayment {
+    pub application: String,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub received_ms: i64,
+    pub decided_ms: i64,
+}
+
+/// Every payment decided since `since_ms`, in order of decision.
+pub fn decided_since(conn: &Connection, since_ms: i64) -> Result<Vec<DecidedPayment>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms FROM payments
          WHERE decided_ms >= ?1 ORDER BY decided_ms",
@@ -374,18 +379,18 @@ pub fn decided_since(
     let rows = stmt.query_map([since_ms], |r| {
         let status: String = r.get(1)?;
         let currency: String = r.get(3)?;
-        Ok((
-            r.get::<_, String>(0)?,
-            PaymentStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
-            Money::new(
+        Ok(DecidedPayment {
+            application: r.get(0)?,
+            status: PaymentStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
+            amount: Money::new(
                 r.get(2)?,
                 currency
                     .parse::<Currency>()
                     .map_err(|_| corrupt("currency", &currency))?,
             ),
-            r.get::<_, i64>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
+            received_ms: r.get(4)?,
+            decided_ms: r.get(5)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
