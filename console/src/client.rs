@@ -1,7 +1,9 @@
 //! The one task that talks tarpc to the daemon: it carries out `Command`s and sends the answers
-//! back as `Msg`s, and it reconnects by itself when the daemon goes away.
+//! back as `Msg`s, follows the feed with a long poll, and reconnects by itself when the daemon
+//! goes away.
 
 use crate::app::{Answer, Command, Connection, Msg};
+use cip_common::ApiError;
 use cip_common::service::CipClient;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -14,11 +16,56 @@ use tokio::sync::{mpsc, watch};
 const CALL_DEADLINE: Duration = Duration::from_secs(60);
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long one feed poll waits on the daemon for a new event.
+const FEED_WAIT_MS: u32 = 10_000;
+/// Most events one feed poll brings.
+const FEED_BATCH: u32 = 1_000;
 
 fn ctx() -> context::Context {
     let mut ctx = context::current();
     ctx.deadline = Instant::now() + CALL_DEADLINE;
     ctx
+}
+
+/// Whether a failed call means the connection is gone (rather than a slow answer).
+fn broken(error: &RpcError) -> bool {
+    matches!(
+        error,
+        RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_)
+    )
+}
+
+fn unanswered() -> ApiError {
+    ApiError::Unavailable {
+        reason: "the daemon did not answer".into(),
+    }
+}
+
+/// The live connection, and the way to report it broken.
+#[derive(Clone)]
+struct Link {
+    client: watch::Receiver<Option<CipClient>>,
+    lost: mpsc::UnboundedSender<()>,
+}
+
+impl Link {
+    async fn client(&mut self) -> Option<CipClient> {
+        self.client
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|c| c.clone())
+    }
+
+    /// A call's answer, or (after reporting a broken link) the refusal to show for it.
+    fn answer<T>(&self, result: Result<Result<T, ApiError>, RpcError>) -> Result<T, ApiError> {
+        result.unwrap_or_else(|e| {
+            if broken(&e) {
+                let _ = self.lost.send(());
+            }
+            Err(unanswered())
+        })
+    }
 }
 
 /// Runs until the command channel closes.
@@ -28,116 +75,199 @@ pub async fn run(
     msgs: mpsc::UnboundedSender<Msg>,
 ) {
     let (client_tx, client_rx) = watch::channel::<Option<CipClient>>(None);
-    let (lost_tx, mut lost_rx) = mpsc::unbounded_channel::<()>();
-    // The connection keeper: connects, and reconnects when the daemon goes away. A second,
-    // silent connection tells at once when the daemon's end closes (a restart, a crash).
-    let keeper_msgs = msgs.clone();
-    tokio::spawn(async move {
-        loop {
-            let mut backoff = Duration::from_millis(50);
-            let (client, mut watcher) = loop {
-                let connected = async {
-                    let client = cip_daemon::rpc::connect(&socket).await?;
-                    let watcher = tokio::net::UnixStream::connect(&socket).await?;
-                    std::io::Result::Ok((client, watcher))
-                };
-                match connected.await {
-                    Ok(pair) => break pair,
-                    Err(_) => {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                    }
-                }
-            };
-            client_tx.send_replace(Some(client));
-            if keeper_msgs
-                .send(Msg::Connection(Connection::Connected))
-                .is_err()
-            {
-                return;
-            }
-            let mut byte = [0u8; 1];
-            tokio::select! {
-                lost = lost_rx.recv() => if lost.is_none() { return },
-                _ = tokio::io::AsyncReadExt::read(&mut watcher, &mut byte) => {}
-            }
-            while lost_rx.try_recv().is_ok() {}
-            client_tx.send_replace(None);
-            if keeper_msgs.send(Msg::Connection(Connection::Lost)).is_err() {
-                return;
-            }
-        }
-    });
+    let (lost_tx, lost_rx) = mpsc::unbounded_channel::<()>();
+    tokio::spawn(keep_connected(socket, client_tx, lost_rx, msgs.clone()));
+    let link = Link {
+        client: client_rx,
+        lost: lost_tx,
+    };
+    let mut follower: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(command) = commands.recv().await {
-        if matches!(command, Command::Quit) {
-            break;
-        }
-        let mut client_rx = client_rx.clone();
-        let (msgs, lost) = (msgs.clone(), lost_tx.clone());
-        tokio::spawn(async move {
-            let Ok(client) = client_rx.wait_for(Option::is_some).await.map(|c| c.clone()) else {
-                return;
-            };
-            let client = client.expect("waited for a client");
-            let broken = |e: &RpcError| {
-                matches!(
-                    e,
-                    RpcError::Shutdown | RpcError::Send(_) | RpcError::Channel(_)
-                )
-            };
-            let msg = match command {
-                Command::Login {
-                    application,
-                    user,
-                    password,
-                } => match client.login(ctx(), application, user, password).await {
-                    Ok(answer) => Msg::LoggedIn(answer),
-                    Err(e) => {
-                        if broken(&e) {
-                            let _ = lost.send(());
-                        }
-                        Msg::LoggedIn(Err(cip_common::ApiError::Unavailable {
-                            reason: "the daemon did not answer".into(),
-                        }))
-                    }
-                },
-                Command::LoadForm { token, application } => {
-                    match client.application(ctx(), token, application).await {
-                        Ok(answer) => Msg::FormLoaded(answer),
-                        Err(e) => {
-                            if broken(&e) {
-                                let _ = lost.send(());
-                            }
-                            Msg::FormLoaded(Err(cip_common::ApiError::Unavailable {
-                                reason: "the daemon did not answer".into(),
-                            }))
-                        }
-                    }
+        match command {
+            Command::Quit => break,
+            Command::StopFollowing => {
+                if let Some(task) = follower.take() {
+                    task.abort();
                 }
-                Command::Submit {
+            }
+            Command::Follow { token, after } => {
+                if let Some(task) = follower.take() {
+                    task.abort();
+                }
+                follower = Some(tokio::spawn(follow(
+                    link.clone(),
                     token,
-                    key,
-                    request,
-                } => {
-                    let answer = match client.submit(ctx(), token, key.clone(), *request).await {
-                        Ok(Ok(payment)) => Answer::Payment(Box::new(payment)),
-                        Ok(Err(refused)) => Answer::Refused(refused),
-                        Err(e) => {
-                            if broken(&e) {
-                                let _ = lost.send(());
-                            }
-                            Answer::Lost
-                        }
-                    };
-                    Msg::Submitted { key, answer }
+                    after,
+                    msgs.clone(),
+                )));
+            }
+            command => {
+                let (mut link, msgs) = (link.clone(), msgs.clone());
+                tokio::spawn(async move {
+                    if let Some(client) = link.client().await
+                        && let Some(msg) = call(&link, &client, command).await
+                    {
+                        let _ = msgs.send(msg);
+                    }
+                });
+            }
+        }
+    }
+    if let Some(task) = follower {
+        task.abort();
+    }
+}
+
+/// Connects, and reconnects when the daemon goes away. A second, silent connection tells at
+/// once when the daemon's end closes (a restart, a crash).
+async fn keep_connected(
+    socket: PathBuf,
+    client_tx: watch::Sender<Option<CipClient>>,
+    mut lost_rx: mpsc::UnboundedReceiver<()>,
+    msgs: mpsc::UnboundedSender<Msg>,
+) {
+    loop {
+        let mut backoff = Duration::from_millis(50);
+        let (client, mut watcher) = loop {
+            let connected = async {
+                let client = cip_daemon::rpc::connect(&socket).await?;
+                let watcher = tokio::net::UnixStream::connect(&socket).await?;
+                std::io::Result::Ok((client, watcher))
+            };
+            match connected.await {
+                Ok(pair) => break pair,
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-                Command::Logout { token } => {
-                    let _ = client.logout(ctx(), token).await;
+            }
+        };
+        client_tx.send_replace(Some(client));
+        if msgs.send(Msg::Connection(Connection::Connected)).is_err() {
+            return;
+        }
+        let mut byte = [0u8; 1];
+        tokio::select! {
+            lost = lost_rx.recv() => if lost.is_none() { return },
+            _ = tokio::io::AsyncReadExt::read(&mut watcher, &mut byte) => {}
+        }
+        while lost_rx.try_recv().is_ok() {}
+        client_tx.send_replace(None);
+        if msgs.send(Msg::Connection(Connection::Lost)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Long-polls the feed from `after`, across reconnections, keeping its own cursor: an event is
+/// delivered once, in order, whatever happens to the connection.
+async fn follow(
+    mut link: Link,
+    token: cip_common::secret::SessionToken,
+    mut after: u64,
+    msgs: mpsc::UnboundedSender<Msg>,
+) {
+    loop {
+        let Some(client) = link.client().await else {
+            return;
+        };
+        match client
+            .events(ctx(), token.clone(), after, FEED_BATCH, FEED_WAIT_MS)
+            .await
+        {
+            Ok(Ok(batch)) => {
+                after = batch.next_seq;
+                if !batch.events.is_empty() && msgs.send(Msg::Events(batch.events)).is_err() {
                     return;
                 }
-                Command::SaveReceipt { .. } | Command::Quit => return,
-            };
-            let _ = msgs.send(msg);
-        });
+            }
+            Ok(Err(refused)) => {
+                let _ = msgs.send(Msg::FeedStopped(refused));
+                return;
+            }
+            Err(e) => {
+                if broken(&e) {
+                    let _ = link.lost.send(());
+                    // Wait for the keeper to drop the broken client before asking again.
+                    let _ = link.client.wait_for(Option::is_none).await;
+                }
+            }
+        }
     }
+}
+
+/// One call for one command; the message to send back, if any.
+async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> {
+    Some(match command {
+        Command::Login {
+            application,
+            user,
+            password,
+        } => Msg::LoggedIn(link.answer(client.login(ctx(), application, user, password).await)),
+        Command::LoadForm { token, application } => {
+            Msg::FormLoaded(link.answer(client.application(ctx(), token, application).await))
+        }
+        Command::Submit {
+            token,
+            key,
+            request,
+        } => {
+            let answer = match client.submit(ctx(), token, key.clone(), *request).await {
+                Ok(Ok(payment)) => Answer::Payment(Box::new(payment)),
+                Ok(Err(refused)) => Answer::Refused(refused),
+                Err(e) => {
+                    if broken(&e) {
+                        let _ = link.lost.send(());
+                    }
+                    Answer::Lost
+                }
+            };
+            Msg::Submitted { key, answer }
+        }
+        Command::Logout { token } => {
+            let _ = client.logout(ctx(), token).await;
+            return None;
+        }
+        Command::LoadOlder { token, before, max } => {
+            match link.answer(client.events_before(ctx(), token, before, max).await) {
+                Ok(events) => Msg::OlderEvents { events, asked: max },
+                Err(e) => Msg::ActionDone(Err(e)),
+            }
+        }
+        Command::LoadDetail { token, payment_id } => {
+            let payment = link.answer(
+                client
+                    .payment(
+                        ctx(),
+                        token.clone(),
+                        cip_common::payment::PaymentLookup::Id(payment_id.clone()),
+                    )
+                    .await,
+            );
+            let timeline = link.answer(client.timeline(ctx(), token, payment_id).await);
+            Msg::Detail(payment.and_then(|payment| {
+                timeline.map(|timeline| Box::new(crate::app::Detail { payment, timeline }))
+            }))
+        }
+        Command::LoadStats { token } => Msg::Stats(link.answer(client.stats(ctx(), token).await)),
+        Command::Search { token, query } => {
+            Msg::Searched(link.answer(client.search(ctx(), token, query).await))
+        }
+        Command::Void { token, payment_id } => Msg::ActionDone(
+            link.answer(client.void(ctx(), token, payment_id).await)
+                .map(|p| format!("{} voided: {} will not be charged", p.id, p.amount)),
+        ),
+        Command::Resolve { token, payment_id } => Msg::ActionDone(
+            link.answer(client.resolve(ctx(), token, payment_id).await)
+                .map(|p| format!("{} resolved: {}", p.id, p.status)),
+        ),
+        Command::Unlock { token, user } => Msg::ActionDone(
+            link.answer(client.unlock(ctx(), token, user.clone()).await)
+                .map(|()| format!("{user} unlocked")),
+        ),
+        Command::SaveReceipt { .. }
+        | Command::Quit
+        | Command::Follow { .. }
+        | Command::StopFollowing => return None,
+    })
 }

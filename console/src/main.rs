@@ -4,6 +4,7 @@
 mod app;
 mod client;
 mod demo;
+mod feed;
 mod form;
 mod receipt;
 mod screens;
@@ -24,6 +25,8 @@ use tokio::sync::mpsc;
 const TICK: Duration = Duration::from_millis(100);
 /// Messages handled before one redraw, so a burst costs one frame.
 const MAX_MESSAGES_PER_FRAME: usize = 64;
+/// Feed traffic redraws at most this often; keys and answers redraw at once.
+const MIN_FRAME: Duration = Duration::from_millis(50);
 
 #[derive(Parser)]
 #[command(
@@ -89,6 +92,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         socket.display().to_string(),
         logins,
         format!("cip-{nonce}"),
+        resolved.settings.console.feed_buffer,
         Instant::now(),
         time::OffsetDateTime::now_utc().date(),
     );
@@ -134,12 +138,17 @@ async fn event_loop(
     let mut tick = tokio::time::interval(TICK);
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_FRAME);
     terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    let mut last_frame = Instant::now();
+    let mut stale = false;
     loop {
+        let mut urgent = false;
         tokio::select! {
             received = msgs.recv_many(&mut batch, MAX_MESSAGES_PER_FRAME) => {
                 if received == 0 {
                     break;
                 }
+                stale = true;
+                urgent = !batch.iter().all(Msg::is_feed);
                 for msg in batch.drain(..) {
                     for command in app.update(msg) {
                         match command {
@@ -158,15 +167,23 @@ async fn event_loop(
                 }
             }
             _ = tick.tick(), if app.wants_ticks() => {
-                app.update(Msg::Tick { now: Instant::now() });
+                stale = true;
+                for command in app.update(Msg::Tick { now: Instant::now() }) {
+                    let _ = commands.send(command);
+                }
             }
+            () = tokio::time::sleep_until((last_frame + MIN_FRAME).into()), if stale => {}
             _ = term.recv() => break,
             _ = hangup.recv() => break,
         }
         if app.quit {
             break;
         }
-        terminal.draw(|frame| screens::render(frame, &app, theme))?;
+        if stale && (urgent || last_frame.elapsed() >= MIN_FRAME) {
+            terminal.draw(|frame| screens::render(frame, &app, theme))?;
+            last_frame = Instant::now();
+            stale = false;
+        }
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ pub fn new_app(demo: bool) -> App {
         "/run/cip/cipd.sock".into(),
         logins,
         "cip-TEST".into(),
+        10_000,
         Instant::now(),
         date!(2026 - 11 - 29),
     );

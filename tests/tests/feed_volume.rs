@@ -7,7 +7,7 @@ use cip_common::secret::SessionToken;
 use cip_common::service::CipClient;
 use cip_tests::{Daemon, card_request, connect, ctx, new_key};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +16,7 @@ const PAYMENTS: usize = 2_000;
 const CLIENTS: usize = 8;
 
 /// A client that reconnects whenever the daemon goes away.
-async fn reconnect(socket: &PathBuf) -> CipClient {
+async fn reconnect(socket: &Path) -> CipClient {
     loop {
         if let Ok(client) = connect(socket).await {
             return client;
@@ -27,14 +27,14 @@ async fn reconnect(socket: &PathBuf) -> CipClient {
 
 /// Submits until it gets an answer, with the same key every time.
 async fn submit_until_answered(
-    socket: &PathBuf,
+    socket: &Path,
     client: &mut CipClient,
     token: &SessionToken,
     n: usize,
 ) -> Payment {
     let key = new_key();
     let request = card_request(
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             "4000000000000002"
         } else {
             "4242424242424242"

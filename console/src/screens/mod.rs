@@ -1,14 +1,18 @@
 //! Screens: each a pure render of the app's state. `render` picks the screen, draws the status
 //! bar, and lays the help overlay or the "too small" notice on top.
 
+mod detail;
+mod feed;
 mod form;
 mod help;
 mod login;
 mod outcome;
+mod payments;
 mod processing;
+mod queue;
 mod summary;
 
-use crate::app::{App, Connection, Screen};
+use crate::app::{App, Connection, PromptFor, Screen, View};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -25,10 +29,12 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
         too_small(frame, area, theme);
         return;
     }
-    let [title, body, notice, status] = Layout::vertical([
+    let signed_in = app.session.is_some();
+    let [title, body, notice, views, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(1),
+        Constraint::Length(u16::from(signed_in)),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -39,12 +45,59 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
         ])),
         title,
     );
-    match app.screen {
-        Screen::Login => login::render(frame, body, app, theme),
-        Screen::Form => form::render(frame, body, app, theme),
-        Screen::Summary => summary::render(frame, body, app, theme),
-        Screen::Processing => processing::render(frame, body, app, theme),
-        Screen::Outcome => outcome::render(frame, body, app, theme),
+    match (signed_in, app.view, &app.detail) {
+        (true, View::NewPayment, _) | (false, ..) => match app.screen {
+            Screen::Login => login::render(frame, body, app, theme),
+            Screen::Form => form::render(frame, body, app, theme),
+            Screen::Summary => summary::render(frame, body, app, theme),
+            Screen::Processing => processing::render(frame, body, app, theme),
+            Screen::Outcome => outcome::render(frame, body, app, theme),
+        },
+        (true, _, Some(detail)) => detail::render(frame, body, app, detail, theme),
+        (true, View::Feed, None) => feed::render(frame, body, app, theme),
+        (true, View::Payments, None) => payments::render(frame, body, app, theme),
+        (true, View::Queue, None) => queue::render(frame, body, app, theme),
+        (true, View::Reports, None) => reports(frame, body, theme),
+    }
+    if signed_in {
+        views_bar(frame, views, app, theme);
+    }
+    if let Some(prompt) = &app.prompt {
+        let label = match prompt.purpose {
+            PromptFor::FeedFilter => {
+                "Filter (app: status: kind: words; Enter applies, Esc cancels)"
+            }
+            PromptFor::PaymentSearch => "Search (status: app: code: last4: name:; Enter searches)",
+        };
+        let line = match &prompt.error {
+            Some(error) => Line::styled(format!(" {error}"), theme.error()),
+            None => Line::from(vec![
+                Span::styled(" / ", theme.focus()),
+                Span::raw(format!(" {}", prompt.input.value())),
+            ]),
+        };
+        frame.render_widget(Paragraph::new(line), notice);
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {label}"), theme.dim())),
+            views,
+        );
+        if prompt.error.is_none() && !app.help {
+            let x = notice.x + 4 + prompt.input.visual_cursor() as u16;
+            frame.set_cursor_position(ratatui::layout::Position::new(
+                x.min(notice.right() - 1),
+                notice.y,
+            ));
+        }
+        status_bar(frame, status, app, theme);
+        return;
+    }
+    if let Some(confirm) = &app.confirm {
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {}", confirm.question), theme.warn())),
+            notice,
+        );
+        status_bar(frame, status, app, theme);
+        return;
     }
     let notice_text = match (&app.notice, app.connection) {
         (Some(text), _) => Some(text.clone()),
@@ -66,6 +119,13 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
 }
 
 fn screen_title(app: &App) -> &'static str {
+    if app.session.is_some() && app.view != View::NewPayment {
+        return if app.detail.is_some() {
+            "Payment"
+        } else {
+            app.view.title()
+        };
+    }
     match app.screen {
         Screen::Login => "Sign in",
         Screen::Form => "New payment",
@@ -87,15 +147,59 @@ fn status_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         .map(|s| format!("  {} ({}) @ {}", s.user, s.role, s.application))
         .unwrap_or_default();
     let keys = if app.session.is_some() {
-        "F1 help  F10 sign out  Ctrl-C quit "
+        if app.view == View::Feed && app.feed.paused {
+            format!("paused · {} new · f resumes ", app.feed.new_while_paused)
+        } else if app.view == View::Feed && app.feed.following() {
+            "following ".to_owned()
+        } else {
+            "F10 sign out  Ctrl-C quit ".to_owned()
+        }
     } else {
-        "F1 help  Ctrl-C quit "
+        "F1 help  Ctrl-C quit ".to_owned()
     };
     let left = format!(" {connection}{who}");
     let width = usize::from(area.width);
     let gap = width.saturating_sub(left.chars().count() + keys.chars().count());
     let line = format!("{left}{}{keys}", " ".repeat(gap));
     frame.render_widget(Paragraph::new(line).style(theme.bar()), area);
+}
+
+/// The views and their keys, the current one marked.
+fn views_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let mut spans = vec![Span::raw(" ")];
+    for view in View::ALL {
+        let label = format!("{} {}", view.key_name(), view.title());
+        if view == app.view {
+            spans.push(Span::styled(label, theme.focus()));
+        } else {
+            spans.push(Span::raw(label));
+        }
+        spans.push(Span::raw("  "));
+    }
+    spans.push(Span::styled("F1 help", theme.dim()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn reports(frame: &mut Frame, area: Rect, theme: Theme) {
+    let lines = vec![
+        Line::from(""),
+        Line::styled(" Reports are not available in this version.", theme.title()),
+        Line::from(""),
+        Line::from(
+            " CSV exports, batch transmission to agencies and reconciliation are not built yet.",
+        ),
+        Line::from(" Until then, find payments with F4 and follow them live with F3."),
+    ];
+    frame.render_widget(Paragraph::new(lines).block(panel("Reports")), area);
+}
+
+/// Time of day for lists: `14:05:09` (UTC).
+pub fn clock_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {

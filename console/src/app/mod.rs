@@ -1,14 +1,24 @@
 //! The console's state and `update`: a key or a daemon's answer in, the new state and the
 //! commands for the client task out. No I/O, no clock, no terminal: tests drive it directly.
+//! This file holds sign-in and the payment flow; `views` the feed, payments, queue and reports.
 
+mod views;
+
+pub use views::{Confirm, Detail, PaymentsTable, Prompt, PromptFor, View};
+
+use crate::feed::Feed;
 use crate::form::PaymentForm;
 use cip_common::error::ApiError;
+use cip_common::event::Event;
 use cip_common::form::ApplicationSpec;
-use cip_common::payment::{Payment, PaymentRequest};
+use cip_common::payment::{Payment, PaymentRequest, SearchPage, SearchQuery};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::session::SessionInfo;
+use cip_common::stats::Stats;
 use cip_common::status::PaymentStatus;
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers,
+};
 use std::time::{Duration, Instant};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
@@ -54,6 +64,19 @@ pub enum Msg {
         answer: Answer,
     },
     ReceiptSaved(Result<String, String>),
+    /// Newly committed events from the feed's long poll.
+    Events(Vec<Event>),
+    /// Older events asked for with `LoadOlder`.
+    OlderEvents {
+        events: Vec<Event>,
+        asked: u32,
+    },
+    FeedStopped(ApiError),
+    Detail(Result<Box<Detail>, ApiError>),
+    Stats(Result<Stats, ApiError>),
+    Searched(Result<SearchPage, ApiError>),
+    /// A supervisor action finished: what it did, or why not.
+    ActionDone(Result<String, ApiError>),
 }
 
 /// Work for the client task (or, for receipts, the shell).
@@ -79,6 +102,40 @@ pub enum Command {
     SaveReceipt {
         file_name: String,
         text: String,
+    },
+    /// Follow the feed from `after` (replacing any feed already followed).
+    Follow {
+        token: SessionToken,
+        after: u64,
+    },
+    StopFollowing,
+    LoadOlder {
+        token: SessionToken,
+        before: u64,
+        max: u32,
+    },
+    LoadDetail {
+        token: SessionToken,
+        payment_id: String,
+    },
+    LoadStats {
+        token: SessionToken,
+    },
+    Search {
+        token: SessionToken,
+        query: SearchQuery,
+    },
+    Void {
+        token: SessionToken,
+        payment_id: String,
+    },
+    Resolve {
+        token: SessionToken,
+        payment_id: String,
+    },
+    Unlock {
+        token: SessionToken,
+        user: String,
     },
     Quit,
 }
@@ -127,6 +184,16 @@ pub struct App {
     pub outcome: Option<Payment>,
     pub help: bool,
     pub notice: Option<String>,
+    pub view: View,
+    pub feed: Feed,
+    /// The highest seq the feed has seen: a new follow resumes after it.
+    pub feed_seq: u64,
+    pub detail: Option<Detail>,
+    pub stats: Option<Stats>,
+    stats_asked: Option<Instant>,
+    pub payments: PaymentsTable,
+    pub prompt: Option<Prompt>,
+    pub confirm: Option<Confirm>,
     pub now: Instant,
     pub today: time::Date,
     /// Unique per console run; idempotency keys are `<nonce>-<n>`.
@@ -140,6 +207,7 @@ impl App {
         daemon: String,
         demo: Vec<DemoLogin>,
         key_nonce: String,
+        feed_buffer: usize,
         now: Instant,
         today: time::Date,
     ) -> App {
@@ -155,6 +223,15 @@ impl App {
             outcome: None,
             help: false,
             notice: None,
+            view: View::NewPayment,
+            feed: Feed::new(feed_buffer),
+            feed_seq: 0,
+            detail: None,
+            stats: None,
+            stats_asked: None,
+            payments: PaymentsTable::default(),
+            prompt: None,
+            confirm: None,
             now,
             today,
             key_nonce,
@@ -165,6 +242,12 @@ impl App {
 
     /// Whether a text field has the keyboard (then `?` is typed, not help).
     pub fn text_focused(&self) -> bool {
+        if self.prompt.is_some() {
+            return true;
+        }
+        if self.session.is_some() && self.view != View::NewPayment {
+            return false;
+        }
         match self.screen {
             Screen::Login => true,
             Screen::Form => self
@@ -189,8 +272,21 @@ impl App {
             Msg::Key(_) | Msg::Resized => Vec::new(),
             Msg::Tick { now } => {
                 self.now = now;
+                self.stats_due()
+            }
+            Msg::Events(events) => {
+                self.feed_arrived(events);
                 Vec::new()
             }
+            Msg::OlderEvents { events, asked } => {
+                self.feed.prepend(events, asked);
+                Vec::new()
+            }
+            Msg::FeedStopped(error) => self.feed_stopped(error),
+            Msg::Detail(result) => self.detail_loaded(result),
+            Msg::Stats(result) => self.stats_loaded(result),
+            Msg::Searched(result) => self.searched(result),
+            Msg::ActionDone(result) => self.action_done(result),
             Msg::Connection(state) => self.connection_changed(state),
             Msg::LoggedIn(result) => self.logged_in(result),
             Msg::FormLoaded(result) => self.form_loaded(result),
@@ -226,6 +322,14 @@ impl App {
             return self.sign_out();
         }
         self.notice = None;
+        if self.session.is_some() {
+            if let Some(view) = View::for_key(&key) {
+                return self.switch_view(view);
+            }
+            if self.view != View::NewPayment || self.prompt.is_some() || self.confirm.is_some() {
+                return self.view_key(key);
+            }
+        }
         match self.screen {
             Screen::Login => self.login_key(key),
             Screen::Form => self.form_key(key),
@@ -268,7 +372,7 @@ impl App {
                     1 => &mut login.user,
                     _ => &mut login.password,
                 };
-                if let Some(request) = to_input_request(&Event::Key(key)) {
+                if let Some(request) = to_input_request(&TermEvent::Key(key)) {
                     input.handle(request);
                 }
             }
@@ -296,7 +400,7 @@ impl App {
                 form.type_char(c);
             }
             _ => {
-                if let Some(request) = to_input_request(&Event::Key(key)) {
+                if let Some(request) = to_input_request(&TermEvent::Key(key)) {
                     form.edit(request);
                 }
             }
@@ -398,9 +502,16 @@ impl App {
             .map(|s| Command::Logout { token: s.token })
             .into_iter()
             .collect();
+        let mut commands: Vec<Command> = commands;
+        commands.push(Command::StopFollowing);
         self.form = None;
         self.outcome = None;
         self.pending = None;
+        self.view = View::NewPayment;
+        self.detail = None;
+        self.stats = None;
+        self.prompt = None;
+        self.confirm = None;
         self.login = LoginForm::default();
         self.login.error = Some("Signed out".into());
         self.screen = Screen::Login;
@@ -423,21 +534,30 @@ impl App {
                 self.login.error = None;
                 let application = session.application.clone();
                 let token = session.token.clone();
+                let supervisor = session.role == cip_common::session::Role::Supervisor;
+                let follow = Command::Follow {
+                    token: token.clone(),
+                    after: self.feed_seq,
+                };
                 self.session = Some(session);
+                if supervisor && self.view == View::NewPayment && self.form.is_none() {
+                    self.view = View::Feed;
+                }
                 let kept = self.form.as_ref().is_some_and(|f| f.spec.id == application);
                 if !kept {
                     self.form = None;
                     self.pending = None;
                 }
+                let mut commands = vec![follow];
                 if self.pending.is_some() {
-                    return self.resend();
+                    commands.extend(self.resend());
+                    return commands;
                 }
                 self.screen = Screen::Form;
-                if kept {
-                    Vec::new()
-                } else {
-                    vec![Command::LoadForm { token, application }]
+                if !kept {
+                    commands.push(Command::LoadForm { token, application });
                 }
+                commands
             }
             Err(error) => {
                 self.login.error = Some(error.to_string());
@@ -520,9 +640,9 @@ impl App {
         }
     }
 
-    /// Whether `Tick`s are needed for the screen to stay true (the elapsed time).
+    /// Whether `Tick`s are needed: the elapsed time while processing, the queue's refresh.
     pub fn wants_ticks(&self) -> bool {
-        self.screen == Screen::Processing
+        self.screen == Screen::Processing || (self.view == View::Queue && self.session.is_some())
     }
 }
 
@@ -534,9 +654,16 @@ mod tests {
     };
 
     fn submitted_key(commands: &[Command]) -> String {
-        match commands {
-            [Command::Submit { key, .. }] => key.clone(),
-            other => panic!("expected one submit, got {other:?}"),
+        let keys: Vec<&String> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Submit { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        match keys.as_slice() {
+            [key] => (*key).clone(),
+            _ => panic!("expected one submit, got {commands:?}"),
         }
     }
 
@@ -590,7 +717,8 @@ mod tests {
         let mut app = new_app(false);
         let commands = app.update(Msg::LoggedIn(Ok(session("DMV-RENEWAL"))));
         assert!(
-            matches!(commands.as_slice(), [Command::LoadForm { application, .. }] if application == "DMV-RENEWAL")
+            matches!(commands.as_slice(), [Command::Follow { after: 0, .. }, Command::LoadForm { application, .. }] if application == "DMV-RENEWAL"),
+            "{commands:?}"
         );
         assert_eq!(app.screen, Screen::Form);
         app.update(Msg::FormLoaded(Ok(spec("DMV-RENEWAL"))));

@@ -1,0 +1,98 @@
+//! One payment in full: every stored field, the masked card or account, and its timeline.
+
+use super::{clock_time, panel};
+use crate::app::{App, Detail};
+use crate::receipt::format_time;
+use crate::theme::Theme;
+use cip_common::event::EventDetail;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: Theme) {
+    let p = &detail.payment;
+    let row = |label: &str, value: String| Line::from(format!(" {label:<14}{value}"));
+    let mut fields = vec![
+        row("Payment id", p.id.clone()),
+        row("Status", p.status.to_string()),
+        row(
+            "Application",
+            format!("{} ({} mode)", p.application, p.mode.code()),
+        ),
+        row("Amount", p.amount.to_string()),
+        row("Paid with", p.method.to_string()),
+        row(
+            "Confirmation",
+            p.confirmation_code.clone().unwrap_or_else(|| "-".into()),
+        ),
+        row(
+            "Payer",
+            format!(
+                "{} <{}> {}",
+                p.payer.name, p.payer.email, p.payer.postal_code
+            ),
+        ),
+    ];
+    for (name, value) in &p.fields {
+        fields.push(row(name, value.clone()));
+    }
+    if let Some(code) = &p.code {
+        fields.push(row(
+            "Code",
+            format!("{code}: {}", p.message.clone().unwrap_or_default()),
+        ));
+    }
+    fields.push(row("Taken by", p.user.clone()));
+    fields.push(row("Received", format_time(p.created_ms)));
+    fields.push(row("Key", p.idempotency_key.clone()));
+    let mut timeline = vec![Line::styled(" Timeline", theme.title())];
+    for event in &detail.timeline {
+        let after = match &event.detail {
+            EventDetail::Payment {
+                status,
+                confirmation_code,
+                code,
+                ..
+            } => {
+                let extra = confirmation_code
+                    .clone()
+                    .or(code.clone())
+                    .unwrap_or_default();
+                format!("{status} {extra}")
+            }
+            EventDetail::Security { user, .. } => user.clone(),
+        };
+        timeline.push(Line::from(format!(
+            " #{:<6} {} {:<18} {after}",
+            event.seq,
+            clock_time(event.at_ms),
+            event.kind.code()
+        )));
+    }
+    let supervisor = app
+        .session
+        .as_ref()
+        .is_some_and(|s| s.role == cip_common::session::Role::Supervisor);
+    let keys = if supervisor {
+        " Esc back  v void  r resolve in doubt"
+    } else {
+        " Esc back"
+    };
+    let block = panel("Payment");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+    if body.width >= 110 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(body);
+        frame.render_widget(Paragraph::new(fields), left);
+        frame.render_widget(Paragraph::new(timeline), right);
+    } else {
+        fields.push(Line::from(""));
+        fields.extend(timeline);
+        frame.render_widget(Paragraph::new(fields), body);
+    }
+    frame.render_widget(Paragraph::new(Line::styled(keys, theme.dim())), foot);
+}

@@ -1,0 +1,123 @@
+//! The live feed: one event a row, newest at the bottom; the selected row marked.
+
+use super::{clock_time, panel};
+use crate::app::App;
+use crate::theme::Theme;
+use cip_common::event::{Event, EventDetail, EventKind};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let feed = &app.feed;
+    let shown = feed.shown();
+    let filter = if feed.filter.is_empty() {
+        String::new()
+    } else {
+        " · filtered".to_owned()
+    };
+    let title = format!(
+        "Feed · {} shown of {} kept{filter}",
+        shown.len(),
+        feed.len()
+    );
+    let block = panel(&title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let height = usize::from(inner.height.saturating_sub(1));
+    let selected = feed.selected.unwrap_or(shown.len().saturating_sub(1));
+    // Keep the selection in view; following, the newest row sits at the bottom.
+    let last = (selected + 1).max(height.min(shown.len())).min(shown.len());
+    let first = last.saturating_sub(height);
+    let mut lines = Vec::with_capacity(height + 1);
+    for (i, event) in shown.iter().enumerate().take(last).skip(first) {
+        let style = if feed.selected == Some(i) {
+            theme.focus()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::styled(row(event, usize::from(inner.width)), style));
+    }
+    if shown.is_empty() {
+        lines.push(Line::styled(
+            " No events yet: they appear here as they are committed.",
+            theme.dim(),
+        ));
+    }
+    while lines.len() < height {
+        lines.insert(0, Line::from(""));
+    }
+    lines.push(Line::styled(
+        " ↑↓ select  Enter details  f pause  / filter  End follow  PgUp older  u unlock",
+        theme.dim(),
+    ));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn kind_label(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::PaymentReceived => "received",
+        EventKind::PaymentApproved => "approved",
+        EventKind::PaymentDeclined => "declined",
+        EventKind::PaymentFailed => "failed",
+        EventKind::PaymentInDoubt => "in doubt",
+        EventKind::PaymentResolved => "resolved",
+        EventKind::PaymentVoided => "voided",
+        EventKind::SignIn => "sign-in",
+        EventKind::SignInFailed => "sign-in ✗",
+        EventKind::Lockout => "LOCKOUT",
+        EventKind::Unlock => "unlock",
+    }
+}
+
+fn row(event: &Event, width: usize) -> String {
+    let app = event.application.as_deref().unwrap_or("-");
+    let line = match &event.detail {
+        EventDetail::Payment {
+            payment_id,
+            status,
+            amount,
+            confirmation_code,
+            code,
+            ..
+        } => {
+            let extra = match (confirmation_code, code) {
+                (Some(c), _) if event.kind != EventKind::PaymentReceived => c.clone(),
+                (_, Some(code)) => code.clone(),
+                _ => String::new(),
+            };
+            let kind = if event.kind == EventKind::PaymentResolved {
+                format!("→{status}")
+            } else {
+                kind_label(event.kind).to_owned()
+            };
+            format!(
+                " {} {:<10} {:<12} {:<18} {:>13} {extra}",
+                clock_time(event.at_ms),
+                kind,
+                app,
+                payment_id,
+                amount.to_string()
+            )
+        }
+        EventDetail::Security {
+            user,
+            actor,
+            origin,
+        } => {
+            let by = actor
+                .as_deref()
+                .map(|a| format!(" by {a}"))
+                .unwrap_or_default();
+            format!(
+                " {} {:<10} {:<12} {user}{by} ({origin})",
+                clock_time(event.at_ms),
+                kind_label(event.kind),
+                app
+            )
+        }
+    };
+    line.chars().take(width).collect()
+}

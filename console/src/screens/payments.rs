@@ -1,0 +1,84 @@
+//! The payments table over the daemon's search: filtered, sorted, paged.
+
+use super::panel;
+use crate::app::App;
+use crate::theme::Theme;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let table = &app.payments;
+    let query = if table.query_text.is_empty() {
+        "all"
+    } else {
+        table.query_text.as_str()
+    };
+    let title = format!(
+        "Payments · {query} · {} · page {}",
+        table.query.sort.label(),
+        table.query.page + 1
+    );
+    let block = panel(&title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let height = usize::from(inner.height.saturating_sub(2));
+    let mut lines = vec![Line::styled(
+        clip(
+            &format!(
+                " {:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
+                "time", "status", "application", "payment", "amount", "code", "card", "payer"
+            ),
+            width,
+        ),
+        theme.title(),
+    )];
+    match &table.page {
+        None => lines.push(Line::styled(" Searching…", theme.dim())),
+        Some(page) if page.payments.is_empty() => {
+            lines.push(Line::styled(" No payments match.", theme.dim()))
+        }
+        Some(page) => {
+            let first = table.selected.saturating_sub(height.saturating_sub(1));
+            for (i, p) in page.payments.iter().enumerate().skip(first).take(height) {
+                let style = if i == table.selected {
+                    theme.focus()
+                } else {
+                    Style::new()
+                };
+                let text = format!(
+                    " {:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
+                    super::clock_time(p.created_ms),
+                    p.status.code(),
+                    p.application,
+                    p.id,
+                    p.amount.to_string(),
+                    p.confirmation_code
+                        .as_deref()
+                        .or(p.code.as_deref())
+                        .unwrap_or("-"),
+                    p.method.last_four(),
+                    p.payer.name
+                );
+                lines.push(Line::styled(clip(&text, width), style));
+            }
+        }
+    }
+    while lines.len() <= height {
+        lines.push(Line::from(""));
+    }
+    let more = table.page.as_ref().is_some_and(|p| p.more);
+    let paging = if more { "PgDn next page  " } else { "" };
+    lines.push(Line::styled(
+        format!(" ↑↓ select  Enter details  / search  s sort  {paging}PgUp previous"),
+        theme.dim(),
+    ));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn clip(text: &str, width: usize) -> String {
+    text.chars().take(width).collect()
+}
