@@ -276,6 +276,12 @@ impl Settings {
         if self.processor.deadline_ms == 0 {
             problems.push(("processor.deadline_ms", "must be at least 1".to_owned()));
         }
+        if self.processor.deadline_ms >= self.rpc.max_deadline_ms {
+            problems.push((
+                "processor.deadline_ms",
+                "must be less than rpc.max_deadline_ms, so a caller hears the outcome".to_owned(),
+            ));
+        }
         let store = &self.store;
         for (key, value) in [
             ("store.write_queue", store.write_queue),

@@ -182,8 +182,9 @@ impl Auth {
         self.settings.idle_ms
     }
 
-    /// Checks application, user and password. Every failure counts toward the user's lockout
-    /// and is audited; the answer never says which part was wrong.
+    /// Checks application, user and password. Every attempt is counted before the password is
+    /// checked, so parallel guesses cannot pass the limit; every failure is audited and shown to
+    /// supervisors; the answer never says which part was wrong.
     pub async fn authenticate(
         &self,
         application: &str,
@@ -197,21 +198,33 @@ impl Auth {
             .store
             .read(move |conn| accounts::user(conn, &id))
             .await?;
-        if let Some(row) = &row
-            && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
-        {
+        let granted = row
+            .as_ref()
+            .is_some_and(|r| r.applications.iter().any(|a| a == application));
+        // The application in the feed: the one named, when the user may use it.
+        let shown_app = granted.then(|| application.to_owned());
+        let attempt = match &row {
+            Some(row) => {
+                let (id, max) = (row.id.clone(), self.settings.max_failures);
+                self.store
+                    .write(move |conn| accounts::begin_attempt(conn, &id, max, now))
+                    .await?
+            }
+            None => None,
+        };
+        if let (Some(row), None) = (&row, attempt) {
             let entry = self.entry(user, "login", false, origin, format!("user:{user} locked"));
             let shown = row.id.clone();
-            let app = row
-                .applications
-                .contains(&application.to_owned())
-                .then(|| application.to_owned());
+            let app = shown_app.clone();
             self.store
                 .write(move |conn| failed_sign_in(conn, &entry, app.as_deref(), &shown))
                 .await?;
-            return Err(ApiError::Locked {
-                until_ms: until,
-                until: format_ms(until),
+            return Err(match row.locked_until_ms.filter(|until| *until > now) {
+                Some(until) => ApiError::Locked {
+                    until_ms: until,
+                    until: format_ms(until),
+                },
+                None => ApiError::BadCredentials,
             });
         }
         let hash = row
@@ -220,76 +233,67 @@ impl Auth {
         let verified = tokio::task::spawn_blocking(move || verify(&password, &hash))
             .await
             .unwrap_or(false);
-        let granted = row
-            .as_ref()
-            .is_some_and(|r| r.applications.iter().any(|a| a == application));
-        match row {
-            Some(row) if verified && granted => {
-                if row.failed_attempts > 0 {
-                    let id = row.id.clone();
-                    self.store
-                        .write(move |conn| accounts::reset_failures(conn, &id))
-                        .await?;
-                }
-                Ok(Caller {
+        let Some(row) = row else {
+            let entry = self.entry(user, "login", false, origin, format!("user:{user} unknown"));
+            self.store
+                .write(move |conn| failed_sign_in(conn, &entry, None, UNKNOWN_USER))
+                .await?;
+            return Err(ApiError::BadCredentials);
+        };
+        if verified && granted {
+            let id = row.id.clone();
+            if self
+                .store
+                .write(move |conn| accounts::clear_attempts(conn, &id))
+                .await?
+            {
+                return Ok(Caller {
                     user: row.id,
                     role: row.role,
                     application: application.to_owned(),
                     grants: row.applications,
-                })
+                });
             }
-            Some(row) => {
-                let (id, max, lock_until) = (
-                    row.id.clone(),
-                    self.settings.max_failures,
-                    now + self.settings.lockout_ms,
-                );
-                let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
-                let app = granted.then(|| application.to_owned());
-                let locked = self
-                    .store
-                    .write(move |conn| {
-                        failed_sign_in(conn, &entry, app.as_deref(), &id)?;
-                        let locked = accounts::record_failure(conn, &id, max, now, lock_until)?;
-                        if locked.is_some() {
-                            accounts::audit(
-                                conn,
-                                &AuditEntry {
-                                    action: "lockout",
-                                    ..entry.clone()
-                                },
-                            )?;
-                            insert_security_event(
-                                conn,
-                                &SecurityEvent {
-                                    kind: EventKind::Lockout,
-                                    at_ms: entry.at_ms,
-                                    application: app.as_deref(),
-                                    user: &id,
-                                    actor: None,
-                                    origin: &entry.origin,
-                                },
-                            )?;
-                        }
-                        Ok(locked)
-                    })
-                    .await?;
-                match locked {
-                    Some(until) => Err(ApiError::Locked {
-                        until_ms: until,
-                        until: format_ms(until),
-                    }),
-                    None => Err(ApiError::BadCredentials),
+        }
+        let attempt = attempt.unwrap_or(u32::MAX);
+        let locks = attempt >= self.settings.max_failures;
+        let lock_until = now + self.settings.lockout_ms;
+        let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
+        let id = row.id.clone();
+        self.store
+            .write(move |conn| {
+                failed_sign_in(conn, &entry, shown_app.as_deref(), &id)?;
+                if locks {
+                    accounts::lock(conn, &id, lock_until)?;
+                    accounts::audit(
+                        conn,
+                        &AuditEntry {
+                            action: "lockout",
+                            ..entry.clone()
+                        },
+                    )?;
+                    insert_security_event(
+                        conn,
+                        &SecurityEvent {
+                            kind: EventKind::Lockout,
+                            at_ms: entry.at_ms,
+                            application: shown_app.as_deref(),
+                            user: &id,
+                            actor: None,
+                            origin: &entry.origin,
+                        },
+                    )?;
                 }
-            }
-            None => {
-                let entry =
-                    self.entry(user, "login", false, origin, format!("user:{user} unknown"));
-                self.store
-                    .write(move |conn| failed_sign_in(conn, &entry, None, UNKNOWN_USER))
-                    .await?;
-                Err(ApiError::BadCredentials)
-            }
+                Ok(())
+            })
+            .await?;
+        if locks {
+            Err(ApiError::Locked {
+                until_ms: lock_until,
+                until: format_ms(lock_until),
+            })
+        } else {
+            Err(ApiError::BadCredentials)
         }
     }
 
@@ -411,6 +415,17 @@ impl Auth {
 
     /// The caller behind a session token; ends the session if it has been idle too long.
     pub async fn session(&self, token: &SessionToken) -> Result<Caller, ApiError> {
+        self.check_session(token, true).await
+    }
+
+    /// The caller behind a session token, for calls a console makes by itself (the feed's long
+    /// poll, the queue's refresh): they do not count as activity, so a console left watching
+    /// still ends after the idle time.
+    pub async fn watching(&self, token: &SessionToken) -> Result<Caller, ApiError> {
+        self.check_session(token, false).await
+    }
+
+    async fn check_session(&self, token: &SessionToken, active: bool) -> Result<Caller, ApiError> {
         let hash = token_hash(token);
         let now = self.clock.now_ms();
         let cached = self
@@ -444,8 +459,10 @@ impl Auth {
                 .await?;
             return Err(ApiError::SessionExpired);
         }
-        session.last_seen_ms = session.last_seen_ms.max(now);
-        if now - session.persisted_ms >= TOUCH_EVERY_MS {
+        if active {
+            session.last_seen_ms = session.last_seen_ms.max(now);
+        }
+        if active && now - session.persisted_ms >= TOUCH_EVERY_MS {
             session.persisted_ms = now;
             self.store
                 .write(move |conn| accounts::touch_session(conn, &hash, now))

@@ -71,6 +71,11 @@ impl Connection {
     async fn caller(&self, token: &SessionToken) -> Result<Caller, ApiError> {
         self.shared.auth.session(token).await
     }
+
+    /// The caller of a call a console makes by itself, which keeps no session alive.
+    async fn watcher(&self, token: &SessionToken) -> Result<Caller, ApiError> {
+        self.shared.auth.watching(token).await
+    }
 }
 
 impl Cip for Connection {
@@ -231,7 +236,7 @@ impl Cip for Connection {
         wait_ms: u32,
     ) -> Result<EventBatch, ApiError> {
         self.capped(async {
-            let caller = self.caller(&token).await?;
+            let caller = self.watcher(&token).await?;
             caller.require(&FEED_WATCHERS, "watch the feed")?;
             let limits = &self.shared.limits;
             let max = max.clamp(1, limits.max_events);
@@ -257,7 +262,7 @@ impl Cip for Connection {
         max: u32,
     ) -> Result<Vec<Event>, ApiError> {
         self.capped(async {
-            let caller = self.caller(&token).await?;
+            let caller = self.watcher(&token).await?;
             caller.require(&FEED_WATCHERS, "watch the feed")?;
             let max = max.clamp(1, self.shared.limits.max_events);
             let visibility = caller.visibility();
@@ -298,7 +303,7 @@ impl Cip for Connection {
 
     async fn stats(self, _: Context, token: SessionToken) -> Result<Stats, ApiError> {
         self.capped(async {
-            let caller = self.caller(&token).await?;
+            let caller = self.watcher(&token).await?;
             caller.require(&[Role::Supervisor], "see the queue")?;
             self.shared.engine.stats(&caller).await
         })

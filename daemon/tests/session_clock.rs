@@ -135,3 +135,65 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
     assert_eq!(audit.iter().filter(|e| e.action == "lockout").count(), 1);
     assert!(audit.iter().all(|e| !e.object.contains("demo-pass")));
 }
+
+#[tokio::test]
+async fn watching_the_feed_does_not_keep_a_session_alive() {
+    let (_dir, clock, auth, _store) = setup().await;
+    let session = auth
+        .login(
+            "DMV-RENEWAL",
+            "super1",
+            Password::new("super1-demo-pass"),
+            "test",
+        )
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        clock.advance_ms(6 * MINUTE);
+        assert!(auth.watching(&session.token).await.is_ok());
+    }
+    // Eighteen minutes after the last keystroke, the watching console must sign in again.
+    clock.advance_ms(6 * MINUTE);
+    assert_eq!(
+        auth.watching(&session.token).await.unwrap_err(),
+        ApiError::SessionExpired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_guesses_cannot_pass_the_lockout() {
+    let (_dir, _clock, auth, store) = setup().await;
+    let auth = Arc::new(auth);
+    let guesses = (0..24).map(|i| {
+        let auth = Arc::clone(&auth);
+        tokio::spawn(async move {
+            auth.login(
+                "DMV-RENEWAL",
+                "agent1",
+                Password::new(format!("wrong-guess-{i:04}")),
+                "test",
+            )
+            .await
+            .unwrap_err()
+        })
+    });
+    let answers = futures::future::join_all(guesses).await;
+    assert!(answers.into_iter().all(|a| matches!(
+        a.unwrap(),
+        ApiError::BadCredentials | ApiError::Locked { .. }
+    )));
+    let audit = store
+        .read(|c| accounts::audit_entries(c, 100))
+        .await
+        .unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "lockout").count(), 1);
+    let right = auth
+        .login(
+            "DMV-RENEWAL",
+            "agent1",
+            Password::new("agent1-demo-pass"),
+            "test",
+        )
+        .await;
+    assert!(matches!(right, Err(ApiError::Locked { .. })), "{right:?}");
+}

@@ -23,6 +23,12 @@ use std::time::{Duration, Instant};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
+/// How long a payment whose answer was lost waits before it is sent again (same key).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Shown when Ctrl-C is pressed with a payment on its way; a second Ctrl-C quits.
+const QUIT_WHILE_SENDING: &str = "A payment is on its way: its outcome shows here. Ctrl-C again quits anyway (find it later in F4).";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Screen {
     Login,
@@ -168,6 +174,8 @@ pub struct Pending {
     pub attempts: u32,
     /// The answer was lost; the payment is sent again, same key, once the daemon answers.
     pub waiting: bool,
+    /// When to send it again if the daemon is still there.
+    pub retry_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -272,7 +280,9 @@ impl App {
             Msg::Key(_) | Msg::Resized => Vec::new(),
             Msg::Tick { now } => {
                 self.now = now;
-                self.stats_due()
+                let mut commands = self.retry_due();
+                commands.extend(self.stats_due());
+                commands
             }
             Msg::Events(events) => {
                 self.feed_arrived(events);
@@ -304,6 +314,11 @@ impl App {
     fn key(&mut self, key: KeyEvent) -> Vec<Command> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
+            let warned = self.notice.as_deref() == Some(QUIT_WHILE_SENDING);
+            if self.pending.is_some() && !warned {
+                self.notice = Some(QUIT_WHILE_SENDING.to_owned());
+                return Vec::new();
+            }
             self.quit = true;
             return vec![Command::Quit];
         }
@@ -436,6 +451,7 @@ impl App {
             started: self.now,
             attempts: 1,
             waiting: false,
+            retry_at: None,
         });
         self.screen = Screen::Processing;
         vec![Command::Submit {
@@ -451,6 +467,7 @@ impl App {
             return Vec::new();
         };
         pending.waiting = false;
+        pending.retry_at = None;
         pending.attempts += 1;
         self.screen = Screen::Processing;
         vec![Command::Submit {
@@ -596,6 +613,10 @@ impl App {
             return Vec::new();
         }
         match answer {
+            // Still processing (a replay whose first attempt has no outcome yet): ask again.
+            Answer::Payment(payment) if payment.status == PaymentStatus::Processing => {
+                self.answer_lost()
+            }
             Answer::Payment(payment) => {
                 self.pending = None;
                 if payment.status != PaymentStatus::Declined
@@ -621,22 +642,46 @@ impl App {
                 self.screen = Screen::Form;
                 Vec::new()
             }
-            Answer::Refused(error) => {
+            Answer::Refused(
+                error @ (ApiError::BadCredentials
+                | ApiError::Locked { .. }
+                | ApiError::Forbidden { .. }
+                | ApiError::IdempotencyConflict { .. }
+                | ApiError::NotFound { .. }
+                | ApiError::InvalidRequest { .. }),
+            ) => {
                 self.pending = None;
                 self.notice = Some(error.to_string());
                 self.screen = Screen::Summary;
                 Vec::new()
             }
-            Answer::Lost => {
-                if let Some(pending) = self.pending.as_mut() {
-                    pending.waiting = true;
-                }
-                if self.connection == Connection::Connected {
-                    self.resend()
-                } else {
-                    Vec::new()
-                }
-            }
+            Answer::Lost | Answer::Refused(ApiError::Unavailable { .. }) => self.answer_lost(),
+        }
+    }
+
+    /// The outcome is not known: the payment is sent again under its own key, at once when the
+    /// daemon answers, or as soon as it does again. It is never sent under a new key.
+    fn answer_lost(&mut self) -> Vec<Command> {
+        let now = self.now;
+        if let Some(pending) = self.pending.as_mut() {
+            pending.waiting = true;
+            // Connected, the daemon was slow or busy: give it a moment. Disconnected, the
+            // reconnection sends it.
+            pending.retry_at = Some(now + RETRY_AFTER);
+        }
+        Vec::new()
+    }
+
+    /// Sends a waiting payment again once its moment has come.
+    fn retry_due(&mut self) -> Vec<Command> {
+        let due = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.waiting && p.retry_at.is_some_and(|at| at <= self.now));
+        if due && self.connection == Connection::Connected {
+            self.resend()
+        } else {
+            Vec::new()
         }
     }
 
@@ -823,12 +868,45 @@ mod tests {
         assert!(app.pending.as_ref().unwrap().waiting);
         let again = submitted_key(&app.update(Msg::Connection(Connection::Connected)));
         assert_eq!(again, key_sent);
-        // Lost while still connected (a deadline): sent again at once, same key.
-        let third = submitted_key(&app.update(Msg::Submitted {
-            key: key_sent.clone(),
-            answer: Answer::Lost,
-        }));
+        // Lost while still connected (a deadline, a busy daemon): sent again a moment later.
+        assert!(
+            app.update(Msg::Submitted {
+                key: key_sent.clone(),
+                answer: Answer::Lost
+            })
+            .is_empty()
+        );
+        let busy = ApiError::Unavailable {
+            reason: "busy".into(),
+        };
+        assert!(
+            app.update(Msg::Submitted {
+                key: key_sent.clone(),
+                answer: Answer::Refused(busy)
+            })
+            .is_empty()
+        );
+        let later = app.now + Duration::from_millis(1_100);
+        let third = submitted_key(&app.update(Msg::Tick { now: later }));
         assert_eq!(third, key_sent);
+        assert_eq!(app.screen, Screen::Processing);
+        // Quitting with a payment on its way asks twice.
+        assert!(
+            app.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char('c'),
+                KeyModifiers::CONTROL
+            )))
+            .is_empty()
+        );
+        assert!(!app.quit);
+        assert!(matches!(
+            app.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char('c'),
+                KeyModifiers::CONTROL
+            )))
+            .as_slice(),
+            [Command::Quit]
+        ));
         assert_eq!(app.pending.as_ref().unwrap().attempts, 3);
         // An answer to some other key changes nothing.
         app.update(Msg::Submitted {

@@ -201,7 +201,9 @@ impl Sandbox {
         // daemon that asked; a write error is the processor failing, and nothing is charged.
         if let Err(e) = books.file.write_all(line.as_bytes()) {
             tracing::error!("sandbox ledger write failed: {e}");
-            books.decided.remove(request.reference);
+            if result != "duplicate" {
+                books.decided.remove(request.reference);
+            }
             return Outcome::Failed {
                 code: "processing_error".to_owned(),
             };

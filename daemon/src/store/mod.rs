@@ -51,9 +51,10 @@ impl From<StoreError> for cip_common::ApiError {
 }
 
 /// A write job runs inside its own savepoint of the batch transaction; `Finish` answers the
-/// caller once the batch is committed (or failed).
+/// caller once the batch is committed (or failed). Given no connection, the job does nothing and
+/// only answers: its batch could not begin.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -136,7 +137,10 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Closed),
+            };
             let kept = result.is_ok();
             let finish: Finish = Box::new(move |committed| {
                 let _ = tx.send(committed.and(result));
@@ -213,16 +217,17 @@ fn run_writer(
     let mut finishes = Vec::with_capacity(max_batch);
     while queue.blocking_recv_many(&mut jobs, max_batch) > 0 {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Nothing of these jobs runs: outside a transaction their writes would stay.
             let message = e.to_string();
             for job in jobs.drain(..) {
-                let (_, finish) = job(&conn);
+                let (_, finish) = job(None);
                 finish(Err(StoreError::Commit(message.clone())));
             }
             continue;
         }
         for job in jobs.drain(..) {
             let savepoint = conn.execute_batch("SAVEPOINT job");
-            let (kept, finish) = job(&conn);
+            let (kept, finish) = job(savepoint.is_ok().then_some(&conn));
             finishes.push(finish);
             if savepoint.is_ok() {
                 let end = if kept {
