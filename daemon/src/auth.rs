@@ -45,6 +45,8 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 pub const MAX_PASSWORD_LEN: usize = 256;
 /// A session's last use is written back at most this often; the idle check uses memory.
 const TOUCH_EVERY_MS: i64 = 60_000;
+/// Users whose sign-in locks are kept before idle ones are forgotten.
+const MAX_TURNS: usize = 10_000;
 /// Sessions kept in memory; beyond this the least recently checked are read back from the store.
 const MAX_CACHED_SESSIONS: usize = 100_000;
 
@@ -153,6 +155,8 @@ pub struct Auth {
     /// A hash to verify against when the user does not exist, so that costs the same.
     dummy_hash: String,
     sessions: Mutex<HashMap<[u8; 32], CachedSession>>,
+    /// Per known user, the lock its sign-ins take turns on.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn token_hash(token: &SessionToken) -> [u8; 32] {
@@ -175,6 +179,7 @@ impl Auth {
             settings,
             dummy_hash,
             sessions: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
         })
     }
 
@@ -182,9 +187,9 @@ impl Auth {
         self.settings.idle_ms
     }
 
-    /// Checks application, user and password. Every attempt is counted before the password is
-    /// checked, so parallel guesses cannot pass the limit; every failure is audited and shown to
-    /// supervisors; the answer never says which part was wrong.
+    /// Checks application, user and password. A user's sign-ins are checked one at a time, each
+    /// failure counted before the next begins, so parallel guesses cannot pass the lockout; every
+    /// failure is audited and shown to supervisors; the answer never says which part was wrong.
     pub async fn authenticate(
         &self,
         application: &str,
@@ -192,6 +197,17 @@ impl Auth {
         password: Password,
         origin: &str,
     ) -> Result<Caller, ApiError> {
+        let id = user.to_owned();
+        let known = self
+            .store
+            .read(move |conn| accounts::user(conn, &id))
+            .await?
+            .is_some();
+        // Unknown users share no lock: their names are whatever was typed.
+        let _turn = match known {
+            true => Some(self.user_turn(user).lock_owned().await),
+            false => None,
+        };
         let now = self.clock.now_ms();
         let id = user.to_owned();
         let row: Option<UserRow> = self
@@ -203,28 +219,17 @@ impl Auth {
             .is_some_and(|r| r.applications.iter().any(|a| a == application));
         // The application in the feed: the one named, when the user may use it.
         let shown_app = granted.then(|| application.to_owned());
-        let attempt = match &row {
-            Some(row) => {
-                let (id, max) = (row.id.clone(), self.settings.max_failures);
-                self.store
-                    .write(move |conn| accounts::begin_attempt(conn, &id, max, now))
-                    .await?
-            }
-            None => None,
-        };
-        if let (Some(row), None) = (&row, attempt) {
+        if let Some(row) = &row
+            && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
+        {
             let entry = self.entry(user, "login", false, origin, format!("user:{user} locked"));
             let shown = row.id.clone();
-            let app = shown_app.clone();
             self.store
-                .write(move |conn| failed_sign_in(conn, &entry, app.as_deref(), &shown))
+                .write(move |conn| failed_sign_in(conn, &entry, shown_app.as_deref(), &shown))
                 .await?;
-            return Err(match row.locked_until_ms.filter(|until| *until > now) {
-                Some(until) => ApiError::Locked {
-                    until_ms: until,
-                    until: format_ms(until),
-                },
-                None => ApiError::BadCredentials,
+            return Err(ApiError::Locked {
+                until_ms: until,
+                until: format_ms(until),
             });
         }
         let hash = row
@@ -241,30 +246,28 @@ impl Auth {
             return Err(ApiError::BadCredentials);
         };
         if verified && granted {
-            let id = row.id.clone();
-            if self
-                .store
-                .write(move |conn| accounts::clear_attempts(conn, &id))
-                .await?
-            {
-                return Ok(Caller {
-                    user: row.id,
-                    role: row.role,
-                    application: application.to_owned(),
-                    grants: row.applications,
-                });
+            if row.failed_attempts > 0 {
+                let id = row.id.clone();
+                self.store
+                    .write(move |conn| accounts::reset_failures(conn, &id))
+                    .await?;
             }
+            return Ok(Caller {
+                user: row.id,
+                role: row.role,
+                application: application.to_owned(),
+                grants: row.applications,
+            });
         }
-        let attempt = attempt.unwrap_or(u32::MAX);
-        let locks = attempt >= self.settings.max_failures;
-        let lock_until = now + self.settings.lockout_ms;
+        let (max, lock_until) = (self.settings.max_failures, now + self.settings.lockout_ms);
         let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
         let id = row.id.clone();
-        self.store
+        let locked = self
+            .store
             .write(move |conn| {
                 failed_sign_in(conn, &entry, shown_app.as_deref(), &id)?;
-                if locks {
-                    accounts::lock(conn, &id, lock_until)?;
+                let locked = accounts::record_failure(conn, &id, max, now, lock_until)?;
+                if locked.is_some() {
                     accounts::audit(
                         conn,
                         &AuditEntry {
@@ -284,17 +287,26 @@ impl Auth {
                         },
                     )?;
                 }
-                Ok(())
+                Ok(locked)
             })
             .await?;
-        if locks {
-            Err(ApiError::Locked {
-                until_ms: lock_until,
-                until: format_ms(lock_until),
-            })
-        } else {
-            Err(ApiError::BadCredentials)
+        Err(match locked {
+            Some(until) => ApiError::Locked {
+                until_ms: until,
+                until: format_ms(until),
+            },
+            None => ApiError::BadCredentials,
+        })
+    }
+
+    /// The lock that takes a user's sign-ins one at a time.
+    fn user_turn(&self, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        if turns.len() >= MAX_TURNS {
+            // Forget the locks nobody holds or waits for.
+            turns.retain(|_, turn| Arc::strong_count(turn) > 1);
         }
+        Arc::clone(turns.entry(user.to_owned()).or_default())
     }
 
     /// Signs in and opens a session.

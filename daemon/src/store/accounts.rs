@@ -126,44 +126,39 @@ pub fn unlock(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         > 0)
 }
 
-/// Counts a sign-in attempt before its password is checked, so parallel guesses cannot pass the
-/// limit: returns the attempt's number in the current run of failures, or `None` when the user is
-/// locked or `max_failures` attempts are already counted. A lockout that has run out starts the
-/// count again.
-pub fn begin_attempt(
+/// Counts a failed sign-in (a lockout that has run out starts the count again); at
+/// `max_failures` in a row the user is locked until `lock_until_ms`. Returns the lockout end when
+/// this failure locked the user.
+pub fn record_failure(
     conn: &Connection,
     id: &str,
     max_failures: u32,
     now_ms: i64,
-) -> Result<Option<u32>, StoreError> {
-    Ok(conn
+    lock_until_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let locked: Option<i64> = conn
         .prepare_cached(
             "UPDATE users SET
                 failed_attempts = (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1,
-                locked_until_ms = CASE WHEN locked_until_ms <= ?3 THEN NULL ELSE locked_until_ms END
+                locked_until_ms = CASE
+                    WHEN (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1 >= ?2 THEN ?4
+                    WHEN locked_until_ms <= ?3 THEN NULL
+                    ELSE locked_until_ms END
              WHERE id = ?1
-               AND (locked_until_ms <= ?3 OR (locked_until_ms IS NULL AND failed_attempts < ?2))
-             RETURNING failed_attempts",
+             RETURNING CASE WHEN failed_attempts >= ?2 THEN locked_until_ms END",
         )?
-        .query_row(params![id, max_failures, now_ms], |r| r.get(0))
-        .optional()?)
+        .query_row(params![id, max_failures, now_ms, lock_until_ms], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(locked)
 }
 
-/// Locks a user until `until_ms` (after its last allowed failure).
-pub fn lock(conn: &Connection, id: &str, until_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE users SET locked_until_ms = ?2 WHERE id = ?1")?
-        .execute(params![id, until_ms])?;
+pub fn reset_failures(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL WHERE id = ?1 AND failed_attempts > 0",
+    )?
+    .execute([id])?;
     Ok(())
-}
-
-/// Clears the count after a right password; false when a parallel failure locked the user first.
-pub fn clear_attempts(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE users SET failed_attempts = 0 WHERE id = ?1 AND locked_until_ms IS NULL",
-        )?
-        .execute([id])?
-        > 0)
 }
 
 #[derive(Clone, Debug)]
