@@ -248,31 +248,7 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cip_common::money::{Currency, Money};
-
-    pub fn payment_event(seq: u64, kind: EventKind, app: &str, name: &str) -> Event {
-        let status = match kind {
-            EventKind::PaymentApproved => PaymentStatus::Approved,
-            EventKind::PaymentDeclined => PaymentStatus::Declined,
-            _ => PaymentStatus::Processing,
-        };
-        Event {
-            seq,
-            at_ms: 1_800_000_000_000 + seq as i64 * 1000,
-            kind,
-            application: Some(app.into()),
-            detail: EventDetail::Payment {
-                payment_id: format!("pay_{seq:013}"),
-                status,
-                amount: Money::new(2_500, Currency::Usd),
-                confirmation_code: (status == PaymentStatus::Approved)
-                    .then(|| "7MRE-S8EE-G".into()),
-                code: (status == PaymentStatus::Declined).then(|| "insufficient_funds".into()),
-                last_four: "4242".into(),
-                payer_name: name.into(),
-            },
-        }
-    }
+    use crate::testing::payment_event;
 
     #[test]
     fn the_buffer_is_bounded_and_follows_the_newest() {

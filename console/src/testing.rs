@@ -3,11 +3,13 @@
 
 use crate::app::{Answer, App, Command, DemoLogin, Msg};
 use cip_common::card::Brand;
+use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::form::ApplicationSpec;
 use cip_common::money::{Currency, Money};
 use cip_common::payment::{MethodSummary, Mode, Payer, Payment};
 use cip_common::secret::SessionToken;
 use cip_common::session::{Role, SessionInfo};
+use cip_common::stats::Stats;
 use cip_common::status::PaymentStatus;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Instant;
@@ -172,4 +174,140 @@ pub fn on_outcome(status: PaymentStatus) -> App {
         answer: Answer::Payment(Box::new(payment(status))),
     });
     app
+}
+
+/// A payment event as the feed gets it; approvals carry a code, declines a reason.
+pub fn payment_event(seq: u64, kind: EventKind, app: &str, name: &str) -> Event {
+    let status = match kind {
+        EventKind::PaymentApproved => PaymentStatus::Approved,
+        EventKind::PaymentDeclined => PaymentStatus::Declined,
+        EventKind::PaymentInDoubt => PaymentStatus::InDoubt,
+        _ => PaymentStatus::Processing,
+    };
+    Event {
+        seq,
+        at_ms: DECIDED_MS + seq as i64 * 1000,
+        kind,
+        application: Some(app.into()),
+        detail: EventDetail::Payment {
+            payment_id: format!("pay_{seq:013}"),
+            status,
+            amount: Money::new(2_500 + seq as i64, Currency::Usd),
+            confirmation_code: (status == PaymentStatus::Approved).then(|| "7MRE-S8EE-G".into()),
+            code: (status == PaymentStatus::Declined).then(|| "insufficient_funds".into()),
+            last_four: "4242".into(),
+            payer_name: name.into(),
+        },
+    }
+}
+
+pub fn security_event(seq: u64, kind: EventKind, user: &str) -> Event {
+    Event {
+        seq,
+        at_ms: DECIDED_MS + seq as i64 * 1000,
+        kind,
+        application: Some("DMV-RENEWAL".into()),
+        detail: EventDetail::Security {
+            user: user.into(),
+            actor: None,
+            origin: "unix uid=1000 pid=4242".into(),
+        },
+    }
+}
+
+/// A supervisor signed in to DMV-RENEWAL, on the feed, with a morning's events.
+pub fn on_feed() -> App {
+    let mut app = new_app(false);
+    let mut supervisor = session("DMV-RENEWAL");
+    supervisor.user = "super1".into();
+    supervisor.role = Role::Supervisor;
+    app.update(Msg::LoggedIn(Ok(supervisor)));
+    let mut events = vec![security_event(1, EventKind::SignIn, "agent1")];
+    let names = [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan Turing",
+        "Katherine Johnson",
+    ];
+    for n in 0..12u64 {
+        let seq = 2 + n * 2;
+        let app_id = if n % 3 == 2 {
+            "PARK-RESERVE"
+        } else {
+            "DMV-RENEWAL"
+        };
+        let outcome = match n % 4 {
+            1 => EventKind::PaymentDeclined,
+            3 if n == 11 => EventKind::PaymentInDoubt,
+            _ => EventKind::PaymentApproved,
+        };
+        events.push(payment_event(
+            seq,
+            EventKind::PaymentReceived,
+            app_id,
+            names[n as usize % 4],
+        ));
+        events.push(payment_event(
+            seq + 1,
+            outcome,
+            app_id,
+            names[n as usize % 4],
+        ));
+    }
+    events.push(security_event(26, EventKind::SignInFailed, "agent2"));
+    events.push(security_event(27, EventKind::Lockout, "agent2"));
+    app.update(Msg::Events(events));
+    app
+}
+
+/// Queue figures of a busy hour.
+pub fn stats() -> Stats {
+    use cip_common::stats::{QueueItem, WindowStats};
+    let window = |minutes: u32, scale: u64| WindowStats {
+        minutes,
+        counts: vec![
+            (PaymentStatus::Approved, 90 * scale),
+            (PaymentStatus::Declined, 8 * scale),
+            (PaymentStatus::Failed, scale),
+            (PaymentStatus::InDoubt, 1),
+        ],
+        approval_per_mille: Some(909),
+        approved_amounts: vec![Money::new(225_000 * scale as i64, Currency::Usd)],
+        p50_ms: Some(4),
+        p95_ms: Some(12),
+        p99_ms: Some(3_000),
+    };
+    let item = |id: &str, status: PaymentStatus, age_ms: i64, code: Option<&str>| QueueItem {
+        payment_id: id.into(),
+        application: "DMV-RENEWAL".into(),
+        status,
+        amount: Money::new(2_500, Currency::Usd),
+        age_ms,
+        code: code.map(str::to_owned),
+    };
+    Stats {
+        at_ms: DECIDED_MS,
+        windows: vec![window(1, 1), window(15, 14), window(60, 55)],
+        per_minute: (0..60u64).map(|m| 60 + (m * 37 % 50)).collect(),
+        unsettled: vec![item(
+            "pay_00000000000IN",
+            PaymentStatus::InDoubt,
+            95_000,
+            Some("processor_timeout"),
+        )],
+        recent_failures: vec![
+            item(
+                "pay_000000000DECL",
+                PaymentStatus::Declined,
+                30_000,
+                Some("insufficient_funds"),
+            ),
+            item(
+                "pay_000000000FAIL",
+                PaymentStatus::Failed,
+                300_000,
+                Some("processing_error"),
+            ),
+        ],
+    }
 }

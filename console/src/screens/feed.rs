@@ -33,12 +33,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let first = last.saturating_sub(height);
     let mut lines = Vec::with_capacity(height + 1);
     for (i, event) in shown.iter().enumerate().take(last).skip(first) {
-        let style = if feed.selected == Some(i) {
+        let selected = feed.selected == Some(i);
+        let style = if selected {
             theme.focus()
         } else {
             Style::new()
         };
-        lines.push(Line::styled(row(event, usize::from(inner.width)), style));
+        let mut text = row(event, usize::from(inner.width));
+        if selected {
+            text.replace_range(..1, "›");
+        }
+        lines.push(Line::styled(text, style));
     }
     if shown.is_empty() {
         lines.push(Line::styled(

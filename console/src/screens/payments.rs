@@ -49,8 +49,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 } else {
                     Style::new()
                 };
+                let marker = if i == table.selected { '›' } else { ' ' };
                 let text = format!(
-                    " {:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
+                    "{marker}{:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
                     super::clock_time(p.created_ms),
                     p.status.code(),
                     p.application,

@@ -1,9 +1,14 @@
 //! Every screen at 80×24 and 120×40, as text. Snapshot files are reviewed like code.
 
 use crate::app::App;
+use crate::app::Msg;
 use crate::screens::render;
-use crate::testing::{fill_values, key, new_app, on_form, on_outcome, on_summary};
+use crate::testing::{
+    fill_values, key, new_app, on_feed, on_form, on_outcome, on_summary, payment, payment_event,
+    stats, typed,
+};
 use crate::theme::Theme;
+use cip_common::event::EventKind;
 use cip_common::status::PaymentStatus;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -109,4 +114,101 @@ fn processing_a_slow_approval_shows_time_and_progress() {
         now: started + std::time::Duration::from_millis(3_200),
     });
     both_sizes("processing_slow", &app);
+}
+
+#[test]
+fn feed_following() {
+    both_sizes("feed_following", &on_feed());
+}
+
+#[test]
+fn feed_paused_with_new_events() {
+    let mut app = on_feed();
+    app.update(key(KeyCode::Char('f')));
+    app.update(Msg::Events(vec![
+        payment_event(
+            28,
+            EventKind::PaymentReceived,
+            "DMV-RENEWAL",
+            "Ada Lovelace",
+        ),
+        payment_event(
+            29,
+            EventKind::PaymentApproved,
+            "DMV-RENEWAL",
+            "Ada Lovelace",
+        ),
+        payment_event(
+            30,
+            EventKind::PaymentReceived,
+            "DMV-RENEWAL",
+            "Grace Hopper",
+        ),
+    ]));
+    both_sizes("feed_paused", &app);
+}
+
+#[test]
+fn feed_filtered() {
+    let mut app = on_feed();
+    app.update(key(KeyCode::Char('/')));
+    typed(
+        &mut app,
+        "app:DMV-RENEWAL status:approved,declined ada grace",
+    );
+    both_sizes("feed_filter_typed", &app);
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Up));
+    both_sizes("feed_filtered", &app);
+}
+
+#[test]
+fn detail_pane() {
+    let mut app = on_feed();
+    let payment = payment(PaymentStatus::Approved);
+    let timeline = vec![
+        payment_event(4, EventKind::PaymentReceived, "DMV-RENEWAL", "Ada Lovelace"),
+        payment_event(5, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada Lovelace"),
+    ];
+    app.update(Msg::Detail(Ok(Box::new(crate::app::Detail {
+        payment,
+        timeline,
+    }))));
+    both_sizes("detail", &app);
+}
+
+#[test]
+fn queue_with_stats() {
+    let mut app = on_feed();
+    app.update(key(KeyCode::F(5)));
+    app.update(Msg::Stats(Ok(stats())));
+    both_sizes("queue", &app);
+}
+
+#[test]
+fn an_agents_restricted_view() {
+    let mut app = on_form();
+    app.update(key(KeyCode::F(3)));
+    app.update(Msg::Events(vec![
+        payment_event(2, EventKind::PaymentReceived, "DMV-RENEWAL", "Ada Lovelace"),
+        payment_event(3, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada Lovelace"),
+    ]));
+    app.update(key(KeyCode::F(5)));
+    both_sizes("agent_feed_queue_refused", &app);
+}
+
+#[test]
+fn a_refused_action() {
+    let mut app = on_feed();
+    app.update(Msg::Detail(Ok(Box::new(crate::app::Detail {
+        payment: payment(PaymentStatus::Approved),
+        timeline: Vec::new(),
+    }))));
+    app.update(key(KeyCode::Char('v')));
+    both_sizes("void_confirm", &app);
+    app.update(key(KeyCode::Char('y')));
+    app.update(Msg::ActionDone(Err(cip_common::ApiError::InvalidRequest {
+        message: "pay_3RQ5Q3FG3VDNV was approved on an earlier business day (2027-01-14 08:00 UTC); it can no longer be voided: refund it instead".into(),
+    })));
+    both_sizes("void_refused", &app);
 }
