@@ -156,3 +156,36 @@ async fn sigterm_and_sighup_restore_the_terminal() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervisor_follows_the_feed_while_payments_arrive() {
+    let daemon = Daemon::start().await;
+    let mut console = Console::start(&daemon.socket, daemon.dir.path());
+    console.wait_for("Sign in to CIP");
+    console.wait_for("● connected");
+    console.type_keys(&["DMV-RENEWAL", TAB, "super1", TAB, "super1-demo-pass", ENTER].concat());
+    console.wait_for("following");
+    let client = daemon.client().await;
+    let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    let mut codes = Vec::new();
+    for number in ["4242424242424242", "5555555555554444", "378282246310005"] {
+        let request = cip_tests::card_request(number, 1_234);
+        daemon.sent(&request);
+        let payment = client
+            .submit(ctx(), agent.clone(), cip_tests::new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("approved");
+        codes.push(payment.confirmation_code.expect("a code"));
+    }
+    for code in &codes {
+        console.wait_for(code);
+    }
+    let screen = console.wait_for("sign-in");
+    assert!(screen.contains("agent1"), "the supervisor sees the agent's sign-in:\n{screen}");
+    // The queue shows the three approvals.
+    console.type_keys("\x1b[15~");
+    let screen = console.wait_for("approval rate");
+    assert!(screen.contains("100.0%"), "{screen}");
+    daemon.assert_no_card_data();
+}
