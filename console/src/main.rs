@@ -44,6 +44,9 @@ struct Args {
     /// Settings file (TOML), for the socket path.
     #[arg(long, env = "CIP_CONFIG")]
     config: Option<PathBuf>,
+    /// On exit, write how many frames were drawn, and in how long, to this file (for measuring).
+    #[arg(long, value_name = "FILE")]
+    frame_stats: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -102,17 +105,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut terminal =
         ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
+    let started = Instant::now();
     let result = event_loop(&mut terminal, app, socket).await;
     ratatui::restore();
+    if let (Some(path), Ok(frames)) = (&args.frame_stats, &result) {
+        let report = format!(
+            "frames {frames}\nseconds {:.3}\n",
+            started.elapsed().as_secs_f64()
+        );
+        std::fs::write(path, report)?;
+    }
     drop(private);
-    result
+    result.map(|_| ())
 }
 
+/// Runs until the agent quits or a signal ends the console; returns the frames drawn.
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
     socket: PathBuf,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<u64> {
     use tokio::signal::unix::{SignalKind, signal};
     let theme = theme::Theme::from_env();
     let (msg_tx, mut msgs) = mpsc::unbounded_channel();
@@ -138,6 +150,7 @@ async fn event_loop(
     let mut tick = tokio::time::interval(TICK);
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_FRAME);
     terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    let mut frames = 1;
     let mut last_frame = Instant::now();
     let mut stale = false;
     loop {
@@ -181,9 +194,10 @@ async fn event_loop(
         }
         if stale && (urgent || last_frame.elapsed() >= MIN_FRAME) {
             terminal.draw(|frame| screens::render(frame, &app, theme))?;
+            frames += 1;
             last_frame = Instant::now();
             stale = false;
         }
     }
-    Ok(())
+    Ok(frames)
 }

@@ -32,17 +32,19 @@ deadline_ms = 4000
 /// daemon's and the console's own tests).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let target = exe
+    // Test binaries live in target/<profile>/deps, tools in target/<profile>.
+    let beside = exe.parent().map(|dir| dir.join(name));
+    let above = exe
         .parent()
         .and_then(Path::parent)
-        .expect("test binaries live in target/<profile>/deps");
-    let path = target.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
+        .map(|dir| dir.join(name));
+    [beside, above]
+        .into_iter()
+        .flatten()
+        .find(|path| path.exists())
+        .unwrap_or_else(|| {
+            panic!("{name} is missing: build the workspace (`cargo test --workspace` builds it)")
+        })
 }
 
 /// A `cipd` on its own data dir, started with the demo data.

@@ -5,6 +5,7 @@ use crate::binary;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,12 +22,19 @@ pub struct Console {
     parser: Arc<Mutex<vt100::Parser>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    /// Bytes `cip` has written to the terminal.
+    bytes: Arc<AtomicU64>,
     _master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
 impl Console {
     /// Starts `cip --socket <socket>` in an 80×24 terminal.
     pub fn start(socket: &Path, working_dir: &Path) -> Console {
+        Self::start_with(socket, working_dir, &[])
+    }
+
+    /// Starts `cip --socket <socket> <args>` in an 80×24 terminal.
+    pub fn start_with(socket: &Path, working_dir: &Path, args: &[&str]) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -38,6 +46,7 @@ impl Console {
         let mut command = CommandBuilder::new(binary("cip"));
         command.arg("--socket");
         command.arg(socket);
+        command.args(args);
         command.cwd(working_dir);
         command.env("TERM", "xterm-256color");
         command.env_remove("CIP_CONFIG");
@@ -49,12 +58,15 @@ impl Console {
         let parser = Arc::new(Mutex::new(vt100::Parser::new(size(24), size(80), 0)));
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
         let screen = Arc::clone(&parser);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&bytes);
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                counted.fetch_add(n as u64, Ordering::Relaxed);
                 screen.lock().expect("not poisoned").process(&buf[..n]);
             }
         });
@@ -63,8 +75,17 @@ impl Console {
             parser,
             writer,
             child,
+            bytes,
             _master: pty.master,
         }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.process_id().expect("cip has a pid")
     }
 
     pub fn screen(&self) -> String {

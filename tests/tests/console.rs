@@ -182,7 +182,10 @@ async fn a_supervisor_follows_the_feed_while_payments_arrive() {
         console.wait_for(code);
     }
     let screen = console.wait_for("sign-in");
-    assert!(screen.contains("agent1"), "the supervisor sees the agent's sign-in:\n{screen}");
+    assert!(
+        screen.contains("agent1"),
+        "the supervisor sees the agent's sign-in:\n{screen}"
+    );
     // The queue shows the three approvals.
     console.type_keys("\x1b[15~");
     let screen = console.wait_for("approval rate");
