@@ -212,3 +212,10 @@ fn a_refused_action() {
     })));
     both_sizes("void_refused", &app);
 }
+
+#[test]
+fn help_on_the_feed() {
+    let mut app = on_feed();
+    app.update(key(KeyCode::Char('?')));
+    both_sizes("help_feed", &app);
+}
