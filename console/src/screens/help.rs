@@ -10,9 +10,7 @@ use ratatui::widgets::{Clear, Paragraph};
 
 /// The keys of the supervisor's views, when one is showing.
 fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
-    if app.session.is_none() {
-        return None;
-    }
+    app.session.as_ref()?;
     if app.detail.is_some() {
         return Some(&[
             ("Esc", "back"),
