@@ -50,6 +50,15 @@ enum Command {
     /// Users: agents, supervisors, administrators and API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Measure throughput and latency next to the store's and the wire's ceilings.
+    Bench {
+        /// Seconds each measurement runs.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// One JSON object on standard output instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +134,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { demo } => init(&resolved, demo).await,
         Command::App(command) => app(&admin(&resolved)?, command).await,
         Command::User(command) => user(&admin(&resolved)?, command).await,
+        Command::Bench { seconds, json } => {
+            let report = crate::bench::run(seconds.max(1)).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                crate::bench::print_table(&report);
+            }
+            Ok(())
+        }
     }
 }
 

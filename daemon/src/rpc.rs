@@ -24,13 +24,25 @@ use tarpc::tokio_util::codec::LengthDelimitedCodec;
 /// Largest frame a client accepts from the daemon: a page of payments or a batch of events.
 pub const CLIENT_MAX_FRAME_BYTES: usize = 16 << 20;
 
+/// The wire: length-delimited frames of at most `max_frame` bytes, each a JSON message.
+pub fn json_transport<Item, SinkItem>(
+    stream: tokio::net::UnixStream,
+    max_frame: usize,
+) -> tarpc::serde_transport::Transport<tokio::net::UnixStream, Item, SinkItem, Json<Item, SinkItem>>
+where
+    Item: for<'de> serde::Deserialize<'de>,
+    SinkItem: serde::Serialize,
+{
+    let framed = LengthDelimitedCodec::builder()
+        .max_frame_length(max_frame)
+        .new_framed(stream);
+    tarpc::serde_transport::new(framed, Json::default())
+}
+
 /// Connects a tarpc client to the daemon's Unix socket, with the daemon's framing and format.
 pub async fn connect(socket: &std::path::Path) -> std::io::Result<cip_common::service::CipClient> {
     let stream = tokio::net::UnixStream::connect(socket).await?;
-    let framed = LengthDelimitedCodec::builder()
-        .max_frame_length(CLIENT_MAX_FRAME_BYTES)
-        .new_framed(stream);
-    let transport = tarpc::serde_transport::new(framed, Json::default());
+    let transport = json_transport(stream, CLIENT_MAX_FRAME_BYTES);
     Ok(cip_common::service::CipClient::new(tarpc::client::Config::default(), transport).spawn())
 }
 

@@ -17,8 +17,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_serde::formats::Json;
-use tarpc::tokio_util::codec::LengthDelimitedCodec;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
@@ -166,10 +164,7 @@ impl Daemon {
                 shared: Arc::clone(&self.shared),
                 origin: origin(&stream).into(),
             };
-            let framed = LengthDelimitedCodec::builder()
-                .max_frame_length(limits.max_frame_bytes)
-                .new_framed(stream);
-            let transport = tarpc::serde_transport::new(framed, Json::default());
+            let transport = crate::rpc::json_transport(stream, limits.max_frame_bytes);
             let in_flight = limits.max_in_flight_per_connection;
             tokio::spawn(async move {
                 BaseChannel::with_defaults(transport)

@@ -1,0 +1,595 @@
+//! `cipd bench`: how fast CIP runs on this machine, next to what its store and its wire allow.
+//! It measures the store ceiling (the daemon's writes for one payment, group-committed by the
+//! real writer) and the wire ceiling (a no-op call over the same transport), then drives a real
+//! `cipd serve` over its Unix socket in closed loops of 1, 16, 64 and 256 clients, an open loop
+//! of 1,000 payments/s, and 2,000 payments in flight against 250 ms of processor latency.
+
+use crate::admin::{Admin, Operator};
+use crate::clock::{Clock, Entropy, SystemClock};
+use crate::rpc::{CLIENT_MAX_FRAME_BYTES, connect, json_transport};
+use crate::store::payments::{self, Decision};
+use crate::store::{Store, StoreLimits};
+use anyhow::{Context as _, bail};
+use cip_common::card::Brand;
+use cip_common::event::EventKind;
+use cip_common::money::{Currency, Money};
+use cip_common::payment::{
+    CardInput, MethodSummary, Mode, Payer, Payment, PaymentMethod, PaymentRequest,
+};
+use cip_common::secret::{Cvv, Pan, Password, SessionToken};
+use cip_common::service::CipClient;
+use cip_common::status::PaymentStatus;
+use futures::StreamExt;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tarpc::server::{BaseChannel, Channel};
+
+/// Client counts of the closed-loop runs.
+const CLIENT_COUNTS: [usize; 4] = [1, 16, 64, 256];
+/// Payments offered per second in the open-loop run.
+const OFFERED_PER_S: u64 = 1_000;
+/// Payments in flight against a slow processor.
+const SLOW_IN_FLIGHT: usize = 2_000;
+const SLOW_LATENCY_MS: u64 = 250;
+/// Connections the load is spread over (calls are multiplexed on each).
+const CONNECTIONS: usize = 16;
+
+#[derive(Serialize)]
+pub struct Run {
+    pub name: String,
+    pub clients: usize,
+    pub offered_per_s: Option<u64>,
+    pub processor_latency_ms: u64,
+    pub payments_per_s: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub store_ceiling_per_s: f64,
+    pub wire_ceiling_per_s: f64,
+    pub runs: Vec<Run>,
+    pub ratio_to_ceiling: f64,
+    pub peak_rss_mb: f64,
+    pub daemon_cpu_s: f64,
+    pub startup_1m_ms: Option<f64>,
+}
+
+fn demo_request() -> PaymentRequest {
+    PaymentRequest {
+        amount_minor: 2_500,
+        currency: Currency::Usd,
+        payer: Payer {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+            postal_code: "94107".into(),
+        },
+        fields: [
+            ("plate_number".to_owned(), "ABC123".to_owned()),
+            ("renewal_notice_number".to_owned(), "1234567890".to_owned()),
+        ]
+        .into(),
+        method: PaymentMethod::Card(CardInput {
+            // The contract's approval (sandbox.tsv), assembled so no test number sits in source.
+            number: Pan::new(["4242"; 4].concat()),
+            exp_month: 12,
+            exp_year: 2099,
+            cvv: Cvv::new("123"),
+            name: "ADA LOVELACE".into(),
+            postal_code: "94107".into(),
+        }),
+    }
+}
+
+/// Milliseconds at the given percentile of sorted microsecond samples.
+fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    f64::from(sorted_us[rank.clamp(1, sorted_us.len()) - 1]) / 1000.0
+}
+
+fn run_of(
+    name: &str,
+    clients: usize,
+    offered: Option<u64>,
+    latency_ms: u64,
+    mut samples: Vec<u32>,
+    errors: u64,
+    seconds: f64,
+) -> Run {
+    samples.sort_unstable();
+    Run {
+        name: name.to_owned(),
+        clients,
+        offered_per_s: offered,
+        processor_latency_ms: latency_ms,
+        payments_per_s: samples.len() as f64 / seconds,
+        p50_ms: percentile(&samples, 50.0),
+        p95_ms: percentile(&samples, 95.0),
+        p99_ms: percentile(&samples, 99.0),
+        max_ms: samples.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+        errors,
+    }
+}
+
+fn micros(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+async fn fresh_store(dir: &Path) -> anyhow::Result<Store> {
+    let store = Store::open(
+        &dir.join("cip.db"),
+        StoreLimits {
+            write_queue: 4096,
+            max_batch: 256,
+            readers: 4,
+        },
+    )?;
+    Admin {
+        store: store.clone(),
+        operator: Operator::from_env(),
+        entropy: Entropy::from_os(),
+    }
+    .load_demo()
+    .await?;
+    Ok(store)
+}
+
+/// Payments/s the store commits when 64 writers each write what one payment writes (the
+/// `processing` row with its key and event, then the outcome with its confirmation and event).
+async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let store = fresh_store(dir.path()).await?;
+    let done = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let entropy = Entropy::from_os();
+    let mut writers = Vec::new();
+    for w in 0..64u64 {
+        let (store, done, entropy) = (store.clone(), Arc::clone(&done), entropy.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let mut payment = Payment {
+                    id: format!("pay_bench{w}x{n}"),
+                    application: "DMV-RENEWAL".into(),
+                    mode: Mode::Full,
+                    status: PaymentStatus::Processing,
+                    amount: Money::new(2_500, Currency::Usd),
+                    payer: Payer {
+                        name: "Ada Lovelace".into(),
+                        email: "ada@example.com".into(),
+                        postal_code: "94107".into(),
+                    },
+                    fields: [("plate_number".to_owned(), "ABC123".to_owned())].into(),
+                    method: MethodSummary::Card {
+                        brand: Brand::Visa,
+                        first_six: "424242".into(),
+                        last_four: "4242".into(),
+                        exp_month: 12,
+                        exp_year: 2099,
+                    },
+                    confirmation_code: None,
+                    code: None,
+                    message: None,
+                    idempotency_key: format!("bench-{w}-{n}"),
+                    user: "agent1".into(),
+                    created_ms: SystemClock.now_ms(),
+                    decided_ms: None,
+                };
+                let fingerprint = entropy.bytes::<32>();
+                let first = payment.clone();
+                if store
+                    .write(move |c| payments::begin(c, &first, &fingerprint))
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                payment.status = PaymentStatus::Approved;
+                payment.decided_ms = Some(SystemClock.now_ms());
+                payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(
+                    entropy.next_u64(),
+                ));
+                let decision = Decision {
+                    from: PaymentStatus::Processing,
+                    authorization: Some("A1B2C3".into()),
+                    kind: EventKind::PaymentApproved,
+                    at_ms: SystemClock.now_ms(),
+                    audit: None,
+                };
+                if store
+                    .write(move |c| payments::decide(c, &payment, &decision))
+                    .await
+                    .is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await?;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / seconds)
+}
+
+#[tarpc::service]
+trait Noop {
+    async fn noop() -> u64;
+}
+
+#[derive(Clone)]
+struct NoopServer;
+
+impl Noop for NoopServer {
+    async fn noop(self, _: tarpc::context::Context) -> u64 {
+        0
+    }
+}
+
+/// No-op calls/s over the daemon's transport and format, with 64 clients on 16 connections.
+async fn wire_ceiling(seconds: f64) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("noop.sock");
+    let listener = tokio::net::UnixListener::bind(&socket)?;
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(
+                BaseChannel::with_defaults(json_transport(stream, 1 << 20))
+                    .execute(NoopServer.serve())
+                    .for_each(|call| async {
+                        tokio::spawn(call);
+                    }),
+            );
+        }
+    });
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let stream = tokio::net::UnixStream::connect(&socket).await?;
+        clients.push(
+            NoopClient::new(
+                tarpc::client::Config::default(),
+                json_transport(stream, CLIENT_MAX_FRAME_BYTES),
+            )
+            .spawn(),
+        );
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (client, done) = (clients[i % CONNECTIONS].clone(), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < end {
+                if client.noop(tarpc::context::current()).await.is_ok() {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    server.abort();
+    Ok(done.load(Ordering::Relaxed) as f64 / seconds)
+}
+
+/// A `cipd serve` of this build on a fresh demo database.
+struct Served {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(latency_ms: u64) -> anyhow::Result<Served> {
+        let dir = tempfile::tempdir()?;
+        drop(fresh_store(dir.path()).await?);
+        let config = dir.path().join("cipd.toml");
+        std::fs::write(
+            &config,
+            format!("[processor]\nadded_latency_ms = {latency_ms}\n"),
+        )?;
+        let socket = dir.path().join("cipd.sock");
+        let child = Command::new(std::env::current_exe()?)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("serve")
+            .env("CIP_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .context("cannot start cipd serve")?;
+        for _ in 0..400 {
+            if connect(&socket).await.is_ok() {
+                return Ok(Served {
+                    child,
+                    socket,
+                    _dir: dir,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!(
+            "the benchmark's daemon did not answer on {}",
+            socket.display()
+        )
+    }
+
+    fn proc_field(&self, file: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id())).unwrap_or_default()
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.proc_field("status")
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn cpu_s(&self) -> f64 {
+        let stat = self.proc_field("stat");
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    async fn clients(&self) -> anyhow::Result<(Vec<CipClient>, SessionToken)> {
+        let mut clients = Vec::new();
+        for _ in 0..CONNECTIONS {
+            clients.push(connect(&self.socket).await?);
+        }
+        let session = clients[0]
+            .login(
+                tarpc::context::current(),
+                "DMV-RENEWAL".into(),
+                "agent1".into(),
+                Password::new("agent1-demo-pass"),
+            )
+            .await?
+            .map_err(|e| anyhow::anyhow!("the benchmark cannot sign in: {e}"))?;
+        Ok((clients, session.token))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn context() -> tarpc::context::Context {
+    let mut ctx = tarpc::context::current();
+    ctx.deadline = Instant::now() + Duration::from_secs(30);
+    ctx
+}
+
+static KEYS: AtomicU64 = AtomicU64::new(0);
+
+fn fresh_key() -> String {
+    format!(
+        "bench-{}-{}",
+        std::process::id(),
+        KEYS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One submit; its latency in microseconds, or `None` on any error.
+async fn submit(client: &CipClient, token: &SessionToken, request: &PaymentRequest) -> bool {
+    matches!(
+        client.submit(context(), token.clone(), fresh_key(), request.clone()).await,
+        Ok(Ok(payment)) if payment.status == PaymentStatus::Approved
+    )
+}
+
+/// `clients` tasks each submitting one payment after another for `seconds`.
+async fn closed_loop(
+    served: &Served,
+    clients: usize,
+    seconds: f64,
+) -> anyhow::Result<(Vec<u32>, u64)> {
+    let (connections, token) = served.clients().await?;
+    let request = Arc::new(demo_request());
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let (client, token, request, errors, stop) = (
+            connections[i % CONNECTIONS].clone(),
+            token.clone(),
+            Arc::clone(&request),
+            Arc::clone(&errors),
+            Arc::clone(&stop),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                if submit(&client, &token, &request).await {
+                    samples.push(micros(started));
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await?);
+    }
+    Ok((samples, errors.load(Ordering::Relaxed)))
+}
+
+/// Payments offered at a fixed rate, each timed from when it was due, so queueing shows.
+async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<(Vec<u32>, u64)> {
+    let (connections, token) = served.clients().await?;
+    let request = Arc::new(demo_request());
+    let total = (per_s as f64 * seconds) as u64;
+    let period = Duration::from_secs_f64(1.0 / per_s as f64);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        let due = start + period.mul_f64(n as f64);
+        tokio::time::sleep_until(due).await;
+        let (client, token, request) = (
+            connections[n as usize % CONNECTIONS].clone(),
+            token.clone(),
+            Arc::clone(&request),
+        );
+        tasks.push(tokio::spawn(async move {
+            let ok = submit(&client, &token, &request).await;
+            (ok, micros(due.into_std()))
+        }));
+    }
+    let (mut samples, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await? {
+            (true, us) => samples.push(us),
+            (false, _) => errors += 1,
+        }
+    }
+    Ok((samples, errors))
+}
+
+pub async fn run(seconds: u64) -> anyhow::Result<Report> {
+    let secs = seconds as f64;
+    eprintln!("cipd bench: store ceiling…");
+    let store_ceiling_per_s = store_ceiling(secs).await?;
+    eprintln!("cipd bench: wire ceiling…");
+    let wire_ceiling_per_s = wire_ceiling(secs).await?;
+    let mut runs = Vec::new();
+    let fast = Served::start(0).await?;
+    for clients in CLIENT_COUNTS {
+        eprintln!("cipd bench: {clients} clients, closed loop…");
+        let (samples, errors) = closed_loop(&fast, clients, secs).await?;
+        runs.push(run_of(
+            &format!("closed-{clients}"),
+            clients,
+            None,
+            0,
+            samples,
+            errors,
+            secs,
+        ));
+    }
+    eprintln!("cipd bench: {OFFERED_PER_S}/s offered, open loop…");
+    let (samples, errors) = open_loop(&fast, OFFERED_PER_S, secs).await?;
+    runs.push(run_of(
+        &format!("open-{OFFERED_PER_S}"),
+        0,
+        Some(OFFERED_PER_S),
+        0,
+        samples,
+        errors,
+        secs,
+    ));
+    let (mut peak_rss_mb, mut daemon_cpu_s) = (fast.peak_rss_mb(), fast.cpu_s());
+    drop(fast);
+    let slow = Served::start(SLOW_LATENCY_MS).await?;
+    eprintln!("cipd bench: {SLOW_IN_FLIGHT} in flight, {SLOW_LATENCY_MS} ms processor…");
+    let (samples, errors) = closed_loop(&slow, SLOW_IN_FLIGHT, secs).await?;
+    runs.push(run_of(
+        &format!("slow-{SLOW_IN_FLIGHT}"),
+        SLOW_IN_FLIGHT,
+        None,
+        SLOW_LATENCY_MS,
+        samples,
+        errors,
+        secs,
+    ));
+    peak_rss_mb = peak_rss_mb.max(slow.peak_rss_mb());
+    daemon_cpu_s += slow.cpu_s();
+    let at_64 = runs
+        .iter()
+        .find(|r| r.clients == 64 && r.processor_latency_ms == 0)
+        .map_or(0.0, |r| r.payments_per_s);
+    Ok(Report {
+        store_ceiling_per_s,
+        wire_ceiling_per_s,
+        ratio_to_ceiling: if store_ceiling_per_s > 0.0 {
+            at_64 / store_ceiling_per_s
+        } else {
+            0.0
+        },
+        runs,
+        peak_rss_mb,
+        daemon_cpu_s,
+        startup_1m_ms: None,
+    })
+}
+
+pub fn print_table(report: &Report) {
+    println!(
+        "store ceiling  {:>10.0} payments/s   (SQLite, WAL, synchronous=FULL, the daemon's group commit)",
+        report.store_ceiling_per_s
+    );
+    println!(
+        "wire ceiling   {:>10.0} calls/s      (no-op tarpc JSON calls, 64 clients, Unix socket)",
+        report.wire_ceiling_per_s
+    );
+    println!();
+    println!(
+        "{:<12} {:>7} {:>9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "run",
+        "clients",
+        "offered",
+        "processor",
+        "payments/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "errors"
+    );
+    for r in &report.runs {
+        println!(
+            "{:<12} {:>7} {:>9} {:>8}ms {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            r.name,
+            r.clients,
+            r.offered_per_s.map_or("-".to_owned(), |o| o.to_string()),
+            r.processor_latency_ms,
+            r.payments_per_s,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.errors
+        );
+    }
+    println!();
+    println!(
+        "64 clients / store ceiling  {:.0}%",
+        report.ratio_to_ceiling * 100.0
+    );
+    println!("daemon peak RSS             {:.1} MiB", report.peak_rss_mb);
+    println!("daemon CPU time             {:.1} s", report.daemon_cpu_s);
+}
