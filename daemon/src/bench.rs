@@ -161,7 +161,7 @@ async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
             while Instant::now() < end {
                 n += 1;
                 let mut payment = Payment {
-                    id: format!("pay_bench{w}x{n}"),
+                    id: cip_common::payment::payment_id(SystemClock.now_ms(), entropy.next_u64()),
                     application: "DMV-RENEWAL".into(),
                     mode: Mode::Full,
                     status: PaymentStatus::Processing,

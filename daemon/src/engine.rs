@@ -12,14 +12,14 @@ use crate::store::accounts::AuditEntry;
 use crate::store::payments::{self, Begun, Decided, Decision};
 use crate::store::{Store, StoreError, accounts};
 use cip_common::card::validate_pan;
-use cip_common::confirmation::{confirmation_code, crockford};
+use cip_common::confirmation::confirmation_code;
 use cip_common::error::ApiError;
 use cip_common::event::EventKind;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{
     MethodSummary, Mode, Payment, PaymentMethod, PaymentRequest, idempotency_key_problem,
-    outcome_message,
+    outcome_message, payment_id,
 };
 use cip_common::secret::last_four;
 use cip_common::stats::{QueueItem, Stats};
@@ -214,7 +214,7 @@ impl Engine {
         };
         let trim = |s: &str| s.trim().to_owned();
         Payment {
-            id: format!("pay_{}", crockford(self.entropy.next_u64(), 13)),
+            id: payment_id(self.clock.now_ms(), self.entropy.next_u64()),
             application: caller.application.clone(),
             mode,
             status: PaymentStatus::Processing,
@@ -355,7 +355,7 @@ impl Engine {
                 .await?;
             match decided {
                 Decided::Committed => {
-                    tracing::info!(payment = %payment.id, status = %payment.status, "payment moved");
+                    tracing::debug!(payment = %payment.id, status = %payment.status, "payment moved");
                     if status != PaymentStatus::InDoubt {
                         self.figures.record(
                             &payment.application,

@@ -87,6 +87,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Keep the hot part of the tables and indexes in SQLite's own cache (in KiB when negative).
+    conn.pragma_update(None, "cache_size", -32_768)?;
     Ok(conn)
 }
 
@@ -207,6 +209,11 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(err)
 }
 
+/// Runs one statement through the connection's statement cache (no parsing after the first).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_writer(
     conn: Connection,
     mut queue: mpsc::Receiver<Job>,
@@ -216,7 +223,7 @@ fn run_writer(
     let mut jobs = Vec::with_capacity(max_batch);
     let mut finishes = Vec::with_capacity(max_batch);
     while queue.blocking_recv_many(&mut jobs, max_batch) > 0 {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             // Nothing of these jobs runs: outside a transaction their writes would stay.
             let message = e.to_string();
             for job in jobs.drain(..) {
@@ -226,20 +233,18 @@ fn run_writer(
             continue;
         }
         for job in jobs.drain(..) {
-            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let savepoint = exec(&conn, "SAVEPOINT job");
             let (kept, finish) = job(savepoint.is_ok().then_some(&conn));
             finishes.push(finish);
             if savepoint.is_ok() {
-                let end = if kept {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                };
-                let _ = conn.execute_batch(end);
+                if !kept {
+                    let _ = exec(&conn, "ROLLBACK TO job");
+                }
+                let _ = exec(&conn, "RELEASE job");
             }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
+        let committed = exec(&conn, "COMMIT").map_err(|e| {
+            let _ = exec(&conn, "ROLLBACK");
             e.to_string()
         });
         if committed.is_ok()

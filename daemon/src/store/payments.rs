@@ -150,12 +150,13 @@ pub fn decide(
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
-    conn.execute_batch("SAVEPOINT decide")?;
+    let exec = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
+    exec("SAVEPOINT decide")?;
     let result = decide_inner(conn, payment, decision);
-    match &result {
-        Ok(Decided::Committed) => conn.execute_batch("RELEASE decide")?,
-        _ => conn.execute_batch("ROLLBACK TO decide; RELEASE decide")?,
+    if !matches!(result, Ok(Decided::Committed)) {
+        exec("ROLLBACK TO decide")?;
     }
+    exec("RELEASE decide")?;
     result
 }
 
