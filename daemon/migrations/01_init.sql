@@ -57,7 +57,7 @@ CREATE TABLE payments (
     created_ms         INTEGER NOT NULL,
     decided_ms         INTEGER
 ) STRICT;
-CREATE INDEX payments_by_created ON payments(created_ms DESC, id DESC);
+-- Payment ids sort by time (`payment_id`): the primary key orders payments by creation.
 CREATE INDEX payments_by_decided ON payments(decided_ms) WHERE decided_ms IS NOT NULL;
 CREATE INDEX payments_unsettled ON payments(status) WHERE status IN ('processing', 'in_doubt');
 CREATE INDEX payments_by_last_four ON payments(last_four);

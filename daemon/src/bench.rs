@@ -145,7 +145,11 @@ async fn fresh_store(dir: &Path) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Payments/s the store commits when 64 writers each write what one payment writes (the
+/// Writers in the store-ceiling run: enough that the writer's batches fill as they do under the
+/// heaviest load the runs offer.
+const STORE_WRITERS: u64 = 256;
+
+/// Payments/s the store commits when many writers each write what one payment writes (the
 /// `processing` row with its key and event, then the outcome with its confirmation and event).
 async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
@@ -154,7 +158,7 @@ async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let entropy = Entropy::from_os();
     let mut writers = Vec::new();
-    for w in 0..64u64 {
+    for w in 0..STORE_WRITERS {
         let (store, done, entropy) = (store.clone(), Arc::clone(&done), entropy.clone());
         writers.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -400,12 +404,18 @@ fn fresh_key() -> String {
     )
 }
 
-/// One submit; its latency in microseconds, or `None` on any error.
+static FIRST_ERROR: std::sync::Once = std::sync::Once::new();
+
+/// One submit: whether it was approved. The first failure of the run is told on stderr.
 async fn submit(client: &CipClient, token: &SessionToken, request: &PaymentRequest) -> bool {
-    matches!(
-        client.submit(context(), token.clone(), fresh_key(), request.clone()).await,
-        Ok(Ok(payment)) if payment.status == PaymentStatus::Approved
-    )
+    let answer = client
+        .submit(context(), token.clone(), fresh_key(), request.clone())
+        .await;
+    let approved = matches!(&answer, Ok(Ok(payment)) if payment.status == PaymentStatus::Approved);
+    if !approved {
+        FIRST_ERROR.call_once(|| eprintln!("cipd bench: first error: {answer:?}"));
+    }
+    approved
 }
 
 /// `clients` tasks each submitting one payment after another for `seconds`.

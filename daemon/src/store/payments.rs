@@ -145,26 +145,25 @@ pub enum Decided {
 }
 
 /// Commits the outcome held in `payment`, its confirmation and its event, in one transaction.
+/// Nothing is written unless everything is: the code is checked free and the row's status
+/// checked before the first write.
 pub fn decide(
     conn: &Connection,
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
-    let exec = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
-    exec("SAVEPOINT decide")?;
-    let result = decide_inner(conn, payment, decision);
-    if !matches!(result, Ok(Decided::Committed)) {
-        exec("ROLLBACK TO decide")?;
+    let confirmation = payment
+        .confirmation_code
+        .as_ref()
+        .zip(decision.authorization.as_ref());
+    if let Some((code, _)) = confirmation {
+        let taken = conn
+            .prepare_cached("SELECT 1 FROM confirmations WHERE code = ?1")?
+            .exists([code])?;
+        if taken {
+            return Ok(Decided::CodeTaken);
+        }
     }
-    exec("RELEASE decide")?;
-    result
-}
-
-fn decide_inner(
-    conn: &Connection,
-    payment: &Payment,
-    decision: &Decision,
-) -> Result<Decided, StoreError> {
     let moved = conn
         .prepare_cached(
             "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4
@@ -181,17 +180,13 @@ fn decide_inner(
     if moved == 0 {
         return Ok(Decided::Moved);
     }
-    if let (Some(code), Some(authorization)) = (&payment.confirmation_code, &decision.authorization)
-    {
-        let inserted = conn
-            .prepare_cached(
-                "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (code) DO NOTHING",
-            )?
-            .execute(params![code, payment.id, authorization, payment.decided_ms])?;
-        if inserted == 0 {
-            return Ok(Decided::CodeTaken);
-        }
+    if let Some((code, authorization)) = confirmation {
+        // The one writer checked the code free above, in this same transaction.
+        conn.prepare_cached(
+            "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![code, payment.id, authorization, payment.decided_ms])?;
     }
     super::events::insert_payment_event(conn, payment, decision.kind, decision.at_ms)?;
     if let Some(entry) = &decision.audit {
@@ -302,10 +297,10 @@ pub fn search(
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let order = match query.sort {
-        SearchSort::Newest => "p.created_ms DESC, p.id DESC",
-        SearchSort::Oldest => "p.created_ms, p.id",
-        SearchSort::AmountHighest => "p.amount_minor DESC, p.created_ms DESC, p.id DESC",
-        SearchSort::AmountLowest => "p.amount_minor, p.created_ms DESC, p.id DESC",
+        SearchSort::Newest => "p.id DESC",
+        SearchSort::Oldest => "p.id",
+        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
+        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
     };
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
