@@ -252,13 +252,14 @@ pub fn idempotency_key_problem(key: &str) -> Option<String> {
 }
 
 /// CIP's payment id: `pay_`, the time in milliseconds (9 Crockford symbols, so ids sort by time
-/// and new rows land together at the end of the tables' indexes) and 20 random bits.
+/// and new rows land together at the end of the tables' indexes) and 40 random bits (two ids
+/// of one millisecond collide about once in 10^12 at 15,000 payments/s).
 pub fn payment_id(now_ms: i64, random: u64) -> String {
     let millis = u64::try_from(now_ms).unwrap_or(0);
     format!(
         "pay_{}{}",
         crate::confirmation::crockford(millis, 9),
-        crate::confirmation::crockford(random, 4)
+        crate::confirmation::crockford(random, 8)
     )
 }
 
@@ -271,7 +272,7 @@ mod tests {
         let earlier = payment_id(1_800_000_000_000, u64::MAX);
         let later = payment_id(1_800_000_000_001, 0);
         assert!(earlier < later, "{earlier} {later}");
-        assert_eq!(earlier.len(), 17);
+        assert_eq!(earlier.len(), 21);
         assert_ne!(payment_id(1, 1), payment_id(1, 2));
     }
 }
