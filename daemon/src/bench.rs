@@ -63,7 +63,8 @@ pub struct Report {
     pub startup_1m_ms: Option<f64>,
 }
 
-fn demo_request() -> PaymentRequest {
+/// The payment every benchmark sends: an approved card for DMV-RENEWAL.
+pub fn demo_request() -> PaymentRequest {
     PaymentRequest {
         amount_minor: 2_500,
         currency: Currency::Usd,

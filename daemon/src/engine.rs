@@ -49,6 +49,16 @@ impl BusinessDay {
     }
 }
 
+/// A keyed hash of everything that makes a request what it is: equal for a replay, never
+/// revealing the card number.
+pub fn fingerprint(key: &[u8; 32], application: &str, request: &PaymentRequest) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(application.as_bytes());
+    hasher.update(&[0]);
+    serde_json::to_writer(&mut hasher, request).expect("a request always serializes");
+    *hasher.finalize().as_bytes()
+}
+
 fn audit_entry(
     caller: &Caller,
     action: &'static str,
@@ -166,7 +176,7 @@ impl Engine {
         let form = self.form(&caller.application).await?;
         form.validate(&request, self.clock.today())
             .map_err(ApiError::Fields)?;
-        let fingerprint = self.fingerprint(&caller.application, &request);
+        let fingerprint = fingerprint(&self.fingerprint_key, &caller.application, &request);
         let payment = self.new_payment(caller, mode, idempotency_key, &request);
         let engine = Arc::clone(self);
         tokio::spawn(async move { engine.carry(payment, fingerprint, request).await })
@@ -180,13 +190,6 @@ impl Engine {
     }
 
     /// A keyed hash of everything that makes the request what it is.
-    fn fingerprint(&self, application: &str, request: &PaymentRequest) -> [u8; 32] {
-        let mut hasher = blake3::Hasher::new_keyed(&self.fingerprint_key);
-        hasher.update(application.as_bytes());
-        hasher.update(&[0]);
-        serde_json::to_writer(&mut hasher, request).expect("a request always serializes");
-        *hasher.finalize().as_bytes()
-    }
 
     fn new_payment(
         &self,

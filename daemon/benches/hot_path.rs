@@ -1,0 +1,37 @@
+//! The pure work on every payment's path: validating a request against its form, the keyed
+//! request fingerprint, and a confirmation code. `cargo bench -p cip-daemon`.
+
+use cip_common::confirmation::confirmation_code;
+use cip_common::validate::Form;
+use cip_daemon::bench::demo_request;
+use cip_daemon::engine::fingerprint;
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn hot_path(c: &mut Criterion) {
+    let spec = cip_daemon::admin::demo_applications()
+        .expect("demo applications parse")
+        .into_iter()
+        .find(|s| s.id == "DMV-RENEWAL")
+        .expect("DMV-RENEWAL");
+    let form = Form::new(spec).expect("the demo form compiles");
+    let request = demo_request();
+    let today = time::macros::date!(2026 - 11 - 29);
+    c.bench_function("validate a card payment", |b| {
+        b.iter(|| form.validate(black_box(&request), today))
+    });
+    let key = [7u8; 32];
+    c.bench_function("fingerprint a request", |b| {
+        b.iter(|| fingerprint(&key, "DMV-RENEWAL", black_box(&request)))
+    });
+    let mut n = 0u64;
+    c.bench_function("make a confirmation code", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            confirmation_code(black_box(n))
+        })
+    });
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
