@@ -136,7 +136,7 @@ pub fn payment(status: PaymentStatus) -> Payment {
         ),
     };
     Payment {
-        id: "pay_3RQ5Q3FG3VDNV".into(),
+        id: "pay_01KB2R3M4N5Q8W7XY".into(),
         application: "DMV-RENEWAL".into(),
         mode: Mode::Full,
         status,
@@ -190,7 +190,7 @@ pub fn payment_event(seq: u64, kind: EventKind, app: &str, name: &str) -> Event 
         kind,
         application: Some(app.into()),
         detail: EventDetail::Payment {
-            payment_id: format!("pay_{seq:013}"),
+            payment_id: format!("pay_{seq:017}"),
             status,
             amount: Money::new(2_500 + seq as i64, Currency::Usd),
             confirmation_code: (status == PaymentStatus::Approved).then(|| "7MRE-S8EE-G".into()),

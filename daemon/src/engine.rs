@@ -189,8 +189,6 @@ impl Engine {
             })?
     }
 
-    /// A keyed hash of everything that makes the request what it is.
-
     fn new_payment(
         &self,
         caller: &Caller,

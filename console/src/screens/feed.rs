@@ -99,7 +99,7 @@ fn row(event: &Event, width: usize) -> String {
                 kind_label(event.kind).to_owned()
             };
             format!(
-                " {} {:<10} {:<12} {:<18} {:>13} {extra}",
+                " {} {:<9} {:<12} {:<21} {:>10} {extra}",
                 clock_time(event.at_ms),
                 kind,
                 app,
@@ -117,7 +117,7 @@ fn row(event: &Event, width: usize) -> String {
                 .map(|a| format!(" by {a}"))
                 .unwrap_or_default();
             format!(
-                " {} {:<10} {:<12} {user}{by} ({origin})",
+                " {} {:<9} {:<12} {user}{by} ({origin})",
                 clock_time(event.at_ms),
                 kind_label(event.kind),
                 app

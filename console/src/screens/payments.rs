@@ -29,8 +29,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let mut lines = vec![Line::styled(
         clip(
             &format!(
-                " {:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
-                "time", "status", "application", "payment", "amount", "code", "card", "payer"
+                " {:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
+                "time", "status", "payment", "amount", "code", "application", "card", "payer"
             ),
             width,
         ),
@@ -51,16 +51,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 };
                 let marker = if i == table.selected { '›' } else { ' ' };
                 let text = format!(
-                    "{marker}{:<8} {:<9} {:<12} {:<18} {:>13} {:<11} {:<4} {}",
+                    "{marker}{:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
                     super::clock_time(p.created_ms),
                     p.status.code(),
-                    p.application,
                     p.id,
                     p.amount.to_string(),
                     p.confirmation_code
                         .as_deref()
                         .or(p.code.as_deref())
                         .unwrap_or("-"),
+                    p.application,
                     p.method.last_four(),
                     p.payer.name
                 );

@@ -208,7 +208,7 @@ fn a_refused_action() {
     both_sizes("void_confirm", &app);
     app.update(key(KeyCode::Char('y')));
     app.update(Msg::ActionDone(Err(cip_common::ApiError::InvalidRequest {
-        message: "pay_3RQ5Q3FG3VDNV was approved on an earlier business day (2027-01-14 08:00 UTC); it can no longer be voided: refund it instead".into(),
+        message: "pay_01KB2R3M4N5Q8W7XY was approved on an earlier business day (2027-01-14 08:00 UTC); it can no longer be voided: refund it instead".into(),
     })));
     both_sizes("void_refused", &app);
 }
