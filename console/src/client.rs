@@ -20,6 +20,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const FEED_WAIT_MS: u32 = 10_000;
 /// Most events one feed poll brings.
 const FEED_BATCH: u32 = 1_000;
+/// Pause before asking again after the daemon refused a feed poll for a passing reason.
+const FEED_RETRY: Duration = Duration::from_secs(1);
 
 fn ctx() -> context::Context {
     let mut ctx = context::current();
@@ -142,6 +144,8 @@ async fn keep_connected(
                 }
             }
         };
+        // Reports of the old connection's failures are about that one, not this.
+        while lost_rx.try_recv().is_ok() {}
         client_tx.send_replace(Some(client));
         if msgs.send(Msg::Connection(Connection::Connected)).is_err() {
             return;
@@ -151,7 +155,6 @@ async fn keep_connected(
             lost = lost_rx.recv() => if lost.is_none() { return },
             _ = tokio::io::AsyncReadExt::read(&mut watcher, &mut byte) => {}
         }
-        while lost_rx.try_recv().is_ok() {}
         client_tx.send_replace(None);
         if msgs.send(Msg::Connection(Connection::Lost)).is_err() {
             return;
@@ -181,10 +184,12 @@ async fn follow(
                     return;
                 }
             }
-            Ok(Err(refused)) => {
+            Ok(Err(refused @ (ApiError::SessionExpired | ApiError::Forbidden { .. }))) => {
                 let _ = msgs.send(Msg::FeedStopped(refused));
                 return;
             }
+            // A busy or failing daemon: the same cursor again in a moment.
+            Ok(Err(_)) => tokio::time::sleep(FEED_RETRY).await,
             Err(e) => {
                 if broken(&e) {
                     let _ = link.lost.send(());

@@ -187,6 +187,10 @@ impl Feed {
         self.events.front().map(|e| e.seq)
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }

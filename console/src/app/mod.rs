@@ -202,6 +202,8 @@ pub struct App {
     pub payments: PaymentsTable,
     pub prompt: Option<Prompt>,
     pub confirm: Option<Confirm>,
+    /// Who the views' data belongs to: (user, application) of the last sign-in.
+    signed_in_as: Option<(String, String)>,
     pub now: Instant,
     pub today: time::Date,
     /// Unique per console run; idempotency keys are `<nonce>-<n>`.
@@ -240,6 +242,7 @@ impl App {
             payments: PaymentsTable::default(),
             prompt: None,
             confirm: None,
+            signed_in_as: None,
             now,
             today,
             key_nonce,
@@ -524,15 +527,24 @@ impl App {
         self.form = None;
         self.outcome = None;
         self.pending = None;
-        self.view = View::NewPayment;
-        self.detail = None;
-        self.stats = None;
-        self.prompt = None;
-        self.confirm = None;
+        self.forget_views();
+        self.signed_in_as = None;
         self.login = LoginForm::default();
         self.login.error = Some("Signed out".into());
         self.screen = Screen::Login;
         commands
+    }
+
+    /// Clears everything the views hold of a sign-in: feed, searches, figures, details.
+    fn forget_views(&mut self) {
+        self.view = View::NewPayment;
+        self.feed = Feed::new(self.feed.capacity());
+        self.feed_seq = 0;
+        self.payments = PaymentsTable::default();
+        self.stats = None;
+        self.detail = None;
+        self.prompt = None;
+        self.confirm = None;
     }
 
     fn connection_changed(&mut self, state: Connection) -> Vec<Command> {
@@ -552,6 +564,12 @@ impl App {
                 let application = session.application.clone();
                 let token = session.token.clone();
                 let supervisor = session.role == cip_common::session::Role::Supervisor;
+                // Someone else, or another application: nothing of the last sign-in shows.
+                let who = (session.user.clone(), application.clone());
+                if self.signed_in_as.as_ref() != Some(&who) {
+                    self.forget_views();
+                    self.signed_in_as = Some(who);
+                }
                 let follow = Command::Follow {
                     token: token.clone(),
                     after: self.feed_seq,
@@ -1043,6 +1061,54 @@ mod tests {
             labels.contains(&"Routing number".to_owned())
                 && !labels.contains(&"Card number".to_owned())
         );
+    }
+
+    #[test]
+    fn the_next_user_sees_nothing_of_the_last() {
+        let mut app = crate::testing::on_feed();
+        assert!(app.feed.len() > 0);
+        app.update(key(KeyCode::F(10)));
+        assert_eq!(app.feed.len(), 0);
+        // A late batch of the signed-out supervisor's feed is dropped.
+        app.update(Msg::Events(vec![crate::testing::payment_event(
+            99,
+            cip_common::event::EventKind::PaymentApproved,
+            "PARK-RESERVE",
+            "Ada",
+        )]));
+        assert_eq!(app.feed.len(), 0);
+        let commands = app.update(Msg::LoggedIn(Ok(session("DMV-RENEWAL"))));
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::Follow { after: 0, .. }))
+        );
+        assert_eq!(app.feed.len(), 0);
+        // The same user signing in again after an ended session keeps its feed, without repeats.
+        app.update(Msg::Events(vec![crate::testing::payment_event(
+            5,
+            cip_common::event::EventKind::PaymentReceived,
+            "DMV-RENEWAL",
+            "Ada",
+        )]));
+        app.update(Msg::Submitted {
+            key: "none".into(),
+            answer: Answer::Lost,
+        });
+        app.session = None;
+        let commands = app.update(Msg::LoggedIn(Ok(session("DMV-RENEWAL"))));
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::Follow { after: 5, .. }))
+        );
+        app.update(Msg::Events(vec![crate::testing::payment_event(
+            5,
+            cip_common::event::EventKind::PaymentReceived,
+            "DMV-RENEWAL",
+            "Ada",
+        )]));
+        assert_eq!(app.feed.len(), 1);
     }
 
     #[test]

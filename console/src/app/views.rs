@@ -160,9 +160,15 @@ impl App {
             .collect()
     }
 
-    pub(super) fn feed_arrived(&mut self, events: Vec<Event>) {
+    pub(super) fn feed_arrived(&mut self, mut events: Vec<Event>) {
+        if self.session.is_none() {
+            return;
+        }
+        // A follower of an earlier sign-in may still deliver what the new one fetches again.
+        let seen = self.feed_seq;
+        events.retain(|e| e.seq > seen);
         if let Some(last) = events.last() {
-            self.feed_seq = self.feed_seq.max(last.seq);
+            self.feed_seq = last.seq;
         }
         self.feed.push(events);
     }
@@ -318,6 +324,13 @@ impl App {
             KeyCode::PageUp => {
                 let at_top = self.feed.selected == Some(0);
                 self.feed.move_selection(-20);
+                if at_top && self.feed.len() >= self.feed.capacity() {
+                    self.notice = Some(format!(
+                        "The feed keeps {} events and is full: find older payments with F4",
+                        self.feed.capacity()
+                    ));
+                    return Vec::new();
+                }
                 if at_top
                     && !self.feed.oldest_reached
                     && let (Some(before), Some(token)) = (self.feed.first_seq(), self.token())
