@@ -183,7 +183,7 @@ impl Admin {
         let (user, actor) = (id.to_owned(), self.operator.actor.clone());
         let unlocked = self
             .store
-            .write(move |conn| crate::auth::unlock_user(conn, &user, &entry, &actor))
+            .write(move |conn| crate::auth::unlock_user(conn, &user, None, &entry, &actor))
             .await?;
         if !unlocked {
             bail!("no user {id}: see `cipd user list`");

@@ -217,8 +217,13 @@ impl Auth {
         let granted = row
             .as_ref()
             .is_some_and(|r| r.applications.iter().any(|a| a == application));
-        // The application in the feed: the one named, when the user may use it.
-        let shown_app = granted.then(|| application.to_owned());
+        // The application in the feed: the one named when the user may use it, else one the
+        // user does use, so only supervisors of the user's own applications see it.
+        let shown_app = match &row {
+            Some(_) if granted => Some(application.to_owned()),
+            Some(row) => row.applications.first().cloned(),
+            None => None,
+        };
         if let Some(row) = &row
             && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
         {
@@ -373,10 +378,6 @@ impl Auth {
     pub async fn logout(&self, token: &SessionToken, origin: &str) -> Result<(), ApiError> {
         let caller = self.session(token).await?;
         let hash = token_hash(token);
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&hash);
         let now = self.clock.now_ms();
         let entry = self.entry(
             &caller.user,
@@ -390,8 +391,13 @@ impl Auth {
                 accounts::end_session(conn, &hash, now)?;
                 accounts::audit(conn, &entry)
             })
-            .await
-            .map_err(ApiError::from)
+            .await?;
+        // Forgotten after the end is committed: a check racing this one reads it ended.
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash);
+        Ok(())
     }
 
     /// A supervisor lifts the lockout of a user who shares one of its applications.
@@ -402,15 +408,18 @@ impl Auth {
             .store
             .read(move |conn| accounts::user(conn, &id))
             .await?;
-        let shares = target
-            .as_ref()
-            .is_some_and(|t| t.applications.iter().any(|a| caller.grants.contains(a)));
-        if !shares {
+        let shared = target.as_ref().and_then(|t| {
+            t.applications
+                .iter()
+                .find(|a| caller.grants.contains(a))
+                .cloned()
+        });
+        let Some(shared) = shared else {
             return Err(ApiError::NotFound {
                 what: "user".to_owned(),
                 id: user.to_owned(),
             });
-        }
+        };
         let entry = self.entry(
             &caller.user,
             "user.unlock",
@@ -420,7 +429,7 @@ impl Auth {
         );
         let (id, actor) = (user.to_owned(), caller.user.clone());
         self.store
-            .write(move |conn| unlock_user(conn, &id, &entry, &actor))
+            .write(move |conn| unlock_user(conn, &id, Some(&shared), &entry, &actor))
             .await?;
         Ok(())
     }
@@ -446,6 +455,7 @@ impl Auth {
             .unwrap_or_else(|p| p.into_inner())
             .get(&hash)
             .cloned();
+        let from_cache = cached.is_some();
         let mut session = match cached {
             Some(session) => session,
             None => self.load_session(hash).await?,
@@ -481,7 +491,19 @@ impl Auth {
                 .await?;
         }
         let caller = session.caller.clone();
-        self.cache(hash, session);
+        if from_cache {
+            // Only while still there: a logout meanwhile must not be undone.
+            if let Some(entry) = self
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&hash)
+            {
+                *entry = session;
+            }
+        } else {
+            self.cache(hash, session);
+        }
         Ok(caller)
     }
 
@@ -546,22 +568,28 @@ impl Auth {
 }
 
 /// Lifts a lockout, audits it and shows it in the supervisors' feed, in one transaction.
+/// The event names `application` (one the user uses), or the user's first application.
 pub fn unlock_user(
     conn: &rusqlite::Connection,
     user: &str,
+    application: Option<&str>,
     entry: &AuditEntry,
     actor: &str,
 ) -> Result<bool, crate::store::StoreError> {
+    let Some(row) = accounts::user(conn, user)? else {
+        return Ok(false);
+    };
     if !accounts::unlock(conn, user)? {
         return Ok(false);
     }
+    let application = application.or(row.applications.first().map(String::as_str));
     accounts::audit(conn, entry)?;
     insert_security_event(
         conn,
         &SecurityEvent {
             kind: EventKind::Unlock,
             at_ms: entry.at_ms,
-            application: None,
+            application,
             user,
             actor: Some(actor),
             origin: &entry.origin,

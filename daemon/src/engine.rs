@@ -358,17 +358,27 @@ impl Engine {
                 Decided::Committed => {
                     tracing::debug!(payment = %payment.id, status = %payment.status, "payment moved");
                     if status != PaymentStatus::InDoubt {
+                        // Processing time is from received to the processor's answer only.
+                        let latency = (from == PaymentStatus::Processing).then(|| {
+                            u64::try_from(decision.at_ms - payment.created_ms).unwrap_or(0)
+                        });
                         self.figures.record(
                             &payment.application,
                             status,
                             payment.amount,
-                            payment.created_ms,
+                            latency,
                             decision.at_ms,
                         );
                     }
                     return Ok(payment);
                 }
                 Decided::CodeTaken => continue,
+                // A person asked for this move, and someone else made one first.
+                Decided::Moved if decision.audit.is_some() => {
+                    return Err(ApiError::InvalidRequest {
+                        message: format!("{} changed just now: look at it again", payment.id),
+                    });
+                }
                 Decided::Moved => return self.stored(&payment.id).await,
             }
         }
@@ -495,11 +505,18 @@ impl Engine {
             .read(move |conn| payments::decided_since(conn, since))
             .await?;
         for p in decided {
+            // A voided payment was approved when it was decided; one in doubt is not decided.
+            let status = match p.status {
+                PaymentStatus::Voided => PaymentStatus::Approved,
+                PaymentStatus::InDoubt | PaymentStatus::Processing => continue,
+                status => status,
+            };
+            let latency = u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0);
             self.figures.record(
                 &p.application,
-                p.status,
+                status,
                 p.amount,
-                p.received_ms,
+                Some(latency),
                 p.decided_ms,
             );
         }
@@ -522,11 +539,9 @@ impl Engine {
         let visible = apps.clone();
         let unsettled = self
             .store
-            .read(payments::unsettled)
+            .read(move |conn| payments::unsettled_in(conn, &visible, MAX_QUEUE_ITEMS as u32))
             .await?
             .into_iter()
-            .filter(|p| visible.contains(&p.application))
-            .take(MAX_QUEUE_ITEMS)
             .map(queue_item)
             .collect();
         let recent_failures = self

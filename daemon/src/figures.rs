@@ -55,6 +55,9 @@ const LATENCY_BOUNDS_MS: [u64; 40] = [
     u64::MAX,
 ];
 
+/// The largest finite latency bound.
+const LONGEST_BOUND_MS: u64 = 60_000;
+
 #[derive(Clone)]
 struct Minute {
     minute: i64,
@@ -87,13 +90,15 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Counts a payment that reached `status` at `decided_ms`, received at `received_ms`.
+    /// Counts a payment that reached `status` at `decided_ms`; `latency_ms` is the time from
+    /// received to decided, for a payment the processor answered (not a void, not a payment
+    /// settled later by inquiry).
     pub fn record(
         &self,
         application: &str,
         status: PaymentStatus,
         amount: Money,
-        received_ms: i64,
+        latency_ms: Option<u64>,
         decided_ms: i64,
     ) {
         let minute = decided_ms.div_euclid(MINUTE_MS);
@@ -130,8 +135,7 @@ impl Figures {
                 None => bucket.approved.push((amount.currency, amount.minor)),
             }
         }
-        if status != PaymentStatus::Voided {
-            let latency = u64::try_from(decided_ms - received_ms).unwrap_or(0);
+        if let Some(latency) = latency_ms {
             let slot = LATENCY_BOUNDS_MS.partition_point(|bound| *bound < latency);
             bucket.latency[slot] += 1;
         }
@@ -204,7 +208,8 @@ fn window_stats(minutes: u32, inside: &[&&Minute]) -> WindowStats {
             .zip(latency)
             .find_map(|(bound, n)| {
                 seen += n;
-                (seen >= wanted).then_some(*bound)
+                // The last bucket has no upper bound: it reads as its lower one, "at least a minute".
+                (seen >= wanted).then_some((*bound).min(LONGEST_BOUND_MS))
             })
     };
     approved.sort_by_key(|(c, _)| c.code());
@@ -243,20 +248,26 @@ mod tests {
         let apps = vec!["A".to_owned()];
         // 90 approvals taking 4 ms, 9 declines taking 20 ms, 1 failure taking 3 s: in this minute.
         for _ in 0..90 {
-            figures.record("A", PaymentStatus::Approved, usd(1_000), T0, T0 + 4);
+            figures.record("A", PaymentStatus::Approved, usd(1_000), Some(4), T0 + 4);
         }
         for _ in 0..9 {
-            figures.record("A", PaymentStatus::Declined, usd(500), T0, T0 + 20);
+            figures.record("A", PaymentStatus::Declined, usd(500), Some(20), T0 + 20);
         }
-        figures.record("A", PaymentStatus::Failed, usd(500), T0, T0 + 3_000);
+        figures.record(
+            "A",
+            PaymentStatus::Failed,
+            usd(500),
+            Some(3_000),
+            T0 + 3_000,
+        );
         // Another application's payments are not seen.
-        figures.record("B", PaymentStatus::Approved, usd(99), T0, T0 + 1);
+        figures.record("B", PaymentStatus::Approved, usd(99), Some(1), T0 + 1);
         // Thirty minutes earlier: in the 60-minute window only.
         figures.record(
             "A",
             PaymentStatus::Approved,
             usd(7),
-            T0 - 30 * MINUTE_MS,
+            Some(1),
             T0 - 30 * MINUTE_MS + 1,
         );
         let (windows, per_minute) = figures.snapshot(&apps, T0 + 10);
@@ -279,9 +290,17 @@ mod tests {
     }
 
     #[test]
+    fn a_decision_after_a_minute_reads_as_at_least_a_minute() {
+        let figures = Figures::default();
+        figures.record("A", PaymentStatus::Approved, usd(1), Some(3_600_000), T0);
+        let (windows, _) = figures.snapshot(&["A".to_owned()], T0);
+        assert_eq!(windows[0].p50_ms, Some(60_000));
+    }
+
+    #[test]
     fn an_hour_later_the_figures_are_empty() {
         let figures = Figures::default();
-        figures.record("A", PaymentStatus::Approved, usd(1), T0, T0 + 1);
+        figures.record("A", PaymentStatus::Approved, usd(1), Some(1), T0 + 1);
         let (windows, per_minute) = figures.snapshot(&["A".to_owned()], T0 + 61 * MINUTE_MS);
         assert!(
             windows.iter().all(|w| w.counts.is_empty()

@@ -61,6 +61,18 @@ pub struct Connection {
     pub origin: Arc<str>,
 }
 
+/// Runs `work` in a task of its own, so a caller that goes away cannot stop it halfway.
+async fn run_to_end<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        tracing::error!("a supervisor action stopped: {e}");
+        Err(ApiError::Unavailable {
+            reason: "the action stopped; look at the payment again".to_owned(),
+        })
+    })
+}
+
 /// Roles that may see payments.
 const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
 /// Roles that may watch the feed.
@@ -331,10 +343,9 @@ impl Cip for Connection {
         self.capped(async {
             let caller = self.caller(&token).await?;
             caller.require(&[Role::Supervisor], "void payments")?;
-            self.shared
-                .engine
-                .void(&caller, &payment_id, &self.origin)
-                .await
+            let (engine, origin) = (Arc::clone(&self.shared.engine), self.origin.to_string());
+            // Its own task: once the processor has voided, the record follows whatever the caller does.
+            run_to_end(async move { engine.void(&caller, &payment_id, &origin).await }).await
         })
         .await
     }
@@ -348,10 +359,8 @@ impl Cip for Connection {
         self.capped(async {
             let caller = self.caller(&token).await?;
             caller.require(&[Role::Supervisor], "resolve payments")?;
-            self.shared
-                .engine
-                .resolve_now(&caller, &payment_id, &self.origin)
-                .await
+            let (engine, origin) = (Arc::clone(&self.shared.engine), self.origin.to_string());
+            run_to_end(async move { engine.resolve_now(&caller, &payment_id, &origin).await }).await
         })
         .await
     }

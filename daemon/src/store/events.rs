@@ -9,7 +9,8 @@ use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, Row, params};
 
 /// Which events a session may read: payment events of `applications`, and, for supervisors,
-/// security events of those applications or of none.
+/// security events of those applications, or of none (sign-ins by a user that does not exist,
+/// which name no one).
 #[derive(Clone, Debug)]
 pub struct Visibility {
     pub applications: Vec<String>,

@@ -276,6 +276,25 @@ pub fn by_confirmation_code(conn: &Connection, code: &str) -> Result<Option<Paym
         .optional()?)
 }
 
+/// At most `max` payments `processing` or `in_doubt` in `applications`, oldest first.
+pub fn unsettled_in(
+    conn: &Connection,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+         WHERE p.status IN ('processing', 'in_doubt')
+           AND p.application_id IN (SELECT value FROM json_each(?1))
+         ORDER BY p.created_ms LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![apps, max], payment_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Payments left `processing` or `in_doubt`, oldest first.
 pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     let sql = format!(
