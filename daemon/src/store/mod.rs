@@ -101,6 +101,8 @@ impl Store {
         }
         let mut conn = open_connection(path)?;
         migrations().to_latest(&mut conn)?;
+        // Checkpoints run on a thread of their own (below), never inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let last_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
         let (seq_tx, committed_seq) = watch::channel(u64::try_from(last_seq).unwrap_or(0));
@@ -120,12 +122,22 @@ impl Store {
                 Ok(conn)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let readers = Arc::new(Readers {
+            idle: Mutex::new(idle),
+            available: Arc::new(Semaphore::new(limits.readers)),
+        });
+        let checkpointer = open_connection(path)?;
+        let alive = Arc::downgrade(&readers);
+        std::thread::Builder::new()
+            .name("cip-store-checkpoint".into())
+            .spawn(move || run_checkpoints(checkpointer, alive))
+            .map_err(|source| StoreError::DataDir {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Store {
             writer,
-            readers: Arc::new(Readers {
-                idle: Mutex::new(idle),
-                available: Arc::new(Semaphore::new(limits.readers)),
-            }),
+            readers,
             committed_seq,
         })
     }
@@ -207,6 +219,20 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .mode(0o700)
         .create(dir)
         .map_err(err)
+}
+
+/// How often the WAL is copied back into the database, off the writer's path.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copies the WAL into the database now and then without blocking the writer (PASSIVE), until
+/// the store is dropped.
+fn run_checkpoints(conn: Connection, alive: std::sync::Weak<Readers>) {
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("checkpoint: {e}");
+        }
+    }
 }
 
 /// Runs one statement through the connection's statement cache (no parsing after the first).
