@@ -50,15 +50,43 @@ impl From<StoreError> for cip_common::ApiError {
     }
 }
 
-/// A write job runs inside its own savepoint of the batch transaction; `Finish` answers the
-/// caller once the batch is committed (or failed). Given no connection, the job does nothing and
-/// only answers: its batch could not begin.
-type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+/// A write waiting for the writer. It may run twice: a batch first runs all its jobs plainly
+/// (one transaction, no savepoints); only when one fails is the batch rolled back and run again
+/// with a savepoint per job, so the failure takes back its own writes and nothing else.
+trait Job: Send {
+    /// Runs the write; true when it succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch is committed (or failed).
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct WriteJob<T, F> {
+    write: F,
+    result: Option<Result<T, StoreError>>,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for WriteJob<T, F>
+where
+    T: Send,
+    F: Fn(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.write)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = committed.and(self.result.unwrap_or(Err(StoreError::Closed)));
+        let _ = self.answer.send(result);
+    }
+}
 
 #[derive(Clone)]
 pub struct Store {
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::Sender<Box<dyn Job>>,
     readers: Arc<Readers>,
     committed_seq: watch::Receiver<u64>,
 }
@@ -147,19 +175,13 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Some(conn) => f(conn),
-                None => Err(StoreError::Closed),
-            };
-            let kept = result.is_ok();
-            let finish: Finish = Box::new(move |committed| {
-                let _ = tx.send(committed.and(result));
-            });
-            (kept, finish)
+        let (answer, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(WriteJob {
+            write: f,
+            result: None,
+            answer,
         });
         self.writer
             .send(job)
@@ -242,37 +264,13 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn run_writer(
     conn: Connection,
-    mut queue: mpsc::Receiver<Job>,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     seq_tx: watch::Sender<u64>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
-    let mut finishes = Vec::with_capacity(max_batch);
     while queue.blocking_recv_many(&mut jobs, max_batch) > 0 {
-        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
-            // Nothing of these jobs runs: outside a transaction their writes would stay.
-            let message = e.to_string();
-            for job in jobs.drain(..) {
-                let (_, finish) = job(None);
-                finish(Err(StoreError::Commit(message.clone())));
-            }
-            continue;
-        }
-        for job in jobs.drain(..) {
-            let savepoint = exec(&conn, "SAVEPOINT job");
-            let (kept, finish) = job(savepoint.is_ok().then_some(&conn));
-            finishes.push(finish);
-            if savepoint.is_ok() {
-                if !kept {
-                    let _ = exec(&conn, "ROLLBACK TO job");
-                }
-                let _ = exec(&conn, "RELEASE job");
-            }
-        }
-        let committed = exec(&conn, "COMMIT").map_err(|e| {
-            let _ = exec(&conn, "ROLLBACK");
-            e.to_string()
-        });
+        let committed = commit_batch(&conn, &mut jobs).map_err(|e| e.to_string());
         if committed.is_ok()
             && let Ok(seq) = conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| {
                 r.get::<_, i64>(0)
@@ -285,8 +283,90 @@ fn run_writer(
                 changed
             });
         }
-        for finish in finishes.drain(..) {
-            finish(committed.clone().map_err(StoreError::Commit));
+        for job in jobs.drain(..) {
+            job.finish(committed.clone().map_err(StoreError::Commit));
         }
+    }
+}
+
+/// Runs a batch in one transaction: plainly, and again job by job in savepoints if one fails.
+/// Nothing runs outside a transaction: if it cannot begin, no job runs; on any error it is rolled
+/// back whole.
+fn commit_batch(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let done = run_jobs(conn, jobs).and_then(|()| exec(conn, "COMMIT"));
+    if done.is_err() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    done
+}
+
+fn run_jobs(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    if jobs.iter_mut().all(|job| job.run(conn)) {
+        return Ok(());
+    }
+    exec(conn, "ROLLBACK")?;
+    exec(conn, "BEGIN IMMEDIATE")?;
+    for job in jobs.iter_mut() {
+        exec(conn, "SAVEPOINT job")?;
+        if !job.run(conn) {
+            exec(conn, "ROLLBACK TO job")?;
+        }
+        exec(conn, "RELEASE job")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_write_takes_back_only_its_own_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("cip.db"),
+            StoreLimits {
+                write_queue: 256,
+                max_batch: 64,
+                readers: 1,
+            },
+        )
+        .unwrap();
+        store
+            .write(|c| {
+                Ok(c.execute_batch(
+                    "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER) STRICT; INSERT INTO t VALUES (1, 0);",
+                )?)
+            })
+            .await
+            .unwrap();
+        // Each write adds two rows; every fifth collides on its second row and must leave none.
+        let writes = (0..100i64).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |c| {
+                        c.execute("INSERT INTO t (id, n) VALUES (?1, ?2)", [1000 + i, i])?;
+                        let second = if i % 5 == 0 { 1 } else { 2000 + i };
+                        c.execute("INSERT INTO t (id, n) VALUES (?1, ?2)", [second, i])?;
+                        Ok(())
+                    })
+                    .await
+                    .is_ok()
+            })
+        });
+        let answers: Vec<bool> = futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        let kept = answers.iter().filter(|ok| **ok).count() as i64;
+        assert_eq!(kept, 80);
+        let rows: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, 1 + 2 * kept);
     }
 }
