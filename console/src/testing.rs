@@ -116,7 +116,7 @@ pub fn fill_values(app: &mut App, values: [&str; 11]) {
 /// On the summary of a good Visa payment.
 pub fn on_summary() -> App {
     let mut app = on_form();
-    fill(&mut app, "4242424242424242");
+    fill(&mut app, &"4242".repeat(4));
     app.update(key(KeyCode::Enter));
     app
 }
