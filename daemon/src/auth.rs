@@ -183,10 +183,6 @@ impl Auth {
         })
     }
 
-    pub fn idle_ms(&self) -> i64 {
-        self.settings.idle_ms
-    }
-
     /// Checks application, user and password. A user's sign-ins are checked one at a time, each
     /// failure counted before the next begins, so parallel guesses cannot pass the lockout; every
     /// failure is audited and shown to supervisors; the answer never says which part was wrong.

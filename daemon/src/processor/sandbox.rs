@@ -13,7 +13,7 @@ use cip_common::payment::PaymentMethod;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -90,7 +90,6 @@ struct Books {
 pub struct Sandbox {
     behaviours: HashMap<String, Behaviour>,
     added_latency: Duration,
-    ledger_path: PathBuf,
     books: Mutex<Books>,
 }
 
@@ -128,17 +127,12 @@ impl Sandbox {
         Ok(Sandbox {
             behaviours,
             added_latency,
-            ledger_path: ledger.to_path_buf(),
             books: Mutex::new(Books {
                 file,
                 decided,
                 voided,
             }),
         })
-    }
-
-    pub fn ledger_path(&self) -> &Path {
-        &self.ledger_path
     }
 
     fn behaviour(&self, method: &PaymentMethod) -> Behaviour {
