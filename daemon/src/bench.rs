@@ -150,21 +150,34 @@ async fn fresh_store(dir: &Path) -> anyhow::Result<Store> {
 /// heaviest load the runs offer.
 const STORE_WRITERS: u64 = 256;
 
-/// Payments/s the store commits when many writers each write what one payment writes (the
-/// `processing` row with its key and event, then the outcome with its confirmation and event).
-async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let store = fresh_store(dir.path()).await?;
+/// Writes payments into `store` as the engine does (the `processing` row with its key and
+/// event, then the outcome with its confirmation and event), from `STORE_WRITERS` writers,
+/// until `end` passes or `count` payments are written. Returns how many were written.
+async fn write_payments(
+    store: &Store,
+    end: Option<Instant>,
+    count: Option<u64>,
+) -> anyhow::Result<u64> {
     let done = Arc::new(AtomicU64::new(0));
-    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let claimed = Arc::new(AtomicU64::new(0));
     let entropy = Entropy::from_os();
     let mut writers = Vec::new();
     for w in 0..STORE_WRITERS {
-        let (store, done, entropy) = (store.clone(), Arc::clone(&done), entropy.clone());
+        let (store, done, claimed, entropy) = (
+            store.clone(),
+            Arc::clone(&done),
+            Arc::clone(&claimed),
+            entropy.clone(),
+        );
         writers.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < end {
-                n += 1;
+            loop {
+                if end.is_some_and(|end| Instant::now() >= end) {
+                    break;
+                }
+                let n = claimed.fetch_add(1, Ordering::Relaxed);
+                if count.is_some_and(|count| n >= count) {
+                    break;
+                }
                 let mut payment = Payment {
                     id: cip_common::payment::payment_id(SystemClock.now_ms(), entropy.next_u64()),
                     application: "DMV-RENEWAL".into(),
@@ -226,7 +239,31 @@ async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
     for writer in writers {
         writer.await?;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / seconds)
+    Ok(done.load(Ordering::Relaxed))
+}
+
+/// Payments/s the store commits when many writers each write what one payment writes.
+async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let store = fresh_store(dir.path()).await?;
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    Ok(write_payments(&store, Some(end), None).await? as f64 / seconds)
+}
+
+/// Milliseconds from starting `cipd serve` on a database of a million payments (all decided in
+/// the last hour, so the queue's figures load every one) to its socket answering.
+async fn startup_with_a_million() -> anyhow::Result<f64> {
+    const PAYMENTS: u64 = 1_000_000;
+    let dir = tempfile::tempdir()?;
+    let store = fresh_store(dir.path()).await?;
+    eprintln!("cipd bench: writing {PAYMENTS} payments for the start-up measurement…");
+    write_payments(&store, None, Some(PAYMENTS)).await?;
+    drop(store);
+    let started = Instant::now();
+    let served = Served::start_in(dir, 0).await?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    drop(served);
+    Ok(ms)
 }
 
 #[tarpc::service]
@@ -301,6 +338,11 @@ impl Served {
     async fn start(latency_ms: u64) -> anyhow::Result<Served> {
         let dir = tempfile::tempdir()?;
         drop(fresh_store(dir.path()).await?);
+        Self::start_in(dir, latency_ms).await
+    }
+
+    /// Serves the database already in `dir`.
+    async fn start_in(dir: tempfile::TempDir, latency_ms: u64) -> anyhow::Result<Served> {
         let config = dir.path().join("cipd.toml");
         std::fs::write(
             &config,
@@ -319,7 +361,8 @@ impl Served {
             .stdin(Stdio::null())
             .spawn()
             .context("cannot start cipd serve")?;
-        for _ in 0..400 {
+        // Generous: a large database is read back at start.
+        for _ in 0..24_000 {
             if connect(&socket).await.is_ok() {
                 return Ok(Served {
                     child,
@@ -491,7 +534,7 @@ async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<
     Ok((samples, errors))
 }
 
-pub async fn run(seconds: u64) -> anyhow::Result<Report> {
+pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
     let secs = seconds as f64;
     eprintln!("cipd bench: store ceiling…");
     let store_ceiling_per_s = store_ceiling(secs).await?;
@@ -554,7 +597,11 @@ pub async fn run(seconds: u64) -> anyhow::Result<Report> {
         runs,
         peak_rss_mb,
         daemon_cpu_s,
-        startup_1m_ms: None,
+        startup_1m_ms: if startup {
+            Some(startup_with_a_million().await?)
+        } else {
+            None
+        },
     })
 }
 
@@ -603,4 +650,7 @@ pub fn print_table(report: &Report) {
     );
     println!("daemon peak RSS             {:.1} MiB", report.peak_rss_mb);
     println!("daemon CPU time             {:.1} s", report.daemon_cpu_s);
+    if let Some(ms) = report.startup_1m_ms {
+        println!("start-up with 1M payments   {ms:.0} ms");
+    }
 }
