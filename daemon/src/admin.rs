@@ -165,6 +165,8 @@ impl Admin {
             .write(move |conn| {
                 let changed = accounts::set_password(conn, &user, &hash)?;
                 if changed {
+                    // A new password ends the sessions the old one opened.
+                    accounts::end_sessions_of(conn, &user, entry.at_ms)?;
                     accounts::audit(conn, &entry)?;
                 }
                 Ok(changed)

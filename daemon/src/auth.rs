@@ -480,11 +480,22 @@ impl Auth {
         if active {
             session.last_seen_ms = session.last_seen_ms.max(now);
         }
-        if active && now - session.persisted_ms >= TOUCH_EVERY_MS {
+        // Written back at most once a minute; that write also finds a session ended by another
+        // process (a password changed with `cipd user passwd`), so a cached one ends too.
+        if now - session.persisted_ms >= TOUCH_EVERY_MS {
             session.persisted_ms = now;
-            self.store
-                .write(move |conn| accounts::touch_session(conn, &hash, now))
+            let seen = session.last_seen_ms;
+            let open = self
+                .store
+                .write(move |conn| accounts::touch_session(conn, &hash, seen))
                 .await?;
+            if !open {
+                self.sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&hash);
+                return Err(ApiError::SessionExpired);
+            }
         }
         let caller = session.caller.clone();
         if from_cache {

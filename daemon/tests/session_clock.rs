@@ -197,3 +197,44 @@ async fn parallel_guesses_cannot_pass_the_lockout() {
         .await;
     assert!(matches!(right, Err(ApiError::Locked { .. })), "{right:?}");
 }
+
+#[tokio::test]
+async fn a_password_change_ends_open_sessions_within_a_minute() {
+    let (_dir, clock, auth, store) = setup().await;
+    let session = auth
+        .login(
+            "DMV-RENEWAL",
+            "agent1",
+            Password::new("agent1-demo-pass"),
+            "test",
+        )
+        .await
+        .unwrap();
+    let admin = Admin {
+        store: store.clone(),
+        operator: Operator {
+            actor: "test".into(),
+            origin: "test".into(),
+        },
+        entropy: Entropy::seeded(9),
+    };
+    admin
+        .set_password("agent1", &Password::new("a-new-password-77"))
+        .await
+        .unwrap();
+    clock.advance_ms(MINUTE + 1);
+    assert_eq!(
+        auth.session(&session.token).await.unwrap_err(),
+        ApiError::SessionExpired
+    );
+    assert!(
+        auth.login(
+            "DMV-RENEWAL",
+            "agent1",
+            Password::new("a-new-password-77"),
+            "test"
+        )
+        .await
+        .is_ok()
+    );
+}

@@ -200,16 +200,29 @@ pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Sessio
         .optional()?)
 }
 
+/// Records a session's use; false when the session was ended meanwhile (a sign-out elsewhere,
+/// a password change).
 pub fn touch_session(
     conn: &Connection,
     token_hash: &[u8; 32],
     now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2) WHERE token_hash = ?1",
-    )?
-    .execute(params![token_hash.as_slice(), now_ms])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2)
+             WHERE token_hash = ?1 AND ended_ms IS NULL",
+        )?
+        .execute(params![token_hash.as_slice(), now_ms])?
+        > 0)
+}
+
+/// Ends every open session of a user (after its password changes).
+pub fn end_sessions_of(conn: &Connection, user: &str, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE sessions SET ended_ms = ?2 WHERE user_id = ?1 AND ended_ms IS NULL",
+        )?
+        .execute(params![user, now_ms])?)
 }
 
 pub fn end_session(
