@@ -11,6 +11,29 @@ use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
 
+fn admin(store: &Store) -> Admin {
+    Admin {
+        store: store.clone(),
+        operator: Operator {
+            actor: "test".into(),
+            origin: "test".into(),
+        },
+        entropy: Entropy::seeded(7),
+    }
+}
+
+/// Signs in with a demo user's demo password.
+async fn demo_login(auth: &Auth, user: &str) -> cip_common::session::SessionInfo {
+    auth.login(
+        "DMV-RENEWAL",
+        user,
+        Password::new(format!("{user}-demo-pass")),
+        "test",
+    )
+    .await
+    .unwrap()
+}
+
 async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
@@ -22,15 +45,7 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
         },
     )
     .unwrap();
-    let admin = Admin {
-        store: store.clone(),
-        operator: Operator {
-            actor: "test".into(),
-            origin: "test".into(),
-        },
-        entropy: Entropy::seeded(7),
-    };
-    admin.load_demo().await.unwrap();
+    admin(&store).load_demo().await.unwrap();
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let auth = Auth::new(
         store.clone(),
@@ -49,15 +64,7 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
 #[tokio::test]
 async fn a_session_ends_after_fifteen_idle_minutes_and_use_keeps_it_alive() {
     let (_dir, clock, auth, store) = setup().await;
-    let session = auth
-        .login(
-            "DMV-RENEWAL",
-            "agent1",
-            Password::new("agent1-demo-pass"),
-            "test",
-        )
-        .await
-        .unwrap();
+    let session = demo_login(&auth, "agent1").await;
     assert_eq!(session.role, Role::Agent);
     // Used every 14 minutes, it stays open for an hour.
     for _ in 0..4 {
@@ -139,15 +146,7 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
 #[tokio::test]
 async fn watching_the_feed_does_not_keep_a_session_alive() {
     let (_dir, clock, auth, _store) = setup().await;
-    let session = auth
-        .login(
-            "DMV-RENEWAL",
-            "super1",
-            Password::new("super1-demo-pass"),
-            "test",
-        )
-        .await
-        .unwrap();
+    let session = demo_login(&auth, "super1").await;
     for _ in 0..2 {
         clock.advance_ms(6 * MINUTE);
         assert!(auth.watching(&session.token).await.is_ok());
@@ -201,24 +200,8 @@ async fn parallel_guesses_cannot_pass_the_lockout() {
 #[tokio::test]
 async fn a_password_change_ends_open_sessions_within_a_minute() {
     let (_dir, clock, auth, store) = setup().await;
-    let session = auth
-        .login(
-            "DMV-RENEWAL",
-            "agent1",
-            Password::new("agent1-demo-pass"),
-            "test",
-        )
-        .await
-        .unwrap();
-    let admin = Admin {
-        store: store.clone(),
-        operator: Operator {
-            actor: "test".into(),
-            origin: "test".into(),
-        },
-        entropy: Entropy::seeded(9),
-    };
-    admin
+    let session = demo_login(&auth, "agent1").await;
+    admin(&store)
         .set_password("agent1", &Password::new("a-new-password-77"))
         .await
         .unwrap();
