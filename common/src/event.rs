@@ -16,6 +16,10 @@ pub enum EventKind {
     /// An in-doubt payment was settled by asking the processor.
     PaymentResolved,
     PaymentVoided,
+    /// The agency's callback took the notification of a paid hand-off.
+    AgencyNotified,
+    /// A notification attempt failed; it is tried again later.
+    AgencyNotifyFailed,
     SignIn,
     SignInFailed,
     Lockout,
@@ -23,7 +27,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApproved,
         EventKind::PaymentDeclined,
@@ -31,6 +35,8 @@ impl EventKind {
         EventKind::PaymentInDoubt,
         EventKind::PaymentResolved,
         EventKind::PaymentVoided,
+        EventKind::AgencyNotified,
+        EventKind::AgencyNotifyFailed,
         EventKind::SignIn,
         EventKind::SignInFailed,
         EventKind::Lockout,
@@ -46,6 +52,8 @@ impl EventKind {
             EventKind::PaymentInDoubt => "payment.in_doubt",
             EventKind::PaymentResolved => "payment.resolved",
             EventKind::PaymentVoided => "payment.voided",
+            EventKind::AgencyNotified => "agency.notified",
+            EventKind::AgencyNotifyFailed => "agency.notify_failed",
             EventKind::SignIn => "security.sign_in",
             EventKind::SignInFailed => "security.sign_in_failed",
             EventKind::Lockout => "security.lockout",

@@ -54,6 +54,13 @@ pub struct ApplicationSpec {
     pub methods: Vec<MethodKind>,
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
+    /// Where CIP's payment pages may send a customer back to (partial mode): a hand-off's
+    /// `return_url` must start with one of these.
+    #[serde(default)]
+    pub return_urls: Vec<String>,
+    /// Where CIP posts a signed notification when a hand-off is paid (partial mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl ApplicationSpec {
@@ -68,6 +75,16 @@ impl ApplicationSpec {
     /// Problems with the spec itself (an administrator's mistake), each in words.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        for url in self.return_urls.iter().chain(&self.callback_url) {
+            let secure = url.starts_with("https://")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://127.0.0.1");
+            if !secure || url.trim_end_matches('/').matches('/').count() < 2 {
+                problems.push(format!(
+                    "return URL {url:?} must be an https:// address, like https://agency.example/"
+                ));
+            }
+        }
         if self.id.is_empty()
             || self.id.len() > 32
             || !self

@@ -5,8 +5,10 @@ use crate::ach::{account_number_error, routing_number_error};
 use crate::card::{Expiry, cvv_error, validate_pan};
 use crate::fields::FieldErrors;
 use crate::form::{ApplicationSpec, FieldSpec, MethodKind};
+use crate::money::Currency;
 use crate::payment::{PaymentMethod, PaymentRequest};
 use regex::Regex;
+use std::collections::BTreeMap;
 
 /// Longest name, email or postal code accepted (a bound on what is stored).
 pub const MAX_TEXT_LEN: usize = 120;
@@ -42,23 +44,13 @@ impl Form {
     pub fn validate(&self, request: &PaymentRequest, today: time::Date) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
         let spec = &self.spec;
-        if request.currency != spec.currency {
-            errors.add(
-                "currency",
-                format!("{} takes payments in {} only", spec.id, spec.currency),
-            );
-        } else if request.amount_minor < spec.min_amount_minor
-            || request.amount_minor > spec.max_amount_minor
-        {
-            errors.add(
-                "amount",
-                format!(
-                    "enter an amount from {} to {}",
-                    spec.min_amount(),
-                    spec.max_amount()
-                ),
-            );
-        }
+        self.order_errors(
+            &mut errors,
+            request.amount_minor,
+            request.currency,
+            &request.fields,
+            today,
+        );
         text_field(
             &mut errors,
             "payer.name",
@@ -75,20 +67,6 @@ impl Form {
             );
         }
         postal_code(&mut errors, "payer.postal_code", &request.payer.postal_code);
-        for (field, pattern) in spec.fields.iter().zip(&self.patterns) {
-            let value = request.fields.get(&field.name).map_or("", |v| v.trim());
-            if let Some(message) = field_error(field, pattern.as_ref(), value, today) {
-                errors.add(format!("fields.{}", field.name), message);
-            }
-        }
-        for name in request.fields.keys() {
-            if !spec.fields.iter().any(|f| &f.name == name) {
-                errors.add(
-                    format!("fields.{name}"),
-                    format!("{} has no field {name:?}: leave it out", spec.id),
-                );
-            }
-        }
         match &request.method {
             PaymentMethod::Card(card) => {
                 if !spec.methods.contains(&MethodKind::Card) {
@@ -139,6 +117,60 @@ impl Form {
             }
         }
         errors.into_result()
+    }
+
+    /// Checks what an agency knows before its customer pays (a hand-off): the amount, its
+    /// currency and the application's own fields.
+    pub fn validate_order(
+        &self,
+        amount_minor: i64,
+        currency: Currency,
+        fields: &BTreeMap<String, String>,
+        today: time::Date,
+    ) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        self.order_errors(&mut errors, amount_minor, currency, fields, today);
+        errors.into_result()
+    }
+
+    fn order_errors(
+        &self,
+        errors: &mut FieldErrors,
+        amount_minor: i64,
+        currency: Currency,
+        fields: &BTreeMap<String, String>,
+        today: time::Date,
+    ) {
+        let spec = &self.spec;
+        if currency != spec.currency {
+            errors.add(
+                "currency",
+                format!("{} takes payments in {} only", spec.id, spec.currency),
+            );
+        } else if amount_minor < spec.min_amount_minor || amount_minor > spec.max_amount_minor {
+            errors.add(
+                "amount",
+                format!(
+                    "enter an amount from {} to {}",
+                    spec.min_amount(),
+                    spec.max_amount()
+                ),
+            );
+        }
+        for (field, pattern) in spec.fields.iter().zip(&self.patterns) {
+            let value = fields.get(&field.name).map_or("", |v| v.trim());
+            if let Some(message) = field_error(field, pattern.as_ref(), value, today) {
+                errors.add(format!("fields.{}", field.name), message);
+            }
+        }
+        for name in fields.keys() {
+            if !spec.fields.iter().any(|f| &f.name == name) {
+                errors.add(
+                    format!("fields.{name}"),
+                    format!("{} has no field {name:?}: leave it out", spec.id),
+                );
+            }
+        }
     }
 }
 
@@ -243,6 +275,8 @@ mod tests {
             min_amount_minor: 100,
             max_amount_minor: 100_000_000,
             methods: vec![MethodKind::Card, MethodKind::Ach],
+            return_urls: Vec::new(),
+            callback_url: None,
             fields: vec![
                 FieldSpec {
                     name: "taxpayer_id".into(),

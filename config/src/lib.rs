@@ -46,6 +46,42 @@ pub struct Settings {
     pub rpc: RpcSettings,
     pub payments: PaymentSettings,
     pub console: ConsoleSettings,
+    pub http: HttpSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// `ADDR:PORT` for the agency API and the hosted payment pages; empty: no HTTP at all.
+    pub listen: String,
+    /// PEM certificate chain and private key: with both, HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How agencies' customers reach the hosted pages (`https://pay.example.gov`), for the pay
+    /// URLs a hand-off returns. Empty: the address listened on.
+    pub public_url: String,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests an application may make per second, on average, and in a burst.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// How long a password verified with argon2 is trusted from memory, in seconds (0 to 300).
+    pub credential_cache_seconds: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            listen: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            public_url: String::new(),
+            max_body_bytes: 64 * 1024,
+            rate_per_second: 200,
+            rate_burst: 400,
+            credential_cache_seconds: 60,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -308,6 +344,38 @@ impl Settings {
         }
         if !(100..=1_000_000).contains(&self.console.feed_buffer) {
             problems.push(("console.feed_buffer", "must be 100 to 1000000".to_owned()));
+        }
+        let http = &self.http;
+        if !http.listen.is_empty() && http.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push((
+                "http.listen",
+                "must be an address and port like 127.0.0.1:8480, or empty for no HTTP".to_owned(),
+            ));
+        }
+        if http.tls_cert.is_some() != http.tls_key.is_some() {
+            problems.push((
+                "http.tls_cert",
+                "set both tls_cert and tls_key for HTTPS, or neither".to_owned(),
+            ));
+        }
+        let url = &http.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            problems.push((
+                "http.public_url",
+                "must start with https:// (or http:// on a test machine)".to_owned(),
+            ));
+        }
+        if http.max_body_bytes < 1024 || http.rate_per_second == 0 || http.rate_burst == 0 {
+            problems.push((
+                "http.max_body_bytes",
+                "the body limit must be at least 1024 and the rates at least 1".to_owned(),
+            ));
+        }
+        if http.credential_cache_seconds > 300 {
+            problems.push((
+                "http.credential_cache_seconds",
+                "must be 0 to 300".to_owned(),
+            ));
         }
         if self.rpc.max_page_size == 0 || self.rpc.max_events == 0 {
             problems.push((

@@ -11,9 +11,14 @@ use cip_daemon::store::Store;
 use tokio::sync::oneshot;
 
 /// A daemon running inside the console; dropping it stops it and removes its data.
+/// Where the demo serves the agency API and the payment pages, or the next free port.
+const DEMO_HTTP: &str = "127.0.0.1:8480";
+
 pub struct PrivateDaemon {
     pub resolved: Resolved,
     pub logins: Vec<DemoLogin>,
+    /// The agency API and the hosted payment pages.
+    pub http_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -31,10 +36,12 @@ pub async fn start() -> anyhow::Result<PrivateDaemon> {
         .prefix("cip-demo-")
         .tempdir()
         .context("cannot make a temporary data dir for the demo")?;
+    let mut settings = Settings::default();
+    settings.http.listen = DEMO_HTTP.to_owned();
     let resolved = Resolved {
         data_dir: dir.path().to_path_buf(),
         socket: dir.path().join("cipd.sock"),
-        settings: Settings::default(),
+        settings,
         file: None,
     };
     let admin = Admin {
@@ -52,7 +59,8 @@ pub async fn start() -> anyhow::Result<PrivateDaemon> {
             password: u.password.clone(),
         })
         .collect();
-    let daemon = Daemon::start(&resolved).await?;
+    let daemon = Daemon::start(&resolved, true).await?;
+    let http_url = daemon.http_url().map(str::to_owned);
     let (stop, stopped) = oneshot::channel::<()>();
     let socket = resolved.socket.clone();
     tokio::spawn(async move {
@@ -64,6 +72,7 @@ pub async fn start() -> anyhow::Result<PrivateDaemon> {
     Ok(PrivateDaemon {
         resolved,
         logins,
+        http_url,
         stop: Some(stop),
         _dir: dir,
     })

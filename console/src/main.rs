@@ -82,6 +82,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(url) = private.as_ref().and_then(|p| p.http_url.as_deref()) {
+        // Left on the screen under the console, and there again when it closes.
+        eprintln!(
+            "cip demo: agency API and payment pages on {url} (see README, \"Agencies over HTTP\")"
+        );
+    }
     let socket = private
         .as_ref()
         .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());

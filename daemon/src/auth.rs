@@ -145,6 +145,8 @@ pub struct AuthSettings {
     pub max_failures: u32,
     pub lockout_ms: i64,
     pub idle_ms: i64,
+    /// How long a password verified with argon2 is trusted from memory.
+    pub verified_for_ms: i64,
 }
 
 pub struct Auth {
@@ -157,7 +159,15 @@ pub struct Auth {
     sessions: Mutex<HashMap<[u8; 32], CachedSession>>,
     /// Per known user, the lock its sign-ins take turns on.
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Passwords argon2 verified lately, under a keyed hash of user and password: the stored
+    /// hash they matched and until when. A hit spares argon2 while that hash is still the
+    /// user's; the user is still read every time, so a lockout or a new password counts at once.
+    verified: Mutex<HashMap<[u8; 32], (String, i64)>>,
+    verified_key: [u8; 32],
 }
+
+/// Verified passwords remembered at most; beyond this, expired ones are forgotten first.
+const MAX_VERIFIED: usize = 10_000;
 
 fn token_hash(token: &SessionToken) -> [u8; 32] {
     *blake3::hash(token.expose().as_bytes()).as_bytes()
@@ -172,6 +182,7 @@ impl Auth {
     ) -> Result<Auth, String> {
         let dummy = Password::new(format!("{:032x}", entropy.next_u64()));
         let dummy_hash = hash_password(&dummy, &entropy)?;
+        let verified_key = entropy.bytes::<32>();
         Ok(Auth {
             store,
             clock,
@@ -180,6 +191,8 @@ impl Auth {
             dummy_hash,
             sessions: Mutex::new(HashMap::new()),
             turns: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            verified_key,
         })
     }
 
@@ -194,13 +207,23 @@ impl Auth {
         origin: &str,
     ) -> Result<Caller, ApiError> {
         let id = user.to_owned();
-        let known = self
+        let first = self
             .store
             .read(move |conn| accounts::user(conn, &id))
-            .await?
-            .is_some();
+            .await?;
+        let remembered = self.remembered(user, &password);
+        if let Some(row) = first.as_ref().filter(|row| {
+            remembered.as_deref() == Some(row.password_hash.as_str())
+                && row.applications.iter().any(|a| a == application)
+                && row
+                    .locked_until_ms
+                    .is_none_or(|until| until <= self.clock.now_ms())
+        }) {
+            // The right password: nothing to count, so no need to wait for the user's turn.
+            return self.signed_in(row.clone(), application).await;
+        }
         // Unknown users share no lock: their names are whatever was typed.
-        let _turn = match known {
+        let _turn = match first.is_some() {
             true => Some(self.user_turn(user).lock_owned().await),
             false => None,
         };
@@ -236,9 +259,14 @@ impl Auth {
         let hash = row
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |r| r.password_hash.clone());
-        let verified = tokio::task::spawn_blocking(move || verify(&password, &hash))
+        let key = self.verified_key(user, &password);
+        let checked = hash.clone();
+        let verified = tokio::task::spawn_blocking(move || verify(&password, &checked))
             .await
             .unwrap_or(false);
+        if verified && row.is_some() {
+            self.remember(key, hash, now);
+        }
         let Some(row) = row else {
             let entry = self.entry(user, "login", false, origin, format!("user:{user} unknown"));
             self.store
@@ -247,18 +275,7 @@ impl Auth {
             return Err(ApiError::BadCredentials);
         };
         if verified && granted {
-            if row.failed_attempts > 0 {
-                let id = row.id.clone();
-                self.store
-                    .write(move |conn| accounts::reset_failures(conn, &id))
-                    .await?;
-            }
-            return Ok(Caller {
-                user: row.id,
-                role: row.role,
-                application: application.to_owned(),
-                grants: row.applications,
-            });
+            return self.signed_in(row, application).await;
         }
         let (max, lock_until) = (self.settings.max_failures, now + self.settings.lockout_ms);
         let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
@@ -298,6 +315,55 @@ impl Auth {
             },
             None => ApiError::BadCredentials,
         })
+    }
+
+    /// A user whose password was right: failures forgotten, the caller made.
+    async fn signed_in(&self, row: UserRow, application: &str) -> Result<Caller, ApiError> {
+        if row.failed_attempts > 0 {
+            let id = row.id.clone();
+            self.store
+                .write(move |conn| accounts::reset_failures(conn, &id))
+                .await?;
+        }
+        Ok(Caller {
+            user: row.id,
+            role: row.role,
+            application: application.to_owned(),
+            grants: row.applications,
+        })
+    }
+
+    fn verified_key(&self, user: &str, password: &Password) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.verified_key);
+        hasher.update(user.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(password.expose().as_bytes());
+        *hasher.finalize().as_bytes()
+    }
+
+    /// The stored hash `password` was last verified against, if that was recent enough.
+    fn remembered(&self, user: &str, password: &Password) -> Option<String> {
+        let key = self.verified_key(user, password);
+        let now = self.clock.now_ms();
+        let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        verified
+            .get(&key)
+            .filter(|(_, until)| *until > now)
+            .map(|(hash, _)| hash.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], hash: String, now: i64) {
+        if self.settings.verified_for_ms <= 0 {
+            return;
+        }
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= MAX_VERIFIED {
+            verified.retain(|_, (_, until)| *until > now);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+        }
+        verified.insert(key, (hash, now + self.settings.verified_for_ms));
     }
 
     /// The lock that takes a user's sign-ins one at a time.

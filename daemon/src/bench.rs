@@ -30,6 +30,8 @@ use tarpc::server::{BaseChannel, Channel};
 
 /// Client counts of the closed-loop runs.
 const CLIENT_COUNTS: [usize; 4] = [1, 16, 64, 256];
+/// Gateway mode over HTTP, to set beside the tarpc runs of the same client counts.
+const HTTP_CLIENT_COUNTS: [usize; 2] = [1, 64];
 /// Payments offered per second in the open-loop run.
 const OFFERED_PER_S: u64 = 1_000;
 /// Payments in flight against a slow processor.
@@ -331,6 +333,8 @@ async fn wire_ceiling(seconds: f64) -> anyhow::Result<f64> {
 struct Served {
     child: Child,
     socket: PathBuf,
+    /// Its agency API.
+    http: String,
     _dir: tempfile::TempDir,
 }
 
@@ -344,9 +348,16 @@ impl Served {
     /// Serves the database already in `dir`.
     async fn start_in(dir: tempfile::TempDir, latency_ms: u64) -> anyhow::Result<Served> {
         let config = dir.path().join("cipd.toml");
+        // A free port for the daemon's HTTP side (taken back from the system a moment before).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         std::fs::write(
             &config,
-            format!("[processor]\nadded_latency_ms = {latency_ms}\n"),
+            format!(
+                "[processor]\nadded_latency_ms = {latency_ms}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
+                 rate_per_second = 1000000\nrate_burst = 1000000\n"
+            ),
         )?;
         let socket = dir.path().join("cipd.sock");
         let child = Command::new(std::env::current_exe()?)
@@ -367,6 +378,7 @@ impl Served {
                 return Ok(Served {
                     child,
                     socket,
+                    http: format!("http://127.0.0.1:{port}"),
                     _dir: dir,
                 });
             }
@@ -503,6 +515,65 @@ async fn closed_loop(
     Ok((samples, errors.load(Ordering::Relaxed)))
 }
 
+/// `clients` tasks each sending one gateway payment after another over HTTP for `seconds`:
+/// HTTP/1.1 keep-alive connections, Basic credentials on every call (argon2 once, then the
+/// daemon's memory of the verified password).
+async fn http_closed_loop(
+    served: &Served,
+    clients: usize,
+    seconds: f64,
+) -> anyhow::Result<(Vec<u32>, u64)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let url = format!("{}/v1/payments", served.http);
+    let body = Arc::new(serde_json::to_vec(&crate::http::request_json(
+        &demo_request(),
+    ))?);
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, body, errors, stop) = (
+            client.clone(),
+            url.clone(),
+            Arc::clone(&body),
+            Arc::clone(&errors),
+            Arc::clone(&stop),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let answer = client
+                    .post(&url)
+                    .basic_auth("api1", Some("api1-demo-pass"))
+                    .header("X-CIP-Application", "DMV-RENEWAL")
+                    .header("Idempotency-Key", fresh_key())
+                    .header("Content-Type", "application/json")
+                    .body(body.as_ref().clone())
+                    .send()
+                    .await;
+                match answer {
+                    Ok(response) if response.status() == 201 => samples.push(micros(started)),
+                    other => {
+                        FIRST_ERROR.call_once(|| eprintln!("cipd bench: first error: {other:?}"));
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await?);
+    }
+    Ok((samples, errors.load(Ordering::Relaxed)))
+}
+
 /// Payments offered at a fixed rate, each timed from when it was due, so queueing shows.
 async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<(Vec<u32>, u64)> {
     let (connections, token) = served.clients().await?;
@@ -547,6 +618,19 @@ pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
         let (samples, errors) = closed_loop(&fast, clients, secs).await?;
         runs.push(run_of(
             &format!("closed-{clients}"),
+            clients,
+            None,
+            0,
+            samples,
+            errors,
+            secs,
+        ));
+    }
+    for clients in HTTP_CLIENT_COUNTS {
+        eprintln!("cipd bench: {clients} clients, gateway mode over HTTP…");
+        let (samples, errors) = http_closed_loop(&fast, clients, secs).await?;
+        runs.push(run_of(
+            &format!("http-{clients}"),
             clients,
             None,
             0,

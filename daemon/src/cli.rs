@@ -135,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(&resolved).await,
         Command::Init { demo } => init(&resolved, demo).await,
-        Command::App(command) => app(&admin(&resolved)?, command).await,
+        Command::App(command) => app(&admin(&resolved)?, command, &resolved).await,
         Command::User(command) => user(&admin(&resolved)?, command).await,
         Command::Bench {
             seconds,
@@ -164,7 +164,7 @@ fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
 }
 
 async fn serve(resolved: &Resolved) -> anyhow::Result<()> {
-    let daemon = Daemon::start(resolved).await?;
+    let daemon = Daemon::start(resolved, false).await?;
     daemon.serve(&resolved.socket, shutdown_signal()).await
 }
 
@@ -211,7 +211,7 @@ async fn init(resolved: &Resolved, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn app(admin: &Admin, command: AppCommand) -> anyhow::Result<()> {
+async fn app(admin: &Admin, command: AppCommand, resolved: &Resolved) -> anyhow::Result<()> {
     match command {
         AppCommand::Add { file } => {
             let text = std::fs::read_to_string(&file)
@@ -248,12 +248,25 @@ async fn app(admin: &Admin, command: AppCommand) -> anyhow::Result<()> {
                 .into_iter()
                 .find(|s| s.id == id)
                 .with_context(|| format!("no application {id}: see `cipd app list`"))?;
+            let signed = spec.callback_url.is_some();
+            let key = crate::engine::callback_key(
+                &crate::serve::fingerprint_key(&resolved.data_dir, &admin.entropy)?,
+                &spec.id,
+            );
             print!(
                 "{}",
                 toml::to_string_pretty(&ApplicationsFile {
                     application: vec![spec]
                 })?
             );
+            if signed {
+                // For the agency: how to check that a notification came from CIP.
+                println!(
+                    "# notifications carry X-CIP-Signature: t=<ms>,v1=<hex HMAC-SHA256 of \"<ms>.<body>\">\n\
+                     # with the key (hex) {}",
+                    blake3::Hash::from(key).to_hex()
+                );
+            }
         }
     }
     Ok(())

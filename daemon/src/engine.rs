@@ -49,6 +49,15 @@ impl BusinessDay {
     }
 }
 
+/// The key an application's hand-off notifications are signed with (HMAC-SHA256): derived from
+/// the daemon's secret key, so nothing more is stored; `cipd app show` prints it for the agency.
+pub fn callback_key(key: &[u8; 32], application: &str) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(b"cip hand-off notifications\0");
+    hasher.update(application.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
 /// A keyed hash of everything that makes a request what it is: equal for a replay, never
 /// revealing the card number.
 pub fn fingerprint(key: &[u8; 32], application: &str, request: &PaymentRequest) -> [u8; 32] {
@@ -92,6 +101,12 @@ pub struct Engine {
     in_flight: Mutex<HashMap<String, watch::Receiver<Option<Payment>>>>,
 }
 
+/// A submitted payment, and whether an earlier call with the same key had already taken it.
+pub struct Submitted {
+    pub payment: Payment,
+    pub replayed: bool,
+}
+
 impl Engine {
     pub fn new(
         store: Store,
@@ -118,6 +133,18 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn entropy(&self) -> &Entropy {
+        &self.entropy
+    }
+
+    pub fn callback_key(&self, application: &str) -> [u8; 32] {
+        callback_key(&self.fingerprint_key, application)
     }
 
     pub fn deadline_ms(&self) -> u64 {
@@ -170,6 +197,19 @@ impl Engine {
         idempotency_key: String,
         request: PaymentRequest,
     ) -> Result<Payment, ApiError> {
+        self.submit_once(caller, mode, idempotency_key, request)
+            .await
+            .map(|submitted| submitted.payment)
+    }
+
+    /// [`Engine::submit`], telling whether this call took the payment or replayed an earlier one.
+    pub async fn submit_once(
+        self: &Arc<Self>,
+        caller: &Caller,
+        mode: Mode,
+        idempotency_key: String,
+        request: PaymentRequest,
+    ) -> Result<Submitted, ApiError> {
         if let Some(message) = idempotency_key_problem(&idempotency_key) {
             return Err(ApiError::InvalidRequest { message });
         }
@@ -246,14 +286,14 @@ impl Engine {
         payment: Payment,
         fingerprint: [u8; 32],
         request: PaymentRequest,
-    ) -> Result<Payment, ApiError> {
+    ) -> Result<Submitted, ApiError> {
         let (settled, receiver) = watch::channel(None);
         let id = payment.id.clone();
         self.lock_in_flight().insert(id.clone(), receiver);
         let result = self.carry_registered(payment, fingerprint, request).await;
         self.lock_in_flight().remove(&id);
-        if let Ok(payment) = &result {
-            settled.send_replace(Some(payment.clone()));
+        if let Ok(submitted) = &result {
+            settled.send_replace(Some(submitted.payment.clone()));
         }
         result
     }
@@ -269,7 +309,7 @@ impl Engine {
         payment: Payment,
         fingerprint: [u8; 32],
         request: PaymentRequest,
-    ) -> Result<Payment, ApiError> {
+    ) -> Result<Submitted, ApiError> {
         let received = payment.clone();
         let begun = self
             .store
@@ -288,7 +328,12 @@ impl Engine {
             Begun::Existing {
                 payment_id,
                 same_request: true,
-            } => return self.outcome_of(&payment_id).await,
+            } => {
+                return self.outcome_of(&payment_id).await.map(|payment| Submitted {
+                    payment,
+                    replayed: true,
+                });
+            }
         }
         let call = self.processor.authorize(Authorization {
             reference: &payment.id,
@@ -297,7 +342,10 @@ impl Engine {
         });
         let answer = tokio::time::timeout(self.deadline, call).await.ok();
         drop(request);
-        self.settle(payment, answer).await
+        self.settle(payment, answer).await.map(|payment| Submitted {
+            payment,
+            replayed: false,
+        })
     }
 
     /// Commits what the processor said (`None`: it did not answer in time) and returns the

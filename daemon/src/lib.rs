@@ -9,6 +9,8 @@ pub mod clock;
 pub mod engine;
 pub mod feed;
 pub mod figures;
+pub mod http;
+pub mod lookup;
 pub mod processor;
 pub mod rpc;
 pub mod serve;

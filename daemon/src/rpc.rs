@@ -3,8 +3,8 @@
 
 use crate::auth::{Auth, Caller};
 use crate::engine::Engine;
-use crate::store::{events, payments};
-use cip_common::confirmation::normalize;
+use crate::lookup;
+use crate::store::events;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventBatch};
 use cip_common::form::ApplicationSpec;
@@ -73,8 +73,6 @@ async fn run_to_end<T: Send + 'static>(
     })
 }
 
-/// Roles that may see payments.
-const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
 /// Roles that may watch the feed.
 const FEED_WATCHERS: [Role; 2] = [Role::Agent, Role::Supervisor];
 
@@ -192,36 +190,7 @@ impl Cip for Connection {
     ) -> Result<Payment, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            caller.require(&READERS, "look up payments")?;
-            let (what, id) = match &lookup {
-                PaymentLookup::Id(id) => ("payment", id.clone()),
-                PaymentLookup::ConfirmationCode(code) => ("confirmation code", code.clone()),
-            };
-            let not_found = || ApiError::NotFound {
-                what: what.to_owned(),
-                id: id.clone(),
-            };
-            let found = match lookup {
-                PaymentLookup::Id(id) => {
-                    self.shared
-                        .engine
-                        .store()
-                        .read(move |conn| payments::by_id(conn, &id))
-                        .await
-                }
-                PaymentLookup::ConfirmationCode(code) => {
-                    let code = normalize(&code).ok_or_else(not_found)?;
-                    self.shared
-                        .engine
-                        .store()
-                        .read(move |conn| payments::by_confirmation_code(conn, &code))
-                        .await
-                }
-            }?;
-            // A payment of another application is answered as not found: no hint it exists.
-            found
-                .filter(|p| caller.visible_applications().contains(&p.application))
-                .ok_or_else(not_found)
+            lookup::find(self.shared.engine.store(), &caller, lookup).await
         })
         .await
     }
@@ -230,23 +199,12 @@ impl Cip for Connection {
         self,
         _: Context,
         token: SessionToken,
-        mut query: SearchQuery,
+        query: SearchQuery,
     ) -> Result<SearchPage, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            caller.require(&READERS, "search payments")?;
-            let page_size = query.page_size.clamp(1, self.shared.limits.max_page_size);
-            if let Some(code) = &query.confirmation_code {
-                query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
-            }
-            let apps = caller.visible_applications();
-            let (payments, more) = self
-                .shared
-                .engine
-                .store()
-                .read(move |conn| payments::search(conn, &query, &apps, page_size))
-                .await?;
-            Ok(SearchPage { payments, more })
+            let max = self.shared.limits.max_page_size;
+            lookup::search(self.shared.engine.store(), &caller, query, max).await
         })
         .await
     }
@@ -308,7 +266,7 @@ impl Cip for Connection {
     ) -> Result<Vec<Event>, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            caller.require(&READERS, "look up payments")?;
+            caller.require(&lookup::READERS, "look up payments")?;
             let apps = caller.visible_applications();
             let timeline = self
                 .shared

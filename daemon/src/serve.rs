@@ -64,10 +64,13 @@ pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8
 /// A daemon ready to serve: store open, processor books read, unsettled payments resolved.
 pub struct Daemon {
     shared: Arc<Shared>,
+    http: Option<(crate::http::HttpListener, cip_config::HttpSettings)>,
 }
 
 impl Daemon {
-    pub async fn start(resolved: &Resolved) -> anyhow::Result<Daemon> {
+    /// Opens everything and binds HTTP when `[http] listen` is set; with `next_free_port`, a
+    /// taken port makes it try the next ones (the demo).
+    pub async fn start(resolved: &Resolved, next_free_port: bool) -> anyhow::Result<Daemon> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let entropy = Entropy::from_os();
         let settings = &resolved.settings;
@@ -110,16 +113,32 @@ impl Daemon {
                 max_failures: settings.auth.max_failures,
                 lockout_ms: i64::from(settings.auth.lockout_minutes) * 60_000,
                 idle_ms: i64::from(settings.auth.session_idle_minutes) * 60_000,
+                verified_for_ms: i64::from(settings.http.credential_cache_seconds) * 1000,
             },
         )
         .map_err(|e| anyhow::anyhow!("cannot prepare password hashing: {e}"))?;
+        let http = match settings.http.listen.is_empty() {
+            true => None,
+            false => Some((
+                crate::http::bind(&settings.http, next_free_port).await?,
+                settings.http.clone(),
+            )),
+        };
         Ok(Daemon {
             shared: Arc::new(Shared {
                 engine,
                 auth,
                 limits: settings.rpc.clone(),
             }),
+            http,
         })
+    }
+
+    /// Where agencies and customers reach the HTTP side, when it is on.
+    pub fn http_url(&self) -> Option<&str> {
+        self.http
+            .as_ref()
+            .map(|(listener, _)| listener.base_url.as_str())
     }
 
     /// Serves on `socket` until `shutdown` resolves.
@@ -130,6 +149,17 @@ impl Daemon {
     ) -> anyhow::Result<()> {
         let listener = bind(socket).await?;
         tracing::info!("cipd listening on {}", socket.display());
+        let stop_http = tokio_util::sync::CancellationToken::new();
+        let http = self.http.map(|(listener, settings)| {
+            tracing::info!("cipd HTTP on {}", listener.base_url);
+            let stopped = stop_http.clone().cancelled_owned();
+            let shared = Arc::clone(&self.shared);
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::serve(listener, shared, settings, stopped).await {
+                    tracing::error!("{e:#}");
+                }
+            })
+        });
         let engine = Arc::clone(&self.shared.engine);
         let resolver = tokio::spawn(async move {
             let mut every = tokio::time::interval(RESOLVE_EVERY);
@@ -178,6 +208,10 @@ impl Daemon {
             });
         }
         resolver.abort();
+        stop_http.cancel();
+        if let Some(http) = http {
+            let _ = http.await;
+        }
         let _ = std::fs::remove_file(socket);
         tracing::info!("cipd stopped accepting; letting payments in flight finish");
         let deadline =

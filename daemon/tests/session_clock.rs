@@ -55,6 +55,7 @@ async fn setup() -> (tempfile::TempDir, Arc<ManualClock>, Auth, Store) {
             max_failures: 6,
             lockout_ms: 30 * MINUTE,
             idle_ms: 15 * MINUTE,
+            verified_for_ms: MINUTE,
         },
     )
     .unwrap();

@@ -16,6 +16,7 @@ use tarpc::context;
 
 pub use cip_daemon::rpc::connect;
 
+pub mod http;
 pub mod terminal;
 
 /// Settings every test daemon runs with: a processor deadline above the sandbox's 3-second slow

@@ -70,6 +70,8 @@ fn kind_label(kind: EventKind) -> &'static str {
         EventKind::PaymentInDoubt => "in doubt",
         EventKind::PaymentResolved => "resolved",
         EventKind::PaymentVoided => "voided",
+        EventKind::AgencyNotified => "notified",
+        EventKind::AgencyNotifyFailed => "notify ✗",
         EventKind::SignIn => "sign-in",
         EventKind::SignInFailed => "sign-in ✗",
         EventKind::Lockout => "LOCKOUT",

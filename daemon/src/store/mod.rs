@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod events;
+pub mod handoffs;
 pub mod payments;
 
 use rusqlite::Connection;
@@ -103,7 +104,10 @@ pub struct StoreLimits {
     pub readers: usize,
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/01_init.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/01_init.sql")),
+    M::up(include_str!("../../migrations/02_handoffs.sql")),
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)

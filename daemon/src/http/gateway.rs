@@ -1,0 +1,285 @@
+//! Gateway mode: an agency's server sends a payment and gets its outcome in one call; it looks
+//! payments up by id and searches them with the console's filters.
+
+use super::HttpState;
+use super::agency::{caller, json_body};
+use super::answer::{self, PaymentView, Refusal};
+use crate::lookup;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use cip_common::ach::AccountType;
+use cip_common::error::ApiError;
+use cip_common::fields::FieldErrors;
+use cip_common::money::Currency;
+use cip_common::payment::{
+    AchInput, CardInput, Mode, Payer, PaymentLookup, PaymentMethod, PaymentRequest, SearchQuery,
+    SearchSort,
+};
+use cip_common::secret::{AccountNumber, Cvv, Pan};
+use cip_common::status::PaymentStatus;
+use cip_common::validate::Form;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// `POST /v1/payments`: the body. Missing values are empty, so validation names each one.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentBody {
+    pub amount_minor: i64,
+    pub currency: Option<Currency>,
+    pub payer: PayerBody,
+    pub fields: BTreeMap<String, String>,
+    pub card: Option<CardBody>,
+    pub ach: Option<AchBody>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PayerBody {
+    pub name: String,
+    pub email: String,
+    pub postal_code: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardBody {
+    pub number: String,
+    pub exp_month: u8,
+    pub exp_year: u16,
+    pub cvv: String,
+    pub name: String,
+    pub postal_code: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AchBody {
+    pub routing_number: String,
+    pub account_number: String,
+    pub account_type: Option<AccountType>,
+    pub holder_name: String,
+}
+
+impl PaymentBody {
+    /// The engine's request. When the currency or the method is missing, the rest is still
+    /// checked against `form` (with the application's currency and no method), so the answer
+    /// names every field to fix at once.
+    pub fn into_request(self, form: &Form, today: time::Date) -> Result<PaymentRequest, ApiError> {
+        let mut errors = FieldErrors::default();
+        if self.currency.is_none() {
+            errors.add("currency", "name the currency, like USD");
+        }
+        let method = match (self.card, self.ach) {
+            (Some(card), None) => Some(PaymentMethod::Card(CardInput {
+                number: Pan::new(card.number),
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+                cvv: Cvv::new(card.cvv),
+                name: card.name,
+                postal_code: card.postal_code,
+            })),
+            (None, Some(ach)) => match ach.account_type {
+                Some(account_type) => Some(PaymentMethod::Ach(AchInput {
+                    routing_number: ach.routing_number,
+                    account_number: AccountNumber::new(ach.account_number),
+                    account_type,
+                    holder_name: ach.holder_name,
+                })),
+                None => {
+                    errors.add("ach.account_type", "say checking or savings");
+                    None
+                }
+            },
+            (None, None) => {
+                errors.add(
+                    "card",
+                    "send a card object, or an ach object for a bank debit",
+                );
+                None
+            }
+            (Some(_), Some(_)) => {
+                errors.add("ach", "send a card or an ach object, not both");
+                None
+            }
+        };
+        let payer = Payer {
+            name: self.payer.name,
+            email: self.payer.email,
+            postal_code: self.payer.postal_code,
+        };
+        match (self.currency, method) {
+            (Some(currency), Some(method)) if errors.is_empty() => Ok(PaymentRequest {
+                amount_minor: self.amount_minor,
+                currency,
+                payer,
+                fields: self.fields,
+                method,
+            }),
+            _ => {
+                let rest = PaymentRequest {
+                    amount_minor: self.amount_minor,
+                    currency: self.currency.unwrap_or(form.spec.currency),
+                    payer,
+                    fields: self.fields,
+                    method: PaymentMethod::Card(CardInput {
+                        number: Pan::new(String::new()),
+                        exp_month: 0,
+                        exp_year: 0,
+                        cvv: Cvv::new(String::new()),
+                        name: String::new(),
+                        postal_code: String::new(),
+                    }),
+                };
+                if let Err(found) = form.validate(&rest, today) {
+                    let about_payer_or_order =
+                        |field: &str| !field.starts_with("card") && field != "method";
+                    errors.0.extend(
+                        found
+                            .0
+                            .into_iter()
+                            .filter(|e| about_payer_or_order(&e.field)),
+                    );
+                }
+                Err(ApiError::Fields(errors))
+            }
+        }
+    }
+}
+
+/// The body of `POST /v1/payments` for `request`, as an agency's server writes it (the
+/// benchmark's and the tests' HTTP clients send this).
+pub fn request_json(request: &PaymentRequest) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "amount_minor": request.amount_minor,
+        "currency": request.currency.code(),
+        "payer": request.payer,
+        "fields": request.fields,
+    });
+    match &request.method {
+        PaymentMethod::Card(card) => {
+            body["card"] = serde_json::json!({
+                "number": card.number.expose(),
+                "exp_month": card.exp_month,
+                "exp_year": card.exp_year,
+                "cvv": card.cvv.expose(),
+                "name": card.name,
+                "postal_code": card.postal_code,
+            });
+        }
+        PaymentMethod::Ach(ach) => {
+            body["ach"] = serde_json::json!({
+                "routing_number": ach.routing_number,
+                "account_number": ach.account_number.expose(),
+                "account_type": ach.account_type,
+                "holder_name": ach.holder_name,
+            });
+        }
+    }
+    body
+}
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub async fn submit(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let caller = caller(&state, &headers, peer).await?;
+    let key = headers
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Refusal::Header {
+            name: "Idempotency-Key",
+            message: "send a new key of 1 to 255 letters, digits and hyphens with each payment, \
+                      and the same key to retry it"
+                .to_owned(),
+        })?
+        .to_owned();
+    let body = json_body::<PaymentBody>(body, state.settings.max_body_bytes)?;
+    let engine = &state.shared.engine;
+    let form = engine.form(&caller.application).await?;
+    let request = body.into_request(&form, engine.clock().today())?;
+    let submitted = engine
+        .submit_once(&caller, Mode::Gateway, key, request)
+        .await?;
+    let status = answer::submitted_status(&submitted.payment, submitted.replayed);
+    Ok(answer::payment(status, &submitted.payment))
+}
+
+pub async fn payment(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let caller = caller(&state, &headers, peer).await?;
+    let payment = lookup::find(state.shared.engine.store(), &caller, PaymentLookup::Id(id)).await?;
+    Ok(answer::payment(axum::http::StatusCode::OK, &payment))
+}
+
+/// `GET /v1/payments?…`: the console's search filters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    status: Option<PaymentStatus>,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    confirmation_code: Option<String>,
+    last_four: Option<String>,
+    payer_name: Option<String>,
+    #[serde(default)]
+    sort: SearchSort,
+    #[serde(default)]
+    page: u32,
+    page_size: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct SearchAnswer<'a> {
+    payments: Vec<PaymentView<'a>>,
+    page: u32,
+    more: bool,
+}
+
+pub async fn search(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Refusal> {
+    let caller = caller(&state, &headers, peer).await?;
+    let Query(params) = params.map_err(|e| {
+        Refusal::Api(ApiError::InvalidRequest {
+            message: format!("{}: see /openapi.json for the filters", e.body_text()),
+        })
+    })?;
+    let query = SearchQuery {
+        application: Some(caller.application.clone()),
+        status: params.status,
+        from_ms: params.from_ms,
+        to_ms: params.to_ms,
+        confirmation_code: params.confirmation_code,
+        last_four: params.last_four,
+        payer_name: params.payer_name,
+        sort: params.sort,
+        page: params.page,
+        page_size: params.page_size.unwrap_or(50),
+    };
+    let max = state.shared.limits.max_page_size;
+    let page = lookup::search(state.shared.engine.store(), &caller, query, max).await?;
+    Ok(Json(SearchAnswer {
+        payments: page.payments.iter().map(PaymentView::from).collect(),
+        page: params.page,
+        more: page.more,
+    })
+    .into_response())
+}

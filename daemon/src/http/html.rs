@@ -1,0 +1,98 @@
+//! The hosted pages' HTML: a layout, escaping, and form inputs with their errors beside them.
+//! No script anywhere; styles come from `/pay/style.css`.
+
+use cip_common::fields::FieldErrors;
+use std::fmt::Write;
+
+pub const STYLE: &str = include_str!("../../../assets/pay.css");
+
+/// `text` safe inside HTML text and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A whole page: `body` is HTML already.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · CIP</title><link rel=\"stylesheet\" href=\"/pay/style.css\"></head>\
+         <body><main><p class=\"brand\">CIP · secure payment</p><h1>{title}</h1>{body}</main>\
+         </body></html>\n",
+        title = escape(title)
+    )
+}
+
+/// One labelled input. `attributes` is HTML already (`autocomplete="cc-number"`).
+pub struct Input<'a> {
+    pub label: &'a str,
+    pub name: &'a str,
+    pub value: &'a str,
+    pub attributes: &'a str,
+    pub hint: &'a str,
+}
+
+impl Input<'_> {
+    /// The input, with its error from `errors` (by the same dotted name) beside it.
+    pub fn render(&self, errors: &FieldErrors, out: &mut String) {
+        self.render_as(self.name, errors, out);
+    }
+
+    /// The input, showing the error filed under `error_name` (one error for two inputs).
+    pub fn render_as(&self, error_name: &str, errors: &FieldErrors, out: &mut String) {
+        let id = self.name.replace('.', "-");
+        let error = errors.get(error_name);
+        let _ = write!(
+            out,
+            "<div class=\"field{}\"><label for=\"{id}\">{}</label>",
+            if error.is_some() { " invalid" } else { "" },
+            escape(self.label)
+        );
+        let _ = write!(
+            out,
+            "<input id=\"{id}\" name=\"{}\" value=\"{}\" {}{}>",
+            escape(self.name),
+            escape(self.value),
+            self.attributes,
+            if error.is_some() {
+                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
+            } else {
+                String::new()
+            }
+        );
+        if let Some(error) = error {
+            let _ = write!(
+                out,
+                "<p class=\"error\" id=\"{id}-error\">{}</p>",
+                escape(error)
+            );
+        } else if !self.hint.is_empty() {
+            let _ = write!(out, "<p class=\"hint\">{}</p>", escape(self.hint));
+        }
+        out.push_str("</div>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_cannot_become_markup() {
+        assert_eq!(
+            escape("<script>alert(\"x\")</script> & 'y'"),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+    }
+}

@@ -1,0 +1,786 @@
+//! Partial mode, the customer's side: CIP's own pages, rendered on the server, working without
+//! script. The one-time link opens a visit (a cookie); the customer signs in, pays with the
+//! console's validation and messages, and sees the confirmation with a link back to the agency.
+
+use super::HttpState;
+use super::handoffs::{load, standing};
+use super::html::{self, Input, escape};
+use crate::auth::Caller;
+use crate::store::handoffs;
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use cip_common::ach::AccountType;
+use cip_common::error::ApiError;
+use cip_common::fields::FieldErrors;
+use cip_common::form::{ApplicationSpec, MethodKind};
+use cip_common::money::Money;
+use cip_common::payment::{
+    AchInput, CardInput, Mode, Payer, Payment, PaymentMethod, PaymentRequest,
+};
+use cip_common::secret::{AccountNumber, Cvv, Password};
+use cip_common::session::Role;
+use cip_common::status::PaymentStatus;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+const COOKIE: &str = "cip_visit";
+/// Visits kept at most; expired ones are dropped first.
+const MAX_VISITS: usize = 100_000;
+
+/// A browser's visit to one hand-off's pages.
+#[derive(Clone)]
+struct Visit {
+    handoff_id: String,
+    application: String,
+    /// Sent back in every form: a post without it is refused.
+    csrf: String,
+    caller: Option<Caller>,
+    /// The idempotency key of the form on screen: sending it twice takes one payment.
+    form_key: String,
+    expires_ms: i64,
+}
+
+#[derive(Default)]
+pub struct Visits(Mutex<HashMap<[u8; 32], Visit>>);
+
+impl Visits {
+    fn get(&self, cookie: &str, now_ms: i64) -> Option<Visit> {
+        let visits = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        visits
+            .get(blake3::hash(cookie.as_bytes()).as_bytes())
+            .filter(|v| v.expires_ms > now_ms)
+            .cloned()
+    }
+
+    fn put(&self, cookie: &str, visit: Visit, now_ms: i64) {
+        let mut visits = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if visits.len() >= MAX_VISITS {
+            visits.retain(|_, v| v.expires_ms > now_ms);
+        }
+        visits.insert(*blake3::hash(cookie.as_bytes()).as_bytes(), visit);
+    }
+}
+
+pub fn routes() -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/pay/style.css", get(style))
+        .route("/pay", get(show).post(pay))
+        .route("/pay/sign-in", axum::routing::post(sign_in))
+        .route("/pay/{link}", get(open_link))
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        html::STYLE,
+    )
+        .into_response()
+}
+
+fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html::page(title, body),
+    )
+        .into_response()
+}
+
+fn dead_end(status: StatusCode, message: &str) -> Response {
+    html_page(
+        status,
+        "This payment page cannot be used",
+        &format!(
+            "<p class=\"notice\">{}</p><p>Go back to the agency's website and start the payment again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+fn random_hex(state: &HttpState) -> String {
+    blake3::Hash::from(state.shared.engine.entropy().bytes::<32>())
+        .to_hex()
+        .to_string()
+}
+
+/// Opens the link once: a visit starts, the link is spent, and the browser moves to `/pay`
+/// (so the link's secret leaves the address bar and the history).
+async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
+    let engine = &state.shared.engine;
+    let now = engine.clock().now_ms();
+    let link_hash = *blake3::hash(link.as_bytes()).as_bytes();
+    let opened = engine
+        .store()
+        .write(move |conn| handoffs::use_link(conn, &link_hash, now))
+        .await;
+    let handoff = match opened {
+        Ok(Some(handoff)) => handoff,
+        Ok(None) => {
+            return dead_end(
+                StatusCode::NOT_FOUND,
+                "This payment link has been used already, has expired, or is not a CIP link.",
+            );
+        }
+        Err(e) => {
+            return dead_end(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ApiError::from(e).to_string(),
+            );
+        }
+    };
+    let cookie = random_hex(&state);
+    state.visits.put(
+        &cookie,
+        Visit {
+            handoff_id: handoff.id,
+            application: handoff.application,
+            csrf: random_hex(&state),
+            caller: None,
+            form_key: new_key(&state),
+            expires_ms: handoff.expires_ms,
+        },
+        now,
+    );
+    let secure = if state.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut response = Redirect::to("/pay").into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{COOKIE}={cookie}; Path=/pay; HttpOnly; SameSite=Lax{secure}"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn new_key(state: &HttpState) -> String {
+    format!("page-{}", &random_hex(state)[..32])
+}
+
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A page that ends the way: its status and what it says.
+struct DeadEnd(StatusCode, &'static str);
+
+impl IntoResponse for DeadEnd {
+    fn into_response(self) -> Response {
+        dead_end(self.0, self.1)
+    }
+}
+
+/// The visit this browser is on, or the page that says why there is none.
+fn visit(state: &HttpState, headers: &HeaderMap) -> Result<(String, Visit), DeadEnd> {
+    let now = state.shared.engine.clock().now_ms();
+    cookie_of(headers)
+        .and_then(|cookie| state.visits.get(&cookie, now).map(|v| (cookie, v)))
+        .ok_or(DeadEnd(
+            StatusCode::FORBIDDEN,
+            "This browser has no payment open: open the link the agency gave you.",
+        ))
+}
+
+/// A form post must carry the visit's token.
+fn checked(visit: &Visit, form: &HashMap<String, String>) -> Result<(), DeadEnd> {
+    let sent = form.get("csrf").map_or(&[][..], |s| s.as_bytes());
+    if constant_time_eq(sent, visit.csrf.as_bytes()) {
+        Ok(())
+    } else {
+        Err(DeadEnd(
+            StatusCode::FORBIDDEN,
+            "This form is out of date or did not come from CIP's page.",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn show(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    let (_, visit) = match visit(&state, &headers) {
+        Ok(found) => found,
+        Err(page) => return page.into_response(),
+    };
+    render(&state, &visit, Entered::default()).await
+}
+
+/// What the customer typed that may be shown again (never a card or account number, or a CVV),
+/// with the errors and the notice to show.
+#[derive(Default)]
+struct Entered {
+    values: HashMap<String, String>,
+    errors: FieldErrors,
+    notice: Option<String>,
+}
+
+/// The page the visit is at: sign-in, the form, pending, or the confirmation.
+async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response {
+    let (handoff, payment) = match load(state, &visit.application, visit.handoff_id.clone()).await {
+        Ok(found) => found,
+        Err(e) => return dead_end(StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let spec = match state.shared.engine.form(&handoff.application).await {
+        Ok(form) => form.spec.clone(),
+        Err(e) => return dead_end(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let amount = Money::new(handoff.amount_minor, handoff.currency);
+    let mut body = format!(
+        "<dl class=\"order\"><dt>For</dt><dd>{}</dd><dt>Amount</dt><dd>{}</dd>",
+        escape(&spec.name),
+        escape(&amount.to_string())
+    );
+    for field in &spec.fields {
+        if let Some(value) = handoff.fields.get(&field.name) {
+            let _ = write!(
+                body,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(&capitalized(&field.label)),
+                escape(value)
+            );
+        }
+    }
+    body.push_str("</dl>");
+    let now = state.shared.engine.clock().now_ms();
+    let status = standing(&handoff, payment.as_ref(), now);
+    if let Some(notice) = &entered.notice {
+        let _ = write!(
+            body,
+            "<p class=\"notice\" role=\"alert\">{}</p>",
+            escape(notice)
+        );
+    }
+    let title = match (status, &visit.caller) {
+        ("paid" | "voided", _) => {
+            confirmation(
+                &mut body,
+                &handoff.id,
+                &handoff.return_url,
+                &spec,
+                payment.as_ref(),
+            );
+            "Payment approved"
+        }
+        ("pending", _) => {
+            body.push_str(
+                "<p>The processor has not answered yet. CIP is asking it what happened: do not pay \
+                 again. Reload this page in a minute, or return to the agency, which will hear the \
+                 outcome from CIP.</p>",
+            );
+            let _ = write!(
+                body,
+                "<p><a href=\"{}\">Return to {}</a></p>",
+                escape(&return_link(&handoff.return_url, &handoff.id)),
+                escape(&spec.name)
+            );
+            "Payment being checked"
+        }
+        ("expired", _) => {
+            body.push_str("<p class=\"notice\">This payment has expired. Go back to the agency's website and start again.</p>");
+            "Payment expired"
+        }
+        (_, None) => {
+            sign_in_form(&mut body, visit, &entered);
+            "Sign in to pay"
+        }
+        (_, Some(_)) => {
+            payment_form(&mut body, visit, &spec, &handoff.payer, &entered);
+            "Pay"
+        }
+    };
+    let code = if entered.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    html_page(code, title, &body)
+}
+
+fn capitalized(label: &str) -> String {
+    let mut chars = label.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn return_link(return_url: &str, handoff_id: &str) -> String {
+    let joiner = if return_url.contains('?') { '&' } else { '?' };
+    format!("{return_url}{joiner}handoff={handoff_id}")
+}
+
+fn confirmation(
+    body: &mut String,
+    handoff_id: &str,
+    return_url: &str,
+    spec: &ApplicationSpec,
+    payment: Option<&Payment>,
+) {
+    if let Some(payment) = payment {
+        let _ = write!(
+            body,
+            "<p>Your confirmation code</p><p class=\"code\" id=\"confirmation-code\">{}</p>\
+             <p class=\"hint\">Payment {} · {} · {}</p>",
+            escape(payment.confirmation_code.as_deref().unwrap_or("")),
+            escape(&payment.id),
+            escape(&payment.method.to_string()),
+            escape(&payment.status.to_string()),
+        );
+    }
+    let _ = write!(
+        body,
+        "<p><a id=\"return\" href=\"{}\">Return to {}</a></p>",
+        escape(&return_link(return_url, handoff_id)),
+        escape(&spec.name)
+    );
+}
+
+fn sign_in_form(body: &mut String, visit: &Visit, entered: &Entered) {
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/pay/sign-in\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(&visit.csrf)
+    );
+    let none = FieldErrors::default();
+    for input in [
+        Input {
+            label: "User id",
+            name: "user",
+            value: entered.values.get("user").map_or("", String::as_str),
+            attributes: "autocomplete=\"username\" required",
+            hint: "",
+        },
+        Input {
+            label: "Password",
+            name: "password",
+            value: "",
+            attributes: "type=\"password\" autocomplete=\"current-password\" required",
+            hint: "",
+        },
+    ] {
+        input.render(&none, body);
+    }
+    body.push_str("<button type=\"submit\">Sign in</button></form>");
+}
+
+fn payment_form(
+    body: &mut String,
+    visit: &Visit,
+    spec: &ApplicationSpec,
+    known: &handoffs::KnownPayer,
+    entered: &Entered,
+) {
+    let value = |name: &str, known: &str| -> String {
+        entered
+            .values
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| known.to_owned())
+    };
+    let errors = &entered.errors;
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/pay\" novalidate><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"key\" value=\"{}\"><fieldset><legend>Payer</legend>",
+        escape(&visit.csrf),
+        escape(&visit.form_key)
+    );
+    let (name, email, postal) = (
+        value("payer.name", &known.name),
+        value("payer.email", &known.email),
+        value("payer.postal_code", &known.postal_code),
+    );
+    for input in [
+        Input {
+            label: "Name",
+            name: "payer.name",
+            value: &name,
+            attributes: "autocomplete=\"name\"",
+            hint: "",
+        },
+        Input {
+            label: "Email",
+            name: "payer.email",
+            value: &email,
+            attributes: "type=\"email\" autocomplete=\"email\"",
+            hint: "",
+        },
+        Input {
+            label: "Postal code",
+            name: "payer.postal_code",
+            value: &postal,
+            attributes: "autocomplete=\"postal-code\"",
+            hint: "",
+        },
+    ] {
+        input.render(errors, body);
+    }
+    body.push_str("</fieldset>");
+    for error in ["amount", "currency", "method"] {
+        if let Some(message) = errors.get(error) {
+            let _ = write!(body, "<p class=\"error\">{}</p>", escape(message));
+        }
+    }
+    let both = spec.methods.len() > 1;
+    let chosen = value("method", spec.methods.first().map_or("card", |m| m.code()));
+    for method in &spec.methods {
+        let _ = write!(body, "<fieldset><legend>");
+        if both {
+            let _ = write!(
+                body,
+                "<label><input type=\"radio\" name=\"method\" value=\"{code}\"{checked}> {label}</label>",
+                code = method.code(),
+                checked = if chosen == method.code() {
+                    " checked"
+                } else {
+                    ""
+                },
+                label = method_label(*method)
+            );
+        } else {
+            let _ = write!(
+                body,
+                "{}<input type=\"hidden\" name=\"method\" value=\"{}\">",
+                method_label(*method),
+                method.code()
+            );
+        }
+        body.push_str("</legend>");
+        match method {
+            MethodKind::Card => {
+                let (month, year, card_name, card_postal) = (
+                    value("card.exp_month", ""),
+                    value("card.exp_year", ""),
+                    value("card.name", &known.name),
+                    value("card.postal_code", &known.postal_code),
+                );
+                Input {
+                    label: "Card number",
+                    name: "card.number",
+                    value: "",
+                    attributes: "inputmode=\"numeric\" autocomplete=\"cc-number\"",
+                    hint: "",
+                }
+                .render(errors, body);
+                Input { label: "Expiry month (MM)", name: "card.exp_month", value: &month, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-month\" maxlength=\"2\"", hint: "" }.render_as("card.expiry", errors, body);
+                Input { label: "Expiry year (YYYY)", name: "card.exp_year", value: &year, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-year\" maxlength=\"4\"", hint: "" }.render_as("card.expiry", errors, body);
+                Input { label: "Security code (CVV)", name: "card.cvv", value: "", attributes: "type=\"password\" inputmode=\"numeric\" autocomplete=\"cc-csc\" maxlength=\"4\"", hint: "3 digits on the back, or 4 on the front of an American Express card" }.render(errors, body);
+                Input {
+                    label: "Name on card",
+                    name: "card.name",
+                    value: &card_name,
+                    attributes: "autocomplete=\"cc-name\"",
+                    hint: "",
+                }
+                .render(errors, body);
+                Input {
+                    label: "Card postal code",
+                    name: "card.postal_code",
+                    value: &card_postal,
+                    attributes: "autocomplete=\"postal-code\"",
+                    hint: "",
+                }
+                .render(errors, body);
+            }
+            MethodKind::Ach => {
+                let (routing, kind, holder) = (
+                    value("ach.routing_number", ""),
+                    value("ach.account_type", "checking"),
+                    value("ach.holder_name", &known.name),
+                );
+                Input {
+                    label: "Routing number",
+                    name: "ach.routing_number",
+                    value: &routing,
+                    attributes: "inputmode=\"numeric\" maxlength=\"9\"",
+                    hint: "9 digits",
+                }
+                .render(errors, body);
+                Input {
+                    label: "Account number",
+                    name: "ach.account_number",
+                    value: "",
+                    attributes: "autocomplete=\"off\"",
+                    hint: "",
+                }
+                .render(errors, body);
+                let _ = write!(
+                    body,
+                    "<div class=\"field\"><label for=\"ach-account_type\">Account type</label>\
+                     <select id=\"ach-account_type\" name=\"ach.account_type\">\
+                     <option value=\"checking\"{}>Checking</option><option value=\"savings\"{}>Savings</option></select></div>",
+                    if kind == "checking" { " selected" } else { "" },
+                    if kind == "savings" { " selected" } else { "" },
+                );
+                Input {
+                    label: "Account holder",
+                    name: "ach.holder_name",
+                    value: &holder,
+                    attributes: "autocomplete=\"name\"",
+                    hint: "",
+                }
+                .render(errors, body);
+            }
+        }
+        body.push_str("</fieldset>");
+    }
+    body.push_str("<button type=\"submit\" id=\"pay\">Pay</button></form>");
+}
+
+fn method_label(method: MethodKind) -> &'static str {
+    match method {
+        MethodKind::Card => "Card",
+        MethodKind::Ach => "Bank account (ACH)",
+    }
+}
+
+async fn sign_in(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(mut form): Form<HashMap<String, String>>,
+) -> Response {
+    let (cookie, mut visit) = match visit(&state, &headers) {
+        Ok(found) => found,
+        Err(page) => return page.into_response(),
+    };
+    if let Err(page) = checked(&visit, &form) {
+        return page.into_response();
+    }
+    let user = form.remove("user").unwrap_or_default();
+    let password = Password::new(form.remove("password").unwrap_or_default());
+    let signed_in = state
+        .shared
+        .auth
+        .authenticate(
+            &visit.application,
+            user.trim(),
+            password,
+            &format!("http {peer}"),
+        )
+        .await
+        .and_then(|caller| {
+            caller.require(&[Role::Agent, Role::Api], "pay on CIP's payment page")?;
+            Ok(caller)
+        });
+    match signed_in {
+        Ok(caller) => {
+            visit.caller = Some(caller);
+            let now = state.shared.engine.clock().now_ms();
+            state.visits.put(&cookie, visit, now);
+            Redirect::to("/pay").into_response()
+        }
+        Err(e) => {
+            let entered = Entered {
+                values: HashMap::from([("user".to_owned(), user)]),
+                notice: Some(e.to_string()),
+                ..Entered::default()
+            };
+            render(&state, &visit, entered).await
+        }
+    }
+}
+
+/// The request the form describes, from the hand-off's amount and fields and what was typed.
+fn request_of(
+    form: &mut HashMap<String, String>,
+    handoff: &handoffs::Handoff,
+) -> Result<PaymentRequest, FieldErrors> {
+    let mut take = |name: &str| form.remove(name).unwrap_or_default();
+    let payer = Payer {
+        name: take("payer.name"),
+        email: take("payer.email"),
+        postal_code: take("payer.postal_code"),
+    };
+    let mut errors = FieldErrors::default();
+    let method = match take("method").as_str() {
+        "ach" => {
+            let account_type = match take("ach.account_type").as_str() {
+                "savings" => AccountType::Savings,
+                _ => AccountType::Checking,
+            };
+            PaymentMethod::Ach(AchInput {
+                routing_number: take("ach.routing_number"),
+                account_number: AccountNumber::new(take("ach.account_number")),
+                account_type,
+                holder_name: take("ach.holder_name"),
+            })
+        }
+        _ => {
+            let month = take("card.exp_month").trim().parse::<u8>().ok();
+            let year = take("card.exp_year").trim().parse::<u16>().ok();
+            if month.is_none() || year.is_none() {
+                errors.add(
+                    "card.expiry",
+                    "enter the month (MM) and year (YYYY) printed on the card",
+                );
+            }
+            PaymentMethod::Card(CardInput {
+                number: cip_common::secret::Pan::new(take("card.number")),
+                exp_month: month.unwrap_or(0),
+                exp_year: year.unwrap_or(0),
+                cvv: Cvv::new(take("card.cvv")),
+                name: take("card.name"),
+                postal_code: take("card.postal_code"),
+            })
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(PaymentRequest {
+        amount_minor: handoff.amount_minor,
+        currency: handoff.currency,
+        payer,
+        fields: handoff.fields.clone(),
+        method,
+    })
+}
+
+/// The values that may be shown again after a refusal.
+fn shown_again(form: &HashMap<String, String>) -> HashMap<String, String> {
+    const SECRET: [&str; 3] = ["card.number", "card.cvv", "ach.account_number"];
+    form.iter()
+        .filter(|(k, _)| {
+            !SECRET.contains(&k.as_str()) && k.as_str() != "csrf" && k.as_str() != "key"
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+async fn pay(
+    State(state): State<Arc<HttpState>>,
+    headers: HeaderMap,
+    Form(mut form): Form<HashMap<String, String>>,
+) -> Response {
+    let (cookie, mut visit) = match visit(&state, &headers) {
+        Ok(found) => found,
+        Err(page) => return page.into_response(),
+    };
+    if let Err(page) = checked(&visit, &form) {
+        return page.into_response();
+    }
+    let Some(caller) = visit.caller.clone() else {
+        return render(&state, &visit, Entered::default()).await;
+    };
+    let handoff = match load(&state, &visit.application, visit.handoff_id.clone()).await {
+        Ok((handoff, payment)) => {
+            let now = state.shared.engine.clock().now_ms();
+            if standing(&handoff, payment.as_ref(), now) != "open" {
+                // Paid, pending or expired: the page says which; nothing is taken again.
+                return Redirect::to("/pay").into_response();
+            }
+            handoff
+        }
+        Err(e) => return dead_end(StatusCode::NOT_FOUND, &e.to_string()),
+    };
+    let values = shown_again(&form);
+    // The key of the form that was on screen: a second press of Pay replays, never charges twice.
+    let key = form
+        .get("key")
+        .cloned()
+        .unwrap_or_else(|| visit.form_key.clone());
+    let request = match request_of(&mut form, &handoff) {
+        Ok(request) => request,
+        Err(errors) => {
+            let entered = Entered {
+                values,
+                errors,
+                notice: None,
+            };
+            return render(&state, &visit, entered).await;
+        }
+    };
+    drop(form);
+    let engine = &state.shared.engine;
+    let submitted = engine
+        .submit_once(&caller, Mode::Partial, key, request)
+        .await;
+    let payment = match submitted {
+        Ok(submitted) => submitted.payment,
+        Err(ApiError::Fields(errors)) => {
+            let entered = Entered {
+                values,
+                errors,
+                notice: None,
+            };
+            return render(&state, &visit, entered).await;
+        }
+        Err(e) => {
+            let entered = Entered {
+                values,
+                notice: Some(e.to_string()),
+                ..Entered::default()
+            };
+            return render(&state, &visit, entered).await;
+        }
+    };
+    let (handoff_id, payment_id) = (handoff.id.clone(), payment.id.clone());
+    if let Err(e) = engine
+        .store()
+        .write(move |conn| handoffs::set_payment(conn, &handoff_id, &payment_id))
+        .await
+    {
+        return dead_end(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ApiError::from(e).to_string(),
+        );
+    }
+    match payment.status {
+        PaymentStatus::Declined | PaymentStatus::Failed => {
+            // A new form, a new key: the next attempt is a new payment.
+            visit.form_key = new_key(&state);
+            state
+                .visits
+                .put(&cookie, visit.clone(), engine.clock().now_ms());
+            let notice = payment
+                .message
+                .clone()
+                .map(|m| format!("The payment did not go through: {m}."));
+            render(
+                &state,
+                &visit,
+                Entered {
+                    values,
+                    notice,
+                    ..Entered::default()
+                },
+            )
+            .await
+        }
+        PaymentStatus::Approved => {
+            if let Some(url) = spec_callback(&state, &handoff.application).await {
+                super::notify::spawn(
+                    Arc::clone(engine),
+                    state.outbound.clone(),
+                    url,
+                    handoff.id.clone(),
+                    payment,
+                );
+            }
+            Redirect::to("/pay").into_response()
+        }
+        _ => Redirect::to("/pay").into_response(),
+    }
+}
+
+/// The application's callback URL, if it has one.
+async fn spec_callback(state: &HttpState, application: &str) -> Option<String> {
+    let form = state.shared.engine.form(application).await.ok()?;
+    form.spec.callback_url.clone()
+}

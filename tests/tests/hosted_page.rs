@@ -1,0 +1,590 @@
+//! Partial mode: an agency registers a hand-off, its customer pays on CIP's own pages in a real
+//! browser (headless Chromium through chromedriver), returns to the agency, and the agency reads
+//! the confirmation from CIP.
+
+use cip_tests::Daemon;
+use cip_tests::http::{Agency, HTTP_CONFIG, answer};
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+
+const RETURN_URL: &str = "https://agency.example/renewals/done";
+
+fn handoff_body() -> Value {
+    json!({
+        "amount_minor": 4_200,
+        "currency": "USD",
+        "fields": {"plate_number": "ABC123", "renewal_notice_number": "1234567890"},
+        "payer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+        "return_url": RETURN_URL,
+    })
+}
+
+async fn handoff(agency: &Agency) -> (String, String) {
+    let (status, created) = answer(
+        agency
+            .post("/v1/handoffs")
+            .json(&handoff_body())
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    (
+        created["id"].as_str().expect("an id").to_owned(),
+        created["pay_url"].as_str().expect("a pay URL").to_owned(),
+    )
+}
+
+async fn handoff_status(agency: &Agency, id: &str) -> Value {
+    let (status, found) = answer(
+        agency
+            .get(&format!("/v1/handoffs/{id}"))
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_is_refused_with_every_field_to_fix() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let mut body = handoff_body();
+    body["return_url"] = json!("https://evil.example/steal");
+    body["amount_minor"] = json!(1);
+    body["fields"]["plate_number"] = json!("no spaces allowed");
+    let (status, refused) = answer(
+        agency
+            .post("/v1/handoffs")
+            .json(&body)
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    let fields: Vec<&str> = refused["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field"))
+        .collect();
+    assert_eq!(fields, ["amount", "fields.plate_number", "return_url"]);
+
+    let (id, _) = handoff(&agency).await;
+    assert_eq!(handoff_status(&agency, &id).await["status"], "open");
+    let parks = Agency::new(&daemon, "PARK-RESERVE").await;
+    let (status, _) = answer(
+        parks
+            .get(&format!("/v1/handoffs/{id}"))
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another application's hand-off does not exist for it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pay_link_opens_once_and_forms_need_their_token() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let (_, pay_url) = handoff(&agency).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let opened = browser.get(&pay_url).send().await.expect("answers");
+    assert_eq!(opened.status(), 303);
+    assert_eq!(opened.headers()["location"], "/pay");
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().expect("name=value").to_owned();
+
+    let again = browser.get(&pay_url).send().await.expect("answers");
+    assert_eq!(again.status(), 404, "a pay link opens the pages once");
+
+    let page = browser
+        .get(format!("{}/pay", agency.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(page.status(), 200);
+    for (header, wanted) in [("cache-control", "no-store"), ("x-frame-options", "DENY")] {
+        assert_eq!(page.headers()[header], wanted);
+    }
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("a page");
+    assert!(
+        html.contains("Sign in to pay") && !html.contains("<script"),
+        "{html}"
+    );
+
+    let forged = browser
+        .post(format!("{}/pay/sign-in", agency.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("user", "agent1"),
+            ("password", "agent1-demo-pass"),
+            ("csrf", "forged"),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        forged.status(),
+        403,
+        "a form without the page's token is refused"
+    );
+
+    let stranger = browser
+        .get(format!("{}/pay", agency.base))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(stranger.status(), 403, "no visit, no payment page");
+}
+
+/// chromedriver on a free port, ended with the test.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some(Driver(child, port))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
+    let Some(driver) = chromedriver() else {
+        assert!(
+            std::env::var_os("CIP_REQUIRE_BROWSER").is_none(),
+            "chromedriver is missing: apt-get install chromium chromium-driver (.ci/run does)"
+        );
+        eprintln!("skipped: no chromedriver here (.ci/run installs it and requires this test)");
+        return;
+    };
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let (id, pay_url) = handoff(&agency).await;
+
+    let profile = tempfile::tempdir().expect("a browser profile dir");
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }
+    });
+    let mut client = None;
+    for _ in 0..200 {
+        let plain_http = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(plain_http)
+            .capabilities(capabilities.as_object().expect("an object").clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.1))
+            .await
+        {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    let browser = client.expect("chromedriver starts a headless Chromium");
+
+    browser.goto(&pay_url).await.expect("the pay link opens");
+    assert!(browser.current_url().await.expect("a url").path() == "/pay");
+    let fill = |name: &'static str, text: String| {
+        let browser = browser.clone();
+        async move {
+            let field = browser
+                .find(Locator::Css(&format!("[name='{name}']")))
+                .await
+                .unwrap_or_else(|e| panic!("{name} is on the page: {e}"));
+            field.clear().await.expect("cleared");
+            field.send_keys(&text).await.expect("typed");
+        }
+    };
+    fill("user", "agent1".into()).await;
+    fill("password", "agent1-demo-pass".into()).await;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("signed in");
+
+    let year = cip_tests::exp_year().to_string();
+    let pay_with = |number: &'static str| {
+        let (fill, year) = (&fill, year.clone());
+        let browser = browser.clone();
+        async move {
+            fill("card.number", number.into()).await;
+            fill("card.exp_month", "12".into()).await;
+            fill("card.exp_year", year).await;
+            fill("card.cvv", "123".into()).await;
+            fill("payer.postal_code", "94107".into()).await;
+            fill("card.postal_code", "94107".into()).await;
+            browser
+                .find(Locator::Id("pay"))
+                .await
+                .expect("the pay button")
+                .click()
+                .await
+                .expect("paid");
+            browser.source().await.expect("a page")
+        }
+    };
+    let declined = pay_with("4000000000009995").await;
+    assert!(declined.contains("insufficient funds"), "{declined}");
+    assert_eq!(handoff_status(&agency, &id).await["status"], "open");
+
+    let approved = pay_with("4242424242424242").await;
+    assert!(approved.contains("Payment approved"), "{approved}");
+    let code = browser
+        .find(Locator::Id("confirmation-code"))
+        .await
+        .expect("a confirmation code")
+        .text()
+        .await
+        .expect("its text");
+    browser
+        .find(Locator::Id("return"))
+        .await
+        .expect("the way back")
+        .click()
+        .await
+        .expect("returned");
+    let back = browser.current_url().await.expect("a url");
+    assert_eq!(
+        back.as_str(),
+        format!("{RETURN_URL}?handoff={id}"),
+        "only the hand-off id"
+    );
+    let _ = browser.close().await;
+
+    let found = handoff_status(&agency, &id).await;
+    assert_eq!(found["status"], "paid", "{found}");
+    assert_eq!(found["payment"]["confirmation_code"], json!(code));
+    assert_eq!(found["payment"]["mode"], "partial");
+    for number in ["4000000000009995", "4242424242424242"] {
+        daemon.sent(&cip_tests::card_request(number, 4_200));
+    }
+    daemon.assert_no_card_data();
+}
+
+/// The value of the hidden input `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| panic!("{name} in {html}"));
+    html[start..].split('"').next().expect("a value").to_owned()
+}
+
+/// A callback endpoint that refuses the first notification and takes the next, keeping each
+/// request's signature header and body.
+async fn agency_callback() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let port = listener.local_addr().expect("an address").port();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buffer).await.unwrap_or(0);
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        let signature = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .starts_with("x-cip-signature:")
+                                    .then(|| l[16..].trim().to_owned())
+                            })
+                            .unwrap_or_default();
+                        let first = {
+                            let mut all = kept.lock().expect("not poisoned");
+                            all.push((signature, body.to_owned()));
+                            all.len() == 1
+                        };
+                        let status = if first {
+                            "500 Internal Server Error"
+                        } else {
+                            "200 OK"
+                        };
+                        let _ = stream
+                            .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes())
+                            .await;
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_handoff_is_notified_signed_and_retried_and_supervisors_see_each_attempt() {
+    use hmac::{Hmac, Mac};
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let (port, received) = agency_callback().await;
+    let spec = format!(
+        "[[application]]\nid = \"DMV-NOTIFY\"\nname = \"Renewals with notifications\"\ncurrency = \"USD\"\n\
+         min_amount_minor = 100\nmax_amount_minor = 200000\nmethods = [\"card\"]\n\
+         return_urls = [\"https://agency.example/\"]\ncallback_url = \"http://127.0.0.1:{port}/cip\"\n"
+    );
+    let file = daemon.dir.path().join("notify-app.toml");
+    std::fs::write(&file, spec).expect("written");
+    let added = daemon.cipd(
+        &["app", "add", "--file", file.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    for (user, role) in [
+        ("notify-api", "api"),
+        ("notify-agent", "agent"),
+        ("notify-super", "supervisor"),
+    ] {
+        let out = daemon.cipd(
+            &["user", "add", user, "--role", role, "--app", "DMV-NOTIFY"],
+            Some(&format!("{user}-pass-2026\n")),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let shown = daemon.cipd(&["app", "show", "DMV-NOTIFY"], None);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let key_hex = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("# with the key (hex) "))
+        .unwrap_or_else(|| panic!("app show prints the signing key: {shown}"))
+        .trim()
+        .to_owned();
+
+    let mut agency = Agency::new(&daemon, "DMV-NOTIFY").await;
+    agency.user = "notify-api".into();
+    agency.password = "notify-api-pass-2026".into();
+    let mut body = handoff_body();
+    body["fields"] = json!({});
+    let (status, created) = answer(
+        agency
+            .post("/v1/handoffs")
+            .json(&body)
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+
+    // The customer's browser, by hand: the link, sign-in, the form.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let opened = browser
+        .get(created["pay_url"].as_str().expect("a link"))
+        .send()
+        .await
+        .expect("answers");
+    let cookie = opened.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("a cookie")
+        .to_owned();
+    let page = |path: &'static str| {
+        let (browser, cookie, base) = (browser.clone(), cookie.clone(), agency.base.clone());
+        async move {
+            browser
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("a page")
+        }
+    };
+    let sign_in = page("/pay").await;
+    let signed = browser
+        .post(format!("{}/pay/sign-in", agency.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", hidden(&sign_in, "csrf")),
+            ("user", "notify-agent".into()),
+            ("password", "notify-agent-pass-2026".into()),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(signed.status(), 303);
+    let form = page("/pay").await;
+    let year = cip_tests::exp_year().to_string();
+    let paid = browser
+        .post(format!("{}/pay", agency.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", hidden(&form, "csrf")),
+            ("key", hidden(&form, "key")),
+            ("method", "card".to_owned()),
+            ("payer.name", "Ada Lovelace".to_owned()),
+            ("payer.email", "ada@example.com".to_owned()),
+            ("payer.postal_code", "94107".to_owned()),
+            ("card.number", "5555 5555 5555 4444".to_owned()),
+            ("card.exp_month", "12".to_owned()),
+            ("card.exp_year", year),
+            ("card.cvv", "123".to_owned()),
+            ("card.name", "Ada Lovelace".to_owned()),
+            ("card.postal_code", "94107".to_owned()),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
+    daemon.sent(&cip_tests::card_request("5555555555554444", 4_200));
+
+    // Refused once, taken on the retry a second later.
+    for _ in 0..200 {
+        if received.lock().expect("not poisoned").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let received = received.lock().expect("not poisoned").clone();
+    assert_eq!(received.len(), 2, "one refusal, one retry: {received:?}");
+    let key: Vec<u8> = (0..key_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    for (signature, body) in &received {
+        let (t, v1) = signature
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .unwrap_or_else(|| panic!("a signature header: {signature:?}"));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("a key");
+        mac.update(format!("{t}.{body}").as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            v1, expected,
+            "the notification verifies with the key app show printed"
+        );
+        let notification: Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(notification["handoff_id"], json!(id));
+        assert_eq!(notification["status"], "paid");
+    }
+
+    let rpc = daemon.client().await;
+    let token = rpc
+        .login(
+            cip_tests::ctx(),
+            "DMV-NOTIFY".into(),
+            "notify-super".into(),
+            cip_common::secret::Password::new("notify-super-pass-2026"),
+        )
+        .await
+        .expect("rpc")
+        .expect("signed in")
+        .token;
+    let found = handoff_status(&agency, &id).await;
+    let payment_id = found["payment"]["id"]
+        .as_str()
+        .expect("a payment")
+        .to_owned();
+    let timeline = rpc
+        .timeline(cip_tests::ctx(), token, payment_id)
+        .await
+        .expect("rpc")
+        .expect("a timeline");
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.code()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "payment.received",
+            "payment.approved",
+            "agency.notify_failed",
+            "agency.notified"
+        ],
+        "supervisors read every delivery attempt"
+    );
+    daemon.assert_no_card_data();
+}
