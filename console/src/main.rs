@@ -82,12 +82,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    if let Some(url) = private.as_ref().and_then(|p| p.http_url.as_deref()) {
-        // Left on the screen under the console, and there again when it closes.
-        eprintln!(
-            "cip demo: agency API and payment pages on {url} (see README, \"Agencies over HTTP\")"
-        );
-    }
     let socket = private
         .as_ref()
         .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());
@@ -97,7 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_default();
     let nonce =
         cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
-    let app = App::new(
+    let mut app = App::new(
         socket.display().to_string(),
         logins,
         format!("cip-{nonce}"),
@@ -105,6 +99,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Instant::now(),
         time::OffsetDateTime::now_utc().date(),
     );
+    app.demo_http = private.as_ref().and_then(|p| p.http_url.clone());
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("cip needs a terminal: run it in one (or over ssh -t)");

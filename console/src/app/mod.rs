@@ -186,6 +186,8 @@ pub struct App {
     pub daemon: String,
     pub login: LoginForm,
     pub demo: Vec<DemoLogin>,
+    /// The private demo's agency API and payment pages, shown on the sign-in screen.
+    pub demo_http: Option<String>,
     pub session: Option<SessionInfo>,
     pub form: Option<PaymentForm>,
     pub pending: Option<Pending>,
@@ -227,6 +229,7 @@ impl App {
             daemon,
             login: LoginForm::default(),
             demo,
+            demo_http: None,
             session: None,
             form: None,
             pending: None,

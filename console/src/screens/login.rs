@@ -74,6 +74,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 demo.user, demo.role, demo.password
             )));
         }
+        if let Some(url) = &app.demo_http {
+            lines.push(Line::from(format!("Agency API, payment pages: {url}")));
+        }
     }
     frame.render_widget(
         Paragraph::new(lines)
