@@ -195,7 +195,7 @@ fn chromedriver() -> Option<Driver> {
 async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
     let Some(driver) = chromedriver() else {
         assert!(
-            std::env::var_os("CIP_REQUIRE_BROWSER").is_none(),
+            std::env::var_os("CIP_REQUIRE_TOOLS").is_none(),
             "chromedriver is missing: apt-get install chromium chromium-driver (.ci/run does)"
         );
         eprintln!("skipped: no chromedriver here (.ci/run installs it and requires this test)");

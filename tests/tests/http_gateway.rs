@@ -457,3 +457,55 @@ async fn with_a_certificate_the_api_is_https_only() {
     assert!(untrusted.is_err(), "an unknown certificate is not trusted");
     daemon.assert_no_card_data();
 }
+
+/// schemathesis (from PyPI; `.ci/run` installs it) generates requests from the OpenAPI document
+/// and checks every answer against it: documented status codes, content types, headers and
+/// schemas, and no server error.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_every_answer_as_documented() {
+    let schemathesis = || {
+        let mut command = std::process::Command::new("python3");
+        command.args(["-m", "schemathesis.cli"]);
+        command
+    };
+    let installed = schemathesis()
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !installed {
+        assert!(
+            std::env::var_os("CIP_REQUIRE_TOOLS").is_none(),
+            "schemathesis is missing: pip install schemathesis (.ci/run does)"
+        );
+        eprintln!("skipped: no schemathesis here (.ci/run installs it and requires this test)");
+        return;
+    }
+    let config = format!("{HTTP_CONFIG}rate_per_second = 100000\nrate_burst = 100000\n");
+    let daemon = Daemon::start_with(&config).await;
+    let base = daemon.http_url().await;
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/openapi.json");
+    // The daemon is a process of its own: waiting here blocks nothing it needs.
+    let run = schemathesis()
+        .args(["run", spec, "--url", &base, "--auth", "api1:api1-demo-pass"])
+        .args([
+            "-H",
+            "X-CIP-Application: DMV-RENEWAL",
+            "--max-examples",
+            "30",
+        ])
+        .args(["--seed", "20261129", "--checks"])
+        .arg(
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,response_headers_conformance",
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("schemathesis runs");
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+}

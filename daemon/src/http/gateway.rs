@@ -262,6 +262,13 @@ pub async fn search(
             message: format!("{}: see /openapi.json for the filters", e.body_text()),
         })
     })?;
+    let max = state.shared.limits.max_page_size;
+    let page_size = params.page_size.unwrap_or(50);
+    if page_size == 0 || page_size > max {
+        return Err(Refusal::Api(ApiError::InvalidRequest {
+            message: format!("page_size is 1 to {max}: ask for the next page with page"),
+        }));
+    }
     let query = SearchQuery {
         application: Some(caller.application.clone()),
         status: params.status,
@@ -272,9 +279,8 @@ pub async fn search(
         payer_name: params.payer_name,
         sort: params.sort,
         page: params.page,
-        page_size: params.page_size.unwrap_or(50),
+        page_size,
     };
-    let max = state.shared.limits.max_page_size;
     let page = lookup::search(state.shared.engine.store(), &caller, query, max).await?;
     Ok(Json(SearchAnswer {
         payments: page.payments.iter().map(PaymentView::from).collect(),
