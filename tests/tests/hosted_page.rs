@@ -388,9 +388,9 @@ async fn agency_callback() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String,
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_paid_handoff_is_notified_signed_and_retried_and_supervisors_see_each_attempt() {
+async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     use hmac::{Hmac, Mac};
-    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let mut daemon = Daemon::start_with(HTTP_CONFIG).await;
     let (port, received) = agency_callback().await;
     let spec = format!(
         "[[application]]\nid = \"DMV-NOTIFY\"\nname = \"Renewals with notifications\"\ncurrency = \"USD\"\n\
@@ -518,13 +518,22 @@ async fn a_paid_handoff_is_notified_signed_and_retried_and_supervisors_see_each_
     assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
     daemon.sent(&cip_tests::card_request("5555555555554444", 4_200));
 
-    // Refused once, taken on the retry a second later.
-    for _ in 0..200 {
-        if received.lock().expect("not poisoned").len() >= 2 {
-            break;
+    // Refused once; the daemon is killed before its retry a second later; started again, it
+    // finds the paid hand-off nobody was told of and delivers it.
+    let arrived = |count: usize| {
+        let received = std::sync::Arc::clone(&received);
+        async move {
+            for _ in 0..400 {
+                if received.lock().expect("not poisoned").len() >= count {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    };
+    arrived(1).await;
+    daemon.restart_after_kill().await;
+    arrived(2).await;
     let received = received.lock().expect("not poisoned").clone();
     assert_eq!(received.len(), 2, "one refusal, one retry: {received:?}");
     let key: Vec<u8> = (0..key_hex.len())
@@ -553,6 +562,9 @@ async fn a_paid_handoff_is_notified_signed_and_retried_and_supervisors_see_each_
         assert_eq!(notification["status"], "paid");
     }
 
+    let mut agency = Agency::new(&daemon, "DMV-NOTIFY").await;
+    agency.user = "notify-api".into();
+    agency.password = "notify-api-pass-2026".into();
     let rpc = daemon.client().await;
     let token = rpc
         .login(

@@ -102,8 +102,7 @@ pub struct HttpState {
     pub base_url: String,
     rate: rate::Limiter,
     visits: pages::Visits,
-    /// Sends hand-off notifications to agencies.
-    outbound: reqwest::Client,
+    notifier: Arc<notify::Notifier>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves.
@@ -116,16 +115,26 @@ pub async fn serve(
     let state = Arc::new(HttpState {
         rate: rate::Limiter::new(settings.rate_per_second, settings.rate_burst),
         visits: pages::Visits::default(),
-        outbound: reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot prepare the client for agency notifications")?,
+        notifier: Arc::new(
+            notify::Notifier::new(Arc::clone(&shared.engine))
+                .context("cannot prepare the client for agency notifications")?,
+        ),
         shared,
         base_url: listener.base_url.clone(),
         settings,
     });
-    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let sweep = tokio::spawn(Arc::clone(&state.notifier).sweep_forever());
+    let served = serve_app(listener, Arc::clone(&state), shutdown).await;
+    sweep.abort();
+    served
+}
+
+async fn serve_app(
+    listener: HttpListener,
+    state: Arc<HttpState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let Some(tls) = listener.tls else {
         return axum::serve(listener.listener, app)
             .with_graceful_shutdown(shutdown)

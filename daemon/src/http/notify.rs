@@ -1,16 +1,19 @@
 //! Telling an agency that its hand-off was paid: a JSON POST to the application's callback URL,
-//! signed with HMAC-SHA256, tried again with backoff until it is taken. Every attempt is an event
+//! signed with HMAC-SHA256, tried again with backoff until it is taken (and by a sweep, after a
+//! restart or when a payment settles later). Every attempt is an event
 //! on the payment (`agency.notified` or `agency.notify_failed`), so supervisors read the
 //! delivery log in the payment's timeline and the feed.
 
 use crate::engine::Engine;
 use crate::store::events::insert_payment_event;
+use crate::store::handoffs;
 use cip_common::event::EventKind;
 use cip_common::payment::Payment;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Waits before each attempt: at once, then backing off; about a minute in all.
@@ -37,17 +40,78 @@ pub fn signature(key: &[u8; 32], at_ms: i64, body: &[u8]) -> String {
     format!("t={at_ms},v1={hex}")
 }
 
-/// Sends the notification of `payment` (which paid `handoff_id`) to `url` in the background.
-pub fn spawn(
+/// Sends notifications, one delivery at a time per hand-off; a sweep finds paid hand-offs whose
+/// agency has not taken one yet (after a restart, or a payment settled after an inquiry).
+pub struct Notifier {
     engine: Arc<Engine>,
     client: reqwest::Client,
-    url: String,
-    handoff_id: String,
-    payment: Payment,
-) {
-    tokio::spawn(async move {
+    sending: Mutex<HashSet<String>>,
+}
+
+/// How often paid hand-offs not yet notified are looked for, and how far back.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
+const SWEEP_BACK_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl Notifier {
+    pub fn new(engine: Arc<Engine>) -> reqwest::Result<Notifier> {
+        Ok(Notifier {
+            engine,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            sending: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Tells the agency, if its application has a callback URL, that `payment` paid
+    /// `handoff_id`: in the background, unless a delivery of it is under way.
+    pub async fn notify(self: &Arc<Self>, handoff_id: String, payment: Payment) {
+        let Ok(form) = self.engine.form(&payment.application).await else {
+            return;
+        };
+        let Some(url) = form.spec.callback_url.clone() else {
+            return;
+        };
+        if !self.lock_sending().insert(handoff_id.clone()) {
+            return;
+        }
+        let notifier = Arc::clone(self);
+        tokio::spawn(async move {
+            notifier.deliver(&url, &handoff_id, &payment).await;
+            notifier.lock_sending().remove(&handoff_id);
+        });
+    }
+
+    fn lock_sending(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.sending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every [`SWEEP_EVERY`], the paid hand-offs of the last day not yet notified.
+    pub async fn sweep_forever(self: Arc<Self>) {
+        loop {
+            let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
+            match self
+                .engine
+                .store()
+                .read(move |conn| handoffs::to_notify(conn, since))
+                .await
+            {
+                Ok(found) => {
+                    for (handoff_id, payment) in found {
+                        self.notify(handoff_id, payment).await;
+                    }
+                }
+                Err(e) => tracing::warn!("hand-offs to notify not read: {e}"),
+            }
+            tokio::time::sleep(SWEEP_EVERY).await;
+        }
+    }
+
+    async fn deliver(&self, url: &str, handoff_id: &str, payment: &Payment) {
+        let engine = &self.engine;
         let body = serde_json::to_vec(&Notification {
-            handoff_id: &handoff_id,
+            handoff_id,
             status: "paid",
             payment_id: &payment.id,
             confirmation_code: payment.confirmation_code.as_deref(),
@@ -59,8 +123,9 @@ pub fn spawn(
         for (attempt, wait_s) in BACKOFF_S.iter().enumerate() {
             tokio::time::sleep(Duration::from_secs(*wait_s)).await;
             let at_ms = engine.clock().now_ms();
-            let sent = client
-                .post(&url)
+            let sent = self
+                .client
+                .post(url)
                 .header("Content-Type", "application/json")
                 .header("X-CIP-Signature", signature(&key, at_ms, &body))
                 .body(body.clone())
@@ -90,19 +155,28 @@ pub fn spawn(
                 attempt + 1,
                 BACKOFF_S.len()
             ));
+            let (taken, id) = (kind == EventKind::AgencyNotified, handoff_id.to_owned());
             let written = engine
                 .store()
-                .write(move |conn| insert_payment_event(conn, &logged, kind, at_ms))
+                .write(move |conn| {
+                    insert_payment_event(conn, &logged, kind, at_ms)?;
+                    if taken {
+                        handoffs::set_notified(conn, &id, at_ms)?;
+                    }
+                    Ok(())
+                })
                 .await;
             if let Err(e) = written {
-                tracing::warn!("notification of {handoff_id} not logged: {e}");
+                tracing::warn!("notification of {handoff_id} not recorded: {e}");
             }
-            if kind == EventKind::AgencyNotified {
+            if taken {
                 return;
             }
         }
-        tracing::warn!("the agency's callback never took the notification of {handoff_id}");
-    });
+        tracing::warn!(
+            "the agency's callback did not take the notification of {handoff_id}; tried again later"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -764,23 +764,9 @@ async fn pay(
             .await
         }
         PaymentStatus::Approved => {
-            if let Some(url) = spec_callback(&state, &handoff.application).await {
-                super::notify::spawn(
-                    Arc::clone(engine),
-                    state.outbound.clone(),
-                    url,
-                    handoff.id.clone(),
-                    payment,
-                );
-            }
+            state.notifier.notify(handoff.id.clone(), payment).await;
             Redirect::to("/pay").into_response()
         }
         _ => Redirect::to("/pay").into_response(),
     }
-}
-
-/// The application's callback URL, if it has one.
-async fn spec_callback(state: &HttpState, application: &str) -> Option<String> {
-    let form = state.shared.engine.form(application).await.ok()?;
-    form.spec.callback_url.clone()
 }

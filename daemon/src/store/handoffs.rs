@@ -115,9 +115,44 @@ pub fn use_link(
     }
 }
 
-/// Records the latest payment taken for the hand-off.
+/// Records the latest payment taken for the hand-off, unless the one it has is paid or still
+/// being decided (a late answer for an older form never hides the payment that counts).
 pub fn set_payment(conn: &Connection, id: &str, payment_id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE handoffs SET payment_id = ?2 WHERE id = ?1")?
-        .execute([id, payment_id])?;
+    conn.prepare_cached(
+        "UPDATE handoffs SET payment_id = ?2
+         WHERE id = ?1 AND (payment_id IS NULL OR payment_id NOT IN (
+             SELECT id FROM payments
+             WHERE status IN ('approved', 'voided', 'processing', 'in_doubt')))",
+    )?
+    .execute([id, payment_id])?;
     Ok(())
+}
+
+/// The agency's callback took the notification.
+pub fn set_notified(conn: &Connection, id: &str, at_ms: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE handoffs SET notified_ms = ?2 WHERE id = ?1")?
+        .execute(params![id, at_ms])?;
+    Ok(())
+}
+
+/// Hand-offs created since `since_ms` that are paid but not yet notified, with their payments.
+pub fn to_notify(
+    conn: &Connection,
+    since_ms: i64,
+) -> Result<Vec<(String, cip_common::payment::Payment)>, StoreError> {
+    let ids: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT h.id, h.payment_id FROM handoffs h JOIN payments p ON p.id = h.payment_id
+             WHERE h.notified_ms IS NULL AND h.payment_id IS NOT NULL AND h.created_ms >= ?1
+               AND p.status = 'approved'",
+        )?
+        .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut found = Vec::with_capacity(ids.len());
+    for (handoff, payment_id) in ids {
+        if let Some(payment) = super::payments::by_id(conn, &payment_id)? {
+            found.push((handoff, payment));
+        }
+    }
+    Ok(found)
 }
