@@ -239,8 +239,10 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
     let fill = |name: &'static str, text: String| {
         let browser = browser.clone();
         async move {
+            // Waits for the page a click led to.
             let field = browser
-                .find(Locator::Css(&format!("[name='{name}']")))
+                .wait()
+                .for_element(Locator::Css(&format!("[name='{name}']")))
                 .await
                 .unwrap_or_else(|e| panic!("{name} is on the page: {e}"));
             field.clear().await.expect("cleared");
@@ -258,7 +260,8 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
         .expect("signed in");
 
     let year = cip_tests::exp_year().to_string();
-    let pay_with = |number: &'static str| {
+    // Pays with `number` and waits for the page that answers: `answer` is on it.
+    let pay_with = |number: &'static str, answer: &'static str| {
         let (fill, year) = (&fill, year.clone());
         let browser = browser.clone();
         async move {
@@ -275,14 +278,19 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
                 .click()
                 .await
                 .expect("paid");
+            browser
+                .wait()
+                .for_element(Locator::Css(answer))
+                .await
+                .unwrap_or_else(|e| panic!("{answer} answers the payment: {e}"));
             browser.source().await.expect("a page")
         }
     };
-    let declined = pay_with("4000000000009995").await;
+    let declined = pay_with("4000000000009995", "p.notice").await;
     assert!(declined.contains("insufficient funds"), "{declined}");
     assert_eq!(handoff_status(&agency, &id).await["status"], "open");
 
-    let approved = pay_with("4242424242424242").await;
+    let approved = pay_with("4242424242424242", "#confirmation-code").await;
     assert!(approved.contains("Payment approved"), "{approved}");
     let code = browser
         .find(Locator::Id("confirmation-code"))
@@ -298,7 +306,15 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
         .click()
         .await
         .expect("returned");
-    let back = browser.current_url().await.expect("a url");
+    // The agency's site is not reachable from here: the address is what counts.
+    let mut back = browser.current_url().await.expect("a url");
+    for _ in 0..100 {
+        if back.as_str().starts_with(RETURN_URL) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        back = browser.current_url().await.expect("a url");
+    }
     assert_eq!(
         back.as_str(),
         format!("{RETURN_URL}?handoff={id}"),
