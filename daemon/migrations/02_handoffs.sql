@@ -12,8 +12,9 @@ CREATE TABLE handoffs (
     link_used_ms    INTEGER,
     created_ms      INTEGER NOT NULL,
     expires_ms      INTEGER NOT NULL,
-    payment_id      TEXT REFERENCES payments(id),  -- the latest payment taken for it
     notified_ms     INTEGER                 -- when the agency's callback took the notification
 ) STRICT;
--- Paid hand-offs whose agency has not taken the notification yet.
-CREATE INDEX handoffs_to_notify ON handoffs(created_ms) WHERE notified_ms IS NULL AND payment_id IS NOT NULL;
+-- A hand-off's payments are those whose idempotency key starts with `hof-<its hex>-` (see
+-- `store::handoffs::key_prefix`): the link is committed with each payment, by construction.
+-- Hand-offs whose agency has not taken a notification yet.
+CREATE INDEX handoffs_to_notify ON handoffs(created_ms) WHERE notified_ms IS NULL;

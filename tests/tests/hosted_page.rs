@@ -342,6 +342,137 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().expect("a value").to_owned()
 }
 
+/// A customer's browser driven by hand (no script to run on the pages anyway): the link, the
+/// sign-in, and the payment form's post.
+struct Customer {
+    browser: reqwest::Client,
+    base: String,
+    cookie: String,
+    form: String,
+}
+
+impl Customer {
+    async fn sign_in(base: &str, pay_url: &str, user: &str, password: &str) -> Customer {
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client");
+        let opened = browser.get(pay_url).send().await.expect("answers");
+        let cookie = opened.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("a cookie")
+            .to_owned();
+        let mut customer = Customer {
+            browser,
+            base: base.to_owned(),
+            cookie,
+            form: String::new(),
+        };
+        let sign_in = customer.page().await;
+        let signed = customer
+            .browser
+            .post(format!("{base}/pay/sign-in"))
+            .header("cookie", &customer.cookie)
+            .form(&[
+                ("csrf", hidden(&sign_in, "csrf")),
+                ("user", user.to_owned()),
+                ("password", password.to_owned()),
+            ])
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(signed.status(), 303);
+        customer.form = customer.page().await;
+        customer
+    }
+
+    async fn page(&self) -> String {
+        self.browser
+            .get(format!("{}/pay", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("answers")
+            .text()
+            .await
+            .expect("a page")
+    }
+
+    /// The form on screen, filled in with card `number`, ready to send.
+    fn pay(&self, number: &str) -> reqwest::RequestBuilder {
+        self.browser
+            .post(format!("{}/pay", self.base))
+            .header("cookie", &self.cookie)
+            .form(&[
+                ("csrf", hidden(&self.form, "csrf")),
+                ("key", hidden(&self.form, "key")),
+                ("method", "card".to_owned()),
+                ("payer.name", "Ada Lovelace".to_owned()),
+                ("payer.email", "ada@example.com".to_owned()),
+                ("payer.postal_code", "94107".to_owned()),
+                ("card.number", number.to_owned()),
+                ("card.exp_month", "12".to_owned()),
+                ("card.exp_year", cip_tests::exp_year().to_string()),
+                ("card.cvv", "123".to_owned()),
+                ("card.name", "Ada Lovelace".to_owned()),
+                ("card.postal_code", "94107".to_owned()),
+            ])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_who_goes_away_mid_payment_still_pays_once_and_the_agency_knows() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let (id, pay_url) = handoff(&agency).await;
+    let customer = Customer::sign_in(&agency.base, &pay_url, "agent1", "agent1-demo-pass").await;
+    // The contract's slow approval takes 3 s; the browser is gone after a fraction of that.
+    let gone = customer
+        .pay("4000000000000325")
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the customer left before the answer");
+    let mut found = handoff_status(&agency, &id).await;
+    for _ in 0..200 {
+        if found["status"] == "paid" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        found = handoff_status(&agency, &id).await;
+    }
+    assert_eq!(found["status"], "paid", "{found}");
+    let payment_id = found["payment"]["id"]
+        .as_str()
+        .expect("a payment")
+        .to_owned();
+    assert_eq!(daemon.processor_calls(&payment_id), 1);
+
+    // Back on the page, the customer sees the confirmation; sending the old form again takes
+    // nothing more.
+    assert!(customer.page().await.contains("Payment approved"));
+    let again = customer
+        .pay("4000000000000325")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(again.status(), 303);
+    let (_, page) = answer(
+        agency
+            .get("/v1/payments?page_size=50")
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(page["payments"].as_array().expect("payments").len(), 1);
+    daemon.sent(&cip_tests::card_request("4000000000000325", 4_200));
+    daemon.assert_no_card_data();
+}
+
 /// A callback endpoint that refuses the first two notifications and takes the next, keeping each
 /// request's signature header and body.
 async fn agency_callback() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
@@ -465,69 +596,15 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("an id").to_owned();
 
-    // The customer's browser, by hand: the link, sign-in, the form.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client");
-    let opened = browser
-        .get(created["pay_url"].as_str().expect("a link"))
-        .send()
-        .await
-        .expect("answers");
-    let cookie = opened.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("a cookie")
-        .to_owned();
-    let page = |path: &'static str| {
-        let (browser, cookie, base) = (browser.clone(), cookie.clone(), agency.base.clone());
-        async move {
-            browser
-                .get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .expect("answers")
-                .text()
-                .await
-                .expect("a page")
-        }
-    };
-    let sign_in = page("/pay").await;
-    let signed = browser
-        .post(format!("{}/pay/sign-in", agency.base))
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", hidden(&sign_in, "csrf")),
-            ("user", "notify-agent".into()),
-            ("password", "notify-agent-pass-2026".into()),
-        ])
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(signed.status(), 303);
-    let form = page("/pay").await;
-    let year = cip_tests::exp_year().to_string();
-    let paid = browser
-        .post(format!("{}/pay", agency.base))
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf", hidden(&form, "csrf")),
-            ("key", hidden(&form, "key")),
-            ("method", "card".to_owned()),
-            ("payer.name", "Ada Lovelace".to_owned()),
-            ("payer.email", "ada@example.com".to_owned()),
-            ("payer.postal_code", "94107".to_owned()),
-            ("card.number", "5555 5555 5555 4444".to_owned()),
-            ("card.exp_month", "12".to_owned()),
-            ("card.exp_year", year),
-            ("card.cvv", "123".to_owned()),
-            ("card.name", "Ada Lovelace".to_owned()),
-            ("card.postal_code", "94107".to_owned()),
-        ])
+    let customer = Customer::sign_in(
+        &agency.base,
+        created["pay_url"].as_str().expect("a link"),
+        "notify-agent",
+        "notify-agent-pass-2026",
+    )
+    .await;
+    let paid = customer
+        .pay("5555 5555 5555 4444")
         .send()
         .await
         .expect("answers");

@@ -6,7 +6,6 @@ use super::HttpState;
 use super::agency::{caller, json_body};
 use super::answer::{PaymentView, Refusal};
 use crate::store::handoffs::{self, Handoff, KnownPayer};
-use crate::store::payments;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -99,7 +98,6 @@ pub async fn create(
         link_used_ms: None,
         created_ms: now,
         expires_ms: now + LINK_VALID_MS,
-        payment_id: None,
     };
     let link_hash = *blake3::hash(secret.as_bytes()).as_bytes();
     let stored = handoff.clone();
@@ -147,7 +145,18 @@ struct HandoffView<'a> {
     payment: Option<PaymentView<'a>>,
 }
 
-/// The hand-off with its latest payment, if `application` owns it.
+/// Of a hand-off's payments (oldest first), the one that says where it stands: the paid (or
+/// voided) one, else one still being decided, else the latest attempt.
+fn counting(payments: Vec<Payment>) -> Option<Payment> {
+    let rank = |p: &Payment| match p.status {
+        PaymentStatus::Approved | PaymentStatus::Voided => 2,
+        PaymentStatus::Processing | PaymentStatus::InDoubt => 1,
+        PaymentStatus::Declined | PaymentStatus::Failed => 0,
+    };
+    payments.into_iter().max_by_key(rank)
+}
+
+/// The hand-off with the payment that counts (see [`counting`]), if `application` owns it.
 pub async fn load(
     state: &HttpState,
     application: &str,
@@ -166,11 +175,8 @@ pub async fn load(
             let Some(handoff) = handoffs::by_id(conn, &wanted)? else {
                 return Ok(None);
             };
-            let payment = match &handoff.payment_id {
-                Some(payment_id) => payments::by_id(conn, payment_id)?,
-                None => None,
-            };
-            Ok(Some((handoff, payment)))
+            let payments = handoffs::payments_of(conn, &handoff)?;
+            Ok(Some((handoff, counting(payments))))
         })
         .await?;
     found

@@ -49,7 +49,7 @@ pub struct Notifier {
 }
 
 /// How often paid hand-offs not yet notified are looked for, and how far back.
-const SWEEP_EVERY: Duration = Duration::from_secs(300);
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const SWEEP_BACK_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl Notifier {
@@ -65,7 +65,7 @@ impl Notifier {
     }
 
     /// Tells the agency, if its application has a callback URL, that `payment` paid
-    /// `handoff_id`: in the background, unless a delivery of it is under way.
+    /// `handoff_id`: in the background, unless it was told already or a delivery is under way.
     pub async fn notify(self: &Arc<Self>, handoff_id: String, payment: Payment) {
         let Ok(form) = self.engine.form(&payment.application).await else {
             return;
@@ -73,7 +73,13 @@ impl Notifier {
         let Some(url) = form.spec.callback_url.clone() else {
             return;
         };
-        if !self.lock_sending().insert(handoff_id.clone()) {
+        let id = handoff_id.clone();
+        let told = self
+            .engine
+            .store()
+            .read(move |conn| handoffs::notified(conn, &id))
+            .await;
+        if told.unwrap_or(true) || !self.lock_sending().insert(handoff_id.clone()) {
             return;
         }
         let notifier = Arc::clone(self);

@@ -137,11 +137,11 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
     state.visits.put(
         &cookie,
         Visit {
+            form_key: new_key(&state, &handoff.id),
             handoff_id: handoff.id,
             application: handoff.application,
             csrf: random_hex(&state),
             caller: None,
-            form_key: new_key(&state),
             expires_ms: handoff.expires_ms,
         },
         now,
@@ -160,8 +160,14 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
     response
 }
 
-fn new_key(state: &HttpState) -> String {
-    format!("page-{}", &random_hex(state)[..32])
+/// A form's idempotency key: the hand-off's key prefix (which ties the payment to it in the same
+/// commit) and a random part, new for each attempt.
+fn new_key(state: &HttpState, handoff_id: &str) -> String {
+    format!(
+        "{}{}",
+        handoffs::key_prefix(handoff_id),
+        &random_hex(state)[..16]
+    )
 }
 
 fn cookie_of(headers: &HeaderMap) -> Option<String> {
@@ -213,10 +219,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn show(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    let (_, visit) = match visit(&state, &headers) {
+    let (cookie, mut visit) = match visit(&state, &headers) {
         Ok(found) => found,
         Err(page) => return page.into_response(),
     };
+    // The form's last attempt was declined or failed, perhaps after the page was left (an
+    // inquiry settled it): the next attempt is a new payment, with a new key.
+    if let Ok((_, Some(last))) = load(&state, &visit.application, visit.handoff_id.clone()).await
+        && last.idempotency_key == visit.form_key
+        && matches!(last.status, PaymentStatus::Declined | PaymentStatus::Failed)
+    {
+        visit.form_key = new_key(&state, &visit.handoff_id);
+        let now = state.shared.engine.clock().now_ms();
+        state.visits.put(&cookie, visit.clone(), now);
+    }
     render(&state, &visit, Entered::default()).await
 }
 
@@ -691,8 +707,10 @@ async fn pay(
     };
     let values = shown_again(&form);
     // The key of the form that was on screen: a second press of Pay replays, never charges twice.
+    // Only a key of this hand-off is taken, so a payment can never be tied to another one.
     let key = form
         .get("key")
+        .filter(|key| key.starts_with(&handoffs::key_prefix(&handoff.id)))
         .cloned()
         .unwrap_or_else(|| visit.form_key.clone());
     let request = match request_of(&mut form, &handoff) {
@@ -721,6 +739,23 @@ async fn pay(
             };
             return render(&state, &visit, entered).await;
         }
+        Err(ApiError::IdempotencyConflict { .. }) => {
+            // An older form was sent again with other details: a new form, a new key.
+            visit.form_key = new_key(&state, &handoff.id);
+            state
+                .visits
+                .put(&cookie, visit.clone(), engine.clock().now_ms());
+            let entered = Entered {
+                values,
+                notice: Some(
+                    "This form was already used for a payment with other details: check the \
+                     details below and press Pay again."
+                        .to_owned(),
+                ),
+                ..Entered::default()
+            };
+            return render(&state, &visit, entered).await;
+        }
         Err(e) => {
             let entered = Entered {
                 values,
@@ -730,21 +765,10 @@ async fn pay(
             return render(&state, &visit, entered).await;
         }
     };
-    let (handoff_id, payment_id) = (handoff.id.clone(), payment.id.clone());
-    if let Err(e) = engine
-        .store()
-        .write(move |conn| handoffs::set_payment(conn, &handoff_id, &payment_id))
-        .await
-    {
-        return dead_end(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &ApiError::from(e).to_string(),
-        );
-    }
     match payment.status {
         PaymentStatus::Declined | PaymentStatus::Failed => {
             // A new form, a new key: the next attempt is a new payment.
-            visit.form_key = new_key(&state);
+            visit.form_key = new_key(&state, &handoff.id);
             state
                 .visits
                 .put(&cookie, visit.clone(), engine.clock().now_ms());

@@ -1,8 +1,11 @@
 //! SQL for hand-offs: what an agency registered for its customer, the one-time link that opens
 //! CIP's payment pages, and the payment taken for it.
 
+use super::payments;
 use super::{StoreError, corrupt};
 use cip_common::money::Currency;
+use cip_common::payment::Payment;
+use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,7 +32,12 @@ pub struct Handoff {
     pub link_used_ms: Option<i64>,
     pub created_ms: i64,
     pub expires_ms: i64,
-    pub payment_id: Option<String>,
+}
+
+/// How a hand-off's payments' idempotency keys begin: `hof-<hex>-`. Keys are letters, digits and
+/// hyphens, so the id's `_` becomes `-`.
+pub fn key_prefix(handoff_id: &str) -> String {
+    format!("hof-{}-", handoff_id.trim_start_matches("hof_"))
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -64,7 +72,7 @@ pub fn insert(
 
 const COLUMNS: &str =
     "id, application_id, user_id, amount_minor, currency, fields, payer, return_url,
-                       link_used_ms, created_ms, expires_ms, payment_id";
+                       link_used_ms, created_ms, expires_ms";
 
 fn from_row(r: &Row) -> rusqlite::Result<Handoff> {
     let currency: String = r.get(4)?;
@@ -84,7 +92,6 @@ fn from_row(r: &Row) -> rusqlite::Result<Handoff> {
         link_used_ms: r.get(8)?,
         created_ms: r.get(9)?,
         expires_ms: r.get(10)?,
-        payment_id: r.get(11)?,
     })
 }
 
@@ -115,17 +122,25 @@ pub fn use_link(
     }
 }
 
-/// Records the latest payment taken for the hand-off, unless the one it has is paid or still
-/// being decided (a late answer for an older form never hides the payment that counts).
-pub fn set_payment(conn: &Connection, id: &str, payment_id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE handoffs SET payment_id = ?2
-         WHERE id = ?1 AND (payment_id IS NULL OR payment_id NOT IN (
-             SELECT id FROM payments
-             WHERE status IN ('approved', 'voided', 'processing', 'in_doubt')))",
-    )?
-    .execute([id, payment_id])?;
-    Ok(())
+/// The hand-off's payments, oldest first: those whose idempotency key has its prefix.
+pub fn payments_of(conn: &Connection, handoff: &Handoff) -> Result<Vec<Payment>, StoreError> {
+    let prefix = key_prefix(&handoff.id);
+    // Keys with the prefix sort between it and the prefix with its `-` raised to `.`.
+    let end = format!("{}.", &prefix[..prefix.len() - 1]);
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT payment_id FROM idempotency_keys
+             WHERE application_id = ?1 AND key > ?2 AND key < ?3 ORDER BY created_ms",
+        )?
+        .query_map(params![handoff.application, prefix, end], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(payment) = payments::by_id(conn, &id)? {
+            found.push(payment);
+        }
+    }
+    Ok(found)
 }
 
 /// The agency's callback took the notification.
@@ -135,23 +150,31 @@ pub fn set_notified(conn: &Connection, id: &str, at_ms: i64) -> Result<(), Store
     Ok(())
 }
 
-/// Hand-offs created since `since_ms` that are paid but not yet notified, with their payments.
-pub fn to_notify(
-    conn: &Connection,
-    since_ms: i64,
-) -> Result<Vec<(String, cip_common::payment::Payment)>, StoreError> {
-    let ids: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT h.id, h.payment_id FROM handoffs h JOIN payments p ON p.id = h.payment_id
-             WHERE h.notified_ms IS NULL AND h.payment_id IS NOT NULL AND h.created_ms >= ?1
-               AND p.status = 'approved'",
-        )?
-        .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+/// Whether the agency's callback has taken a notification of the hand-off.
+pub fn notified(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT notified_ms IS NOT NULL FROM handoffs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.
+pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<(String, Payment)>, StoreError> {
+    let candidates: Vec<String> = conn
+        .prepare_cached("SELECT id FROM handoffs WHERE notified_ms IS NULL AND created_ms >= ?1")?
+        .query_map([since_ms], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut found = Vec::with_capacity(ids.len());
-    for (handoff, payment_id) in ids {
-        if let Some(payment) = super::payments::by_id(conn, &payment_id)? {
-            found.push((handoff, payment));
+    let mut found = Vec::new();
+    for id in candidates {
+        let Some(handoff) = by_id(conn, &id)? else {
+            continue;
+        };
+        if let Some(paid) = payments_of(conn, &handoff)?
+            .into_iter()
+            .find(|p| p.status == PaymentStatus::Approved)
+        {
+            found.push((id, paid));
         }
     }
     Ok(found)
