@@ -63,6 +63,21 @@ pub struct ApplicationSpec {
     pub callback_url: Option<String>,
 }
 
+/// An https:// address with a plain host (plain http:// only for this machine's loopback).
+fn secure_address(url: &str) -> bool {
+    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return false,
+    };
+    let host = &rest[..rest.find(['/', ':', '?', '#']).unwrap_or(rest.len())];
+    let plain = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    plain && (https || host == "localhost" || host == "127.0.0.1")
+}
+
 impl ApplicationSpec {
     pub fn min_amount(&self) -> Money {
         Money::new(self.min_amount_minor, self.currency)
@@ -75,15 +90,21 @@ impl ApplicationSpec {
     /// Problems with the spec itself (an administrator's mistake), each in words.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for url in self.return_urls.iter().chain(&self.callback_url) {
-            let secure = url.starts_with("https://")
-                || url.starts_with("http://localhost")
-                || url.starts_with("http://127.0.0.1");
-            if !secure || url.trim_end_matches('/').matches('/').count() < 2 {
+        for url in &self.return_urls {
+            if !secure_address(url) || !url.ends_with('/') {
                 problems.push(format!(
-                    "return URL {url:?} must be an https:// address, like https://agency.example/"
+                    "return URL {url:?} must be an https:// address ending in /, like https://agency.example/"
                 ));
             }
+        }
+        if let Some(url) = self
+            .callback_url
+            .as_ref()
+            .filter(|url| !secure_address(url))
+        {
+            problems.push(format!(
+                "callback URL {url:?} must be an https:// address, like https://agency.example/cip"
+            ));
         }
         if self.id.is_empty()
             || self.id.len() > 32
@@ -117,5 +138,32 @@ impl ApplicationSpec {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secure_address;
+
+    #[test]
+    fn only_a_plain_https_host_or_this_machine_is_an_address_to_send_people_to() {
+        for good in [
+            "https://agency.example/",
+            "https://pay.agency.example:8443/done/",
+            "http://localhost:9000/cip",
+            "http://127.0.0.1/cip",
+        ] {
+            assert!(secure_address(good), "{good}");
+        }
+        for bad in [
+            "http://agency.example/",
+            "https://agency.example@evil.example/",
+            "https://agency.example\\evil.example/",
+            "http://localhost.evil.example/",
+            "https:///path",
+            "ftp://agency.example/",
+        ] {
+            assert!(!secure_address(bad), "{bad}");
+        }
     }
 }

@@ -75,6 +75,25 @@ async fn a_handoff_is_refused_with_every_field_to_fix() {
         .map(|e| e["field"].as_str().expect("a field"))
         .collect();
     assert_eq!(fields, ["amount", "fields.plate_number", "return_url"]);
+    for elsewhere in [
+        "https://agency.example.evil.com/steal",
+        "https://agency.example@evil.com/steal",
+        "https://agency.example/\\evil.com",
+    ] {
+        let mut body = handoff_body();
+        body["return_url"] = json!(elsewhere);
+        let (status, refused) = answer(
+            agency
+                .post("/v1/handoffs")
+                .json(&body)
+                .send()
+                .await
+                .expect("answers"),
+        )
+        .await;
+        assert_eq!(status, 422, "{elsewhere}: {refused}");
+        assert_eq!(refused["errors"][0]["field"], "return_url");
+    }
 
     let (id, _) = handoff(&agency).await;
     assert_eq!(handoff_status(&agency, &id).await["status"], "open");

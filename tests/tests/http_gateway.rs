@@ -167,6 +167,26 @@ async fn refusals_carry_their_status_and_name_what_to_fix() {
     ] {
         assert!(fields.contains(&field), "{field} is named: {fields:?}");
     }
+    let mut no_currency = body.clone();
+    no_currency
+        .as_object_mut()
+        .expect("an object")
+        .remove("currency");
+    no_currency["card"]["number"] = json!("4242424242424241");
+    let (status, refused) = agency.pay(&new_key(), &no_currency).await;
+    assert_eq!(status, 422, "{refused}");
+    let named: Vec<&str> = refused["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field"))
+        .collect();
+    assert_eq!(
+        named,
+        ["currency", "card.number"],
+        "every field to fix at once"
+    );
+
     let mut bad_card = body.clone();
     bad_card["card"]["number"] = json!("4242424242424241");
     bad_card["card"]["exp_month"] = json!("twelve");
@@ -222,12 +242,16 @@ async fn refusals_carry_their_status_and_name_what_to_fix() {
         200
     );
 
-    // 403: an agent's credentials are not an agency's.
+    // An agent's right password is not an agency's: answered like a wrong one.
     let mut agent = Agency::new(&daemon, "DMV-RENEWAL").await;
     agent.user = "agent1".into();
     agent.password = "agent1-demo-pass".into();
     let (status, refused) = agent.pay(&new_key(), &body).await;
-    assert_eq!(status, 403, "{refused}");
+    assert_eq!(
+        (status, &refused),
+        (401, &first),
+        "never which part was wrong"
+    );
 
     // 423: locked after the configured failures (three in the test settings).
     let mut guesser = Agency::new(&daemon, "DMV-RENEWAL").await;

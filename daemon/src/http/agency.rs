@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 pub const APPLICATION_HEADER: &str = "x-cip-application";
 
 /// The `api` user calling for the application it names, after the rate check (so a flood of
-/// guesses costs no argon2 beyond the rate).
+/// guesses from one address costs no argon2 beyond the rate).
 pub async fn caller(
     state: &HttpState,
     headers: &HeaderMap,
@@ -34,9 +34,14 @@ pub async fn caller(
             name: "X-CIP-Application",
             message: "name the application the payment is for, like DMV-RENEWAL".to_owned(),
         })?;
+    // An application CIP does not have is refused before anything is counted or hashed; a known
+    // one is limited per calling address, so nobody else's flood can stop an agency.
+    if state.shared.engine.form(application).await.is_err() {
+        return Err(Refusal::Api(ApiError::BadCredentials));
+    }
     state
         .rate
-        .take(application)
+        .take(&format!("{application} {}", peer.ip()))
         .map_err(|retry_after_s| Refusal::RateLimited { retry_after_s })?;
     let (user, password) =
         basic_credentials(headers).ok_or(Refusal::Api(ApiError::BadCredentials))?;
@@ -45,7 +50,10 @@ pub async fn caller(
         .auth
         .authenticate(application, &user, password, &format!("http {peer}"))
         .await?;
-    caller.require(&[Role::Api], "call the agency API")?;
+    // Another role's right password is answered like a wrong one: never which part was wrong.
+    caller
+        .require(&[Role::Api], "call the agency API")
+        .map_err(|_| ApiError::BadCredentials)?;
     Ok(caller)
 }
 

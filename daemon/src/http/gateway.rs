@@ -68,88 +68,75 @@ pub struct AchBody {
 }
 
 impl PaymentBody {
-    /// The engine's request. When the currency or the method is missing, the rest is still
-    /// checked against `form` (with the application's currency and no method), so the answer
-    /// names every field to fix at once.
+    /// The engine's request. When the currency, the method or the account type is missing, the
+    /// rest is still checked against `form` (with the application's currency, checking, or no
+    /// method), so the answer names every field to fix at once.
     pub fn into_request(self, form: &Form, today: time::Date) -> Result<PaymentRequest, ApiError> {
         let mut errors = FieldErrors::default();
         if self.currency.is_none() {
             errors.add("currency", "name the currency, like USD");
         }
-        let method = match (self.card, self.ach) {
-            (Some(card), None) => Some(PaymentMethod::Card(CardInput {
+        let no_card = || CardBody::default();
+        let card = |card: CardBody| {
+            PaymentMethod::Card(CardInput {
                 number: Pan::new(card.number),
                 exp_month: card.exp_month,
                 exp_year: card.exp_year,
                 cvv: Cvv::new(card.cvv),
                 name: card.name,
                 postal_code: card.postal_code,
-            })),
-            (None, Some(ach)) => match ach.account_type {
-                Some(account_type) => Some(PaymentMethod::Ach(AchInput {
+            })
+        };
+        // Without a method, a blank card stands in so the rest is checked; its errors are not
+        // the caller's.
+        let (method, stand_in) = match (self.card, self.ach) {
+            (Some(body), None) => (card(body), false),
+            (None, Some(ach)) => {
+                if ach.account_type.is_none() {
+                    errors.add("ach.account_type", "say checking or savings");
+                }
+                let method = PaymentMethod::Ach(AchInput {
                     routing_number: ach.routing_number,
                     account_number: AccountNumber::new(ach.account_number),
-                    account_type,
+                    account_type: ach.account_type.unwrap_or(AccountType::Checking),
                     holder_name: ach.holder_name,
-                })),
-                None => {
-                    errors.add("ach.account_type", "say checking or savings");
-                    None
-                }
-            },
+                });
+                (method, false)
+            }
             (None, None) => {
                 errors.add(
                     "card",
                     "send a card object, or an ach object for a bank debit",
                 );
-                None
+                (card(no_card()), true)
             }
             (Some(_), Some(_)) => {
                 errors.add("ach", "send a card or an ach object, not both");
-                None
+                (card(no_card()), true)
             }
         };
-        let payer = Payer {
-            name: self.payer.name,
-            email: self.payer.email,
-            postal_code: self.payer.postal_code,
+        let request = PaymentRequest {
+            amount_minor: self.amount_minor,
+            currency: self.currency.unwrap_or(form.spec.currency),
+            payer: Payer {
+                name: self.payer.name,
+                email: self.payer.email,
+                postal_code: self.payer.postal_code,
+            },
+            fields: self.fields,
+            method,
         };
-        match (self.currency, method) {
-            (Some(currency), Some(method)) if errors.is_empty() => Ok(PaymentRequest {
-                amount_minor: self.amount_minor,
-                currency,
-                payer,
-                fields: self.fields,
-                method,
-            }),
-            _ => {
-                let rest = PaymentRequest {
-                    amount_minor: self.amount_minor,
-                    currency: self.currency.unwrap_or(form.spec.currency),
-                    payer,
-                    fields: self.fields,
-                    method: PaymentMethod::Card(CardInput {
-                        number: Pan::new(String::new()),
-                        exp_month: 0,
-                        exp_year: 0,
-                        cvv: Cvv::new(String::new()),
-                        name: String::new(),
-                        postal_code: String::new(),
-                    }),
-                };
-                if let Err(found) = form.validate(&rest, today) {
-                    let about_payer_or_order =
-                        |field: &str| !field.starts_with("card") && field != "method";
-                    errors.0.extend(
-                        found
-                            .0
-                            .into_iter()
-                            .filter(|e| about_payer_or_order(&e.field)),
-                    );
-                }
-                Err(ApiError::Fields(errors))
-            }
+        if errors.is_empty() {
+            return Ok(request);
         }
+        if let Err(found) = form.validate(&request, today) {
+            let stood_in =
+                |field: &str| stand_in && (field.starts_with("card") || field == "method");
+            errors
+                .0
+                .extend(found.0.into_iter().filter(|e| !stood_in(&e.field)));
+        }
+        Err(ApiError::Fields(errors))
     }
 }
 

@@ -63,11 +63,17 @@ pub async fn create(
     ) {
         errors.0.extend(found.0);
     }
-    if !form
-        .spec
-        .return_urls
-        .iter()
-        .any(|prefix| body.return_url.starts_with(prefix.as_str()))
+    // Each allowed prefix ends at a `/` after its host, so no other host can match it.
+    let plain = !body
+        .return_url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\');
+    if !plain
+        || !form
+            .spec
+            .return_urls
+            .iter()
+            .any(|prefix| body.return_url.starts_with(prefix.as_str()))
     {
         errors.add(
             "return_url",
