@@ -121,7 +121,19 @@ async fn the_pay_link_opens_once_and_forms_need_their_token() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let opened = browser.get(&pay_url).send().await.expect("answers");
+    // Fetching the link (a mail scanner, a preview) spends nothing; its button does.
+    for _ in 0..2 {
+        let first = browser.get(&pay_url).send().await.expect("answers");
+        assert_eq!(first.status(), 200);
+        assert!(
+            first
+                .text()
+                .await
+                .expect("a page")
+                .contains("Continue to payment")
+        );
+    }
+    let opened = browser.post(&pay_url).send().await.expect("answers");
     assert_eq!(opened.status(), 303);
     assert_eq!(opened.headers()["location"], "/pay");
     let cookie = opened.headers()["set-cookie"]
@@ -134,8 +146,10 @@ async fn the_pay_link_opens_once_and_forms_need_their_token() {
     );
     let cookie = cookie.split(';').next().expect("name=value").to_owned();
 
-    let again = browser.get(&pay_url).send().await.expect("answers");
+    let again = browser.post(&pay_url).send().await.expect("answers");
     assert_eq!(again.status(), 404, "a pay link opens the pages once");
+    let shown = browser.get(&pay_url).send().await.expect("answers");
+    assert_eq!(shown.status(), 404, "a spent link says so");
 
     let page = browser
         .get(format!("{}/pay", agency.base))
@@ -254,6 +268,18 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
     let browser = client.expect("chromedriver starts a headless Chromium");
 
     browser.goto(&pay_url).await.expect("the pay link opens");
+    browser
+        .find(Locator::Id("continue"))
+        .await
+        .expect("a way on")
+        .click()
+        .await
+        .expect("continued");
+    browser
+        .wait()
+        .for_element(Locator::Css("[name='user']"))
+        .await
+        .expect("the sign-in page");
     assert!(browser.current_url().await.expect("a url").path() == "/pay");
     let fill = |name: &'static str, text: String| {
         let browser = browser.clone();
@@ -376,7 +402,7 @@ impl Customer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a client");
-        let opened = browser.get(pay_url).send().await.expect("answers");
+        let opened = browser.post(pay_url).send().await.expect("answers");
         let cookie = opened.headers()["set-cookie"]
             .to_str()
             .expect("ascii")

@@ -71,7 +71,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/pay/style.css", get(style))
         .route("/pay", get(show).post(pay))
         .route("/pay/sign-in", axum::routing::post(sign_in))
-        .route("/pay/{link}", get(open_link))
+        .route("/pay/{link}", get(link_page).post(open_link))
 }
 
 async fn style() -> Response {
@@ -108,6 +108,47 @@ fn random_hex(state: &HttpState) -> String {
         .to_string()
 }
 
+const SPENT: &str = "This payment link has been used already, has expired, or is not a CIP link.";
+
+/// The link's first page: what is to be paid and a button. Only the button spends the link, so
+/// a mail scanner or a link preview that fetches it leaves it for the customer.
+async fn link_page(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
+    let engine = &state.shared.engine;
+    let now = engine.clock().now_ms();
+    let link_hash = *blake3::hash(link.as_bytes()).as_bytes();
+    let found = engine
+        .store()
+        .read(move |conn| handoffs::unused_link(conn, &link_hash, now))
+        .await;
+    let handoff = match found {
+        Ok(Some(handoff)) => handoff,
+        Ok(None) => return dead_end(StatusCode::NOT_FOUND, SPENT),
+        Err(e) => {
+            return dead_end(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ApiError::from(e).to_string(),
+            );
+        }
+    };
+    let name = match engine.form(&handoff.application).await {
+        Ok(form) => form.spec.name.clone(),
+        Err(e) => return dead_end(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    let amount = Money::new(handoff.amount_minor, handoff.currency);
+    html_page(
+        StatusCode::OK,
+        "Your payment",
+        &format!(
+            "<dl class=\"order\"><dt>For</dt><dd>{}</dd><dt>Amount</dt><dd>{}</dd></dl>\
+             <form method=\"post\" action=\"/pay/{}\"><button type=\"submit\" id=\"continue\">\
+             Continue to payment</button></form>",
+            escape(&name),
+            escape(&amount.to_string()),
+            escape(&link)
+        ),
+    )
+}
+
 /// Opens the link once: a visit starts, the link is spent, and the browser moves to `/pay`
 /// (so the link's secret leaves the address bar and the history).
 async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
@@ -120,12 +161,7 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
         .await;
     let handoff = match opened {
         Ok(Some(handoff)) => handoff,
-        Ok(None) => {
-            return dead_end(
-                StatusCode::NOT_FOUND,
-                "This payment link has been used already, has expired, or is not a CIP link.",
-            );
-        }
+        Ok(None) => return dead_end(StatusCode::NOT_FOUND, SPENT),
         Err(e) => {
             return dead_end(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -102,6 +102,21 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Handoff>, StoreError>
         .optional()?)
 }
 
+/// The hand-off behind an unused, unexpired link, leaving the link as it is.
+pub fn unused_link(
+    conn: &Connection,
+    link_hash: &[u8; 32],
+    now_ms: i64,
+) -> Result<Option<Handoff>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM handoffs
+             WHERE link_hash = ?1 AND link_used_ms IS NULL AND expires_ms > ?2"
+        ))?
+        .query_row(params![link_hash.as_slice(), now_ms], from_row)
+        .optional()?)
+}
+
 /// Marks the link behind `link_hash` used and returns its hand-off, if it was unused and
 /// unexpired at `now_ms`: a link opens the pages once.
 pub fn use_link(
