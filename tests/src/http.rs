@@ -69,6 +69,29 @@ impl Agency {
             .header("X-CIP-Application", &self.application)
     }
 
+    /// `GET path`: the status code and the JSON answer.
+    pub async fn read(&self, path: &str) -> (u16, Value) {
+        answer(
+            self.get(path)
+                .send()
+                .await
+                .expect("the daemon answers HTTP"),
+        )
+        .await
+    }
+
+    /// `POST path` with a JSON body: the status code and the JSON answer.
+    pub async fn send(&self, path: &str, body: &Value) -> (u16, Value) {
+        answer(
+            self.post(path)
+                .json(body)
+                .send()
+                .await
+                .expect("the daemon answers HTTP"),
+        )
+        .await
+    }
+
     /// `POST /v1/payments` with `key`: the status code and the JSON answer.
     pub async fn pay(&self, key: &str, body: &Value) -> (u16, Value) {
         let response = self

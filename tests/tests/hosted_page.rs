@@ -38,14 +38,7 @@ async fn handoff(agency: &Agency) -> (String, String) {
 }
 
 async fn handoff_status(agency: &Agency, id: &str) -> Value {
-    let (status, found) = answer(
-        agency
-            .get(&format!("/v1/handoffs/{id}"))
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, found) = agency.read(&format!("/v1/handoffs/{id}")).await;
     assert_eq!(status, 200, "{found}");
     found
 }
@@ -58,15 +51,7 @@ async fn a_handoff_is_refused_with_every_field_to_fix() {
     body["return_url"] = json!("https://evil.example/steal");
     body["amount_minor"] = json!(1);
     body["fields"]["plate_number"] = json!("no spaces allowed");
-    let (status, refused) = answer(
-        agency
-            .post("/v1/handoffs")
-            .json(&body)
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, refused) = agency.send("/v1/handoffs", &body).await;
     assert_eq!(status, 422, "{refused}");
     let fields: Vec<&str> = refused["errors"]
         .as_array()
@@ -82,15 +67,7 @@ async fn a_handoff_is_refused_with_every_field_to_fix() {
     ] {
         let mut body = handoff_body();
         body["return_url"] = json!(elsewhere);
-        let (status, refused) = answer(
-            agency
-                .post("/v1/handoffs")
-                .json(&body)
-                .send()
-                .await
-                .expect("answers"),
-        )
-        .await;
+        let (status, refused) = agency.send("/v1/handoffs", &body).await;
         assert_eq!(status, 422, "{elsewhere}: {refused}");
         assert_eq!(refused["errors"][0]["field"], "return_url");
     }
@@ -98,14 +75,7 @@ async fn a_handoff_is_refused_with_every_field_to_fix() {
     let (id, _) = handoff(&agency).await;
     assert_eq!(handoff_status(&agency, &id).await["status"], "open");
     let parks = Agency::new(&daemon, "PARK-RESERVE").await;
-    let (status, _) = answer(
-        parks
-            .get(&format!("/v1/handoffs/{id}"))
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, _) = parks.read(&format!("/v1/handoffs/{id}")).await;
     assert_eq!(
         status, 404,
         "another application's hand-off does not exist for it"
@@ -505,14 +475,7 @@ async fn a_customer_who_goes_away_mid_payment_still_pays_once_and_the_agency_kno
         .await
         .expect("answers");
     assert_eq!(again.status(), 303);
-    let (_, page) = answer(
-        agency
-            .get("/v1/payments?page_size=50")
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (_, page) = agency.read("/v1/payments?page_size=50").await;
     assert_eq!(page["payments"].as_array().expect("payments").len(), 1);
     daemon.sent(&cip_tests::card_request("4000000000000325", 4_200));
     daemon.assert_no_card_data();
@@ -629,15 +592,7 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     agency.password = "notify-api-pass-2026".into();
     let mut body = handoff_body();
     body["fields"] = json!({});
-    let (status, created) = answer(
-        agency
-            .post("/v1/handoffs")
-            .json(&body)
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, created) = agency.send("/v1/handoffs", &body).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("an id").to_owned();
 

@@ -235,12 +235,7 @@ async fn refusals_carry_their_status_and_name_what_to_fix() {
     assert_eq!(second, third);
 
     // A right password clears the failures counted so far.
-    assert_eq!(
-        answer(agency.get("/v1/payments").send().await.expect("answers"))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(agency.read("/v1/payments").await.0, 200);
 
     // An agent's right password is not an agency's: answered like a wrong one.
     let mut agent = Agency::new(&daemon, "DMV-RENEWAL").await;
@@ -280,22 +275,10 @@ async fn an_agency_reads_back_only_its_own_payments() {
     assert_eq!(status, 201);
     let id = paid["id"].as_str().expect("an id");
 
-    let (status, found) = answer(
-        dmv.get(&format!("/v1/payments/{id}"))
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, found) = dmv.read(&format!("/v1/payments/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(found, paid);
-    let (status, page) = answer(
-        dmv.get("/v1/payments?status=approved&page_size=10")
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, page) = dmv.read("/v1/payments?status=approved&page_size=10").await;
     assert_eq!(status, 200);
     assert!(
         page["payments"]
@@ -304,29 +287,16 @@ async fn an_agency_reads_back_only_its_own_payments() {
             .iter()
             .any(|p| p["id"] == id)
     );
-    let (status, _) = answer(
-        dmv.get("/v1/payments?colour=red")
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, _) = dmv.read("/v1/payments?colour=red").await;
     assert_eq!(status, 400, "an unknown filter is refused, not ignored");
 
     let parks = Agency::new(&daemon, "PARK-RESERVE").await;
-    let (status, _) = answer(
-        parks
-            .get(&format!("/v1/payments/{id}"))
-            .send()
-            .await
-            .expect("answers"),
-    )
-    .await;
+    let (status, _) = parks.read(&format!("/v1/payments/{id}")).await;
     assert_eq!(
         status, 404,
         "another application's payment does not exist for it"
     );
-    let (_, page) = answer(parks.get("/v1/payments").send().await.expect("answers")).await;
+    let (_, page) = parks.read("/v1/payments").await;
     assert_eq!(page["payments"], json!([]));
 
     // The same payment over tarpc.
@@ -366,7 +336,7 @@ async fn an_application_over_its_rate_is_told_when_to_retry() {
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(retry_after.is_some(), "a 429 says when to retry");
     let other = Agency::new(&daemon, "PARK-RESERVE").await;
-    let (status, _) = answer(other.get("/v1/payments").send().await.expect("answers")).await;
+    let (status, _) = other.read("/v1/payments").await;
     assert_eq!(status, 200, "another application has its own rate");
 }
 

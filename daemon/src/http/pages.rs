@@ -6,7 +6,7 @@ use super::HttpState;
 use super::handoffs::{load, standing};
 use super::html::{self, Input, escape};
 use crate::auth::Caller;
-use crate::store::handoffs;
+use crate::store::{StoreError, handoffs};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -110,6 +110,23 @@ fn random_hex(state: &HttpState) -> String {
 
 const SPENT: &str = "This payment link has been used already, has expired, or is not a CIP link.";
 
+/// The hand-off a link found, or the page that says why there is none.
+fn linked(
+    found: Result<Option<handoffs::Handoff>, StoreError>,
+) -> Result<handoffs::Handoff, DeadEnd> {
+    match found {
+        Ok(Some(handoff)) => Ok(handoff),
+        Ok(None) => Err(DeadEnd(StatusCode::NOT_FOUND, SPENT)),
+        Err(e) => {
+            tracing::error!("store: {e}");
+            Err(DeadEnd(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CIP's database did not answer: reload this page in a moment.",
+            ))
+        }
+    }
+}
+
 /// The link's first page: what is to be paid and a button. Only the button spends the link, so
 /// a mail scanner or a link preview that fetches it leaves it for the customer.
 async fn link_page(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
@@ -120,15 +137,9 @@ async fn link_page(State(state): State<Arc<HttpState>>, Path(link): Path<String>
         .store()
         .read(move |conn| handoffs::unused_link(conn, &link_hash, now))
         .await;
-    let handoff = match found {
-        Ok(Some(handoff)) => handoff,
-        Ok(None) => return dead_end(StatusCode::NOT_FOUND, SPENT),
-        Err(e) => {
-            return dead_end(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ApiError::from(e).to_string(),
-            );
-        }
+    let handoff = match linked(found) {
+        Ok(handoff) => handoff,
+        Err(page) => return page.into_response(),
     };
     let name = match engine.form(&handoff.application).await {
         Ok(form) => form.spec.name.clone(),
@@ -159,15 +170,9 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
         .store()
         .write(move |conn| handoffs::use_link(conn, &link_hash, now))
         .await;
-    let handoff = match opened {
-        Ok(Some(handoff)) => handoff,
-        Ok(None) => return dead_end(StatusCode::NOT_FOUND, SPENT),
-        Err(e) => {
-            return dead_end(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ApiError::from(e).to_string(),
-            );
-        }
+    let handoff = match linked(opened) {
+        Ok(handoff) => handoff,
+        Err(page) => return page.into_response(),
     };
     let cookie = random_hex(&state);
     state.visits.put(
