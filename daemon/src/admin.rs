@@ -4,6 +4,7 @@
 use crate::auth::{hash_password, password_problem};
 use crate::clock::{Clock, Entropy, SystemClock, format_ms};
 use crate::store::accounts::{self, AuditEntry, UserRow};
+use crate::store::payments::Selection;
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
 use cip_common::form::ApplicationSpec;
@@ -102,6 +103,36 @@ impl Admin {
             bail!("application {id} exists already");
         }
         Ok(())
+    }
+
+    /// Writes the selected payments as CSV to `out` (see [`crate::report`]), audited with what
+    /// was selected and how many rows went out.
+    pub async fn export(
+        &self,
+        selection: Selection,
+        out: Box<dyn std::io::Write + Send>,
+    ) -> anyhow::Result<u64> {
+        let application = selection.application.clone();
+        let spec = self
+            .applications()
+            .await?
+            .into_iter()
+            .find(|s| s.id == application)
+            .with_context(|| format!("no application {application}: see `cipd app list`"))?;
+        let chosen = format!("{selection:?}");
+        let rows = self
+            .store
+            .read(move |conn| crate::report::export_csv(conn, &spec, &selection, out))
+            .await?;
+        let entry = self.operator.entry(
+            "payments.export",
+            true,
+            format!("application:{application} rows:{rows} {chosen}"),
+        );
+        self.store
+            .write(move |conn| accounts::audit(conn, &entry))
+            .await?;
+        Ok(rows)
     }
 
     pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {

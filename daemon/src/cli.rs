@@ -50,6 +50,9 @@ enum Command {
     /// Users: agents, supervisors, administrators and API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Payment data for agency staff.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Measure throughput and latency next to the store's and the wire's ceilings.
     Bench {
         /// Seconds each measurement runs.
@@ -62,6 +65,93 @@ enum Command {
         #[arg(long)]
         startup: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// One application's payments as CSV (columns in the README), oldest first.
+    Export {
+        #[arg(long = "app")]
+        application: String,
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long, value_parser = parse_day)]
+        from: Option<time::Date>,
+        /// Last day (UTC), YYYY-MM-DD, included.
+        #[arg(long, value_parser = parse_day)]
+        to: Option<time::Date>,
+        /// Only payments with this status: approved, declined, failed, in_doubt, voided…
+        #[arg(long, value_parser = parse_status)]
+        status: Option<cip_common::status::PaymentStatus>,
+        /// Only payments taken this way: gateway, partial or full.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<cip_common::payment::Mode>,
+        /// The file to write; without it, standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_day(text: &str) -> Result<time::Date, String> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("{text:?} is not a day: write it as YYYY-MM-DD"))
+}
+
+fn parse_status(text: &str) -> Result<cip_common::status::PaymentStatus, String> {
+    cip_common::status::PaymentStatus::from_code(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not a status: approved, declined, failed, in_doubt, processing or voided"
+        )
+    })
+}
+
+fn parse_mode(text: &str) -> Result<cip_common::payment::Mode, String> {
+    cip_common::payment::Mode::from_code(text)
+        .ok_or_else(|| format!("{text:?} is not a mode: gateway, partial or full"))
+}
+
+/// Milliseconds at the start of `day`, UTC.
+fn day_start_ms(day: time::Date) -> i64 {
+    day.midnight().assume_utc().unix_timestamp() * 1000
+}
+
+async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
+    match command {
+        ReportCommand::Export {
+            application,
+            from,
+            to,
+            status,
+            mode,
+            out,
+        } => {
+            let selection = crate::store::payments::Selection {
+                application,
+                from_ms: from.map(day_start_ms),
+                to_ms: to.and_then(|d| d.next_day()).map(day_start_ms),
+                status,
+                mode,
+            };
+            let (sink, named): (Box<dyn std::io::Write + Send>, String) = match &out {
+                Some(path) => (
+                    Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("cannot write {}", path.display()))?,
+                    )),
+                    path.display().to_string(),
+                ),
+                None => (
+                    Box::new(std::io::BufWriter::new(std::io::stdout())),
+                    "standard output".to_owned(),
+                ),
+            };
+            let rows = admin.export(selection, sink).await?;
+            eprintln!("cipd: {rows} payments written to {named}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -137,6 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { demo } => init(&resolved, demo).await,
         Command::App(command) => app(&admin(&resolved)?, command, &resolved).await,
         Command::User(command) => user(&admin(&resolved)?, command).await,
+        Command::Report(command) => report(&admin(&resolved)?, command).await,
         Command::Bench {
             seconds,
             json,

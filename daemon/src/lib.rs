@@ -12,6 +12,7 @@ pub mod figures;
 pub mod http;
 pub mod lookup;
 pub mod processor;
+pub mod report;
 pub mod rpc;
 pub mod serve;
 pub mod store;

@@ -307,6 +307,51 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
 }
 
 /// One page of payments within `applications`, in the query's order, and whether more follow.
+/// Which payments an export takes: one application's, optionally by creation time
+/// (`from_ms` inclusive, `to_ms` exclusive), status and mode.
+#[derive(Clone, Debug)]
+pub struct Selection {
+    pub application: String,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub status: Option<PaymentStatus>,
+    pub mode: Option<Mode>,
+}
+
+/// Hands every selected payment to `each`, oldest first, one row at a time (so a million rows
+/// take no more memory than one); returns how many there were.
+pub fn for_each_selected(
+    conn: &Connection,
+    selection: &Selection,
+    mut each: impl FnMut(Payment) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+         WHERE p.application_id = ?1
+           AND (?2 IS NULL OR p.created_ms >= ?2)
+           AND (?3 IS NULL OR p.created_ms < ?3)
+           AND (?4 IS NULL OR p.status = ?4)
+           AND (?5 IS NULL OR p.mode = ?5)
+         ORDER BY p.id"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            selection.application,
+            selection.from_ms,
+            selection.to_ms,
+            selection.status.map(PaymentStatus::code),
+            selection.mode.map(Mode::code),
+        ],
+        payment_from_row,
+    )?;
+    let mut count = 0;
+    for row in rows {
+        each(row?)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 pub fn search(
     conn: &Connection,
     query: &SearchQuery,

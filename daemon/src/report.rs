@@ -1,0 +1,155 @@
+//! Payment data for agency staff: CSV exports of one application's payments, streamed row by row.
+//!
+//! Columns, in this order (one column per application field sits between `payer_name` and
+//! `brand`, named `field:<name>`):
+//! `payment_id, confirmation_code, application, mode, status, code, amount, fee, total, currency,
+//! payer_name, field:…, brand, last_four, created, decided, user, batch_id`.
+//! Amounts are decimal in the currency's units (`1234.50`); CIP charges no fee yet, so `fee` is
+//! 0 and `total` equals `amount`; times are UTC, RFC 3339; `batch_id` is empty until a payment is
+//! reported in a batch.
+
+use crate::store::StoreError;
+use crate::store::payments::{self, Selection};
+use cip_common::form::ApplicationSpec;
+use cip_common::money::Money;
+use cip_common::payment::{MethodSummary, Payment};
+use rusqlite::Connection;
+use std::io::Write;
+
+const BEFORE_FIELDS: [&str; 11] = [
+    "payment_id",
+    "confirmation_code",
+    "application",
+    "mode",
+    "status",
+    "code",
+    "amount",
+    "fee",
+    "total",
+    "currency",
+    "payer_name",
+];
+const AFTER_FIELDS: [&str; 6] = [
+    "brand",
+    "last_four",
+    "created",
+    "decided",
+    "user",
+    "batch_id",
+];
+
+/// A cell a spreadsheet would run as a formula is written with a leading `'`.
+fn neutralized(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+fn decimal(money: Money) -> String {
+    let exponent = money.currency.exponent();
+    let scale = 10i64.pow(exponent);
+    let (whole, part) = (money.minor / scale, (money.minor % scale).abs());
+    match exponent {
+        0 => whole.to_string(),
+        _ => format!("{whole}.{part:0width$}", width = exponent as usize),
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time;
+/// returns how many rows.
+pub fn export_csv(
+    conn: &Connection,
+    spec: &ApplicationSpec,
+    selection: &Selection,
+    out: impl Write,
+) -> Result<u64, StoreError> {
+    let io = |e: csv::Error| StoreError::Corrupt(format!("the export could not be written: {e}"));
+    let mut csv = csv::Writer::from_writer(out);
+    let field_headers: Vec<String> = spec
+        .fields
+        .iter()
+        .map(|f| format!("field:{}", f.name))
+        .collect();
+    csv.write_record(
+        BEFORE_FIELDS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(field_headers)
+            .chain(AFTER_FIELDS.iter().map(|s| s.to_string())),
+    )
+    .map_err(io)?;
+    let rows = payments::for_each_selected(conn, selection, |p: Payment| {
+        let amount = decimal(p.amount);
+        let brand = match &p.method {
+            MethodSummary::Card { brand, .. } => brand.code().to_owned(),
+            MethodSummary::Ach { .. } => "ach".to_owned(),
+        };
+        let mut record: Vec<String> = vec![
+            p.id.clone(),
+            p.confirmation_code.clone().unwrap_or_default(),
+            p.application.clone(),
+            p.mode.code().to_owned(),
+            p.status.code().to_owned(),
+            p.code.clone().unwrap_or_default(),
+            amount.clone(),
+            decimal(Money::new(0, p.amount.currency)),
+            amount,
+            p.amount.currency.code().to_owned(),
+            p.payer.name.clone(),
+        ];
+        record.extend(
+            spec.fields
+                .iter()
+                .map(|f| p.fields.get(&f.name).cloned().unwrap_or_default()),
+        );
+        record.extend([
+            brand,
+            p.method.last_four().to_owned(),
+            rfc3339(p.created_ms),
+            p.decided_ms.map(rfc3339).unwrap_or_default(),
+            p.user.clone(),
+            String::new(),
+        ]);
+        csv.write_record(record.iter().map(|cell| neutralized(cell).into_owned()))
+            .map_err(io)
+    })?;
+    csv.flush()
+        .map_err(|e| StoreError::Corrupt(format!("the export could not be written: {e}")))?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cip_common::money::Currency;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_is_defused() {
+        for cell in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"] {
+            assert!(neutralized(cell).starts_with('\''), "{cell:?}");
+        }
+        assert_eq!(
+            neutralized("Ada, \"the\" Countess"),
+            "Ada, \"the\" Countess"
+        );
+    }
+
+    #[test]
+    fn amounts_are_decimal_in_the_currency_s_units() {
+        assert_eq!(decimal(Money::new(123_450, Currency::Usd)), "1234.50");
+        assert_eq!(decimal(Money::new(5, Currency::Usd)), "0.05");
+        assert_eq!(decimal(Money::new(1_500, Currency::Jpy)), "1500");
+        assert_eq!(decimal(Money::new(1_234, Currency::Kwd)), "1.234");
+    }
+}

@@ -1,0 +1,196 @@
+//! CSV exports as agency staff read them: Python's `csv` module reads back every field as it was
+//! taken (commas, quotes, newlines, non-ASCII), and cells a spreadsheet would run are defused.
+
+use cip_common::payment::PaymentRequest;
+use cip_tests::{Daemon, card_request, ctx, new_key};
+use std::collections::BTreeMap;
+
+const APP: &str = "\
+[[application]]
+id = \"LIB-FINES\"
+name = \"Library fines\"
+currency = \"USD\"
+min_amount_minor = 100
+max_amount_minor = 50000
+methods = [\"card\"]
+
+[[application.fields]]
+name = \"notes\"
+label = \"notes\"
+required = false
+max_len = 200
+hint = \"anything the library should know\"
+";
+
+fn fine(number: &str, payer: &str, notes: &str) -> PaymentRequest {
+    let mut request = card_request(number, 1_250);
+    request.payer.name = payer.to_owned();
+    request.fields = BTreeMap::from([("notes".to_owned(), notes.to_owned())]);
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
+    let daemon = Daemon::start().await;
+    let file = daemon.dir.path().join("lib-fines.toml");
+    std::fs::write(&file, APP).expect("written");
+    let added = daemon.cipd(
+        &["app", "add", "--file", file.to_str().expect("utf-8")],
+        None,
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let user = daemon.cipd(
+        &[
+            "user",
+            "add",
+            "lib-api",
+            "--role",
+            "api",
+            "--app",
+            "LIB-FINES",
+        ],
+        Some("lib-api-pass-2026\n"),
+    );
+    assert!(
+        user.status.success(),
+        "{}",
+        String::from_utf8_lossy(&user.stderr)
+    );
+
+    let taken = [
+        (
+            "4242424242424242",
+            "Zoë \"Zed\" O'Brien, Jr.",
+            "paid at the desk,\nsecond line",
+        ),
+        ("4242424242424242", "=HYPERLINK(\"http://x\")", "=1+1"),
+        ("4242424242424242", "+1 555 0100", "-2"),
+        ("4242424242424242", "@handle", "tab\tinside"),
+        ("4000000000009995", "Łukasz Żółć 李", "déjà vu"),
+    ];
+    let rpc = daemon.client().await;
+    let mut ids = Vec::new();
+    for (number, payer, notes) in taken {
+        let request = fine(number, payer, notes);
+        daemon.sent(&request);
+        let payment = rpc
+            .gateway_submit(
+                ctx(),
+                "LIB-FINES".into(),
+                "lib-api".into(),
+                cip_common::secret::Password::new("lib-api-pass-2026"),
+                new_key(),
+                request,
+            )
+            .await
+            .expect("rpc")
+            .expect("taken");
+        ids.push(payment.id);
+    }
+
+    let csv = daemon.dir.path().join("lib-fines.csv");
+    let out = daemon.cipd(
+        &[
+            "report",
+            "export",
+            "--app",
+            "LIB-FINES",
+            "--out",
+            csv.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 payments written"));
+
+    let read = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import csv, json, sys\n\
+             with open(sys.argv[1], newline='', encoding='utf-8') as f:\n\
+             \x20   print(json.dumps(list(csv.DictReader(f))))",
+        )
+        .arg(&csv)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let rows: Vec<BTreeMap<String, String>> =
+        serde_json::from_slice(&read.stdout).expect("rows as JSON");
+    assert_eq!(rows.len(), 5);
+    let defused = |cell: &str| match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    };
+    for (row, ((number, payer, notes), id)) in rows.iter().zip(taken.iter().zip(&ids)) {
+        assert_eq!(&row["payment_id"], id);
+        assert_eq!(row["payer_name"], defused(payer), "{row:?}");
+        assert_eq!(row["field:notes"], defused(notes), "{row:?}");
+        assert_eq!(row["amount"], "12.50");
+        assert_eq!(row["fee"], "0.00");
+        assert_eq!(row["total"], "12.50");
+        assert_eq!(row["last_four"], number[number.len() - 4..]);
+        let approved = number.starts_with("4242");
+        assert_eq!(
+            row["status"],
+            if approved { "approved" } else { "declined" }
+        );
+        assert_eq!(row["confirmation_code"].is_empty(), !approved);
+        assert_eq!(row["mode"], "gateway");
+        assert_eq!(row["batch_id"], "");
+    }
+
+    let declined = daemon.cipd(
+        &[
+            "report",
+            "export",
+            "--app",
+            "LIB-FINES",
+            "--status",
+            "declined",
+        ],
+        None,
+    );
+    let text = String::from_utf8_lossy(&declined.stdout);
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "a header and the one decline: {text}"
+    );
+
+    let bad = daemon.cipd(
+        &[
+            "report",
+            "export",
+            "--app",
+            "LIB-FINES",
+            "--from",
+            "2026-13-01",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+
+    let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("opens");
+    let exports: i64 = db
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'payments.export'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("counted");
+    assert_eq!(exports, 2, "each export is audited");
+    daemon.assert_no_card_data();
+}
