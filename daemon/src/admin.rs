@@ -105,8 +105,7 @@ impl Admin {
         Ok(())
     }
 
-    /// Writes the selected payments as CSV to `out` (see [`crate::report`]), audited with what
-    /// was selected and how many rows went out.
+    /// Writes the selected payments as CSV to `out` (see [`crate::report`]), audited.
     pub async fn export(
         &self,
         selection: Selection,
@@ -119,20 +118,8 @@ impl Admin {
             .into_iter()
             .find(|s| s.id == application)
             .with_context(|| format!("no application {application}: see `cipd app list`"))?;
-        let chosen = format!("{selection:?}");
-        let rows = self
-            .store
-            .read(move |conn| crate::report::export_csv(conn, &spec, &selection, out))
-            .await?;
-        let entry = self.operator.entry(
-            "payments.export",
-            true,
-            format!("application:{application} rows:{rows} {chosen}"),
-        );
-        self.store
-            .write(move |conn| accounts::audit(conn, &entry))
-            .await?;
-        Ok(rows)
+        let entry = self.operator.entry("payments.export", true, String::new());
+        Ok(crate::report::export_audited(&self.store, spec, selection, out, entry).await?)
     }
 
     pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {

@@ -74,10 +74,10 @@ enum ReportCommand {
         #[arg(long = "app")]
         application: String,
         /// First day (UTC), YYYY-MM-DD.
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_parser = crate::report::parse_day)]
         from: Option<time::Date>,
         /// Last day (UTC), YYYY-MM-DD, included.
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_parser = crate::report::parse_day)]
         to: Option<time::Date>,
         /// Only payments with this status: approved, declined, failed, in_doubt, voided…
         #[arg(long, value_parser = parse_status)]
@@ -89,14 +89,6 @@ enum ReportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-}
-
-fn parse_day(text: &str) -> Result<time::Date, String> {
-    time::Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| format!("{text:?} is not a day: write it as YYYY-MM-DD"))
 }
 
 fn parse_status(text: &str) -> Result<cip_common::status::PaymentStatus, String> {
@@ -112,11 +104,6 @@ fn parse_mode(text: &str) -> Result<cip_common::payment::Mode, String> {
         .ok_or_else(|| format!("{text:?} is not a mode: gateway, partial or full"))
 }
 
-/// Milliseconds at the start of `day`, UTC.
-fn day_start_ms(day: time::Date) -> i64 {
-    day.midnight().assume_utc().unix_timestamp() * 1000
-}
-
 async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
     match command {
         ReportCommand::Export {
@@ -127,13 +114,7 @@ async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
             mode,
             out,
         } => {
-            let selection = crate::store::payments::Selection {
-                application,
-                from_ms: from.map(day_start_ms),
-                to_ms: to.and_then(|d| d.next_day()).map(day_start_ms),
-                status,
-                mode,
-            };
+            let selection = crate::report::selection(application, from, to, status, mode);
             let (sink, named): (Box<dyn std::io::Write + Send>, String) = match &out {
                 Some(path) => (
                     Box::new(std::io::BufWriter::new(

@@ -8,8 +8,9 @@
 //! 0 and `total` equals `amount`; times are UTC, RFC 3339; `batch_id` is empty until a payment is
 //! reported in a batch.
 
-use crate::store::StoreError;
+use crate::store::accounts::{self, AuditEntry};
 use crate::store::payments::{self, Selection};
+use crate::store::{Store, StoreError};
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{MethodSummary, Payment};
@@ -127,6 +128,54 @@ pub fn export_csv(
     csv.flush()
         .map_err(|e| StoreError::Corrupt(format!("the export could not be written: {e}")))?;
     Ok(rows)
+}
+
+/// Exports on a reader connection, then audits it as `entry` (its object gets the selection and
+/// the row count).
+pub async fn export_audited(
+    store: &Store,
+    spec: ApplicationSpec,
+    selection: Selection,
+    out: Box<dyn Write + Send>,
+    mut entry: AuditEntry,
+) -> Result<u64, StoreError> {
+    let chosen = format!("application:{} {selection:?}", spec.id);
+    let rows = store
+        .read(move |conn| export_csv(conn, &spec, &selection, out))
+        .await?;
+    entry.object = format!("{chosen} rows:{rows}");
+    store
+        .write(move |conn| accounts::audit(conn, &entry))
+        .await?;
+    Ok(rows)
+}
+
+/// A day as `YYYY-MM-DD`.
+pub fn parse_day(text: &str) -> Result<time::Date, String> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("{text:?} is not a day: write it as YYYY-MM-DD"))
+}
+
+/// The payments of `application` created from the start of day `from` to the end of day `to`
+/// (UTC), with the given status and mode.
+pub fn selection(
+    application: String,
+    from: Option<time::Date>,
+    to: Option<time::Date>,
+    status: Option<cip_common::status::PaymentStatus>,
+    mode: Option<cip_common::payment::Mode>,
+) -> Selection {
+    let start_ms = |day: time::Date| day.midnight().assume_utc().unix_timestamp() * 1000;
+    Selection {
+        application,
+        from_ms: from.map(start_ms),
+        to_ms: to.and_then(|d| d.next_day()).map(start_ms),
+        status,
+        mode,
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! taken (commas, quotes, newlines, non-ASCII), and cells a spreadsheet would run are defused.
 
 use cip_common::payment::PaymentRequest;
+use cip_tests::http::{Agency, HTTP_CONFIG};
 use cip_tests::{Daemon, card_request, ctx, new_key};
 use std::collections::BTreeMap;
 
@@ -31,7 +32,7 @@ fn fine(number: &str, payer: &str, notes: &str) -> PaymentRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
-    let daemon = Daemon::start().await;
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
     let file = daemon.dir.path().join("lib-fines.toml");
     std::fs::write(&file, APP).expect("written");
     let added = daemon.cipd(
@@ -183,14 +184,51 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
 
+    // The same export over HTTP, for the application's api user.
+    let mut agency = Agency::new(&daemon, "LIB-FINES").await;
+    agency.user = "lib-api".into();
+    agency.password = "lib-api-pass-2026".into();
+    let response = agency
+        .get("/v1/reports/payments.csv")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/csv")
+    );
+    let over_http = response.bytes().await.expect("a body");
+    assert_eq!(
+        over_http,
+        std::fs::read(&csv).expect("the file"),
+        "the same CSV either way"
+    );
+    let refused = agency
+        .get("/v1/reports/payments.csv?from=yesterday")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(refused.status(), 400);
+
+    // The export over HTTP is audited once its last row is out: a moment after the body ends.
     let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("opens");
-    let exports: i64 = db
-        .query_row(
+    let audited = || -> i64 {
+        db.query_row(
             "SELECT count(*) FROM audit_log WHERE action = 'payments.export'",
             [],
             |r| r.get(0),
         )
-        .expect("counted");
-    assert_eq!(exports, 2, "each export is audited");
+        .expect("counted")
+    };
+    for _ in 0..100 {
+        if audited() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(audited(), 3, "each export is audited");
     daemon.assert_no_card_data();
 }

@@ -10,6 +10,7 @@ mod html;
 mod notify;
 mod pages;
 mod rate;
+mod reports;
 
 use crate::rpc::Shared;
 use anyhow::Context;
@@ -163,6 +164,7 @@ fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/payments/{id}", get(gateway::payment))
         .route("/v1/handoffs", post(handoffs::create))
         .route("/v1/handoffs/{id}", get(handoffs::status))
+        .route("/v1/reports/payments.csv", get(reports::payments_csv))
         .route("/openapi.json", get(openapi))
         .merge(pages::routes())
         .fallback(answer::not_found)

@@ -1,0 +1,97 @@
+//! `GET /v1/reports/payments.csv`: the CSV export for an agency's server, streamed as it is
+//! written (a bounded channel between the reader connection and the response), audited as the
+//! calling `api` user.
+
+use super::HttpState;
+use super::agency::caller;
+use super::answer::Refusal;
+use crate::report;
+use crate::store::accounts::AuditEntry;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use cip_common::error::ApiError;
+use cip_common::payment::Mode;
+use cip_common::status::PaymentStatus;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<PaymentStatus>,
+    mode: Option<Mode>,
+}
+
+/// Chunks of CSV on their way to the response; a full channel makes the export wait.
+struct Chunks(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl std::io::Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub async fn payments_csv(
+    State(state): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Refusal> {
+    let caller = caller(&state, &headers, peer).await?;
+    let invalid = |message: String| Refusal::Api(ApiError::InvalidRequest { message });
+    let Query(params) =
+        params.map_err(|e| invalid(format!("{}: see /openapi.json", e.body_text())))?;
+    let day = |text: Option<String>| text.map(|t| report::parse_day(&t)).transpose();
+    let selection = report::selection(
+        caller.application.clone(),
+        day(params.from).map_err(invalid)?,
+        day(params.to).map_err(invalid)?,
+        params.status,
+        params.mode,
+    );
+    let engine = &state.shared.engine;
+    let spec = engine.form(&caller.application).await?.spec.clone();
+    let entry = AuditEntry {
+        at_ms: engine.clock().now_ms(),
+        actor: caller.user.clone(),
+        action: "payments.export",
+        success: true,
+        origin: format!("http {peer}"),
+        object: String::new(),
+    };
+    let (chunks, receiver) = mpsc::channel(16);
+    let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, Chunks(chunks)));
+    let store = engine.store().clone();
+    tokio::spawn(async move {
+        if let Err(e) = report::export_audited(&store, spec, selection, out, entry).await {
+            tracing::warn!("an export over HTTP stopped: {e}");
+        }
+    });
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"payments.csv\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
