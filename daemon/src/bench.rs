@@ -474,30 +474,24 @@ async fn submit(client: &CipClient, token: &SessionToken, request: &PaymentReque
     approved
 }
 
-/// `clients` tasks each submitting one payment after another for `seconds`.
-async fn closed_loop(
-    served: &Served,
-    clients: usize,
-    seconds: f64,
-) -> anyhow::Result<(Vec<u32>, u64)> {
-    let (connections, token) = served.clients().await?;
-    let request = Arc::new(demo_request());
+/// `clients` tasks, each calling `pay(its number)` one payment after another for `seconds`: the
+/// latencies of the approved payments and the count of the rest.
+async fn run_clients<P, F>(clients: usize, seconds: f64, pay: P) -> anyhow::Result<(Vec<u32>, u64)>
+where
+    P: Fn(usize) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = bool> + Send,
+{
+    let pay = Arc::new(pay);
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..clients {
-        let (client, token, request, errors, stop) = (
-            connections[i % CONNECTIONS].clone(),
-            token.clone(),
-            Arc::clone(&request),
-            Arc::clone(&errors),
-            Arc::clone(&stop),
-        );
+        let (pay, errors, stop) = (Arc::clone(&pay), Arc::clone(&errors), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                if submit(&client, &token, &request).await {
+                if pay(i).await {
                     samples.push(micros(started));
                 } else {
                     errors.fetch_add(1, Ordering::Relaxed);
@@ -515,9 +509,24 @@ async fn closed_loop(
     Ok((samples, errors.load(Ordering::Relaxed)))
 }
 
-/// `clients` tasks each sending one gateway payment after another over HTTP for `seconds`:
-/// HTTP/1.1 keep-alive connections, Basic credentials on every call (argon2 once, then the
-/// daemon's memory of the verified password).
+/// `clients` tasks each submitting one payment after another for `seconds`, over tarpc.
+async fn closed_loop(
+    served: &Served,
+    clients: usize,
+    seconds: f64,
+) -> anyhow::Result<(Vec<u32>, u64)> {
+    let (connections, token) = served.clients().await?;
+    let request = Arc::new(demo_request());
+    run_clients(clients, seconds, move |i| {
+        let client = connections[i % CONNECTIONS].clone();
+        let (token, request) = (token.clone(), Arc::clone(&request));
+        async move { submit(&client, &token, &request).await }
+    })
+    .await
+}
+
+/// The same in gateway mode over HTTP: keep-alive connections, Basic credentials on every call
+/// (argon2 once, then the daemon's memory of the verified password).
 async fn http_closed_loop(
     served: &Served,
     clients: usize,
@@ -527,51 +536,30 @@ async fn http_closed_loop(
         .pool_max_idle_per_host(clients)
         .build()?;
     let url = format!("{}/v1/payments", served.http);
-    let body = Arc::new(serde_json::to_vec(&crate::http::request_json(
+    // Shared, not copied, by each request.
+    let body = axum::body::Bytes::from(serde_json::to_vec(&crate::http::request_json(
         &demo_request(),
     ))?);
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, url, body, errors, stop) = (
-            client.clone(),
-            url.clone(),
-            Arc::clone(&body),
-            Arc::clone(&errors),
-            Arc::clone(&stop),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let answer = client
-                    .post(&url)
-                    .basic_auth("api1", Some("api1-demo-pass"))
-                    .header("X-CIP-Application", "DMV-RENEWAL")
-                    .header("Idempotency-Key", fresh_key())
-                    .header("Content-Type", "application/json")
-                    .body(body.as_ref().clone())
-                    .send()
-                    .await;
-                match answer {
-                    Ok(response) if response.status() == 201 => samples.push(micros(started)),
-                    other => {
-                        FIRST_ERROR.call_once(|| eprintln!("cipd bench: first error: {other:?}"));
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
+    run_clients(clients, seconds, move |_| {
+        let answer = client
+            .post(&url)
+            .basic_auth("api1", Some("api1-demo-pass"))
+            .header("X-CIP-Application", "DMV-RENEWAL")
+            .header("Idempotency-Key", fresh_key())
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send();
+        async move {
+            match answer.await {
+                Ok(response) if response.status() == 201 => true,
+                other => {
+                    FIRST_ERROR.call_once(|| eprintln!("cipd bench: first error: {other:?}"));
+                    false
                 }
             }
-            samples
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut samples = Vec::new();
-    for task in tasks {
-        samples.extend(task.await?);
-    }
-    Ok((samples, errors.load(Ordering::Relaxed)))
+        }
+    })
+    .await
 }
 
 /// Payments offered at a fixed rate, each timed from when it was due, so queueing shows.

@@ -125,6 +125,32 @@ impl Daemon {
         child.wait_with_output().expect("cipd ends")
     }
 
+    /// `cipd app add` with `toml` (one `[[application]]` table).
+    pub fn add_application(&self, toml: &str) {
+        let file = self.dir.path().join("application.toml");
+        std::fs::write(&file, toml).expect("written");
+        let file = file.to_str().expect("a UTF-8 path");
+        let out = self.cipd(&["app", "add", "--file", file], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `cipd user add` of `user` with `role` for `application`; its password is `<user>-pass-2026`.
+    pub fn add_user(&self, user: &str, role: &str, application: &str) {
+        let out = self.cipd(
+            &["user", "add", user, "--role", role, "--app", application],
+            Some(&format!("{user}-pass-2026\n")),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts `cipd serve` and waits until its socket answers.
     pub async fn serve(&mut self) {
         let log = std::fs::OpenOptions::new()

@@ -552,31 +552,13 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
          min_amount_minor = 100\nmax_amount_minor = 200000\nmethods = [\"card\"]\n\
          return_urls = [\"https://agency.example/\"]\ncallback_url = \"http://127.0.0.1:{port}/cip\"\n"
     );
-    let file = daemon.dir.path().join("notify-app.toml");
-    std::fs::write(&file, spec).expect("written");
-    let added = daemon.cipd(
-        &["app", "add", "--file", file.to_str().expect("utf-8")],
-        None,
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    daemon.add_application(&spec);
     for (user, role) in [
         ("notify-api", "api"),
         ("notify-agent", "agent"),
         ("notify-super", "supervisor"),
     ] {
-        let out = daemon.cipd(
-            &["user", "add", user, "--role", role, "--app", "DMV-NOTIFY"],
-            Some(&format!("{user}-pass-2026\n")),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        daemon.add_user(user, role, "DMV-NOTIFY");
     }
     let shown = daemon.cipd(&["app", "show", "DMV-NOTIFY"], None);
     let shown = String::from_utf8_lossy(&shown.stdout).to_string();

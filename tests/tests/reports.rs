@@ -33,34 +33,8 @@ fn fine(number: &str, payer: &str, notes: &str) -> PaymentRequest {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
     let daemon = Daemon::start_with(HTTP_CONFIG).await;
-    let file = daemon.dir.path().join("lib-fines.toml");
-    std::fs::write(&file, APP).expect("written");
-    let added = daemon.cipd(
-        &["app", "add", "--file", file.to_str().expect("utf-8")],
-        None,
-    );
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
-    let user = daemon.cipd(
-        &[
-            "user",
-            "add",
-            "lib-api",
-            "--role",
-            "api",
-            "--app",
-            "LIB-FINES",
-        ],
-        Some("lib-api-pass-2026\n"),
-    );
-    assert!(
-        user.status.success(),
-        "{}",
-        String::from_utf8_lossy(&user.stderr)
-    );
+    daemon.add_application(APP);
+    daemon.add_user("lib-api", "api", "LIB-FINES");
 
     let taken = [
         (
