@@ -20,6 +20,8 @@ pub enum EventKind {
     AgencyNotified,
     /// A notification attempt failed; it is tried again later.
     AgencyNotifyFailed,
+    /// A batch report's file is complete in the agency's outbox.
+    BatchTransmitted,
     SignIn,
     SignInFailed,
     Lockout,
@@ -27,7 +29,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApproved,
         EventKind::PaymentDeclined,
@@ -37,6 +39,7 @@ impl EventKind {
         EventKind::PaymentVoided,
         EventKind::AgencyNotified,
         EventKind::AgencyNotifyFailed,
+        EventKind::BatchTransmitted,
         EventKind::SignIn,
         EventKind::SignInFailed,
         EventKind::Lockout,
@@ -54,6 +57,7 @@ impl EventKind {
             EventKind::PaymentVoided => "payment.voided",
             EventKind::AgencyNotified => "agency.notified",
             EventKind::AgencyNotifyFailed => "agency.notify_failed",
+            EventKind::BatchTransmitted => "batch.transmitted",
             EventKind::SignIn => "security.sign_in",
             EventKind::SignInFailed => "security.sign_in_failed",
             EventKind::Lockout => "security.lockout",
@@ -110,6 +114,15 @@ pub enum EventDetail {
         /// Where from: a socket peer, the command line.
         origin: String,
     },
+    /// A batch report, for supervisors.
+    Batch {
+        batch_id: String,
+        payment_count: u64,
+        /// What its approved payments come to.
+        approved: Money,
+        /// Who ran it: an operator at the command line, or `schedule`.
+        actor: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +140,7 @@ impl Event {
     pub fn payment_id(&self) -> Option<&str> {
         match &self.detail {
             EventDetail::Payment { payment_id, .. } => Some(payment_id),
-            EventDetail::Security { .. } => None,
+            EventDetail::Security { .. } | EventDetail::Batch { .. } => None,
         }
     }
 }

@@ -61,6 +61,17 @@ pub struct ApplicationSpec {
     /// Where CIP posts a signed notification when a hand-off is paid (partial mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The agency's IANA time zone: its reports' days and daily run are in local time.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+    /// When the day's batch report goes to the agency's outbox (`HH:MM`, local time); without
+    /// it, batches run only on demand (`cipd report run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_daily_at: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
 }
 
 /// An https:// address with a plain host (plain http:// only for this machine's loopback).
@@ -87,9 +98,24 @@ impl ApplicationSpec {
         Money::new(self.max_amount_minor, self.currency)
     }
 
+    /// The application's time zone (UTC if its name is unknown, which `problems` refuses).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        crate::calendar::zone(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     /// Problems with the spec itself (an administrator's mistake), each in words.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Err(e) = crate::calendar::zone(&self.time_zone) {
+            problems.push(format!("time_zone: {e}"));
+        }
+        if let Some(Err(e)) = self
+            .report_daily_at
+            .as_deref()
+            .map(crate::calendar::parse_daily_at)
+        {
+            problems.push(format!("report_daily_at: {e}"));
+        }
         for url in &self.return_urls {
             if !secure_address(url) || !url.ends_with('/') {
                 problems.push(format!(

@@ -2,6 +2,7 @@
 //! transitions, events, errors and the tarpc service contract. No I/O, no runtime, no SQL.
 
 pub mod ach;
+pub mod calendar;
 pub mod card;
 pub mod confirmation;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod fields;
 pub mod form;
 pub mod money;
 pub mod payment;
+pub mod report;
 pub mod secret;
 pub mod service;
 pub mod session;

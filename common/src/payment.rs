@@ -150,6 +150,18 @@ pub struct Payment {
     pub user: String,
     pub created_ms: i64,
     pub decided_ms: Option<i64>,
+    /// The batch report that carries this payment to the agency, once one has taken it.
+    #[serde(default)]
+    pub batch: Option<BatchMark>,
+}
+
+/// A payment's place in a batch report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMark {
+    /// `bat_…`, also the batch file's name in the agency's outbox.
+    pub id: String,
+    /// When the batch file was complete in the outbox; `None` while it is being written.
+    pub transmitted_ms: Option<i64>,
 }
 
 /// Find one payment by CIP's id or by its confirmation code.
@@ -255,9 +267,18 @@ pub fn idempotency_key_problem(key: &str) -> Option<String> {
 /// and new rows land together at the end of the tables' indexes) and 40 random bits (two ids
 /// of one millisecond collide about once in 10^12 at 15,000 payments/s).
 pub fn payment_id(now_ms: i64, random: u64) -> String {
+    time_sorted_id("pay_", now_ms, random)
+}
+
+/// A batch report's id, `bat_…`, built like a payment id, so batch files sort by time.
+pub fn batch_id(now_ms: i64, random: u64) -> String {
+    time_sorted_id("bat_", now_ms, random)
+}
+
+fn time_sorted_id(prefix: &str, now_ms: i64, random: u64) -> String {
     let millis = u64::try_from(now_ms).unwrap_or(0);
     format!(
-        "pay_{}{}",
+        "{prefix}{}{}",
         crate::confirmation::crockford(millis, 9),
         crate::confirmation::crockford(random, 8)
     )

@@ -277,6 +277,8 @@ mod tests {
             methods: vec![MethodKind::Card, MethodKind::Ach],
             return_urls: Vec::new(),
             callback_url: None,
+            time_zone: "UTC".into(),
+            report_daily_at: None,
             fields: vec![
                 FieldSpec {
                     name: "taxpayer_id".into(),

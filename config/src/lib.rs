@@ -47,6 +47,15 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub console: ConsoleSettings,
     pub http: HttpSettings,
+    pub reports: ReportSettings,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// Where batch reports go, one directory per application (`<outbox_dir>/<APPLICATION>/`),
+    /// for the agency's transfer to pick up. Default: `outbox` in the data dir.
+    pub outbox_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -217,6 +226,15 @@ impl Resolved {
 
     pub fn processor_ledger(&self) -> PathBuf {
         self.data_dir.join("sandbox-ledger.log")
+    }
+
+    /// The outbox of every application's batch reports.
+    pub fn outbox(&self) -> PathBuf {
+        self.settings
+            .reports
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 }
 

@@ -95,6 +95,7 @@ impl Filter {
                 ],
             ),
             EventDetail::Security { user, .. } => (None, vec![user.to_lowercase()]),
+            EventDetail::Batch { batch_id, .. } => (None, vec![batch_id.to_lowercase()]),
         };
         let status_ok =
             self.statuses.is_empty() || status.is_some_and(|s| self.statuses.contains(&s));

@@ -161,6 +161,7 @@ pub fn payment(status: PaymentStatus) -> Payment {
         user: "agent1".into(),
         created_ms: DECIDED_MS - 900,
         decided_ms: Some(DECIDED_MS),
+        batch: None,
     }
 }
 

@@ -3,11 +3,12 @@
 
 use crate::auth::{hash_password, password_problem};
 use crate::clock::{Clock, Entropy, SystemClock, format_ms};
+use crate::report::batch::{self, BatchFile, Runner};
 use crate::store::accounts::{self, AuditEntry, UserRow};
-use crate::store::payments::Selection;
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
 use cip_common::form::ApplicationSpec;
+use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use serde::Deserialize;
@@ -105,21 +106,59 @@ impl Admin {
         Ok(())
     }
 
-    /// Writes the selected payments as CSV to `out` (see [`crate::report`]), audited.
-    pub async fn export(
-        &self,
-        selection: Selection,
-        out: Box<dyn std::io::Write + Send>,
-    ) -> anyhow::Result<u64> {
-        let application = selection.application.clone();
-        let spec = self
-            .applications()
+    /// The application `id`, or an error that says where to look.
+    pub async fn application(&self, id: &str) -> anyhow::Result<ApplicationSpec> {
+        self.applications()
             .await?
             .into_iter()
-            .find(|s| s.id == application)
-            .with_context(|| format!("no application {application}: see `cipd app list`"))?;
+            .find(|s| s.id == id)
+            .with_context(|| format!("no application {id}: see `cipd app list`"))
+    }
+
+    /// Writes the payments `filter` takes as CSV to `out` (see [`crate::report`]), audited.
+    pub async fn export(
+        &self,
+        filter: &ReportFilter,
+        out: Box<dyn std::io::Write + Send>,
+    ) -> anyhow::Result<u64> {
+        let spec = self.application(&filter.application).await?;
+        let selection = crate::report::selection(&spec, filter);
         let entry = self.operator.entry("payments.export", true, String::new());
         Ok(crate::report::export_audited(&self.store, spec, selection, out, entry).await?)
+    }
+
+    /// Runs the application's batch report into `outbox` now.
+    pub async fn run_batch(
+        &self,
+        application: &str,
+        outbox: &std::path::Path,
+    ) -> anyhow::Result<Vec<BatchFile>> {
+        let spec = self.application(application).await?;
+        let runner = Runner {
+            actor: self.operator.actor.clone(),
+            origin: self.operator.origin.clone(),
+        };
+        batch::run(
+            &self.store,
+            &SystemClock,
+            &self.entropy,
+            &spec,
+            outbox,
+            &runner,
+        )
+        .await
+    }
+
+    /// The application's reconciliation of `day` (its local day), or of today.
+    pub async fn reconcile(
+        &self,
+        application: &str,
+        day: Option<jiff::civil::Date>,
+    ) -> anyhow::Result<Reconciliation> {
+        let spec = self.application(application).await?;
+        let day =
+            day.unwrap_or_else(|| cip_common::calendar::day_of(&spec.zone(), SystemClock.now_ms()));
+        Ok(crate::report::reconcile::reconcile(&self.store, &spec, day).await?)
     }
 
     pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {

@@ -206,6 +206,7 @@ async fn write_payments(
                     user: "agent1".into(),
                     created_ms: SystemClock.now_ms(),
                     decided_ms: None,
+                    batch: None,
                 };
                 let fingerprint = entropy.bytes::<32>();
                 let first = payment.clone();

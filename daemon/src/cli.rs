@@ -7,6 +7,7 @@ use crate::serve::{Daemon, store_limits};
 use crate::store::Store;
 use anyhow::{Context, bail};
 use cip_common::form::ApplicationSpec;
+use cip_common::report::ReportFilter;
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use cip_config::{Overrides, Resolved};
@@ -73,12 +74,12 @@ enum ReportCommand {
     Export {
         #[arg(long = "app")]
         application: String,
-        /// First day (UTC), YYYY-MM-DD.
-        #[arg(long, value_parser = crate::report::parse_day)]
-        from: Option<time::Date>,
-        /// Last day (UTC), YYYY-MM-DD, included.
-        #[arg(long, value_parser = crate::report::parse_day)]
-        to: Option<time::Date>,
+        /// First day (the application's local day), YYYY-MM-DD.
+        #[arg(long, value_parser = cip_common::calendar::parse_day)]
+        from: Option<jiff::civil::Date>,
+        /// Last day (the application's local day), YYYY-MM-DD, included.
+        #[arg(long, value_parser = cip_common::calendar::parse_day)]
+        to: Option<jiff::civil::Date>,
         /// Only payments with this status: approved, declined, failed, in_doubt, voided…
         #[arg(long, value_parser = parse_status)]
         status: Option<cip_common::status::PaymentStatus>,
@@ -88,6 +89,20 @@ enum ReportCommand {
         /// The file to write; without it, standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Send the application's batch report to its outbox now: every decided payment no batch
+    /// has taken (and first any batch a run cut short left unfinished).
+    Run {
+        #[arg(long = "app")]
+        application: String,
+    },
+    /// Count and total one day's payments by status and method, and list those in doubt.
+    Reconcile {
+        #[arg(long = "app")]
+        application: String,
+        /// The application's local day, YYYY-MM-DD; default: today there.
+        #[arg(long, value_parser = cip_common::calendar::parse_day)]
+        day: Option<jiff::civil::Date>,
     },
 }
 
@@ -104,7 +119,7 @@ fn parse_mode(text: &str) -> Result<cip_common::payment::Mode, String> {
         .ok_or_else(|| format!("{text:?} is not a mode: gateway, partial or full"))
 }
 
-async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
+async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> anyhow::Result<()> {
     match command {
         ReportCommand::Export {
             application,
@@ -114,7 +129,13 @@ async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
             mode,
             out,
         } => {
-            let selection = crate::report::selection(application, from, to, status, mode);
+            let filter = ReportFilter {
+                application,
+                from,
+                to,
+                status,
+                mode,
+            };
             let (sink, named): (Box<dyn std::io::Write + Send>, String) = match &out {
                 Some(path) => (
                     Box::new(std::io::BufWriter::new(
@@ -128,8 +149,24 @@ async fn report(admin: &Admin, command: ReportCommand) -> anyhow::Result<()> {
                     "standard output".to_owned(),
                 ),
             };
-            let rows = admin.export(selection, sink).await?;
+            let rows = admin.export(&filter, sink).await?;
             eprintln!("cipd: {rows} payments written to {named}");
+        }
+        ReportCommand::Run { application } => {
+            for file in admin.run_batch(&application, &resolved.outbox()).await? {
+                println!(
+                    "{} batch {}: {} payments in {} (manifest {})",
+                    if file.resumed { "finished" } else { "sent" },
+                    file.id,
+                    file.payment_count,
+                    file.csv.display(),
+                    file.manifest.display()
+                );
+            }
+        }
+        ReportCommand::Reconcile { application, day } => {
+            let reconciliation = admin.reconcile(&application, day).await?;
+            print!("{}", crate::report::reconcile::render(&reconciliation));
         }
     }
     Ok(())
@@ -208,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init { demo } => init(&resolved, demo).await,
         Command::App(command) => app(&admin(&resolved)?, command, &resolved).await,
         Command::User(command) => user(&admin(&resolved)?, command).await,
-        Command::Report(command) => report(&admin(&resolved)?, command).await,
+        Command::Report(command) => report(&admin(&resolved)?, &resolved, command).await,
         Command::Bench {
             seconds,
             json,

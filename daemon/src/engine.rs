@@ -254,8 +254,10 @@ impl Engine {
             },
         };
         let trim = |s: &str| s.trim().to_owned();
+        // The id carries the creation time, so a range of ids is a range of creation times.
+        let now_ms = self.clock.now_ms();
         Payment {
-            id: payment_id(self.clock.now_ms(), self.entropy.next_u64()),
+            id: payment_id(now_ms, self.entropy.next_u64()),
             application: caller.application.clone(),
             mode,
             status: PaymentStatus::Processing,
@@ -276,8 +278,9 @@ impl Engine {
             message: None,
             idempotency_key,
             user: caller.user.clone(),
-            created_ms: self.clock.now_ms(),
+            created_ms: now_ms,
             decided_ms: None,
+            batch: None,
         }
     }
 

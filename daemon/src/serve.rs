@@ -65,6 +65,7 @@ pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8
 pub struct Daemon {
     shared: Arc<Shared>,
     http: Option<(crate::http::HttpListener, cip_config::HttpSettings)>,
+    outbox: std::path::PathBuf,
 }
 
 impl Daemon {
@@ -131,6 +132,7 @@ impl Daemon {
                 limits: settings.rpc.clone(),
             }),
             http,
+            outbox: resolved.outbox(),
         })
     }
 
@@ -171,6 +173,11 @@ impl Daemon {
                 }
             }
         });
+        // A batch cut short by the stop is finished by the next run.
+        let schedule = tokio::spawn(crate::report::schedule::run(
+            Arc::clone(&self.shared.engine),
+            self.outbox.clone(),
+        ));
         let limits = self.shared.limits.clone();
         let connections = Arc::new(Semaphore::new(limits.max_connections));
         tokio::pin!(shutdown);
@@ -208,6 +215,7 @@ impl Daemon {
             });
         }
         resolver.abort();
+        schedule.abort();
         stop_http.cancel();
         if let Some(http) = http {
             let _ = http.await;

@@ -62,6 +62,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
                 format!("{status} {extra}")
             }
             EventDetail::Security { user, .. } => user.clone(),
+            EventDetail::Batch { batch_id, .. } => batch_id.clone(),
         };
         timeline.push(Line::from(format!(
             " #{:<6} {} {:<18} {after}",

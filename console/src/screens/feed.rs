@@ -72,6 +72,7 @@ fn kind_label(kind: EventKind) -> &'static str {
         EventKind::PaymentVoided => "voided",
         EventKind::AgencyNotified => "notified",
         EventKind::AgencyNotifyFailed => "notify ✗",
+        EventKind::BatchTransmitted => "reported",
         EventKind::SignIn => "sign-in",
         EventKind::SignInFailed => "sign-in ✗",
         EventKind::Lockout => "LOCKOUT",
@@ -125,6 +126,17 @@ fn row(event: &Event, width: usize) -> String {
                 app
             )
         }
+        EventDetail::Batch {
+            batch_id,
+            payment_count,
+            approved,
+            actor,
+        } => format!(
+            " {} {:<9} {:<12} {batch_id} {payment_count} payments, {approved} approved, by {actor}",
+            clock_time(event.at_ms),
+            kind_label(event.kind),
+            app
+        ),
     };
     line.chars().take(width).collect()
 }

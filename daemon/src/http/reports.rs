@@ -11,8 +11,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::payment::Mode;
+use cip_common::report::ReportFilter;
 use cip_common::status::PaymentStatus;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -54,16 +56,17 @@ pub async fn payments_csv(
     let invalid = |message: String| Refusal::Api(ApiError::InvalidRequest { message });
     let Query(params) =
         params.map_err(|e| invalid(format!("{}: see /openapi.json", e.body_text())))?;
-    let day = |text: Option<String>| text.map(|t| report::parse_day(&t)).transpose();
-    let selection = report::selection(
-        caller.application.clone(),
-        day(params.from).map_err(invalid)?,
-        day(params.to).map_err(invalid)?,
-        params.status,
-        params.mode,
-    );
+    let day = |text: Option<String>| text.map(|t| calendar::parse_day(&t)).transpose();
+    let filter = ReportFilter {
+        application: caller.application.clone(),
+        from: day(params.from).map_err(invalid)?,
+        to: day(params.to).map_err(invalid)?,
+        status: params.status,
+        mode: params.mode,
+    };
     let engine = &state.shared.engine;
     let spec = engine.form(&caller.application).await?.spec.clone();
+    let selection = report::selection(&spec, &filter);
     let entry = AuditEntry {
         at_ms: engine.clock().now_ms(),
         actor: caller.user.clone(),
@@ -73,11 +76,17 @@ pub async fn payments_csv(
         object: String::new(),
     };
     let (chunks, receiver) = mpsc::channel(16);
+    let failed = chunks.clone();
     let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, Chunks(chunks)));
     let store = engine.store().clone();
     tokio::spawn(async move {
         if let Err(e) = report::export_audited(&store, spec, selection, out, entry).await {
             tracing::warn!("an export over HTTP stopped: {e}");
+            // An error in the body aborts the response, so the client cannot take a cut-short
+            // export for a whole one.
+            let _ = failed
+                .send(Err(std::io::Error::other("the export stopped")))
+                .await;
         }
     });
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {

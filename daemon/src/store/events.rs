@@ -9,7 +9,7 @@ use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, Row, params};
 
 /// Which events a session may read: payment events of `applications`, and, for supervisors,
-/// security events of those applications, or of none (sign-ins by a user that does not exist,
+/// batch events and security events of those applications, or of none (sign-ins by a user that does not exist,
 /// which name no one).
 #[derive(Clone, Debug)]
 pub struct Visibility {
@@ -73,8 +73,38 @@ pub fn insert_security_event(
     Ok(())
 }
 
+/// A batch report's file is complete in the agency's outbox; `by` ran it.
+pub struct BatchEvent<'a> {
+    pub at_ms: i64,
+    pub application: &'a str,
+    pub batch_id: &'a str,
+    pub payment_count: u64,
+    pub approved: Money,
+    pub by: &'a str,
+}
+
+pub fn insert_batch_event(conn: &Connection, event: &BatchEvent<'_>) -> Result<u64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO events (at_ms, kind, application_id, batch_id, payment_count, amount_minor,
+            currency, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        event.at_ms,
+        EventKind::BatchTransmitted.code(),
+        event.application,
+        event.batch_id,
+        i64::try_from(event.payment_count).unwrap_or(i64::MAX),
+        event.approved.minor,
+        event.approved.currency.code(),
+        event.by,
+    ])?;
+    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
+}
+
 const EVENT_COLUMNS: &str = "seq, at_ms, kind, application_id, payment_id, status, amount_minor,
-    currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin";
+    currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin, batch_id,
+    payment_count";
 
 /// The visibility filter over `events`, with the applications as JSON in `?2` and the security
 /// flag in `?3`.
@@ -86,27 +116,39 @@ const VISIBLE: &str =
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     let kind: String = row.get(2)?;
     let kind = EventKind::from_code(&kind).ok_or_else(|| corrupt("event kind", &kind))?;
-    let detail = match row.get::<_, Option<String>>(4)? {
-        Some(payment_id) => {
+    let money = |row: &Row<'_>| -> rusqlite::Result<Money> {
+        let currency: String = row.get(7)?;
+        Ok(Money::new(
+            row.get(6)?,
+            currency
+                .parse::<Currency>()
+                .map_err(|_| corrupt("currency", &currency))?,
+        ))
+    };
+    let detail = match (
+        row.get::<_, Option<String>>(4)?,
+        row.get::<_, Option<String>>(15)?,
+    ) {
+        (None, Some(batch_id)) => EventDetail::Batch {
+            batch_id,
+            payment_count: row.get::<_, i64>(16)?.try_into().unwrap_or(0),
+            approved: money(row)?,
+            actor: row.get(12)?,
+        },
+        (Some(payment_id), _) => {
             let status: String = row.get(5)?;
-            let currency: String = row.get(7)?;
             EventDetail::Payment {
                 payment_id,
                 status: PaymentStatus::from_code(&status)
                     .ok_or_else(|| corrupt("status", &status))?,
-                amount: Money::new(
-                    row.get(6)?,
-                    currency
-                        .parse::<Currency>()
-                        .map_err(|_| corrupt("currency", &currency))?,
-                ),
+                amount: money(row)?,
                 confirmation_code: row.get(8)?,
                 code: row.get(9)?,
                 last_four: row.get(10)?,
                 payer_name: row.get(11)?,
             }
         }
-        None => EventDetail::Security {
+        (None, None) => EventDetail::Security {
             user: row.get(12)?,
             actor: row.get(13)?,
             origin: row.get(14)?,

@@ -3,6 +3,7 @@
 //! after COMMIT; readers have connections of their own.
 
 pub mod accounts;
+pub mod batches;
 pub mod events;
 pub mod handoffs;
 pub mod payments;
@@ -107,6 +108,7 @@ pub struct StoreLimits {
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/01_init.sql")),
     M::up(include_str!("../../migrations/02_handoffs.sql")),
+    M::up(include_str!("../../migrations/03_batches.sql")),
 ];
 
 fn migrations() -> Migrations<'static> {

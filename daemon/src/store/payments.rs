@@ -4,8 +4,11 @@ use super::{StoreError, corrupt};
 use cip_common::ach::AccountType;
 use cip_common::card::Brand;
 use cip_common::event::EventKind;
+use cip_common::form::MethodKind;
 use cip_common::money::{Currency, Money};
-use cip_common::payment::{MethodSummary, Mode, Payer, Payment, SearchQuery, SearchSort};
+use cip_common::payment::{
+    BatchMark, MethodSummary, Mode, Payer, Payment, SearchQuery, SearchSort, payment_id,
+};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -199,7 +202,11 @@ const PAYMENT_COLUMNS: &str =
     "p.id, p.application_id, p.mode, p.status, p.amount_minor, p.currency,
     p.payer_name, p.payer_email, p.payer_postal_code, p.fields, p.method, p.brand, p.first_six,
     p.exp_month, p.exp_year, p.routing_number, p.account_type, p.last_four, c.code, p.code,
-    p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms";
+    p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms, p.batch_id, b.transmitted_ms";
+
+/// Payments with their confirmation and batch, for `PAYMENT_COLUMNS`.
+const PAYMENTS_JOINED: &str = "payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+    LEFT JOIN batches b ON b.id = p.batch_id";
 
 fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     let text = |i: usize| row.get::<_, String>(i);
@@ -253,13 +260,20 @@ fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         user: text(22)?,
         created_ms: row.get(23)?,
         decided_ms: row.get(24)?,
+        batch: row
+            .get::<_, Option<String>>(25)?
+            .map(|id| -> rusqlite::Result<BatchMark> {
+                Ok(BatchMark {
+                    id,
+                    transmitted_ms: row.get(26)?,
+                })
+            })
+            .transpose()?,
     })
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
-    let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id WHERE p.id = ?1"
-    );
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE p.id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], payment_from_row)
@@ -268,7 +282,8 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError>
 
 pub fn by_confirmation_code(conn: &Connection, code: &str) -> Result<Option<Payment>, StoreError> {
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id WHERE c.code = ?1"
+        "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id
+         LEFT JOIN batches b ON b.id = p.batch_id WHERE c.code = ?1"
     );
     Ok(conn
         .prepare_cached(&sql)?
@@ -285,7 +300,7 @@ pub fn unsettled_in(
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.status IN ('processing', 'in_doubt')
            AND p.application_id IN (SELECT value FROM json_each(?1))
          ORDER BY p.created_ms LIMIT ?2"
@@ -298,7 +313,7 @@ pub fn unsettled_in(
 /// Payments left `processing` or `in_doubt`, oldest first.
 pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.status IN ('processing', 'in_doubt') ORDER BY p.created_ms"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -306,16 +321,19 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// One page of payments within `applications`, in the query's order, and whether more follow.
 /// Which payments an export takes: one application's, optionally by creation time
-/// (`from_ms` inclusive, `to_ms` exclusive), status and mode.
-#[derive(Clone, Debug)]
+/// (`from_ms` inclusive, `to_ms` exclusive), status, mode and batch, after the payment `after`,
+/// at most `limit`.
+#[derive(Clone, Debug, Default)]
 pub struct Selection {
     pub application: String,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub status: Option<PaymentStatus>,
     pub mode: Option<Mode>,
+    pub batch: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
 }
 
 /// Hands every selected payment to `each`, oldest first, one row at a time (so a million rows
@@ -325,14 +343,21 @@ pub fn for_each_selected(
     selection: &Selection,
     mut each: impl FnMut(Payment) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
+    // A batch's payments come straight from their index; other selections walk the
+    // application's payments in id (creation) order.
+    let which = match selection.batch {
+        Some(_) => "p.batch_id = ?6 AND p.application_id = ?1",
+        None => "p.application_id = ?1",
+    };
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
-         WHERE p.application_id = ?1
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE {which}
            AND (?2 IS NULL OR p.created_ms >= ?2)
            AND (?3 IS NULL OR p.created_ms < ?3)
            AND (?4 IS NULL OR p.status = ?4)
            AND (?5 IS NULL OR p.mode = ?5)
-         ORDER BY p.id"
+           AND (?7 IS NULL OR p.id > ?7)
+         ORDER BY p.id LIMIT ?8"
     ))?;
     let rows = stmt.query_map(
         params![
@@ -341,6 +366,9 @@ pub fn for_each_selected(
             selection.to_ms,
             selection.status.map(PaymentStatus::code),
             selection.mode.map(Mode::code),
+            selection.batch,
+            selection.after,
+            selection.limit.map_or(-1, i64::from),
         ],
         payment_from_row,
     )?;
@@ -352,6 +380,7 @@ pub fn for_each_selected(
     Ok(count)
 }
 
+/// One page of payments within `applications`, in the query's order, and whether more follow.
 pub fn search(
     conn: &Connection,
     query: &SearchQuery,
@@ -367,7 +396,7 @@ pub fn search(
         SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
     };
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.application_id IN (SELECT value FROM json_each(?1))
            AND (?2 IS NULL OR p.application_id = ?2)
            AND (?3 IS NULL OR p.status = ?3)
@@ -411,7 +440,7 @@ pub fn recent_failures(
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.decided_ms >= ?1 AND p.status IN ('declined', 'failed')
            AND p.application_id IN (SELECT value FROM json_each(?2))
          ORDER BY p.decided_ms DESC LIMIT ?3"
@@ -452,5 +481,77 @@ pub fn decided_since(conn: &Connection, since_ms: i64) -> Result<Vec<DecidedPaym
             decided_ms: r.get(5)?,
         })
     })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The payments of one status and method created in a span of time.
+pub struct SpanLine {
+    pub status: PaymentStatus,
+    pub method: MethodKind,
+    pub count: u64,
+    pub minor: i64,
+    /// How many a transmitted batch report holds.
+    pub reported: u64,
+}
+
+/// `application`'s payments created from `from_ms` to before `to_ms`, counted and summed by
+/// status and method. Ids begin with the creation time, so the id range finds them.
+pub fn span_lines(
+    conn: &Connection,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<SpanLine>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.status, p.method, count(*), sum(p.amount_minor), count(b.transmitted_ms)
+         FROM payments p LEFT JOIN batches b ON b.id = p.batch_id
+         WHERE p.id >= ?2 AND p.id < ?3 AND p.application_id = ?1
+           AND p.created_ms >= ?4 AND p.created_ms < ?5
+         GROUP BY p.status, p.method ORDER BY p.status, p.method",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            application,
+            payment_id(from_ms, 0),
+            payment_id(to_ms, 0),
+            from_ms,
+            to_ms
+        ],
+        |r| {
+            let status: String = r.get(0)?;
+            let method: String = r.get(1)?;
+            Ok(SpanLine {
+                status: PaymentStatus::from_code(&status)
+                    .ok_or_else(|| corrupt("status", &status))?,
+                method: match method.as_str() {
+                    "card" => MethodKind::Card,
+                    "ach" => MethodKind::Ach,
+                    _ => return Err(corrupt("method", &method)),
+                },
+                count: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                minor: r.get(3)?,
+                reported: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `application`'s payments created from `from_ms` to before `to_ms` that are still
+/// `processing` or `in_doubt`, oldest first.
+pub fn unsettled_in_span(
+    conn: &Connection,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') AND p.application_id = ?1
+           AND p.created_ms >= ?2 AND p.created_ms < ?3
+         ORDER BY p.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![application, from_ms, to_ms], payment_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,19 +1,26 @@
-//! Payment data for agency staff: CSV exports of one application's payments, streamed row by row.
+//! Payment data for agency staff: CSV exports of one application's payments, streamed row by row
+//! (`batch` sends them to the agency's outbox, `schedule` runs that daily, `reconcile` sums a day).
 //!
 //! Columns, in this order (one column per application field sits between `payer_name` and
 //! `brand`, named `field:<name>`):
 //! `payment_id, confirmation_code, application, mode, status, code, amount, fee, total, currency,
 //! payer_name, field:…, brand, last_four, created, decided, user, batch_id`.
 //! Amounts are decimal in the currency's units (`1234.50`); CIP charges no fee yet, so `fee` is
-//! 0 and `total` equals `amount`; times are UTC, RFC 3339; `batch_id` is empty until a payment is
-//! reported in a batch.
+//! 0 and `total` equals `amount`; times are UTC, RFC 3339; `batch_id` is empty until a batch
+//! report takes the payment.
+
+pub mod batch;
+pub mod reconcile;
+pub mod schedule;
 
 use crate::store::accounts::{self, AuditEntry};
 use crate::store::payments::{self, Selection};
 use crate::store::{Store, StoreError};
+use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{MethodSummary, Payment};
+use cip_common::report::ReportFilter;
 use rusqlite::Connection;
 use std::io::Write;
 
@@ -67,13 +74,15 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time;
-/// returns how many rows.
+/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time, each
+/// also shown to `seen`; returns how many rows. The header comes first unless the selection
+/// continues after a payment.
 pub fn export_csv(
     conn: &Connection,
     spec: &ApplicationSpec,
     selection: &Selection,
     out: impl Write,
+    mut seen: impl FnMut(&Payment),
 ) -> Result<u64, StoreError> {
     let io = |e: csv::Error| StoreError::Corrupt(format!("the export could not be written: {e}"));
     let mut csv = csv::Writer::from_writer(out);
@@ -82,15 +91,18 @@ pub fn export_csv(
         .iter()
         .map(|f| format!("field:{}", f.name))
         .collect();
-    csv.write_record(
-        BEFORE_FIELDS
-            .iter()
-            .map(|s| s.to_string())
-            .chain(field_headers)
-            .chain(AFTER_FIELDS.iter().map(|s| s.to_string())),
-    )
-    .map_err(io)?;
+    if selection.after.is_none() {
+        csv.write_record(
+            BEFORE_FIELDS
+                .iter()
+                .map(|s| s.to_string())
+                .chain(field_headers)
+                .chain(AFTER_FIELDS.iter().map(|s| s.to_string())),
+        )
+        .map_err(io)?;
+    }
     let rows = payments::for_each_selected(conn, selection, |p: Payment| {
+        seen(&p);
         let amount = decimal(p.amount);
         let brand = match &p.method {
             MethodSummary::Card { brand, .. } => brand.code().to_owned(),
@@ -120,7 +132,7 @@ pub fn export_csv(
             rfc3339(p.created_ms),
             p.decided_ms.map(rfc3339).unwrap_or_default(),
             p.user.clone(),
-            String::new(),
+            p.batch.map(|b| b.id).unwrap_or_default(),
         ]);
         csv.write_record(record.iter().map(|cell| neutralized(cell).into_owned()))
             .map_err(io)
@@ -141,7 +153,7 @@ pub async fn export_audited(
 ) -> Result<u64, StoreError> {
     let chosen = format!("application:{} {selection:?}", spec.id);
     let rows = store
-        .read(move |conn| export_csv(conn, &spec, &selection, out))
+        .read(move |conn| export_csv(conn, &spec, &selection, out, |_| ()))
         .await?;
     entry.object = format!("{chosen} rows:{rows}");
     store
@@ -150,31 +162,17 @@ pub async fn export_audited(
     Ok(rows)
 }
 
-/// A day as `YYYY-MM-DD`.
-pub fn parse_day(text: &str) -> Result<time::Date, String> {
-    time::Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map_err(|_| format!("{text:?} is not a day: write it as YYYY-MM-DD"))
-}
-
-/// The payments of `application` created from the start of day `from` to the end of day `to`
-/// (UTC), with the given status and mode.
-pub fn selection(
-    application: String,
-    from: Option<time::Date>,
-    to: Option<time::Date>,
-    status: Option<cip_common::status::PaymentStatus>,
-    mode: Option<cip_common::payment::Mode>,
-) -> Selection {
-    let start_ms = |day: time::Date| day.midnight().assume_utc().unix_timestamp() * 1000;
+/// The payments `filter` takes, its days in the application's time zone.
+pub fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
+    let zone = spec.zone();
+    let start_ms = |day: jiff::civil::Date| calendar::day_start_ms(&zone, day);
     Selection {
-        application,
-        from_ms: from.map(start_ms),
-        to_ms: to.and_then(|d| d.next_day()).map(start_ms),
-        status,
-        mode,
+        application: filter.application.clone(),
+        from_ms: filter.from.map(start_ms),
+        to_ms: filter.to.map(|day| calendar::day_bounds_ms(&zone, day).1),
+        status: filter.status,
+        mode: filter.mode,
+        ..Selection::default()
     }
 }
 

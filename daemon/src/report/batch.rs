@@ -1,0 +1,231 @@
+//! Batch reports: every decided payment of an application that no batch has taken goes into
+//! exactly one batch file in the application's outbox (`<outbox>/<APPLICATION>/`).
+//!
+//! A run claims the payments in one transaction (each records the batch's id), then writes
+//! `<batch>.csv` and `<batch>.manifest.json` from that claim, each to a temporary file that is
+//! fsynced and renamed into place, the manifest last: a batch is complete once its manifest is
+//! there. Only then is the batch marked transmitted, with its `batch.transmitted` event. A run
+//! cut short leaves its batch claimed and untransmitted; the next run writes that batch again
+//! from the same claim before it claims anything new, so no payment is in two batches and none
+//! is missed.
+
+use super::{decimal, export_csv, rfc3339};
+use crate::clock::{Clock, Entropy};
+use crate::store::Store;
+use crate::store::accounts::AuditEntry;
+use crate::store::batches::{self, Claimed, Transmitted};
+use crate::store::payments::Selection;
+use anyhow::Context;
+use cip_common::form::ApplicationSpec;
+use cip_common::money::Money;
+use cip_common::status::PaymentStatus;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Who runs a batch, for its event and the audit log.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    pub actor: String,
+    pub origin: String,
+}
+
+/// What a run left in the outbox.
+#[derive(Debug)]
+pub struct BatchFile {
+    pub id: String,
+    pub payment_count: u64,
+    pub csv: PathBuf,
+    pub manifest: PathBuf,
+    /// A batch an earlier run claimed but did not finish.
+    pub resumed: bool,
+}
+
+/// The payments of one status in a batch.
+#[derive(Default, Serialize)]
+struct StatusTotal {
+    count: u64,
+    #[serde(skip)]
+    minor: i64,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    batch_id: &'a str,
+    application: &'a str,
+    claimed: String,
+    file: String,
+    payment_count: u64,
+    sha256: &'a str,
+    currency: &'static str,
+    totals: BTreeMap<&'static str, StatusTotal>,
+}
+
+/// Passes bytes on and hashes them.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hash.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes `name` in `dir` whole or not at all: a temporary file of this process, fsynced, then
+/// renamed over `name`.
+fn write_atomically<T>(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let part = dir.join(format!(".{name}.{}.part", std::process::id()));
+    let file =
+        std::fs::File::create(&part).with_context(|| format!("cannot write {}", part.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, &file);
+    let value = write(&mut out)?;
+    out.flush()
+        .with_context(|| format!("cannot write {}", part.display()))?;
+    drop(out);
+    file.sync_all()
+        .with_context(|| format!("cannot sync {}", part.display()))?;
+    let path = dir.join(name);
+    std::fs::rename(&part, &path)
+        .with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
+    Ok(value)
+}
+
+/// Writes the batch's file and manifest from its claim; returns the file's sha256 and what its
+/// approved payments come to.
+fn write_files(
+    conn: &rusqlite::Connection,
+    spec: &ApplicationSpec,
+    batch: &Claimed,
+    dir: &Path,
+) -> anyhow::Result<(String, Money)> {
+    let selection = Selection {
+        application: spec.id.clone(),
+        batch: Some(batch.id.clone()),
+        ..Selection::default()
+    };
+    let file = format!("{}.csv", batch.id);
+    let mut totals: BTreeMap<&'static str, StatusTotal> = BTreeMap::new();
+    let sha256 = write_atomically(dir, &file, |out| {
+        let mut hashing = Hashing {
+            inner: out,
+            hash: Sha256::new(),
+        };
+        export_csv(conn, spec, &selection, &mut hashing, |p| {
+            let total = totals.entry(p.status.code()).or_default();
+            total.count += 1;
+            total.minor += p.amount.minor;
+        })?;
+        Ok(format!("{:x}", hashing.hash.finalize()))
+    })?;
+    for total in totals.values_mut() {
+        total.amount = decimal(Money::new(total.minor, spec.currency));
+    }
+    let approved = Money::new(
+        totals
+            .get(PaymentStatus::Approved.code())
+            .map_or(0, |t| t.minor),
+        spec.currency,
+    );
+    let manifest = Manifest {
+        batch_id: &batch.id,
+        application: &spec.id,
+        claimed: rfc3339(batch.created_ms),
+        file,
+        payment_count: totals.values().map(|t| t.count).sum(),
+        sha256: &sha256,
+        currency: spec.currency.code(),
+        totals,
+    };
+    write_atomically(dir, &format!("{}.manifest.json", batch.id), |out| {
+        serde_json::to_writer_pretty(&mut *out, &manifest)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok((sha256, approved))
+}
+
+/// Runs `spec`'s batch into `outbox`: first any batch an earlier run left unfinished, then a new
+/// one with every decided payment no batch has taken (possibly none: the file then says so).
+pub async fn run(
+    store: &Store,
+    clock: &dyn Clock,
+    entropy: &Entropy,
+    spec: &ApplicationSpec,
+    outbox: &Path,
+    runner: &Runner,
+) -> anyhow::Result<Vec<BatchFile>> {
+    let dir = outbox.join(&spec.id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files = Vec::new();
+    loop {
+        let (application, id, now_ms) = (
+            spec.id.clone(),
+            cip_common::payment::batch_id(clock.now_ms(), entropy.next_u64()),
+            clock.now_ms(),
+        );
+        let batch = store
+            .write(move |conn| batches::claim(conn, &application, &id, now_ms))
+            .await?;
+        let (sha256, approved) = store
+            .read({
+                let (spec, batch, dir) = (spec.clone(), batch.clone(), dir.clone());
+                move |conn| Ok(write_files(conn, &spec, &batch, &dir))
+            })
+            .await?
+            .with_context(|| format!("batch {} was not written", batch.id))?;
+        let audit = AuditEntry {
+            at_ms: clock.now_ms(),
+            actor: runner.actor.clone(),
+            action: "batch.transmitted",
+            success: true,
+            origin: runner.origin.clone(),
+            object: format!(
+                "application:{} batch:{} payments:{}",
+                spec.id, batch.id, batch.payment_count
+            ),
+        };
+        let marked = batch.clone();
+        store
+            .write(move |conn| {
+                batches::transmitted(
+                    conn,
+                    &Transmitted {
+                        batch: &marked,
+                        sha256: &sha256,
+                        approved,
+                        at_ms: audit.at_ms,
+                        audit: &audit,
+                    },
+                )
+            })
+            .await?;
+        files.push(BatchFile {
+            csv: dir.join(format!("{}.csv", batch.id)),
+            manifest: dir.join(format!("{}.manifest.json", batch.id)),
+            id: batch.id,
+            payment_count: batch.payment_count,
+            resumed: batch.unfinished,
+        });
+        if !batch.unfinished {
+            return Ok(files);
+        }
+    }
+}

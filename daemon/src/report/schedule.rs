@@ -1,0 +1,83 @@
+//! The daily batch run: each application with a `report_daily_at` gets its batch at that local
+//! time in its time zone. A run missed while the daemon was down happens at the next start.
+
+use super::batch::{self, Runner};
+use crate::engine::Engine;
+use crate::store::batches;
+use cip_common::calendar;
+use cip_common::form::ApplicationSpec;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the schedule looks at the clock.
+const TICK: Duration = Duration::from_secs(20);
+
+/// Runs every application's daily batch when it is due, until the daemon stops.
+pub async fn run(engine: Arc<Engine>, outbox: PathBuf) {
+    let runner = Runner {
+        actor: "schedule".to_owned(),
+        origin: format!("cipd pid={}", std::process::id()),
+    };
+    loop {
+        match engine
+            .store()
+            .read(crate::store::accounts::applications)
+            .await
+        {
+            Ok(applications) => {
+                for spec in applications {
+                    if let Err(e) = run_if_due(&engine, &spec, &outbox, &runner).await {
+                        tracing::error!("batch report of {}: {e:#}", spec.id);
+                    }
+                }
+            }
+            Err(e) => tracing::error!("batch reports: {e}"),
+        }
+        tokio::time::sleep(TICK).await;
+    }
+}
+
+/// Runs the application's batch if its daily time has passed since its last batch.
+async fn run_if_due(
+    engine: &Engine,
+    spec: &ApplicationSpec,
+    outbox: &std::path::Path,
+    runner: &Runner,
+) -> anyhow::Result<()> {
+    let store = engine.store();
+    let Some(at) = spec
+        .report_daily_at
+        .as_deref()
+        .and_then(|t| calendar::parse_daily_at(t).ok())
+    else {
+        return Ok(());
+    };
+    let due_ms = calendar::last_due_ms(&spec.zone(), at, engine.clock().now_ms());
+    let application = spec.id.clone();
+    let last = store
+        .read(move |conn| batches::last_created_ms(conn, &application))
+        .await?;
+    if last.is_some_and(|ms| ms >= due_ms) {
+        return Ok(());
+    }
+    let files = batch::run(
+        store,
+        engine.clock(),
+        engine.entropy(),
+        spec,
+        outbox,
+        runner,
+    )
+    .await?;
+    for file in files {
+        tracing::info!(
+            "batch {} of {}: {} payments in {}",
+            file.id,
+            spec.id,
+            file.payment_count,
+            file.csv.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! SQL for batch reports: claiming an application's decided payments for one batch, and
+//! recording that its file reached the outbox.
+
+use super::StoreError;
+use super::accounts::{self, AuditEntry};
+use super::events::{self, BatchEvent};
+use cip_common::money::Money;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A batch and the payments it has claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: String,
+    pub application: String,
+    pub created_ms: i64,
+    pub payment_count: u64,
+    /// Claimed by an earlier run that stopped before its file was complete.
+    pub unfinished: bool,
+}
+
+/// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
+/// batch `id` claiming every decided payment of `application` that no batch holds (none twice:
+/// one transaction claims them, and a payment's batch never changes).
+pub fn claim(
+    conn: &Connection,
+    application: &str,
+    id: &str,
+    now_ms: i64,
+) -> Result<Claimed, StoreError> {
+    let unfinished = conn
+        .prepare_cached(
+            "SELECT id, created_ms, payment_count FROM batches
+             WHERE application_id = ?1 AND transmitted_ms IS NULL ORDER BY created_ms LIMIT 1",
+        )?
+        .query_row([application], |r| {
+            Ok(Claimed {
+                id: r.get(0)?,
+                application: application.to_owned(),
+                created_ms: r.get(1)?,
+                payment_count: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                unfinished: true,
+            })
+        })
+        .optional()?;
+    if let Some(batch) = unfinished {
+        return Ok(batch);
+    }
+    conn.prepare_cached(
+        "INSERT INTO batches (id, application_id, created_ms, payment_count) VALUES (?1, ?2, ?3, 0)",
+    )?
+    .execute(params![id, application, now_ms])?;
+    let count = conn
+        .prepare_cached(
+            "UPDATE payments SET batch_id = ?1
+             WHERE application_id = ?2 AND batch_id IS NULL
+               AND status IN ('approved', 'declined', 'failed', 'voided')",
+        )?
+        .execute(params![id, application])?;
+    conn.prepare_cached("UPDATE batches SET payment_count = ?1 WHERE id = ?2")?
+        .execute(params![i64::try_from(count).unwrap_or(i64::MAX), id])?;
+    Ok(Claimed {
+        id: id.to_owned(),
+        application: application.to_owned(),
+        created_ms: now_ms,
+        payment_count: count as u64,
+        unfinished: false,
+    })
+}
+
+/// What a complete batch file holds, for its record and its event.
+pub struct Transmitted<'a> {
+    pub batch: &'a Claimed,
+    pub sha256: &'a str,
+    pub approved: Money,
+    pub at_ms: i64,
+    pub audit: &'a AuditEntry,
+}
+
+/// Records that the batch's file is complete in the outbox, with its `batch.transmitted` event
+/// and audit entry, unless another run recorded it first.
+pub fn transmitted(conn: &Connection, done: &Transmitted<'_>) -> Result<(), StoreError> {
+    let first = conn
+        .prepare_cached(
+            "UPDATE batches SET sha256 = ?1, transmitted_ms = ?2
+             WHERE id = ?3 AND transmitted_ms IS NULL",
+        )?
+        .execute(params![done.sha256, done.at_ms, done.batch.id])?;
+    if first == 0 {
+        return Ok(());
+    }
+    events::insert_batch_event(
+        conn,
+        &BatchEvent {
+            at_ms: done.at_ms,
+            application: &done.batch.application,
+            batch_id: &done.batch.id,
+            payment_count: done.batch.payment_count,
+            approved: done.approved,
+            by: &done.audit.actor,
+        },
+    )?;
+    accounts::audit(conn, done.audit)?;
+    Ok(())
+}
+
+/// When `application`'s latest batch was claimed.
+pub fn last_created_ms(conn: &Connection, application: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT max(created_ms) FROM batches WHERE application_id = ?1")?
+        .query_row([application], |r| r.get(0))?)
+}
