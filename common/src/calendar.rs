@@ -65,9 +65,7 @@ pub fn last_due_ms(zone: &TimeZone, at: Time, now_ms: i64) -> i64 {
     if due <= now_ms {
         due
     } else {
-        today
-            .checked_sub(1.day())
-            .map_or(i64::MIN, due_on)
+        today.checked_sub(1.day()).map_or(i64::MIN, due_on)
     }
 }
 

@@ -107,6 +107,16 @@ impl Daemon {
         command
     }
 
+    /// Starts a `cipd` administration command with its output piped, to watch or kill.
+    pub fn spawn_cipd(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cipd starts")
+    }
+
     /// Runs a `cipd` administration command, with `stdin` as its standard input.
     pub fn cipd(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         use std::io::Write;
@@ -242,7 +252,8 @@ impl Daemon {
     }
 
     /// No card number of the contract, no card or account number sent and no CVV sent is in
-    /// any file the daemon wrote: the database, its WAL, the log and the processor's ledger.
+    /// any file the daemon wrote: the database, its WAL, the log, the processor's ledger, and
+    /// exports and batch reports anywhere under the data dir.
     pub fn assert_no_card_data(&self) {
         let secrets = self.secrets.lock().expect("not poisoned").clone();
         let (short, mut long): (Vec<String>, Vec<String>) =
@@ -253,11 +264,19 @@ impl Daemon {
                 .filter(|r| r.kind == "card")
                 .map(|r| r.number),
         );
-        for entry in std::fs::read_dir(self.dir.path()).expect("data dir") {
-            let path = entry.expect("dir entry").path();
-            if !path.is_file() || path.extension().is_some_and(|e| e == "toml") {
-                continue;
+        let mut dirs = vec![self.dir.path().to_path_buf()];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("data dir") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.is_file() && path.extension().is_none_or(|e| e != "toml") {
+                    files.push(path);
+                }
             }
+        }
+        for path in files {
             let bytes = std::fs::read(&path).expect("readable");
             for needle in &long {
                 assert!(

@@ -82,14 +82,14 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Writes `name` in `dir` whole or not at all: a temporary file of this process, fsynced, then
-/// renamed over `name`.
+/// Writes `name` in `dir` whole or not at all: a temporary file, fsynced, then renamed over
+/// `name` (one run at a time holds the outbox's lock, so the temporary file is its own).
 fn write_atomically<T>(
     dir: &Path,
     name: &str,
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let part = dir.join(format!(".{name}.{}.part", std::process::id()));
+    let part = dir.join(format!(".{name}.part"));
     let file =
         std::fs::File::create(&part).with_context(|| format!("cannot write {}", part.display()))?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, &file);
@@ -174,6 +174,16 @@ pub async fn run(
 ) -> anyhow::Result<Vec<BatchFile>> {
     let dir = outbox.join(&spec.id);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // One run per outbox at a time, across processes; the lock goes with the process.
+    let lock = std::fs::File::create(dir.join(".lock"))
+        .with_context(|| format!("cannot lock {}", dir.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another batch run of {} is writing to {}: try again when it ends",
+            spec.id,
+            dir.display()
+        );
+    }
     let mut files = Vec::new();
     loop {
         let (application, id, now_ms) = (
