@@ -270,6 +270,15 @@ pub fn payment_id(now_ms: i64, random: u64) -> String {
     time_sorted_id("pay_", now_ms, random)
 }
 
+/// A bound between payment ids: after every id made before `ms`, before every id made at or
+/// after it. A range of ids between two bounds is a range of creation times.
+pub fn payment_id_bound(ms: i64) -> String {
+    format!(
+        "pay_{}",
+        crate::confirmation::crockford(u64::try_from(ms).unwrap_or(0), 9)
+    )
+}
+
 /// A batch report's id, `bat_…`, built like a payment id, so batch files sort by time.
 pub fn batch_id(now_ms: i64, random: u64) -> String {
     time_sorted_id("bat_", now_ms, random)

@@ -20,9 +20,9 @@ pub struct ReportFilter {
 }
 
 /// Part of a CSV export: the header and the first rows when asked from the start, then the
-/// rows after the last payment of the previous chunk.
+/// rows after the last payment of the previous part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExportChunk {
+pub struct ExportPart {
     pub csv: String,
     pub rows: u32,
     /// Ask for the rows after this payment next; `None`: the export is complete.

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::event::{Event, EventBatch};
 use crate::form::ApplicationSpec;
 use crate::payment::{Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
+use crate::report::{ExportPart, Reconciliation, ReportFilter};
 use crate::secret::{Password, SessionToken};
 use crate::session::SessionInfo;
 use crate::stats::Stats;
@@ -75,4 +76,20 @@ pub trait Cip {
 
     /// Supervisors: lift a user's lockout.
     async fn unlock(token: SessionToken, user: String) -> Result<(), ApiError>;
+
+    /// Supervisors: the next part of a CSV export of the payments `filter` takes (the columns of
+    /// `cipd report export`): from the start, header first, when `after` is `None`, else after
+    /// that payment. The first part is audited as the export.
+    async fn export_part(
+        token: SessionToken,
+        filter: ReportFilter,
+        after: Option<String>,
+    ) -> Result<ExportPart, ApiError>;
+
+    /// Supervisors: an application's reconciliation of one of its local days (today if `None`).
+    async fn reconcile(
+        token: SessionToken,
+        application: String,
+        day: Option<jiff::civil::Date>,
+    ) -> Result<Reconciliation, ApiError>;
 }

@@ -103,6 +103,13 @@ pub async fn run(
                     msgs.clone(),
                 )));
             }
+            Command::Export {
+                token,
+                filter,
+                file_name,
+            } => {
+                tokio::spawn(export(link.clone(), token, filter, file_name, msgs.clone()));
+            }
             command => {
                 let (mut link, msgs) = (link.clone(), msgs.clone());
                 tokio::spawn(async move {
@@ -201,6 +208,56 @@ async fn follow(
     }
 }
 
+/// Writes an export part by part into `file_name` (in the console's working directory) through
+/// a temporary file, so a file of that name is always a whole export; reports progress.
+async fn export(
+    mut link: Link,
+    token: cip_common::secret::SessionToken,
+    filter: cip_common::report::ReportFilter,
+    file_name: String,
+    msgs: mpsc::UnboundedSender<Msg>,
+) {
+    let part = format!(".{file_name}.part");
+    let written = async {
+        let cannot = |e: std::io::Error| ApiError::InvalidRequest {
+            message: format!(
+                "cannot write {file_name} here ({e}): start cip in a directory you can write to"
+            ),
+        };
+        let mut file = tokio::fs::File::create(&part).await.map_err(cannot)?;
+        let (mut after, mut rows) = (None, 0u64);
+        loop {
+            let Some(client) = link.client().await else {
+                return Err(unanswered());
+            };
+            let chunk = link.answer(
+                client
+                    .export_part(ctx(), token.clone(), filter.clone(), after.clone())
+                    .await,
+            )?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, chunk.csv.as_bytes())
+                .await
+                .map_err(cannot)?;
+            rows += u64::from(chunk.rows);
+            let _ = msgs.send(Msg::ExportProgress(rows));
+            match chunk.next_after {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        file.sync_all().await.map_err(cannot)?;
+        tokio::fs::rename(&part, &file_name).await.map_err(cannot)?;
+        let path = std::fs::canonicalize(&file_name)
+            .map_or(file_name.clone(), |p| p.display().to_string());
+        Ok((path, rows))
+    }
+    .await;
+    if written.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    let _ = msgs.send(Msg::Exported(written));
+}
+
 /// One call for one command; the message to send back, if any.
 async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> {
     Some(match command {
@@ -270,7 +327,13 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
             link.answer(client.unlock(ctx(), token, user.clone()).await)
                 .map(|()| format!("{user} unlocked")),
         ),
+        Command::Reconcile {
+            token,
+            application,
+            day,
+        } => Msg::Reconciled(link.answer(client.reconcile(ctx(), token, application, day).await)),
         Command::SaveReceipt { .. }
+        | Command::Export { .. }
         | Command::Quit
         | Command::Follow { .. }
         | Command::StopFollowing => return None,

@@ -4,11 +4,15 @@
 use crate::auth::{Auth, Caller};
 use crate::engine::Engine;
 use crate::lookup;
+use crate::report;
+use crate::store::accounts::AuditEntry;
 use crate::store::events;
+use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventBatch};
 use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
+use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::service::Cip;
 use cip_common::session::{Role, SessionInfo};
@@ -92,6 +96,25 @@ impl Connection {
 
     async fn caller(&self, token: &SessionToken) -> Result<Caller, ApiError> {
         self.shared.auth.session(token).await
+    }
+
+    /// The spec of `application` for a supervisor's report, if it is one of theirs.
+    async fn report_spec(
+        &self,
+        caller: &Caller,
+        application: &str,
+    ) -> Result<ApplicationSpec, ApiError> {
+        caller.require(&[Role::Supervisor], "see reports")?;
+        if !caller
+            .visible_applications()
+            .iter()
+            .any(|a| a == application)
+        {
+            return Err(ApiError::Forbidden {
+                action: format!("see reports of {application}"),
+            });
+        }
+        Ok(self.shared.engine.form(application).await?.spec.clone())
     }
 
     /// The caller of a call a console makes by itself, which keeps no session alive.
@@ -327,6 +350,48 @@ impl Cip for Connection {
         self.capped(async {
             let caller = self.caller(&token).await?;
             self.shared.auth.unlock(&caller, &user, &self.origin).await
+        })
+        .await
+    }
+
+    async fn export_part(
+        self,
+        _: Context,
+        token: SessionToken,
+        filter: ReportFilter,
+        after: Option<String>,
+    ) -> Result<ExportPart, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            let spec = self.report_spec(&caller, &filter.application).await?;
+            let entry = AuditEntry {
+                at_ms: self.shared.engine.clock().now_ms(),
+                actor: caller.user.clone(),
+                action: "payments.export",
+                success: true,
+                origin: self.origin.to_string(),
+                object: String::new(),
+            };
+            let store = self.shared.engine.store();
+            Ok(report::export_part(store, spec, &filter, after, entry).await?)
+        })
+        .await
+    }
+
+    async fn reconcile(
+        self,
+        _: Context,
+        token: SessionToken,
+        application: String,
+        day: Option<jiff::civil::Date>,
+    ) -> Result<Reconciliation, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            let spec = self.report_spec(&caller, &application).await?;
+            let engine = &self.shared.engine;
+            let day =
+                day.unwrap_or_else(|| calendar::day_of(&spec.zone(), engine.clock().now_ms()));
+            Ok(report::reconcile::reconcile(engine.store(), &spec, day).await?)
         })
         .await
     }

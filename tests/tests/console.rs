@@ -192,3 +192,56 @@ async fn a_supervisor_follows_the_feed_while_payments_arrive() {
     assert!(screen.contains("100.0%"), "{screen}");
     daemon.assert_no_card_data();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervisor_exports_and_reconciles_from_the_reports_view() {
+    let daemon = Daemon::start().await;
+    let client = daemon.client().await;
+    let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    for number in ["4242424242424242", "5555555555554444", "4000000000009995"] {
+        let request = cip_tests::card_request(number, 1_234);
+        daemon.sent(&request);
+        client
+            .submit(ctx(), agent.clone(), cip_tests::new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("decided");
+    }
+    let mut console = Console::start(&daemon.socket, daemon.dir.path());
+    console.wait_for("Sign in to CIP");
+    console.wait_for("● connected");
+    console.type_keys(&["DMV-RENEWAL", TAB, "super1", TAB, "super1-demo-pass", ENTER].concat());
+    console.wait_for("following");
+    console.type_keys("\x1b[17~");
+    console.wait_for("Export payments as CSV");
+    console.type_keys(ENTER);
+    let screen = console.wait_for("payments written to");
+    assert!(screen.contains("3 payments written to"), "{screen}");
+    // The file beside the console is the export `cipd report export` writes, byte for byte.
+    let file = daemon.dir.path().join("payments-DMV-RENEWAL-all-now.csv");
+    let written = std::fs::read(&file).expect("the export is in the console's directory");
+    let cli = daemon.cipd(&["report", "export", "--app", "DMV-RENEWAL"], None);
+    assert_eq!(
+        String::from_utf8_lossy(&written),
+        String::from_utf8_lossy(&cli.stdout)
+    );
+    // Ctrl-R: today's reconciliation.
+    console.type_keys("\x12");
+    let screen = console.wait_for("reported to the agency in batches");
+    let words: Vec<String> = screen
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for expected in [
+        "│ approved card 2 24.68 USD │",
+        "│ declined card 1 12.34 USD │",
+        "│ 0 reported to the agency in batches, 3 not yet │",
+        "│ none in doubt │",
+    ] {
+        assert!(
+            words.iter().any(|l| l == expected),
+            "{expected:?} in:\n{screen}"
+        );
+    }
+    daemon.assert_no_card_data();
+}

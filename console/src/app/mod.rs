@@ -2,8 +2,10 @@
 //! commands for the client task out. No I/O, no clock, no terminal: tests drive it directly.
 //! This file holds sign-in and the payment flow; `views` the feed, payments, queue and reports.
 
+mod reports;
 mod views;
 
+pub use reports::{ReportField, ReportsView};
 pub use views::{Confirm, Detail, PaymentsTable, Prompt, PromptFor, View};
 
 use crate::feed::Feed;
@@ -12,6 +14,7 @@ use cip_common::error::ApiError;
 use cip_common::event::Event;
 use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Payment, PaymentRequest, SearchPage, SearchQuery};
+use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::session::SessionInfo;
 use cip_common::stats::Stats;
@@ -83,6 +86,11 @@ pub enum Msg {
     Searched(Result<SearchPage, ApiError>),
     /// A supervisor action finished: what it did, or why not.
     ActionDone(Result<String, ApiError>),
+    /// Rows of the export written so far.
+    ExportProgress(u64),
+    /// The export's file and its row count.
+    Exported(Result<(String, u64), ApiError>),
+    Reconciled(Result<Reconciliation, ApiError>),
 }
 
 /// Work for the client task (or, for receipts, the shell).
@@ -126,6 +134,17 @@ pub enum Command {
     },
     LoadStats {
         token: SessionToken,
+    },
+    /// Export the payments `filter` takes, part by part, into `file_name` beside the console.
+    Export {
+        token: SessionToken,
+        filter: ReportFilter,
+        file_name: String,
+    },
+    Reconcile {
+        token: SessionToken,
+        application: String,
+        day: Option<jiff::civil::Date>,
     },
     Search {
         token: SessionToken,
@@ -202,6 +221,7 @@ pub struct App {
     pub stats: Option<Stats>,
     stats_asked: Option<Instant>,
     pub payments: PaymentsTable,
+    pub reports: ReportsView,
     pub prompt: Option<Prompt>,
     pub confirm: Option<Confirm>,
     /// Who the views' data belongs to: (user, application) of the last sign-in.
@@ -243,6 +263,7 @@ impl App {
             stats: None,
             stats_asked: None,
             payments: PaymentsTable::default(),
+            reports: ReportsView::default(),
             prompt: None,
             confirm: None,
             signed_in_as: None,
@@ -260,7 +281,7 @@ impl App {
             return true;
         }
         if self.session.is_some() && self.view != View::NewPayment {
-            return false;
+            return self.view == View::Reports && self.detail.is_none();
         }
         match self.screen {
             Screen::Login => true,
@@ -303,6 +324,18 @@ impl App {
             Msg::Stats(result) => self.stats_loaded(result),
             Msg::Searched(result) => self.searched(result),
             Msg::ActionDone(result) => self.action_done(result),
+            Msg::ExportProgress(rows) => {
+                self.export_progress(rows);
+                Vec::new()
+            }
+            Msg::Exported(result) => {
+                self.exported(result);
+                Vec::new()
+            }
+            Msg::Reconciled(result) => {
+                self.reconciled(result);
+                Vec::new()
+            }
             Msg::Connection(state) => self.connection_changed(state),
             Msg::LoggedIn(result) => self.logged_in(result),
             Msg::FormLoaded(result) => self.form_loaded(result),
@@ -544,6 +577,7 @@ impl App {
         self.feed = Feed::new(self.feed.capacity());
         self.feed_seq = 0;
         self.payments = PaymentsTable::default();
+        self.reports = ReportsView::default();
         self.stats = None;
         self.detail = None;
         self.prompt = None;
@@ -571,6 +605,7 @@ impl App {
                 let who = (session.user.clone(), application.clone());
                 if self.signed_in_as.as_ref() != Some(&who) {
                     self.forget_views();
+                    self.reports = ReportsView::for_application(&application);
                     self.signed_in_as = Some(who);
                 }
                 let follow = Command::Follow {

@@ -111,7 +111,7 @@ pub struct PaymentsTable {
 }
 
 impl App {
-    fn token(&self) -> Option<cip_common::secret::SessionToken> {
+    pub(super) fn token(&self) -> Option<cip_common::secret::SessionToken> {
         self.session.as_ref().map(|s| s.token.clone())
     }
 
@@ -125,8 +125,11 @@ impl App {
         self.detail = None;
         self.prompt = None;
         self.confirm = None;
-        if view == View::Queue && !self.is_supervisor() {
-            self.notice = Some("The queue is for supervisors".into());
+        if matches!(view, View::Queue | View::Reports) && !self.is_supervisor() {
+            self.notice = Some(match view {
+                View::Queue => "The queue is for supervisors".into(),
+                _ => "Reports are for supervisors".into(),
+            });
             return Vec::new();
         }
         self.view = view;
@@ -262,6 +265,7 @@ impl App {
         match self.view {
             View::Feed => self.feed_key(key),
             View::Payments => self.payments_key(key),
+            View::Reports => self.reports_key(key),
             _ => Vec::new(),
         }
     }

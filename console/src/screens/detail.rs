@@ -46,6 +46,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
     fields.push(row("Taken by", p.user.clone()));
     fields.push(row("Received", format_time(p.created_ms)));
     fields.push(row("Key", p.idempotency_key.clone()));
+    fields.push(row(
+        "Agency report",
+        match &p.batch {
+            Some(batch) => match batch.transmitted_ms {
+                Some(at) => format!("in batch {}, sent {}", batch.id, format_time(at)),
+                None => format!("in batch {}, being written", batch.id),
+            },
+            None if p.status.is_decided() => "not yet reported to the agency".to_owned(),
+            None => "reported once settled".to_owned(),
+        },
+    ));
     let mut timeline = vec![Line::styled(" Timeline", theme.title())];
     for event in &detail.timeline {
         let after = match &event.detail {

@@ -41,7 +41,11 @@ fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
             ("Enter", "the selected payment in full"),
         ],
         View::Queue => &[("", "figures refresh every 2 seconds")],
-        View::Reports => &[("", "reports are not available yet")],
+        View::Reports => &[
+            ("Tab ↑↓", "move between the filter's fields"),
+            ("Enter", "export the payments it takes to a CSV file here"),
+            ("Ctrl-R", "reconcile the From day (or today)"),
+        ],
     })
 }
 

@@ -10,6 +10,7 @@ mod outcome;
 mod payments;
 mod processing;
 mod queue;
+mod reports;
 mod summary;
 
 use crate::app::{App, Connection, PromptFor, Screen, View};
@@ -57,7 +58,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
         (true, View::Feed, None) => feed::render(frame, body, app, theme),
         (true, View::Payments, None) => payments::render(frame, body, app, theme),
         (true, View::Queue, None) => queue::render(frame, body, app, theme),
-        (true, View::Reports, None) => reports(frame, body, theme),
+        (true, View::Reports, None) => reports::render(frame, body, app, theme),
     }
     if signed_in {
         views_bar(frame, views, app, theme);
@@ -178,19 +179,6 @@ fn views_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     }
     spans.push(Span::styled("F1 help", theme.dim()));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-fn reports(frame: &mut Frame, area: Rect, theme: Theme) {
-    let lines = vec![
-        Line::from(""),
-        Line::styled(" Reports are not available in this version.", theme.title()),
-        Line::from(""),
-        Line::from(
-            " CSV exports, batch transmission to agencies and reconciliation are not built yet.",
-        ),
-        Line::from(" Until then, find payments with F4 and follow them live with F3."),
-    ];
-    frame.render_widget(Paragraph::new(lines).block(panel("Reports")), area);
 }
 
 /// Time of day for lists: `14:05:09` (UTC).

@@ -186,6 +186,48 @@ fn queue_with_stats() {
 }
 
 #[test]
+fn reports_with_a_reconciliation() {
+    use cip_common::form::MethodKind;
+    use cip_common::money::{Currency, Money};
+    use cip_common::report::{Reconciliation, ReconciliationLine};
+    let mut app = on_feed();
+    app.update(key(KeyCode::F(6)));
+    app.update(key(KeyCode::Tab));
+    typed(&mut app, "2026-11-29");
+    app.update(key(KeyCode::Tab));
+    typed(&mut app, "2026-11-3");
+    app.update(key(KeyCode::Enter));
+    both_sizes("reports_field_error", &app);
+    typed(&mut app, "0");
+    app.update(key(KeyCode::Enter));
+    app.update(Msg::Exported(Ok((
+        "/home/agency/payments-DMV-RENEWAL-2026-11-29-2026-11-30.csv".into(),
+        1_204,
+    ))));
+    let line = |status, method, count, minor| ReconciliationLine {
+        status,
+        method,
+        count,
+        total: Money::new(minor, Currency::Usd),
+    };
+    app.update(Msg::Reconciled(Ok(Reconciliation {
+        application: "DMV-RENEWAL".into(),
+        day: "2026-11-29".parse().expect("a day"),
+        time_zone: "America/Chicago".into(),
+        lines: vec![
+            line(PaymentStatus::Approved, MethodKind::Card, 1_100, 5_512_300),
+            line(PaymentStatus::Declined, MethodKind::Card, 98, 401_000),
+            line(PaymentStatus::InDoubt, MethodKind::Card, 1, 2_500),
+            line(PaymentStatus::Voided, MethodKind::Card, 5, 12_500),
+        ],
+        reported: 1_150,
+        unreported: 54,
+        unsettled: vec![payment(PaymentStatus::InDoubt)],
+    })));
+    both_sizes("reports", &app);
+}
+
+#[test]
 fn an_agents_restricted_view() {
     let mut app = on_form();
     app.update(key(KeyCode::F(3)));

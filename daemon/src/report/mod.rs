@@ -20,7 +20,7 @@ use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{MethodSummary, Payment};
-use cip_common::report::ReportFilter;
+use cip_common::report::{ExportPart, ReportFilter};
 use rusqlite::Connection;
 use std::io::Write;
 
@@ -160,6 +160,46 @@ pub async fn export_audited(
         .write(move |conn| accounts::audit(conn, &entry))
         .await?;
     Ok(rows)
+}
+
+/// Rows in one part of an export over tarpc: a part of the widest rows stays inside a frame.
+pub const EXPORT_PART_ROWS: u32 = 500;
+
+/// The part of the export `filter` takes after the payment `after` (from the start, header
+/// first, when `None`); the first part is audited as `entry`.
+pub async fn export_part(
+    store: &Store,
+    spec: ApplicationSpec,
+    filter: &ReportFilter,
+    after: Option<String>,
+    mut entry: AuditEntry,
+) -> Result<ExportPart, StoreError> {
+    let first = after.is_none();
+    let selection = Selection {
+        after,
+        limit: Some(EXPORT_PART_ROWS),
+        ..selection(&spec, filter)
+    };
+    let (csv, rows, last) = store
+        .read(move |conn| {
+            let (mut csv, mut last) = (Vec::new(), None);
+            let rows = export_csv(conn, &spec, &selection, &mut csv, |p| {
+                last = Some(p.id.clone());
+            })?;
+            Ok((csv, rows, last))
+        })
+        .await?;
+    if first {
+        entry.object = format!("application:{} {filter:?} in parts", filter.application);
+        store
+            .write(move |conn| accounts::audit(conn, &entry))
+            .await?;
+    }
+    Ok(ExportPart {
+        csv: String::from_utf8(csv).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        rows: rows as u32,
+        next_after: last.filter(|_| rows == u64::from(EXPORT_PART_ROWS)),
+    })
 }
 
 /// The payments `filter` takes, its days in the application's time zone.

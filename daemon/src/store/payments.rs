@@ -7,7 +7,7 @@ use cip_common::event::EventKind;
 use cip_common::form::MethodKind;
 use cip_common::money::{Currency, Money};
 use cip_common::payment::{
-    BatchMark, MethodSummary, Mode, Payer, Payment, SearchQuery, SearchSort, payment_id,
+    BatchMark, MethodSummary, Mode, Payer, Payment, SearchQuery, SearchSort, payment_id_bound,
 };
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -336,6 +336,25 @@ pub struct Selection {
     pub limit: Option<u32>,
 }
 
+/// Above every payment id.
+const PAST_EVERY_ID: &str = "pay_~";
+
+impl Selection {
+    /// The ids the selection lies strictly between: ids sort by creation time, so the times
+    /// and the cursor become one range over the primary key.
+    fn id_range(&self) -> (String, String) {
+        let from = self.from_ms.map(payment_id_bound).unwrap_or_default();
+        let low = match &self.after {
+            Some(after) if *after > from => after.clone(),
+            _ => from,
+        };
+        let high = self
+            .to_ms
+            .map_or_else(|| PAST_EVERY_ID.to_owned(), payment_id_bound);
+        (low, high)
+    }
+}
+
 /// Hands every selected payment to `each`, oldest first, one row at a time (so a million rows
 /// take no more memory than one); returns how many there were.
 pub fn for_each_selected(
@@ -343,31 +362,27 @@ pub fn for_each_selected(
     selection: &Selection,
     mut each: impl FnMut(Payment) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
-    // A batch's payments come straight from their index; other selections walk the
-    // application's payments in id (creation) order.
+    // A batch's payments come from their own index; the rest walk the primary key's range.
     let which = match selection.batch {
         Some(_) => "p.batch_id = ?6 AND p.application_id = ?1",
         None => "p.application_id = ?1",
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
-         WHERE {which}
-           AND (?2 IS NULL OR p.created_ms >= ?2)
-           AND (?3 IS NULL OR p.created_ms < ?3)
+         WHERE {which} AND p.id > ?2 AND p.id < ?3
            AND (?4 IS NULL OR p.status = ?4)
            AND (?5 IS NULL OR p.mode = ?5)
-           AND (?7 IS NULL OR p.id > ?7)
-         ORDER BY p.id LIMIT ?8"
+         ORDER BY p.id LIMIT ?7"
     ))?;
+    let (low, high) = selection.id_range();
     let rows = stmt.query_map(
         params![
             selection.application,
-            selection.from_ms,
-            selection.to_ms,
+            low,
+            high,
             selection.status.map(PaymentStatus::code),
             selection.mode.map(Mode::code),
             selection.batch,
-            selection.after,
             selection.limit.map_or(-1, i64::from),
         ],
         payment_from_row,
@@ -505,17 +520,14 @@ pub fn span_lines(
     let mut stmt = conn.prepare_cached(
         "SELECT p.status, p.method, count(*), sum(p.amount_minor), count(b.transmitted_ms)
          FROM payments p LEFT JOIN batches b ON b.id = p.batch_id
-         WHERE p.id >= ?2 AND p.id < ?3 AND p.application_id = ?1
-           AND p.created_ms >= ?4 AND p.created_ms < ?5
+         WHERE p.id > ?2 AND p.id < ?3 AND p.application_id = ?1
          GROUP BY p.status, p.method ORDER BY p.status, p.method",
     )?;
     let rows = stmt.query_map(
         params![
             application,
-            payment_id(from_ms, 0),
-            payment_id(to_ms, 0),
-            from_ms,
-            to_ms
+            payment_id_bound(from_ms),
+            payment_id_bound(to_ms),
         ],
         |r| {
             let status: String = r.get(0)?;
