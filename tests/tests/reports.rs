@@ -206,3 +206,89 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
     assert_eq!(audited(), 3, "each export is audited");
     daemon.assert_no_card_data();
 }
+
+/// Waits for `child` and returns its peak resident memory in KiB (the kernel's own count).
+fn peak_rss_kib(child: std::process::Child) -> i64 {
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let mut status = 0;
+    // SAFETY: rusage is plain data the kernel fills in; wait4 reaps only this child, which
+    // `Child` no longer waits for once dropped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "cipd was waited for");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the export failed"
+    );
+    usage.ru_maxrss
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_of_a_million_payments_takes_the_memory_of_none() {
+    const COPIES: i64 = 999_999;
+    let daemon = Daemon::start().await;
+    let rpc = daemon.client().await;
+    let agent = daemon.login(&rpc, "DMV-RENEWAL", "agent1").await;
+    let request = card_request("4000000000009995", 4_200);
+    daemon.sent(&request);
+    rpc.submit(ctx(), agent, new_key(), request)
+        .await
+        .expect("rpc")
+        .expect("declined");
+    // Copies of that real payment, each with its own id in the same millisecond.
+    let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("opens");
+    db.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("timeout set");
+    let columns = "application_id, mode, status, amount_minor, currency, payer_name, payer_email,
+        payer_postal_code, fields, method, brand, first_six, exp_month, exp_year, routing_number,
+        account_type, last_four, code, message, idempotency_key, user_id, created_ms, decided_ms";
+    db.execute(
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO payments (id, {columns})
+             SELECT substr(p.id, 1, 13) || printf('%08d', n.i), {columns}
+             FROM payments p, n"
+        ),
+        [COPIES],
+    )
+    .expect("copies written");
+    drop(db);
+
+    let export = |name: &str, filter: &[&str]| {
+        let file = daemon.dir.path().join(name);
+        let mut args = vec![
+            "report",
+            "export",
+            "--app",
+            "DMV-RENEWAL",
+            "--out",
+            file.to_str().expect("utf-8"),
+        ];
+        args.extend(filter);
+        let peak = peak_rss_kib(daemon.spawn_cipd(&args));
+        (peak, std::fs::read(&file).expect("exported"))
+    };
+    let (none_kib, none) = export("none.csv", &["--status", "voided"]);
+    let (all_kib, all) = export("all.csv", &[]);
+    assert_eq!(String::from_utf8_lossy(&none).lines().count(), 1);
+    assert_eq!(
+        all.iter().filter(|&&b| b == b'\n').count() as i64,
+        COPIES + 2
+    );
+    eprintln!(
+        "peak RSS: {} MiB exporting no rows, {} MiB exporting {} rows ({} MiB of CSV)",
+        none_kib / 1024,
+        all_kib / 1024,
+        COPIES + 1,
+        all.len() / (1 << 20)
+    );
+    // SQLite's page cache (32 MiB) fills as the rows are read; nothing else may grow. Holding
+    // the rows or the CSV in memory would break the bound several times over.
+    let bound_kib = 48 * 1024;
+    assert!(all.len() as i64 > 2 * bound_kib * 1024);
+    assert!(
+        all_kib < none_kib + bound_kib,
+        "{all_kib} KiB for every row against {none_kib} KiB for none"
+    );
+    daemon.assert_no_card_data();
+}
