@@ -106,6 +106,15 @@ impl Admin {
         Ok(())
     }
 
+    /// Audits what the operator did outside the database (a backup, a restore).
+    pub async fn record(&self, action: &'static str, object: String) -> anyhow::Result<()> {
+        let entry = self.operator.entry(action, true, object);
+        self.store
+            .write(move |conn| accounts::audit(conn, &entry))
+            .await?;
+        Ok(())
+    }
+
     /// The application `id`, or an error that says where to look.
     pub async fn application(&self, id: &str) -> anyhow::Result<ApplicationSpec> {
         self.applications()

@@ -54,6 +54,10 @@ enum Command {
     /// Payment data for agency staff.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Copy the database to a new file, consistent as of one moment, while payments go on.
+    Backup { to: PathBuf },
+    /// Put a backup in place of the database (stop `cipd serve` first).
+    Restore { from: PathBuf },
     /// Measure throughput and latency next to the store's and the wire's ceilings.
     Bench {
         /// Seconds each measurement runs.
@@ -246,6 +250,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(command) => app(&admin(&resolved)?, command, &resolved).await,
         Command::User(command) => user(&admin(&resolved)?, command).await,
         Command::Report(command) => report(&admin(&resolved)?, &resolved, command).await,
+        Command::Backup { to } => {
+            let copied = crate::backup::backup(&resolved.database(), &to)?;
+            let object = format!("file:{} payments:{}", to.display(), copied.payments);
+            admin(&resolved)?.record("database.backup", object).await?;
+            println!(
+                "backed up {} payments ({} bytes) to {}; keep {} too, apart from it",
+                copied.payments,
+                copied.bytes,
+                to.display(),
+                resolved
+                    .data_dir
+                    .join(crate::serve::FINGERPRINT_KEY_FILE)
+                    .display()
+            );
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let copied = crate::backup::restore(&from, &resolved.database(), &resolved.socket)?;
+            // Opening it brings an older backup's schema up to date.
+            let object = format!("file:{} payments:{}", from.display(), copied.payments);
+            admin(&resolved)?.record("database.restore", object).await?;
+            println!(
+                "restored {} payments from {} into {}",
+                copied.payments,
+                from.display(),
+                resolved.database().display()
+            );
+            Ok(())
+        }
         Command::Bench {
             seconds,
             json,

@@ -32,10 +32,14 @@ pub fn store_limits(resolved: &Resolved) -> StoreLimits {
     }
 }
 
+/// The file beside the database that holds the fingerprint key (outside the database, so a
+/// copy of the database alone cannot link requests to payments).
+pub const FINGERPRINT_KEY_FILE: &str = "fingerprint.key";
+
 /// The key of the request fingerprints, made once per data dir and kept apart from the
 /// database (mode 0600), so a fingerprint in the database cannot be tested against card numbers.
 pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8; 32]> {
-    let path = data_dir.join("fingerprint.key");
+    let path = data_dir.join(FINGERPRINT_KEY_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => bytes.try_into().map_err(|_| {
             anyhow::anyhow!(

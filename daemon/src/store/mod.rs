@@ -111,6 +111,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/03_batches.sql")),
 ];
 
+/// The schema version this build writes (SQLite's `user_version` after the migrations).
+pub fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
 fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
