@@ -180,8 +180,9 @@ async fn write_payments(
                 if count.is_some_and(|count| n >= count) {
                     break;
                 }
+                let now_ms = SystemClock.now_ms();
                 let mut payment = Payment {
-                    id: cip_common::payment::payment_id(SystemClock.now_ms(), entropy.next_u64()),
+                    id: cip_common::payment::payment_id(now_ms, entropy.next_u64()),
                     application: "DMV-RENEWAL".into(),
                     mode: Mode::Full,
                     status: PaymentStatus::Processing,
@@ -204,7 +205,7 @@ async fn write_payments(
                     message: None,
                     idempotency_key: format!("bench-{w}-{n}"),
                     user: "agent1".into(),
-                    created_ms: SystemClock.now_ms(),
+                    created_ms: now_ms,
                     decided_ms: None,
                     batch: None,
                 };

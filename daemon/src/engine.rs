@@ -492,6 +492,16 @@ impl Engine {
                 ),
             });
         }
+        // The agency has this payment as approved once a batch holds it; what the batch told
+        // them stays true.
+        if let Some(batch) = &payment.batch {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{id} was reported to the agency as approved in batch {}; it can no longer be voided: refund it instead",
+                    batch.id
+                ),
+            });
+        }
         self.processor
             .void(&payment.id)
             .await

@@ -373,7 +373,9 @@ impl Cip for Connection {
                 object: String::new(),
             };
             let store = self.shared.engine.store();
-            Ok(report::export_part(store, spec, &filter, after, entry).await?)
+            // Half a frame: room for the answer's envelope around the rows.
+            let max_bytes = self.shared.limits.max_frame_bytes / 2;
+            Ok(report::export_part(store, spec, &filter, after, max_bytes, entry).await?)
         })
         .await
     }

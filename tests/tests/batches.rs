@@ -355,10 +355,21 @@ async fn the_daily_batch_runs_in_the_agency_s_time_zone_and_reconciliation_adds_
     }
     assert!(text.contains(&in_doubt.id), "{text}");
 
-    // The run at midnight in Chicago has passed and none was made: the daemon makes it when it
-    // starts (after settling the payment in doubt, which the sandbox then approves).
-    daemon.restart_after_kill().await;
+    // The application is new: its first run is at its next midnight in Chicago, so nothing
+    // was sent. Had it existed for days, today's midnight run would be due; the daemon, finding
+    // it missed, makes it when it starts (after settling the payment in doubt, which the
+    // sandbox then approves).
     let outbox = daemon.dir.path().join("outbox").join("DOG-LICENSE");
+    assert!(listing(&outbox).is_empty());
+    daemon.kill();
+    rusqlite::Connection::open(daemon.dir.path().join("cip.db"))
+        .expect("opens")
+        .execute(
+            "UPDATE applications SET created_ms = created_ms - 3 * 86400000 WHERE id = 'DOG-LICENSE'",
+            [],
+        )
+        .expect("made older");
+    daemon.serve().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !listing(&outbox)
         .iter()
@@ -373,7 +384,7 @@ async fn the_daily_batch_runs_in_the_agency_s_time_zone_and_reconciliation_adds_
     let client = daemon.client().await;
     let supervisor = sign_in(&client, "dog-super").await;
     let batch = client
-        .events(ctx(), supervisor, 0, 1000, 0)
+        .events(ctx(), supervisor.clone(), 0, 1000, 0)
         .await
         .expect("rpc")
         .expect("events")
@@ -394,6 +405,17 @@ async fn the_daily_batch_runs_in_the_agency_s_time_zone_and_reconciliation_adds_
         }
         other => panic!("a batch event: {other:?}"),
     }
+    // What the agency was told stays true: a reported approval is no longer voided.
+    let refused = client
+        .void(ctx(), supervisor, in_doubt.id.clone())
+        .await
+        .expect("rpc")
+        .expect_err("refused");
+    assert!(
+        refused.to_string().contains("reported to the agency")
+            && refused.to_string().contains("refund it"),
+        "{refused}"
+    );
     let out = daemon.cipd(&["report", "reconcile", "--app", "DOG-LICENSE"], None);
     let text = words(&out.stdout);
     assert!(

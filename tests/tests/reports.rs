@@ -292,3 +292,68 @@ async fn an_export_of_a_million_payments_takes_the_memory_of_none() {
     );
     daemon.assert_no_card_data();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_in_parts_fits_every_frame_and_adds_up_to_the_whole() {
+    // Frames of 4 KiB: each part holds only a row or two.
+    let daemon = Daemon::start_with("[rpc]\nmax_frame_bytes = 4096\n").await;
+    let rpc = daemon.client().await;
+    let agent = daemon.login(&rpc, "DMV-RENEWAL", "agent1").await;
+    for n in 0..25 {
+        let mut request = card_request("4242424242424242", 100 + n);
+        request.payer.name = format!("\"Quoted\" payer, number {n}, with a longer name");
+        daemon.sent(&request);
+        rpc.submit(ctx(), agent.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("approved");
+    }
+    let supervisor = daemon.login(&rpc, "DMV-RENEWAL", "super1").await;
+    let filter = cip_common::report::ReportFilter {
+        application: "DMV-RENEWAL".into(),
+        from: None,
+        to: None,
+        status: None,
+        mode: None,
+    };
+    let (mut csv, mut after, mut parts) = (String::new(), None, 0);
+    loop {
+        let part = rpc
+            .export_part(ctx(), supervisor.clone(), filter.clone(), after)
+            .await
+            .expect("every part fits a frame")
+            .expect("a part");
+        csv.push_str(&part.csv);
+        parts += 1;
+        match part.next_after {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    assert!(parts > 5, "{parts} parts");
+    let whole = daemon.cipd(&["report", "export", "--app", "DMV-RENEWAL"], None);
+    assert_eq!(csv, String::from_utf8_lossy(&whole.stdout));
+    // Only supervisors, and only for their applications.
+    let refused = rpc
+        .export_part(ctx(), agent, filter.clone(), None)
+        .await
+        .expect("rpc");
+    assert!(matches!(
+        refused,
+        Err(cip_common::ApiError::Forbidden { .. })
+    ));
+    daemon.add_application(APP);
+    let other = cip_common::report::ReportFilter {
+        application: "LIB-FINES".into(),
+        ..filter
+    };
+    let refused = rpc
+        .export_part(ctx(), supervisor, other, None)
+        .await
+        .expect("rpc");
+    assert!(
+        matches!(refused, Err(cip_common::ApiError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    daemon.assert_no_card_data();
+}

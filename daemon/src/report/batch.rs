@@ -23,6 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// Who runs a batch, for its event and the audit log.
@@ -82,14 +83,21 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Writes `name` in `dir` whole or not at all: a temporary file, fsynced, then renamed over
-/// `name` (one run at a time holds the outbox's lock, so the temporary file is its own).
+/// Makes what changed in `dir` (a rename, a new entry) durable.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// Writes `name` in `dir` whole or not at all: a temporary file of this run's own, fsynced,
+/// then renamed over `name`, and the rename made durable.
 fn write_atomically<T>(
     dir: &Path,
     name: &str,
     write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let part = dir.join(format!(".{name}.part"));
+    let part = dir.join(format!(".{name}.{}.part", std::process::id()));
     let file =
         std::fs::File::create(&part).with_context(|| format!("cannot write {}", part.display()))?;
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, &file);
@@ -102,7 +110,21 @@ fn write_atomically<T>(
     let path = dir.join(name);
     std::fs::rename(&part, &path)
         .with_context(|| format!("cannot rename {} to {}", part.display(), path.display()))?;
+    sync_dir(dir)?;
     Ok(value)
+}
+
+/// Removes the temporary files of runs that died (the lock says none is running).
+fn remove_stale_parts(dir: &Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| n.starts_with(".bat_") && n.ends_with(".part")) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the batch's file and manifest from its claim; returns the file's sha256 and what its
@@ -125,10 +147,11 @@ fn write_files(
             inner: out,
             hash: Sha256::new(),
         };
-        export_csv(conn, spec, &selection, &mut hashing, |p| {
+        export_csv(conn, spec, &selection, &mut hashing, |p, _| {
             let total = totals.entry(p.status.code()).or_default();
             total.count += 1;
             total.minor += p.amount.minor;
+            ControlFlow::Continue(())
         })?;
         Ok(format!("{:x}", hashing.hash.finalize()))
     })?;
@@ -156,9 +179,6 @@ fn write_files(
         out.write_all(b"\n")?;
         Ok(())
     })?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))?;
     Ok((sha256, approved))
 }
 
@@ -173,7 +193,11 @@ pub async fn run(
     runner: &Runner,
 ) -> anyhow::Result<Vec<BatchFile>> {
     let dir = outbox.join(&spec.id);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        sync_dir(outbox)?;
+    }
     // One run per outbox at a time, across processes; the lock goes with the process.
     let lock = std::fs::File::create(dir.join(".lock"))
         .with_context(|| format!("cannot lock {}", dir.display()))?;
@@ -184,6 +208,7 @@ pub async fn run(
             dir.display()
         );
     }
+    remove_stale_parts(&dir)?;
     let mut files = Vec::new();
     loop {
         let (application, id, now_ms) = (

@@ -23,6 +23,7 @@ use cip_common::payment::{MethodSummary, Payment};
 use cip_common::report::{ExportPart, ReportFilter};
 use rusqlite::Connection;
 use std::io::Write;
+use std::ops::ControlFlow;
 
 const BEFORE_FIELDS: [&str; 11] = [
     "payment_id",
@@ -74,15 +75,16 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time, each
-/// also shown to `seen`; returns how many rows. The header comes first unless the selection
-/// continues after a payment.
+/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time;
+/// returns how many rows. Each payment is first shown to `take` with the most bytes its row
+/// can come to (CSV quoted, then escaped in a JSON string); a break leaves it and the rest out.
+/// The header comes first unless the selection continues after a payment.
 pub fn export_csv(
     conn: &Connection,
     spec: &ApplicationSpec,
     selection: &Selection,
     out: impl Write,
-    mut seen: impl FnMut(&Payment),
+    mut take: impl FnMut(&Payment, usize) -> ControlFlow<()>,
 ) -> Result<u64, StoreError> {
     let io = |e: csv::Error| StoreError::Corrupt(format!("the export could not be written: {e}"));
     let mut csv = csv::Writer::from_writer(out);
@@ -102,7 +104,6 @@ pub fn export_csv(
         .map_err(io)?;
     }
     let rows = payments::for_each_selected(conn, selection, |p: Payment| {
-        seen(&p);
         let amount = decimal(p.amount);
         let brand = match &p.method {
             MethodSummary::Card { brand, .. } => brand.code().to_owned(),
@@ -132,10 +133,15 @@ pub fn export_csv(
             rfc3339(p.created_ms),
             p.decided_ms.map(rfc3339).unwrap_or_default(),
             p.user.clone(),
-            p.batch.map(|b| b.id).unwrap_or_default(),
+            p.batch.as_ref().map(|b| b.id.clone()).unwrap_or_default(),
         ]);
+        let most_bytes = record.iter().map(|cell| 6 * cell.len() + 8).sum();
+        if take(&p, most_bytes).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
         csv.write_record(record.iter().map(|cell| neutralized(cell).into_owned()))
-            .map_err(io)
+            .map_err(io)?;
+        Ok(ControlFlow::Continue(()))
     })?;
     csv.flush()
         .map_err(|e| StoreError::Corrupt(format!("the export could not be written: {e}")))?;
@@ -153,7 +159,11 @@ pub async fn export_audited(
 ) -> Result<u64, StoreError> {
     let chosen = format!("application:{} {selection:?}", spec.id);
     let rows = store
-        .read(move |conn| export_csv(conn, &spec, &selection, out, |_| ()))
+        .read(move |conn| {
+            export_csv(conn, &spec, &selection, out, |_, _| {
+                ControlFlow::Continue(())
+            })
+        })
         .await?;
     entry.object = format!("{chosen} rows:{rows}");
     store
@@ -162,31 +172,35 @@ pub async fn export_audited(
     Ok(rows)
 }
 
-/// Rows in one part of an export over tarpc: a part of the widest rows stays inside a frame.
-pub const EXPORT_PART_ROWS: u32 = 500;
-
 /// The part of the export `filter` takes after the payment `after` (from the start, header
-/// first, when `None`); the first part is audited as `entry`.
+/// first, when `None`), at most `max_bytes` once in a JSON string (and at least one row); the
+/// first part is audited as `entry`.
 pub async fn export_part(
     store: &Store,
     spec: ApplicationSpec,
     filter: &ReportFilter,
     after: Option<String>,
+    max_bytes: usize,
     mut entry: AuditEntry,
 ) -> Result<ExportPart, StoreError> {
     let first = after.is_none();
     let selection = Selection {
         after,
-        limit: Some(EXPORT_PART_ROWS),
         ..selection(&spec, filter)
     };
-    let (csv, rows, last) = store
+    let (csv, rows, last, more) = store
         .read(move |conn| {
-            let (mut csv, mut last) = (Vec::new(), None);
-            let rows = export_csv(conn, &spec, &selection, &mut csv, |p| {
+            let (mut csv, mut last, mut left, mut more) = (Vec::new(), None, max_bytes, false);
+            let rows = export_csv(conn, &spec, &selection, &mut csv, |p, bytes| {
+                if bytes > left && last.is_some() {
+                    more = true;
+                    return ControlFlow::Break(());
+                }
+                left = left.saturating_sub(bytes);
                 last = Some(p.id.clone());
+                ControlFlow::Continue(())
             })?;
-            Ok((csv, rows, last))
+            Ok((csv, rows, last, more))
         })
         .await?;
     if first {
@@ -197,8 +211,8 @@ pub async fn export_part(
     }
     Ok(ExportPart {
         csv: String::from_utf8(csv).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        rows: rows as u32,
-        next_after: last.filter(|_| rows == u64::from(EXPORT_PART_ROWS)),
+        rows: u32::try_from(rows).unwrap_or(u32::MAX),
+        next_after: last.filter(|_| more),
     })
 }
 

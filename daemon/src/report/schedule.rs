@@ -1,5 +1,6 @@
 //! The daily batch run: each application with a `report_daily_at` gets its batch at that local
-//! time in its time zone. A run missed while the daemon was down happens at the next start.
+//! time in its time zone. A run missed while the daemon was down happens at the next start, and
+//! a run cut short (a stop, a full disk) is tried again at the next look.
 
 use super::batch::{self, Runner};
 use crate::engine::Engine;
@@ -38,7 +39,8 @@ pub async fn run(engine: Arc<Engine>, outbox: PathBuf) {
     }
 }
 
-/// Runs the application's batch if its daily time has passed since its last batch.
+/// Runs the application's batch if its daily time has passed since its last batch (or its
+/// creation), or if a batch is unfinished.
 async fn run_if_due(
     engine: &Engine,
     spec: &ApplicationSpec,
@@ -55,10 +57,10 @@ async fn run_if_due(
     };
     let due_ms = calendar::last_due_ms(&spec.zone(), at, engine.clock().now_ms());
     let application = spec.id.clone();
-    let last = store
-        .read(move |conn| batches::last_created_ms(conn, &application))
+    let done_since = store
+        .read(move |conn| batches::done_since_ms(conn, &application))
         .await?;
-    if last.is_some_and(|ms| ms >= due_ms) {
+    if done_since.is_some_and(|ms| ms >= due_ms) {
         return Ok(());
     }
     let files = batch::run(

@@ -103,9 +103,19 @@ pub fn transmitted(conn: &Connection, done: &Transmitted<'_>) -> Result<(), Stor
     Ok(())
 }
 
-/// When `application`'s latest batch was claimed.
-pub fn last_created_ms(conn: &Connection, application: &str) -> Result<Option<i64>, StoreError> {
+/// Since when `application`'s daily batch counts as done: the claim of its latest sent batch,
+/// or the application's creation (a new application's first run is at its next daily time);
+/// `None` while a batch is unfinished (it is due again at once).
+pub fn done_since_ms(conn: &Connection, application: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT max(created_ms) FROM batches WHERE application_id = ?1")?
+        .prepare_cached(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM batches
+                                      WHERE application_id = ?1 AND transmitted_ms IS NULL)
+                    THEN NULL
+                    ELSE max(a.created_ms, coalesce((SELECT max(created_ms) FROM batches
+                                                     WHERE application_id = ?1), 0))
+                    END
+             FROM applications a WHERE a.id = ?1",
+        )?
         .query_row([application], |r| r.get(0))?)
 }

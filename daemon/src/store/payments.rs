@@ -11,6 +11,7 @@ use cip_common::payment::{
 };
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::ops::ControlFlow;
 
 /// What committing a new payment found.
 #[derive(Debug)]
@@ -355,12 +356,12 @@ impl Selection {
     }
 }
 
-/// Hands every selected payment to `each`, oldest first, one row at a time (so a million rows
-/// take no more memory than one); returns how many there were.
+/// Hands the selected payments to `each`, oldest first, one row at a time (so a million rows
+/// take no more memory than one), until it breaks; returns how many it took.
 pub fn for_each_selected(
     conn: &Connection,
     selection: &Selection,
-    mut each: impl FnMut(Payment) -> Result<(), StoreError>,
+    mut each: impl FnMut(Payment) -> Result<ControlFlow<()>, StoreError>,
 ) -> Result<u64, StoreError> {
     // A batch's payments come from their own index; the rest walk the primary key's range.
     let which = match selection.batch {
@@ -389,7 +390,9 @@ pub fn for_each_selected(
     )?;
     let mut count = 0;
     for row in rows {
-        each(row?)?;
+        if each(row?)?.is_break() {
+            break;
+        }
         count += 1;
     }
     Ok(count)
@@ -560,10 +563,17 @@ pub fn unsettled_in_span(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.status IN ('processing', 'in_doubt') AND p.application_id = ?1
-           AND p.created_ms >= ?2 AND p.created_ms < ?3
+           AND p.id > ?2 AND p.id < ?3
          ORDER BY p.id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![application, from_ms, to_ms], payment_from_row)?;
+    let rows = stmt.query_map(
+        params![
+            application,
+            payment_id_bound(from_ms),
+            payment_id_bound(to_ms)
+        ],
+        payment_from_row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
