@@ -1,7 +1,7 @@
 //! What `cipd init`, `cipd app …` and `cipd user …` do: administration straight on the database,
 //! audited as the operator at the command line. A running daemon sees the changes at once.
 
-use crate::auth::{hash_password, password_problem};
+use crate::auth::{PASSWORD_HISTORY, hash_password, is_any_of, password_problem};
 use crate::clock::{Clock, Entropy, SystemClock, format_ms};
 use crate::report::batch::{self, BatchFile, Runner};
 use crate::store::accounts::{self, AuditEntry, UserRow};
@@ -221,6 +221,14 @@ impl Admin {
         if let Some(problem) = password_problem(password.expose()) {
             bail!("{problem}: choose another");
         }
+        let user = id.to_owned();
+        let recent = self
+            .store
+            .read(move |conn| accounts::recent_password_hashes(conn, &user, PASSWORD_HISTORY))
+            .await?;
+        if is_any_of(password, &recent) {
+            bail!("that is one of the last {PASSWORD_HISTORY} passwords of {id}: choose another");
+        }
         let hash = hash_password(password, &self.entropy).map_err(anyhow::Error::msg)?;
         let entry = self
             .operator
@@ -229,7 +237,7 @@ impl Admin {
         let changed = self
             .store
             .write(move |conn| {
-                let changed = accounts::set_password(conn, &user, &hash)?;
+                let changed = accounts::set_password(conn, &user, &hash, entry.at_ms)?;
                 if changed {
                     // A new password ends the sessions the old one opened.
                     accounts::end_sessions_of(conn, &user, entry.at_ms)?;

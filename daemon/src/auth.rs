@@ -86,6 +86,14 @@ pub fn hash_password(password: &Password, entropy: &Entropy) -> Result<String, S
         .map_err(|e| e.to_string())
 }
 
+/// How many of a user's latest passwords a new one may not repeat (PCI DSS 8.3.7: 4).
+pub const PASSWORD_HISTORY: u32 = 4;
+
+/// Whether `password` is the one behind any of `hashes`.
+pub fn is_any_of(password: &Password, hashes: &[String]) -> bool {
+    hashes.iter().any(|hash| verify(password, hash))
+}
+
 fn verify(password: &Password, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         argon2()

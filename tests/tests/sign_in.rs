@@ -199,3 +199,39 @@ async fn roles_and_applications_are_checked_on_every_call() {
         .expect("rpc");
     assert_eq!(after_logout, Err(ApiError::SessionExpired));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_password_may_not_be_one_of_the_last_four() {
+    let daemon = Daemon::start().await;
+    let passwd = |password: &str| {
+        let out = daemon.cipd(
+            &["user", "passwd", "agent1"],
+            Some(&format!("{password}\n")),
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let changes = [
+        "first-change-2026",
+        "second-change-2026",
+        "third-change-2026",
+    ];
+    for password in changes {
+        assert_eq!(passwd(password), (true, String::new()));
+    }
+    // The current one and the three before it are refused, the demo's first among them.
+    for password in ["agent1-demo-pass", "first-change-2026", "third-change-2026"] {
+        let (changed, said) = passwd(password);
+        assert!(
+            !changed && said.contains("one of the last 4 passwords"),
+            "{said}"
+        );
+    }
+    assert_eq!(passwd("fourth-change-2026"), (true, String::new()));
+    // Five back is allowed again.
+    assert_eq!(passwd("agent1-demo-pass"), (true, String::new()));
+    let client = daemon.client().await;
+    daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+}

@@ -109,11 +109,40 @@ pub fn users(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
         .collect()
 }
 
-pub fn set_password(conn: &Connection, id: &str, password_hash: &str) -> Result<bool, StoreError> {
+/// Sets a user's password, keeping the one it replaces in the history. Returns false for an
+/// unknown user.
+pub fn set_password(
+    conn: &Connection,
+    id: &str,
+    password_hash: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO password_history (user_id, password_hash, replaced_ms)
+         SELECT id, password_hash, ?2 FROM users WHERE id = ?1",
+    )?
+    .execute(params![id, now_ms])?;
     Ok(conn
         .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")?
         .execute(params![password_hash, id])?
         > 0)
+}
+
+/// The user's current password hash and the ones before it, newest first, `max` in all.
+pub fn recent_password_hashes(
+    conn: &Connection,
+    id: &str,
+    max: u32,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT password_hash FROM (
+             SELECT password_hash, 1 AS current, 0 AS at FROM users WHERE id = ?1
+             UNION ALL
+             SELECT password_hash, 0, replaced_ms FROM password_history WHERE user_id = ?1)
+         ORDER BY current DESC, at DESC LIMIT ?2",
+    )?;
+    let hashes = stmt.query_map(params![id, max], |r| r.get(0))?;
+    Ok(hashes.collect::<Result<_, _>>()?)
 }
 
 /// Clears failed attempts and any lockout. Returns false for an unknown user.
