@@ -276,3 +276,75 @@ pub async fn search(
     })
     .into_response())
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn demo_form() -> Form {
+        let file: crate::admin::ApplicationsFile =
+            toml::from_str(crate::admin::DEMO_APPLICATIONS).expect("the demo applications");
+        Form::new(file.application.into_iter().next().expect("one")).expect("a form")
+    }
+
+    fn text() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            "\\PC{0,24}".prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ]
+    }
+
+    proptest! {
+        /// Whatever JSON an agency sends, the body is taken or refused field by field, and no
+        /// refusal quotes the card number, account number or CVV it carried.
+        #[test]
+        fn any_body_is_taken_or_refused_without_quoting_its_secrets(
+            number in "[0-9 -]{12,23}",
+            cvv in "[0-9]{0,5}",
+            account in "[0-9]{8,17}",
+            method in 0u8..3,
+            amount in any::<i64>(),
+            month in any::<u8>(),
+            year in any::<u16>(),
+            currency in "\\PC{0,4}",
+            name in text(),
+            extra in proptest::option::of("[a-z_]{1,12}"),
+        ) {
+            let mut body = serde_json::json!({
+                "amount_minor": amount,
+                "currency": currency,
+                "payer": {"name": name, "email": "a@example.com", "postal_code": "94107"},
+                "fields": {"plate_number": "ABC123", "renewal_notice_number": "1234567890"},
+                "card": {"number": number, "exp_month": month, "exp_year": year, "cvv": cvv,
+                         "name": "A B", "postal_code": "94107"},
+                "ach": {"routing_number": "110000000", "account_number": account,
+                        "account_type": "checking", "holder_name": "A B"},
+            });
+            match method {
+                0 => body["ach"] = serde_json::Value::Null,
+                1 => body["card"] = serde_json::Value::Null,
+                _ => {}
+            }
+            if let Some(key) = extra {
+                body[key] = serde_json::Value::from(1);
+            }
+            let refusal = match serde_json::from_value::<PaymentBody>(body) {
+                Ok(body) => body
+                    .into_request(&demo_form(), time::macros::date!(2026 - 11 - 29))
+                    .err(),
+                Err(_) => None,
+            };
+            if let Some(refusal) = refusal {
+                let said = format!("{refusal} {refusal:?}");
+                let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+                prop_assert!(!said.contains(&digits) && !said.contains(number.trim()), "{said}");
+                prop_assert!(!said.contains(&account), "{said}");
+                if cvv.len() >= 3 {
+                    prop_assert!(!said.contains(&format!("\"{cvv}\"")), "{said}");
+                }
+            }
+        }
+    }
+}
