@@ -184,19 +184,20 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
         ]
     );
 
-    // The queue's figures count what happened in the last minute.
+    // The queue's figures count what just happened. The 15-minute window, not the 1-minute
+    // one: a minute's window is the clock's current minute, which this test may straddle.
     let stats = client
         .stats(ctx(), supervisor)
         .await
         .expect("rpc")
         .expect("stats");
-    let minute = &stats.windows[0];
-    assert_eq!(minute.minutes, 1);
-    assert_eq!(minute.count(PaymentStatus::Approved), 2);
-    assert_eq!(minute.count(PaymentStatus::Declined), 1);
-    assert_eq!(minute.count(PaymentStatus::Voided), 1);
-    assert_eq!(minute.approval_per_mille, Some(666));
-    assert!(minute.p50_ms.is_some());
+    let window = &stats.windows[1];
+    assert_eq!(window.minutes, 15);
+    assert_eq!(window.count(PaymentStatus::Approved), 2);
+    assert_eq!(window.count(PaymentStatus::Declined), 1);
+    assert_eq!(window.count(PaymentStatus::Voided), 1);
+    assert_eq!(window.approval_per_mille, Some(666));
+    assert!(window.p50_ms.is_some());
     assert_eq!(stats.per_minute.len(), 60);
     assert!(stats.unsettled.is_empty());
     assert_eq!(stats.recent_failures.len(), 1);
