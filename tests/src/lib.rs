@@ -418,6 +418,35 @@ pub fn request_for(row: &ContractRow) -> (&'static str, PaymentRequest) {
     }
 }
 
+/// Whether a test's outside tool is here. Without it the test skips, saying so, unless
+/// `CIP_REQUIRE_TOOLS` is set (as `.ci/run` sets it, having installed the tools): then it fails.
+pub fn tool_present(present: bool, tool: &str, install: &str) -> bool {
+    if !present {
+        assert!(
+            std::env::var_os("CIP_REQUIRE_TOOLS").is_none(),
+            "{tool} is missing: {install} (.ci/run does)"
+        );
+        eprintln!("skipped: no {tool} here (.ci/run installs it and requires this test)");
+    }
+    present
+}
+
+/// The seed of a test's random choices: `CIP_SEED` to replay a run, else the clock. Printed, so
+/// a failing run can be replayed.
+pub fn seed(what: &str) -> u64 {
+    let seed = std::env::var("CIP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_nanos() as u64
+        });
+    eprintln!("{what} from CIP_SEED={seed}");
+    seed
+}
+
 /// A fresh idempotency key.
 pub fn new_key() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -86,16 +86,7 @@ async fn killed_batch_runs_then_a_rerun_report_every_payment_exactly_once() {
     let client = daemon.client().await;
     let agent = daemon.login(&client, APP, "agent1").await;
     let outbox = daemon.dir.path().join("outbox").join(APP);
-    let seed = std::env::var("CIP_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("after 1970")
-                .as_nanos() as u64
-        });
-    eprintln!("kill times from CIP_SEED={seed}");
+    let seed = cip_tests::seed("kill times");
     let mut random = Seeded(seed);
 
     // Payments keep coming in while batches run and die.

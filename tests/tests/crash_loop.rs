@@ -228,16 +228,7 @@ async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
-    let seed: u64 = std::env::var("CIP_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("after 1970")
-                .as_nanos() as u64
-        });
-    eprintln!("crash loop: {kills} kills, CIP_SEED={seed}");
+    let seed = cip_tests::seed(&format!("crash loop: {kills} kills, their times"));
     let mut random = seed | 1;
     let mut next = |below: u64| {
         random ^= random << 13;
