@@ -17,6 +17,7 @@ use tarpc::context;
 pub use cip_daemon::rpc::connect;
 
 pub mod http;
+pub mod simulation;
 pub mod terminal;
 
 /// Settings every test daemon runs with: a processor deadline above the sandbox's 3-second slow
@@ -241,14 +242,10 @@ impl Daemon {
 
     /// Remembers a secret sent in this test, to search for on disk at the end.
     pub fn sent(&self, request: &PaymentRequest) {
-        let mut secrets = self.secrets.lock().expect("not poisoned");
-        match &request.method {
-            PaymentMethod::Card(card) => {
-                secrets.push(card.number.digits());
-                secrets.push(card.cvv.expose().to_owned());
-            }
-            PaymentMethod::Ach(ach) => secrets.push(ach.account_number.expose().to_owned()),
-        }
+        self.secrets
+            .lock()
+            .expect("not poisoned")
+            .extend(secrets_of(request));
     }
 
     /// No card number of the contract, no card or account number sent and no CVV sent is in
@@ -256,74 +253,8 @@ impl Daemon {
     /// exports and batch reports anywhere under the data dir.
     pub fn assert_no_card_data(&self) {
         let secrets = self.secrets.lock().expect("not poisoned").clone();
-        let (short, mut long): (Vec<String>, Vec<String>) =
-            secrets.into_iter().partition(|s| s.len() <= 4);
-        long.extend(
-            contract_rows()
-                .into_iter()
-                .filter(|r| r.kind == "card")
-                .map(|r| r.number),
-        );
-        let mut dirs = vec![self.dir.path().to_path_buf()];
-        let mut files = Vec::new();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("data dir") {
-                let path = entry.expect("dir entry").path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.is_file() && path.extension().is_none_or(|e| e != "toml") {
-                    files.push(path);
-                }
-            }
-        }
-        // One pass over each file for every number at once.
-        let numbers = aho_corasick::AhoCorasick::new(&long).expect("numbers to look for");
-        for path in files {
-            let bytes = std::fs::read(&path).expect("readable");
-            if let Some(found) = numbers.find(&bytes) {
-                let number = &long[found.pattern().as_usize()];
-                panic!(
-                    "{} holds a card or account number ending {}",
-                    path.display(),
-                    &number[number.len() - 4..]
-                );
-            }
-        }
-        // CVVs are too short to search raw bytes for: no stored text may equal one or hold a
-        // serialized card, and the log never shows the field (no request is ever logged).
-        let db = rusqlite::Connection::open_with_flags(
-            self.dir.path().join("cip.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("database opens");
-        let cvvs = serde_json::to_string(&short).expect("JSON");
-        let tables: Vec<String> = db
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .expect("tables listed");
-        for table in tables {
-            let columns: Vec<String> = db
-                .prepare("SELECT name FROM pragma_table_info(?1)")
-                .and_then(|mut s| s.query_map([&table], |r| r.get(0))?.collect())
-                .expect("columns listed");
-            let holds = columns
-                .iter()
-                .map(|c| {
-                    format!(
-                        "(typeof(\"{c}\") = 'text' AND (\"{c}\" IN (SELECT value FROM json_each(?1))
-                          OR instr(\"{c}\", '\"cvv\"') > 0))"
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let held: i64 = db
-                .query_row(
-                    &format!("SELECT count(*) FROM \"{table}\" WHERE {holds}"),
-                    [&cvvs],
-                    |r| r.get(0),
-                )
-                .expect("searched");
-            assert_eq!(held, 0, "table {table} holds a security code");
+        if let Err(found) = card_data_in(self.dir.path(), &secrets) {
+            panic!("{found}");
         }
         let log = self.log();
         assert!(
@@ -331,6 +262,93 @@ impl Daemon {
             "the log shows a CVV field"
         );
     }
+}
+
+/// The card number and CVV, or the account number, of a request: what must never be stored.
+pub fn secrets_of(request: &PaymentRequest) -> Vec<String> {
+    match &request.method {
+        PaymentMethod::Card(card) => vec![card.number.digits(), card.cvv.expose().to_owned()],
+        PaymentMethod::Ach(ach) => vec![ach.account_number.expose().to_owned()],
+    }
+}
+
+/// Looks for card data in every file under `dir` and in the database `dir/cip.db`: any card
+/// number of the contract, and any card number, account number or CVV in `sent`. Says where it
+/// found one.
+pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
+    let (short, mut long): (Vec<&str>, Vec<&str>) =
+        sent.iter().map(String::as_str).partition(|s| s.len() <= 4);
+    let contract = contract_rows();
+    long.extend(
+        contract
+            .iter()
+            .filter(|r| r.kind == "card")
+            .map(|r| r.number.as_str()),
+    );
+    let mut dirs = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("data dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.is_file() && path.extension().is_none_or(|e| e != "toml") {
+                files.push(path);
+            }
+        }
+    }
+    // One pass over each file for every number at once.
+    let numbers = aho_corasick::AhoCorasick::new(&long).expect("numbers to look for");
+    for path in files {
+        let bytes = std::fs::read(&path).expect("readable");
+        if let Some(found) = numbers.find(&bytes) {
+            let number = long[found.pattern().as_usize()];
+            return Err(format!(
+                "{} holds a card or account number ending {}",
+                path.display(),
+                &number[number.len() - 4..]
+            ));
+        }
+    }
+    // CVVs are too short to search raw bytes for: no stored text may equal one or hold a
+    // serialized card, and the log never shows the field (no request is ever logged).
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("cip.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("database opens");
+    let cvvs = serde_json::to_string(&short).expect("JSON");
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("tables listed");
+    for table in tables {
+        let columns: Vec<String> = db
+            .prepare("SELECT name FROM pragma_table_info(?1)")
+            .and_then(|mut s| s.query_map([&table], |r| r.get(0))?.collect())
+            .expect("columns listed");
+        let holds = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "(typeof(\"{c}\") = 'text' AND (\"{c}\" IN (SELECT value FROM json_each(?1))
+                      OR instr(\"{c}\", '\"cvv\"') > 0))"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let held: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM \"{table}\" WHERE {holds}"),
+                [&cvvs],
+                |r| r.get(0),
+            )
+            .expect("searched");
+        if held > 0 {
+            return Err(format!("table {table} holds a security code"));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for Daemon {

@@ -11,6 +11,7 @@ pub mod payments;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
@@ -91,6 +92,24 @@ pub struct Store {
     writer: mpsc::Sender<Box<dyn Job>>,
     readers: Arc<Readers>,
     committed_seq: watch::Receiver<u64>,
+    /// Calls whose callers are still waiting for their answer.
+    calls: Arc<AtomicUsize>,
+}
+
+/// Counts one store call from its start until its caller has the answer in hand.
+struct Call<'a>(&'a AtomicUsize);
+
+impl<'a> Call<'a> {
+    fn start(calls: &'a AtomicUsize) -> Call<'a> {
+        calls.fetch_add(1, Ordering::Relaxed);
+        Call(calls)
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Readers {
@@ -184,6 +203,7 @@ impl Store {
             writer,
             readers,
             committed_seq,
+            calls: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -194,6 +214,7 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _call = Call::start(&self.calls);
         let (answer, rx) = oneshot::channel();
         let job: Box<dyn Job> = Box::new(WriteJob {
             write: f,
@@ -213,6 +234,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _call = Call::start(&self.calls);
         let permit = Arc::clone(&self.readers.available)
             .acquire_owned()
             .await
@@ -236,6 +258,13 @@ impl Store {
         })
         .await
         .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Store calls on their way to or from the database. Zero, once every runnable task has run,
+    /// means nothing more happens until something outside the store acts: the point where a
+    /// deterministic simulation takes its next step.
+    pub fn calls_in_progress(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The highest event seq committed so far; changes as batches commit.

@@ -1,0 +1,266 @@
+//! What must hold at the end of every simulated run, whatever its seed did: every answer an agent
+//! heard is still true of the stored payment; a key has one payment; every payment reached an
+//! outcome through allowed moves, each with its event; CIP sent each payment to the processor at
+//! most once, and the processor's books and CIP's agree on every charge, decline and void; SQLite
+//! finds the database whole; and no card data was written.
+
+use super::{Answer, World};
+use cip_common::error::ApiError;
+use cip_common::status::PaymentStatus;
+use rusqlite::{Connection, OpenFlags};
+use std::collections::BTreeMap;
+
+/// A payment as CIP stored it.
+struct Stored {
+    key: String,
+    status: PaymentStatus,
+    amount_minor: i64,
+    code: Option<String>,
+    confirmation_code: Option<String>,
+    authorization: Option<String>,
+}
+
+/// What the processor's books say of one reference.
+#[derive(Default)]
+struct Booked {
+    amount_minor: Option<i64>,
+    approved: Vec<String>,
+    declined: Vec<String>,
+    voided: bool,
+}
+
+pub(super) fn check(world: &World) -> Result<(), String> {
+    let db = Connection::open_with_flags(world.db(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| e.to_string())?;
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if integrity != "ok" {
+        return Err(format!("SQLite finds the database damaged: {integrity}"));
+    }
+    let stored = stored(&db).map_err(|e| e.to_string())?;
+    answers_hold(world, &stored)?;
+    moves_allowed(&db, &stored)?;
+    books_agree(world, &stored)?;
+    let sent: Vec<String> = world
+        .agents
+        .iter()
+        .flat_map(|a| &a.work)
+        .flat_map(|w| crate::secrets_of(&w.request))
+        .collect();
+    crate::card_data_in(&world.dir, &sent)
+}
+
+fn stored(db: &Connection) -> rusqlite::Result<BTreeMap<String, Stored>> {
+    let mut statement = db.prepare(
+        "SELECT p.id, p.idempotency_key, p.status, p.amount_minor, p.code, c.code,
+                c.processor_authorization
+         FROM payments p LEFT JOIN confirmations c ON c.payment_id = p.id",
+    )?;
+    let rows = statement.query_map([], |r| {
+        let status: String = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            Stored {
+                key: r.get(1)?,
+                status: PaymentStatus::from_code(&status).expect("a known status"),
+                amount_minor: r.get(3)?,
+                code: r.get(4)?,
+                confirmation_code: r.get(5)?,
+                authorization: r.get(6)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Whether a payment told `from` may since have become `to`.
+fn may_become(from: PaymentStatus, to: PaymentStatus) -> bool {
+    from == to
+        || PaymentStatus::ALL
+            .iter()
+            .any(|&next| from.can_become(next) && may_become(next, to))
+}
+
+/// Every answer an agent heard is still true, every payment reached its outcome, and a key has
+/// exactly one payment (none for a request refused for its fields).
+fn answers_hold(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
+    for work in world.agents.iter().flat_map(|a| &a.work) {
+        let key = &work.key;
+        let mine: Vec<(&String, &Stored)> = stored.iter().filter(|(_, p)| p.key == *key).collect();
+        if !work.finished() {
+            return Err(format!("{key} never got an outcome: {:?}", work.answers));
+        }
+        let refused_fields = work
+            .answers
+            .iter()
+            .any(|a| matches!(a, Answer::Refused(ApiError::Fields(_))));
+        match (mine.as_slice(), refused_fields) {
+            ([], true) => continue,
+            ([_], false) => {}
+            (found, _) => {
+                return Err(format!(
+                    "{key} has {} payments after answers {:?}",
+                    found.len(),
+                    work.answers
+                ));
+            }
+        }
+        let (id, payment) = mine[0];
+        if !payment.status.is_decided() {
+            return Err(format!("{id} ({key}) is left {}", payment.status));
+        }
+        for answer in &work.answers {
+            match answer {
+                Answer::Payment {
+                    id: told,
+                    status,
+                    confirmation_code,
+                } => {
+                    if *status == PaymentStatus::Processing {
+                        return Err(format!(
+                            "{key} was answered while {id} was still processing"
+                        ));
+                    }
+                    if told != id {
+                        return Err(format!(
+                            "{key} was answered with {told}, but its payment is {id}"
+                        ));
+                    }
+                    if !may_become(*status, payment.status) {
+                        return Err(format!(
+                            "{id} was told {status} and is stored {}",
+                            payment.status
+                        ));
+                    }
+                    if confirmation_code.is_some()
+                        && *confirmation_code != payment.confirmation_code
+                    {
+                        return Err(format!(
+                            "{id} was told confirmation {confirmation_code:?}, stored {:?}",
+                            payment.confirmation_code
+                        ));
+                    }
+                }
+                Answer::Refused(ApiError::Unavailable { .. }) => {}
+                Answer::Refused(e) => {
+                    return Err(format!(
+                        "{key} was refused although its payment was taken: {e}"
+                    ));
+                }
+            }
+        }
+    }
+    for (id, payment) in stored {
+        let voided = world.voided.contains(id);
+        if voided != (payment.status == PaymentStatus::Voided) {
+            return Err(format!(
+                "{id} is {} but the supervisor's void {}",
+                payment.status,
+                if voided { "succeeded" } else { "never did" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each payment's events, in commit order, start at `processing` and follow allowed moves to
+/// where it is.
+fn moves_allowed(db: &Connection, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
+    let mut moves: BTreeMap<String, Vec<PaymentStatus>> = BTreeMap::new();
+    let mut statement = db
+        .prepare("SELECT payment_id, status FROM events WHERE payment_id IS NOT NULL ORDER BY seq")
+        .map_err(|e| e.to_string())?;
+    let rows = statement
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let (id, status) = row.map_err(|e| e.to_string())?;
+        let status = PaymentStatus::from_code(&status).ok_or("an event of unknown status")?;
+        moves.entry(id).or_default().push(status);
+    }
+    for (id, payment) in stored {
+        let path = moves.get(id).map(Vec::as_slice).unwrap_or_default();
+        let allowed = path.first() == Some(&PaymentStatus::Processing)
+            && path.windows(2).all(|w| w[0].can_become(w[1]))
+            && path.last() == Some(&payment.status);
+        if !allowed {
+            return Err(format!("{id} is {} after events {path:?}", payment.status));
+        }
+    }
+    Ok(())
+}
+
+/// CIP sent each payment at most once, and the processor's books agree with CIP's on every
+/// reference: charged once if approved, declined if declined, nothing for a failure, voided if
+/// voided, and nothing CIP does not know.
+fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
+    for (reference, times) in &world.network().sent {
+        if *times > 1 {
+            return Err(format!(
+                "CIP sent {reference} to the processor {times} times"
+            ));
+        }
+        if !stored.contains_key(reference) {
+            return Err(format!("CIP sent {reference}, which it has no payment for"));
+        }
+    }
+    let ledger = std::fs::read_to_string(world.ledger()).unwrap_or_default();
+    let mut books: BTreeMap<&str, Booked> = BTreeMap::new();
+    for line in ledger.lines() {
+        match line.split('\t').collect::<Vec<_>>().as_slice() {
+            ["authorize", reference, amount, _, result, detail] => {
+                let booked = books.entry(reference).or_default();
+                booked.amount_minor = amount.parse().ok();
+                match *result {
+                    "approved" => booked.approved.push((*detail).to_owned()),
+                    "declined" => booked.declined.push((*detail).to_owned()),
+                    _ => {}
+                }
+            }
+            ["void", reference, ..] => books.entry(reference).or_default().voided = true,
+            _ => {
+                return Err(format!(
+                    "the processor's ledger has a line it cannot read: {line}"
+                ));
+            }
+        }
+    }
+    for (reference, booked) in &books {
+        let Some(payment) = stored.get(*reference) else {
+            return Err(format!(
+                "the processor booked {reference}, which CIP has no payment for"
+            ));
+        };
+        if booked.approved.len() + booked.declined.len() > 1 {
+            return Err(format!("the processor decided {reference} more than once"));
+        }
+        if booked.amount_minor != Some(payment.amount_minor) {
+            return Err(format!(
+                "the processor booked {reference} for another amount"
+            ));
+        }
+    }
+    let none = Booked::default();
+    for (id, payment) in stored {
+        let booked = books.get(id.as_str()).unwrap_or(&none);
+        let agrees = match payment.status {
+            PaymentStatus::Approved | PaymentStatus::Voided => {
+                payment.authorization.is_some()
+                    && booked.approved.first() == payment.authorization.as_ref()
+                    && booked.voided == (payment.status == PaymentStatus::Voided)
+            }
+            PaymentStatus::Declined => {
+                payment.code.is_some() && booked.declined.first() == payment.code.as_ref()
+            }
+            _ => booked.approved.is_empty() && booked.declined.is_empty(),
+        };
+        if !agrees {
+            return Err(format!(
+                "{id} is {} ({:?}) in CIP; the processor booked approvals {:?}, declines {:?}, voided {}",
+                payment.status, payment.code, booked.approved, booked.declined, booked.voided
+            ));
+        }
+    }
+    Ok(())
+}
