@@ -43,8 +43,13 @@ struct Args {
     /// The daemon's Unix socket.
     #[arg(long, env = "CIP_SOCKET")]
     socket: Option<PathBuf>,
-    /// A remote daemon's TLS listener (its `rpc.listen`), instead of the socket.
-    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["socket", "demo"], requires = "ca")]
+    /// A remote daemon's TLS listener (its `rpc.listen`); when given, the socket is not used.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        conflicts_with = "demo",
+        requires = "ca"
+    )]
     connect: Option<String>,
     /// PEM file of the CA that signed the remote daemon's certificate.
     #[arg(long, value_name = "FILE", requires = "connect")]
