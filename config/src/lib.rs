@@ -150,6 +150,14 @@ pub struct StoreSettings {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RpcSettings {
+    /// `ADDR:PORT` where remote consoles connect over TLS; empty: the Unix socket only.
+    pub listen: String,
+    /// PEM certificate chain and private key the daemon shows remote consoles (both required
+    /// with `listen`).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: when set, a remote console must present a certificate they signed.
+    pub client_ca: Option<PathBuf>,
     /// Largest frame accepted from a client; a bigger one closes that connection.
     pub max_frame_bytes: usize,
     /// Clients connected at once; more wait to be accepted.
@@ -198,6 +206,10 @@ impl Default for StoreSettings {
 impl Default for RpcSettings {
     fn default() -> Self {
         RpcSettings {
+            listen: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            client_ca: None,
             max_frame_bytes: 1 << 20,
             max_connections: 1024,
             max_in_flight_per_connection: 256,
@@ -395,6 +407,33 @@ impl Settings {
                 "must be 0 to 300".to_owned(),
             ));
         }
+        let rpc = &self.rpc;
+        if !rpc.listen.is_empty() && rpc.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push((
+                "rpc.listen",
+                "must be an address and port like 0.0.0.0:8443, or empty for no remote consoles"
+                    .to_owned(),
+            ));
+        }
+        if rpc.tls_cert.is_some() != rpc.tls_key.is_some() {
+            problems.push((
+                "rpc.tls_cert",
+                "set both tls_cert and tls_key for remote consoles, or neither".to_owned(),
+            ));
+        } else if !rpc.listen.is_empty() && rpc.tls_cert.is_none() {
+            problems.push((
+                "rpc.tls_cert",
+                "remote consoles connect only over TLS: set tls_cert and tls_key, or empty listen"
+                    .to_owned(),
+            ));
+        } else if rpc.listen.is_empty() && (rpc.tls_cert.is_some() || rpc.client_ca.is_some()) {
+            problems.push((
+                "rpc.listen",
+                "TLS files are set but no address: set listen to ADDR:PORT for remote consoles, \
+                 or remove tls_cert, tls_key and client_ca"
+                    .to_owned(),
+            ));
+        }
         if self.rpc.max_page_size == 0 || self.rpc.max_events == 0 {
             problems.push((
                 "rpc.max_page_size",
@@ -452,6 +491,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("auth.lockout_minutes"), "{err}");
+    }
+
+    #[test]
+    fn remote_consoles_need_a_whole_tls_setting() {
+        for (text, key, says) in [
+            (
+                "[rpc]\nlisten = \"0.0.0.0:8443\"\n",
+                "rpc.tls_cert",
+                "set tls_cert and tls_key",
+            ),
+            (
+                "[rpc]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"c.pem\"\n",
+                "rpc.tls_cert",
+                "set both",
+            ),
+            (
+                "[rpc]\nclient_ca = \"ca.pem\"\n",
+                "rpc.listen",
+                "set listen",
+            ),
+            (
+                "[rpc]\nlisten = \"host\"\n",
+                "rpc.listen",
+                "address and port",
+            ),
+        ] {
+            let err = parse_text(text).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{text}: {err}");
+        }
+        let whole = "[rpc]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+                     client_ca = \"ca.pem\"\n";
+        assert!(parse_text(whole).is_ok());
     }
 
     #[test]

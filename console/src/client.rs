@@ -5,7 +5,7 @@
 use crate::app::{Answer, Command, Connection, Msg};
 use cip_common::ApiError;
 use cip_common::service::CipClient;
-use std::path::PathBuf;
+use cip_daemon::rpc::{ConnectError, Endpoint};
 use std::time::{Duration, Instant};
 use tarpc::client::RpcError;
 use tarpc::context;
@@ -72,13 +72,13 @@ impl Link {
 
 /// Runs until the command channel closes.
 pub async fn run(
-    socket: PathBuf,
+    endpoint: Endpoint,
     mut commands: mpsc::UnboundedReceiver<Command>,
     msgs: mpsc::UnboundedSender<Msg>,
 ) {
     let (client_tx, client_rx) = watch::channel::<Option<CipClient>>(None);
     let (lost_tx, lost_rx) = mpsc::unbounded_channel::<()>();
-    tokio::spawn(keep_connected(socket, client_tx, lost_rx, msgs.clone()));
+    tokio::spawn(keep_connected(endpoint, client_tx, lost_rx, msgs.clone()));
     let link = Link {
         client: client_rx,
         lost: lost_tx,
@@ -127,24 +127,26 @@ pub async fn run(
     }
 }
 
-/// Connects, and reconnects when the daemon goes away. A second, silent connection tells at
-/// once when the daemon's end closes (a restart, a crash).
+/// Connects, and reconnects when the daemon goes away: the connection's own end tells at once
+/// when the daemon's end closes (a restart, a crash, a network failure). A certificate one side
+/// does not trust ends the console with the reason, as retrying cannot mend it.
 async fn keep_connected(
-    socket: PathBuf,
+    endpoint: Endpoint,
     client_tx: watch::Sender<Option<CipClient>>,
     mut lost_rx: mpsc::UnboundedReceiver<()>,
     msgs: mpsc::UnboundedSender<Msg>,
 ) {
+    let cannot_connect = |reason: ConnectError| {
+        let _ = msgs.send(Msg::CannotConnect(reason.to_string()));
+    };
     loop {
         let mut backoff = Duration::from_millis(50);
-        let (client, mut watcher) = loop {
-            let connected = async {
-                let client = cip_daemon::rpc::connect(&socket).await?;
-                let watcher = tokio::net::UnixStream::connect(&socket).await?;
-                std::io::Result::Ok((client, watcher))
-            };
-            match connected.await {
-                Ok(pair) => break pair,
+        let mut attached = loop {
+            match endpoint.open().await {
+                Ok(attached) => break attached,
+                Err(e @ (ConnectError::Untrusted { .. } | ConnectError::Refused { .. })) => {
+                    return cannot_connect(e);
+                }
                 Err(_) => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -153,14 +155,15 @@ async fn keep_connected(
         };
         // Reports of the old connection's failures are about that one, not this.
         while lost_rx.try_recv().is_ok() {}
-        client_tx.send_replace(Some(client));
+        client_tx.send_replace(Some(attached.client));
         if msgs.send(Msg::Connection(Connection::Connected)).is_err() {
             return;
         }
-        let mut byte = [0u8; 1];
         tokio::select! {
             lost = lost_rx.recv() => if lost.is_none() { return },
-            _ = tokio::io::AsyncReadExt::read(&mut watcher, &mut byte) => {}
+            closed = &mut attached.closed => if let Ok(Some(reason)) = closed {
+                return cannot_connect(reason);
+            },
         }
         client_tx.send_replace(None);
         if msgs.send(Msg::Connection(Connection::Lost)).is_err() {

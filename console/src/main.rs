@@ -14,10 +14,12 @@ mod theme;
 
 use app::{App, Command, Msg};
 use cip_config::Overrides;
+use cip_daemon::rpc::{Endpoint, Remote};
 use clap::Parser;
 use ratatui::crossterm::event::{self, Event};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -41,6 +43,23 @@ struct Args {
     /// The daemon's Unix socket.
     #[arg(long, env = "CIP_SOCKET")]
     socket: Option<PathBuf>,
+    /// A remote daemon's TLS listener (its `rpc.listen`); when given, the socket is not used.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        conflicts_with = "demo",
+        requires = "ca"
+    )]
+    connect: Option<String>,
+    /// PEM file of the CA that signed the remote daemon's certificate.
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    ca: Option<PathBuf>,
+    /// PEM certificate this console shows, when the daemon requires one (`rpc.client_ca`).
+    #[arg(long, value_name = "FILE", requires_all = ["connect", "key"])]
+    cert: Option<PathBuf>,
+    /// PEM private key of `--cert`.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
     /// Settings file (TOML), for the socket path.
     #[arg(long, env = "CIP_CONFIG")]
     config: Option<PathBuf>,
@@ -71,6 +90,20 @@ async fn answers(socket: &Path) -> bool {
     tokio::net::UnixStream::connect(socket).await.is_ok()
 }
 
+/// The remote daemon, its files read and one connection tried, so a wrong address or CA is told
+/// before the terminal is taken over.
+async fn remote(
+    address: &str,
+    ca: &Path,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> anyhow::Result<Endpoint> {
+    let identity = cert.as_deref().zip(key.as_deref());
+    let endpoint = Endpoint::Remote(Arc::new(Remote::new(address, ca, identity)?));
+    endpoint.open().await?;
+    Ok(endpoint)
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let resolved = cip_config::load(&Overrides {
         config: args.config,
@@ -82,9 +115,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let socket = private
-        .as_ref()
-        .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone());
+    let endpoint = match (&args.connect, &args.ca) {
+        (Some(address), Some(ca)) => remote(address, ca, &args.cert, &args.key).await?,
+        _ => Endpoint::Socket(
+            private
+                .as_ref()
+                .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone()),
+        ),
+    };
     let logins = private
         .as_ref()
         .map(|p| p.logins.clone())
@@ -92,7 +130,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let nonce =
         cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
     let mut app = App::new(
-        socket.display().to_string(),
+        endpoint.to_string(),
         logins,
         format!("cip-{nonce}"),
         resolved.settings.console.feed_buffer,
@@ -107,7 +145,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut terminal =
         ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
     let started = Instant::now();
-    let result = event_loop(&mut terminal, app, socket).await;
+    let result = event_loop(&mut terminal, app, endpoint).await;
     ratatui::restore();
     if let (Some(path), Ok(frames)) = (&args.frame_stats, &result) {
         let report = format!(
@@ -124,13 +162,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
-    socket: PathBuf,
+    endpoint: Endpoint,
 ) -> anyhow::Result<u64> {
     use tokio::signal::unix::{SignalKind, signal};
     let theme = theme::Theme::from_env();
     let (msg_tx, mut msgs) = mpsc::unbounded_channel();
     let (commands, command_rx) = mpsc::unbounded_channel();
-    tokio::spawn(client::run(socket, command_rx, msg_tx.clone()));
+    tokio::spawn(client::run(endpoint, command_rx, msg_tx.clone()));
     let keys = msg_tx.clone();
     std::thread::Builder::new()
         .name("cip-terminal-input".into())
@@ -200,5 +238,8 @@ async fn event_loop(
             stale = false;
         }
     }
-    Ok(frames)
+    match app.cannot_connect {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(frames),
+    }
 }

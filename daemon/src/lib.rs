@@ -17,3 +17,4 @@ pub mod report;
 pub mod rpc;
 pub mod serve;
 pub mod store;
+pub mod tls;

@@ -15,10 +15,13 @@ use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPa
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::service::Cip;
+use cip_common::service::CipClient;
 use cip_common::session::{Role, SessionInfo};
 use cip_common::stats::Stats;
 use cip_config::RpcSettings;
+use rustls::pki_types::ServerName;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tarpc::context::Context;
@@ -28,12 +31,14 @@ use tarpc::tokio_util::codec::LengthDelimitedCodec;
 /// Largest frame a client accepts from the daemon: a page of payments or a batch of events.
 pub const CLIENT_MAX_FRAME_BYTES: usize = 16 << 20;
 
-/// The wire: length-delimited frames of at most `max_frame` bytes, each a JSON message.
-pub fn json_transport<Item, SinkItem>(
-    stream: tokio::net::UnixStream,
+/// The wire: length-delimited frames of at most `max_frame` bytes, each a JSON message, over a
+/// Unix socket or a TLS stream alike.
+pub fn json_transport<S, Item, SinkItem>(
+    stream: S,
     max_frame: usize,
-) -> tarpc::serde_transport::Transport<tokio::net::UnixStream, Item, SinkItem, Json<Item, SinkItem>>
+) -> tarpc::serde_transport::Transport<S, Item, SinkItem, Json<Item, SinkItem>>
 where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {
@@ -44,10 +49,186 @@ where
 }
 
 /// Connects a tarpc client to the daemon's Unix socket, with the daemon's framing and format.
-pub async fn connect(socket: &std::path::Path) -> std::io::Result<cip_common::service::CipClient> {
-    let stream = tokio::net::UnixStream::connect(socket).await?;
-    let transport = json_transport(stream, CLIENT_MAX_FRAME_BYTES);
-    Ok(cip_common::service::CipClient::new(tarpc::client::Config::default(), transport).spawn())
+pub async fn connect(socket: &Path) -> Result<CipClient, ConnectError> {
+    Endpoint::Socket(socket.to_path_buf())
+        .open()
+        .await
+        .map(|attached| attached.client)
+}
+
+/// Why a console cannot talk to the daemon, said so that its user knows what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "cipd is not answering on {}: {source}: start it (cipd serve) or pass its --socket",
+        socket.display()
+    )]
+    NoSocket {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot reach cipd at {address}: {source}: check the address, and that the daemon \
+         listens there (rpc.listen)"
+    )]
+    Unreachable {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the daemon's certificate at {address} is not trusted by {} ({reason}): pass --ca the \
+         CA file that signed the daemon's rpc.tls_cert",
+        ca.display()
+    )]
+    Untrusted {
+        address: String,
+        ca: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "the daemon at {address} refused this console's certificate ({reason}): pass --cert and \
+         --key with a certificate signed by the daemon's rpc.client_ca"
+    )]
+    Refused { address: String, reason: String },
+    #[error("the TLS connection to {address} failed: {source}")]
+    Tls {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where a console reaches the daemon: its Unix socket, or its TLS listener (`rpc.listen`).
+#[derive(Clone)]
+pub enum Endpoint {
+    Socket(PathBuf),
+    Remote(Arc<Remote>),
+}
+
+/// The daemon's TLS listener and how this console proves and checks identities there.
+pub struct Remote {
+    /// `HOST:PORT`, as given.
+    address: String,
+    server_name: ServerName<'static>,
+    ca: PathBuf,
+    connector: tokio_rustls::TlsConnector,
+}
+
+impl Remote {
+    /// Reads the CA file (and the console's certificate and key, when given) at once, so a
+    /// bad file is named before any connection is tried.
+    pub fn new(
+        address: &str,
+        ca: &Path,
+        identity: Option<(&Path, &Path)>,
+    ) -> anyhow::Result<Remote> {
+        let host = address
+            .rsplit_once(':')
+            .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'))
+            .filter(|host| !host.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("{address:?} is not HOST:PORT"))?;
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|_| anyhow::anyhow!("{host:?} is not a host name or an IP address"))?;
+        let config = crate::tls::client_config(ca, identity)?;
+        Ok(Remote {
+            address: address.to_owned(),
+            server_name,
+            ca: ca.to_path_buf(),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    /// What a failed TLS stream means to the person at the console.
+    fn explain(&self, error: &std::io::Error) -> Option<ConnectError> {
+        let address = self.address.clone();
+        match crate::tls::failure(error) {
+            crate::tls::Failure::Untrusted(reason) => Some(ConnectError::Untrusted {
+                address,
+                ca: self.ca.clone(),
+                reason: reason.to_string(),
+            }),
+            crate::tls::Failure::Refused(reason) => Some(ConnectError::Refused {
+                address,
+                reason: reason.to_string(),
+            }),
+            crate::tls::Failure::Other => None,
+        }
+    }
+}
+
+/// A client on a live connection.
+pub struct Attached {
+    pub client: CipClient,
+    /// Ends when the connection does (the daemon stopped, the network failed); it tells why
+    /// when a person can act on it (a daemon that refused this console's certificate).
+    pub closed: tokio::task::JoinHandle<Option<ConnectError>>,
+}
+
+impl Endpoint {
+    /// Opens a connection and starts its client.
+    pub async fn open(&self) -> Result<Attached, ConnectError> {
+        match self {
+            Endpoint::Socket(socket) => {
+                let stream = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .map_err(|source| ConnectError::NoSocket {
+                        socket: socket.clone(),
+                        source,
+                    })?;
+                Ok(attach(stream, |_| None))
+            }
+            Endpoint::Remote(remote) => {
+                let address = remote.address.clone();
+                let tcp = tokio::net::TcpStream::connect(&remote.address)
+                    .await
+                    .map_err(|source| ConnectError::Unreachable {
+                        address: address.clone(),
+                        source,
+                    })?;
+                let stream = remote
+                    .connector
+                    .connect(remote.server_name.clone(), tcp)
+                    .await
+                    .map_err(|source| {
+                        remote
+                            .explain(&source)
+                            .unwrap_or(ConnectError::Tls { address, source })
+                    })?;
+                let remote = Arc::clone(remote);
+                Ok(attach(stream, move |error| remote.explain(error)))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Socket(socket) => socket.display().fmt(f),
+            Endpoint::Remote(remote) => remote.address.fmt(f),
+        }
+    }
+}
+
+/// Starts a client on `stream`; `explain` reads the error that ended it.
+fn attach<S>(
+    stream: S,
+    explain: impl FnOnce(&std::io::Error) -> Option<ConnectError> + Send + 'static,
+) -> Attached
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let tarpc::client::NewClient { client, dispatch } = CipClient::new(
+        tarpc::client::Config::default(),
+        json_transport(stream, CLIENT_MAX_FRAME_BYTES),
+    );
+    let closed = tokio::spawn(async move {
+        use tarpc::ChannelError as E;
+        match dispatch.await {
+            Ok(()) => None,
+            Err(E::Read(e) | E::Ready(e) | E::Write(e) | E::Flush(e) | E::Close(e)) => explain(&e),
+        }
+    });
+    Attached { client, closed }
 }
 
 /// Everything a connection's calls share.

@@ -1,6 +1,7 @@
-//! Assembles the daemon from its settings and serves tarpc on the Unix socket: a bounded number
-//! of connections, a maximum frame size, a bounded number of requests per connection. A bad frame
-//! closes only its own connection.
+//! Assembles the daemon from its settings and serves tarpc on the Unix socket and, for remote
+//! consoles, over TLS: a bounded number of connections, a maximum frame size, a bounded number of
+//! requests per connection, the same for both. A bad frame or handshake closes only its own
+//! connection.
 
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, Entropy, SystemClock};
@@ -17,11 +18,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tarpc::server::{BaseChannel, Channel};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How often payments left in doubt are asked about again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+/// How long a remote console has to finish its TLS handshake: one that is silent, slow or
+/// broken holds only its own task (and one connection permit) until then, never the listener.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn store_limits(resolved: &Resolved) -> StoreLimits {
     let store = &resolved.settings.store;
@@ -69,12 +73,14 @@ pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8
 pub struct Daemon {
     shared: Arc<Shared>,
     http: Option<(crate::http::HttpListener, cip_config::HttpSettings)>,
+    remote: Option<RemoteListener>,
     outbox: std::path::PathBuf,
 }
 
 impl Daemon {
-    /// Opens everything and binds HTTP when `[http] listen` is set; with `next_free_port`, a
-    /// taken port makes it try the next ones (the demo).
+    /// Opens everything, binds HTTP when `[http] listen` is set and the TLS listener for remote
+    /// consoles when `[rpc] listen` is; with `next_free_port`, a taken HTTP port makes it try the
+    /// next ones (the demo).
     pub async fn start(resolved: &Resolved, next_free_port: bool) -> anyhow::Result<Daemon> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let entropy = Entropy::from_os();
@@ -129,6 +135,10 @@ impl Daemon {
                 settings.http.clone(),
             )),
         };
+        let remote = match settings.rpc.listen.is_empty() {
+            true => None,
+            false => Some(RemoteListener::bind(&settings.rpc).await?),
+        };
         Ok(Daemon {
             shared: Arc::new(Shared {
                 engine,
@@ -136,6 +146,7 @@ impl Daemon {
                 limits: settings.rpc.clone(),
             }),
             http,
+            remote,
             outbox: resolved.outbox(),
         })
     }
@@ -155,10 +166,10 @@ impl Daemon {
     ) -> anyhow::Result<()> {
         let listener = bind(socket).await?;
         tracing::info!("cipd listening on {}", socket.display());
-        let stop_http = tokio_util::sync::CancellationToken::new();
+        let stopping = tokio_util::sync::CancellationToken::new();
         let http = self.http.map(|(listener, settings)| {
             tracing::info!("cipd HTTP on {}", listener.base_url);
-            let stopped = stop_http.clone().cancelled_owned();
+            let stopped = stopping.clone().cancelled_owned();
             let shared = Arc::clone(&self.shared);
             tokio::spawn(async move {
                 if let Err(e) = crate::http::serve(listener, shared, settings, stopped).await {
@@ -182,47 +193,39 @@ impl Daemon {
             Arc::clone(&self.shared.engine),
             self.outbox.clone(),
         ));
-        let limits = self.shared.limits.clone();
-        let connections = Arc::new(Semaphore::new(limits.max_connections));
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&connections).acquire_owned() => permit?,
-                () = &mut shutdown => break,
-            };
-            let stream = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let connection = Connection {
-                shared: Arc::clone(&self.shared),
-                origin: origin(&stream).into(),
-            };
-            let transport = crate::rpc::json_transport(stream, limits.max_frame_bytes);
-            let in_flight = limits.max_in_flight_per_connection;
-            tokio::spawn(async move {
-                BaseChannel::with_defaults(transport)
-                    .max_concurrent_requests(in_flight)
-                    .execute(connection.serve())
-                    .for_each(|call| async {
-                        tokio::spawn(call);
-                    })
-                    .await;
-                drop(permit);
-            });
-        }
+        // One bound for local and remote consoles together.
+        let connections = Arc::new(Semaphore::new(self.shared.limits.max_connections));
+        let remote = match self.remote {
+            Some(remote) => {
+                tracing::info!(
+                    "cipd remote consoles on {} (TLS)",
+                    remote.listener.local_addr()?
+                );
+                let stopped = stopping.clone().cancelled_owned();
+                let (shared, connections) = (Arc::clone(&self.shared), Arc::clone(&connections));
+                Some(tokio::spawn(remote.serve(shared, connections, stopped)))
+            }
+            None => None,
+        };
+        let shared = &self.shared;
+        accept_each(
+            &connections,
+            || async { listener.accept().await.map(|(stream, _)| stream) },
+            |stream, permit| {
+                let origin = origin(&stream);
+                tokio::spawn(serve_connection(Arc::clone(shared), stream, origin, permit));
+            },
+            shutdown,
+        )
+        .await?;
         resolver.abort();
         schedule.abort();
-        stop_http.cancel();
+        stopping.cancel();
         if let Some(http) = http {
             let _ = http.await;
+        }
+        if let Some(remote) = remote {
+            let _ = remote.await;
         }
         let _ = std::fs::remove_file(socket);
         tracing::info!("cipd stopped accepting; letting payments in flight finish");
@@ -232,6 +235,118 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
+    }
+}
+
+/// Accepts connections until `stop`, each holding one of the daemon's connection permits
+/// (`rpc.max_connections`), and hands each to `open`, which must not wait.
+async fn accept_each<S, Accepted>(
+    connections: &Arc<Semaphore>,
+    mut accept: impl FnMut() -> Accepted,
+    mut open: impl FnMut(S, OwnedSemaphorePermit),
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    Accepted: std::future::Future<Output = std::io::Result<S>>,
+{
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(connections).acquire_owned() => permit?,
+            () = &mut stop => return Ok(()),
+        };
+        let stream = tokio::select! {
+            accepted = accept() => match accepted {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => return Ok(()),
+        };
+        open(stream, permit);
+    }
+}
+
+/// Serves tarpc on one connection, whichever way it came: the same frame limit, requests in
+/// flight, and session, role and application checks on every call.
+async fn serve_connection<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    origin: String,
+    permit: OwnedSemaphorePermit,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let transport = crate::rpc::json_transport(stream, shared.limits.max_frame_bytes);
+    let in_flight = shared.limits.max_in_flight_per_connection;
+    let connection = Connection {
+        shared,
+        origin: origin.into(),
+    };
+    BaseChannel::with_defaults(transport)
+        .max_concurrent_requests(in_flight)
+        .execute(connection.serve())
+        .for_each(|call| async {
+            tokio::spawn(call);
+        })
+        .await;
+    drop(permit);
+}
+
+/// The TCP listener for remote consoles and its TLS settings, ready before the daemon serves.
+struct RemoteListener {
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl RemoteListener {
+    /// Reads the certificate, key and client CA (a bad one stops the start) and binds `listen`.
+    async fn bind(settings: &cip_config::RpcSettings) -> anyhow::Result<RemoteListener> {
+        let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) else {
+            bail!("rpc.listen needs rpc.tls_cert and rpc.tls_key");
+        };
+        let config = crate::tls::server_config(cert, key, settings.client_ca.as_deref())?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("cannot listen for remote consoles on {}", settings.listen))?;
+        Ok(RemoteListener {
+            listener,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+
+    /// Accepts until `stop`; each handshake runs in a task of its own under
+    /// [`HANDSHAKE_TIMEOUT`], then the connection is served as a Unix socket's is.
+    async fn serve(
+        self,
+        shared: Arc<Shared>,
+        connections: Arc<Semaphore>,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let RemoteListener { listener, acceptor } = self;
+        accept_each(
+            &connections,
+            || listener.accept(),
+            |(tcp, peer), permit| {
+                let (acceptor, shared) = (acceptor.clone(), Arc::clone(&shared));
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(shared, stream, format!("tls {peer}"), permit).await;
+                        }
+                        Ok(Err(e)) => tracing::warn!("remote console {peer}: TLS refused: {e}"),
+                        Err(_) => tracing::warn!(
+                            "remote console {peer}: no TLS handshake within {HANDSHAKE_TIMEOUT:?}"
+                        ),
+                    }
+                });
+            },
+            stop,
+        )
+        .await
     }
 }
 

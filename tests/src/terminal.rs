@@ -35,6 +35,12 @@ impl Console {
 
     /// Starts `cip --socket <socket> <args>` in an 80×24 terminal.
     pub fn start_with(socket: &Path, working_dir: &Path, args: &[&str]) -> Console {
+        let socket = socket.to_str().expect("a UTF-8 socket path");
+        Self::start_args(working_dir, &[&["--socket", socket], args].concat())
+    }
+
+    /// Starts `cip <args>` in an 80×24 terminal.
+    pub fn start_args(working_dir: &Path, args: &[&str]) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -44,12 +50,11 @@ impl Console {
             })
             .expect("a pty");
         let mut command = CommandBuilder::new(binary("cip"));
-        command.arg("--socket");
-        command.arg(socket);
         command.args(args);
         command.cwd(working_dir);
         command.env("TERM", "xterm-256color");
         command.env_remove("CIP_CONFIG");
+        command.env_remove("CIP_SOCKET");
         let child = pty
             .slave
             .spawn_command(command)

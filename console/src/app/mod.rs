@@ -66,6 +66,9 @@ pub enum Msg {
     },
     Resized,
     Connection(Connection),
+    /// The daemon cannot be used as this console is set up (a certificate one side does not
+    /// trust): retrying cannot mend it, so the console ends and says why.
+    CannotConnect(String),
     LoggedIn(Result<SessionInfo, ApiError>),
     FormLoaded(Result<ApplicationSpec, ApiError>),
     Submitted {
@@ -232,6 +235,8 @@ pub struct App {
     key_nonce: String,
     keys_made: u64,
     pub quit: bool,
+    /// Why the console ended by itself, to print once the terminal is restored.
+    pub cannot_connect: Option<String>,
 }
 
 impl App {
@@ -272,6 +277,7 @@ impl App {
             key_nonce,
             keys_made: 0,
             quit: false,
+            cannot_connect: None,
         }
     }
 
@@ -337,6 +343,11 @@ impl App {
                 Vec::new()
             }
             Msg::Connection(state) => self.connection_changed(state),
+            Msg::CannotConnect(reason) => {
+                self.cannot_connect = Some(reason);
+                self.quit = true;
+                Vec::new()
+            }
             Msg::LoggedIn(result) => self.logged_in(result),
             Msg::FormLoaded(result) => self.form_loaded(result),
             Msg::Submitted { key, answer } => self.submitted(&key, answer),

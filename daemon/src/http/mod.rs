@@ -47,19 +47,9 @@ pub struct HttpListener {
 pub async fn bind(settings: &HttpSettings, next_free: bool) -> anyhow::Result<HttpListener> {
     let tls = match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => {
-            // One process-wide choice of cryptography; a second install is a no-op.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Some(
-                RustlsConfig::from_pem_file(cert, key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "cannot use the TLS certificate {} and key {}",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?,
-            )
+            let mut config = crate::tls::server_config(cert, key, None)?;
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Some(RustlsConfig::from_config(Arc::new(config)))
         }
         _ => None,
     };
