@@ -65,7 +65,14 @@ impl Daemon {
     }
 
     pub async fn start_with(config: &str) -> Daemon {
-        let dir = tempfile::tempdir().expect("a temporary dir");
+        let suite = suite_dir();
+        std::fs::create_dir_all(&suite).expect("the suite's dir");
+        // Kept after the test, for the scan after the whole suite (which then removes it).
+        let dir = tempfile::Builder::new()
+            .prefix("cipd-")
+            .disable_cleanup(true)
+            .tempdir_in(&suite)
+            .expect("a data dir");
         std::fs::write(dir.path().join("cipd.toml"), config).expect("config written");
         let socket = dir.path().join("cipd.sock");
         let mut daemon = Daemon {
@@ -250,19 +257,30 @@ impl Daemon {
 
     /// No card number of the contract, no card or account number sent and no CVV sent is in
     /// any file the daemon wrote: the database, its WAL, the log, the processor's ledger, and
-    /// exports and batch reports anywhere under the data dir.
+    /// exports, batch reports and backups anywhere under the data dir.
     pub fn assert_no_card_data(&self) {
         let secrets = self.secrets.lock().expect("not poisoned").clone();
         if let Err(found) = card_data_in(self.dir.path(), &secrets) {
             panic!("{found}");
         }
-        let log = self.log();
-        assert!(
-            !log.contains("\"cvv\"") && !log.contains("cvv:"),
-            "the log shows a CVV field"
-        );
     }
 }
+
+/// Where every test daemon keeps its data dir until the scan after the whole suite:
+/// `target/tmp/cip-suite`.
+pub fn suite_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    // Test binaries live in target/<profile>/deps.
+    exe.ancestors()
+        .nth(3)
+        .expect("a test binary under target/<profile>/deps")
+        .join("tmp")
+        .join("cip-suite")
+}
+
+/// The file, beside a test daemon's data, that lists what the test sent for the scan after the
+/// suite: the sandbox's test numbers only, never searched itself.
+pub const SENT_FILE: &str = "sent-by-the-test.json";
 
 /// The card number and CVV, or the account number, of a request: what must never be stored.
 pub fn secrets_of(request: &PaymentRequest) -> Vec<String> {
@@ -272,10 +290,10 @@ pub fn secrets_of(request: &PaymentRequest) -> Vec<String> {
     }
 }
 
-/// Looks for card data in every file under `dir` and in the database `dir/cip.db`: any card
-/// number of the contract, and any card number, account number or CVV in `sent`. Says where it
-/// found one.
-pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
+/// Looks for card data in every file under `dir`: any card number of the contract, and any card
+/// number, account number or CVV in `sent`; CVVs as a stored value of any SQLite database there
+/// (backups too) and as a field in a log. Says where it found one.
+pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
     let (short, mut long): (Vec<&str>, Vec<&str>) =
         sent.iter().map(String::as_str).partition(|s| s.len() <= 4);
     let contract = contract_rows();
@@ -292,15 +310,22 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
             let path = entry.expect("dir entry").path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.is_file() && path.extension().is_none_or(|e| e != "toml") {
+            } else if path.is_file()
+                && path.extension().is_none_or(|e| e != "toml")
+                && path.file_name().is_none_or(|n| n != SENT_FILE)
+            {
                 files.push(path);
             }
         }
     }
     // One pass over each file for every number at once.
     let numbers = aho_corasick::AhoCorasick::new(&long).expect("numbers to look for");
+    let cvvs = serde_json::to_string(&short).expect("JSON");
+    let mut scanned = Scanned::default();
     for path in files {
         let bytes = std::fs::read(&path).expect("readable");
+        scanned.files += 1;
+        scanned.bytes += bytes.len() as u64;
         if let Some(found) = numbers.find(&bytes) {
             let number = long[found.pattern().as_usize()];
             return Err(format!(
@@ -309,15 +334,34 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
                 &number[number.len() - 4..]
             ));
         }
+        // CVVs are too short to search raw bytes for: no value stored in a database may equal
+        // one or hold a serialized card, and no log shows the field (no request is logged).
+        if bytes.starts_with(b"SQLite format 3\0") {
+            cvv_in_database(&path, &cvvs)?;
+        }
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = String::from_utf8_lossy(&bytes);
+            if text.contains("\"cvv\"") || text.contains("cvv:") {
+                return Err(format!("{} shows a CVV field", path.display()));
+            }
+        }
     }
-    // CVVs are too short to search raw bytes for: no stored text may equal one or hold a
-    // serialized card, and the log never shows the field (no request is ever logged).
-    let db = rusqlite::Connection::open_with_flags(
-        dir.join("cip.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("database opens");
-    let cvvs = serde_json::to_string(&short).expect("JSON");
+    Ok(scanned)
+}
+
+/// How much a scan for card data read.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Whether any text stored in the database at `path` equals one of `cvvs` (a JSON array) or
+/// holds a serialized card.
+fn cvv_in_database(path: &Path, cvvs: &str) -> Result<(), String> {
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("database opens");
     let tables: Vec<String> = db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -340,12 +384,15 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
         let held: i64 = db
             .query_row(
                 &format!("SELECT count(*) FROM \"{table}\" WHERE {holds}"),
-                [&cvvs],
+                [cvvs],
                 |r| r.get(0),
             )
             .expect("searched");
         if held > 0 {
-            return Err(format!("table {table} holds a security code"));
+            return Err(format!(
+                "table {table} of {} holds a security code",
+                path.display()
+            ));
         }
     }
     Ok(())
@@ -354,6 +401,10 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<(), String> {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        let secrets = self.secrets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(json) = serde_json::to_vec(&*secrets) {
+            let _ = std::fs::write(self.dir.path().join(SENT_FILE), json);
+        }
     }
 }
 

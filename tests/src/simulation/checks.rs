@@ -48,7 +48,7 @@ pub(super) fn check(world: &World) -> Result<(), String> {
         .flat_map(|a| &a.work)
         .flat_map(|w| crate::secrets_of(&w.request))
         .collect();
-    crate::card_data_in(&world.dir, &sent)
+    crate::card_data_in(&world.dir, &sent).map(|_| ())
 }
 
 fn stored(db: &Connection) -> rusqlite::Result<BTreeMap<String, Stored>> {
