@@ -4,6 +4,7 @@
 //! `CIP_SIM_FIRST` the first, and `CIP_SIM_SEED` replays one.
 
 use cip_tests::simulation::Simulator;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -41,7 +42,17 @@ fn every_seed_keeps_every_promise() {
                     if seed >= first + count {
                         break;
                     }
-                    match simulator.run(seed) {
+                    // A panic is a broken promise too, and its seed is wanted as much.
+                    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| simulator.run(seed)))
+                        .unwrap_or_else(|panic| {
+                            let message = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_default();
+                            Err(format!("panicked: {message}"))
+                        });
+                    match ran {
                         Ok(report) => {
                             payments.fetch_add(report.payments, Ordering::Relaxed);
                             crashes.fetch_add(report.crashes, Ordering::Relaxed);

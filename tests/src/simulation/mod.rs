@@ -296,7 +296,7 @@ impl World {
                 utc_offset_minutes: 0,
             },
         ));
-        let mut daemon = Daemon {
+        let mut daemon = DaemonRun {
             engine,
             store,
             tasks: Vec::new(),
@@ -318,7 +318,7 @@ impl World {
     }
 
     /// Random steps until the run is killed.
-    async fn faults(&mut self, daemon: &mut Daemon) {
+    async fn faults(&mut self, daemon: &mut DaemonRun) {
         for _ in 0..STEPS_PER_RUN {
             match self.rng.random_range(0..100) {
                 0..30 => self.pay(daemon),
@@ -341,7 +341,7 @@ impl World {
     }
 
     /// No faults: every payment is taken to its outcome and every agent told it.
-    async fn calm(&mut self, daemon: &mut Daemon) -> Result<(), String> {
+    async fn calm(&mut self, daemon: &mut DaemonRun) -> Result<(), String> {
         for _ in 0..CALM_ROUNDS {
             // One at a time: two first reads of a run (an application's form) would finish
             // in either order.
@@ -371,14 +371,14 @@ impl World {
 
     /// An agent sends its current payment, if it is not waiting on it; one that is sends it
     /// again now and then, as a network that delivers a request twice does.
-    fn pay(&mut self, daemon: &mut Daemon) {
+    fn pay(&mut self, daemon: &mut DaemonRun) {
         let agent = self.rng.random_range(0..self.agents.len());
         if daemon.waiting_on(agent) == 0 || self.rng.random_ratio(1, 3) {
             self.send(daemon, agent);
         }
     }
 
-    fn send(&mut self, daemon: &mut Daemon, agent: usize) {
+    fn send(&mut self, daemon: &mut DaemonRun, agent: usize) {
         let a = &self.agents[agent];
         let Some(work) = a.work.get(a.next) else {
             return;
@@ -440,7 +440,7 @@ impl World {
         ids
     }
 
-    fn void(&mut self, daemon: &mut Daemon) {
+    fn void(&mut self, daemon: &mut DaemonRun) {
         let approved = self.told(PaymentStatus::Approved);
         if approved.is_empty() {
             return;
@@ -457,7 +457,7 @@ impl World {
         });
     }
 
-    fn resolve(&mut self, daemon: &mut Daemon) {
+    fn resolve(&mut self, daemon: &mut DaemonRun) {
         let in_doubt = self.told(PaymentStatus::InDoubt);
         if in_doubt.is_empty() {
             return;
@@ -471,7 +471,7 @@ impl World {
     }
 
     /// Lets everything run until only the simulation can move things, then hears the answers.
-    async fn step(&mut self, daemon: &mut Daemon) {
+    async fn step(&mut self, daemon: &mut DaemonRun) {
         self.steps += 1;
         daemon.settle().await;
         for (task, done) in daemon.finished() {
@@ -520,13 +520,13 @@ impl World {
 }
 
 /// One run of the daemon: its engine and the tasks it is carrying.
-struct Daemon {
+struct DaemonRun {
     engine: Arc<Engine>,
     store: Store,
     tasks: Vec<(Task, JoinHandle<Done>)>,
 }
 
-impl Daemon {
+impl DaemonRun {
     fn spawn(&mut self, task: Task, work: impl Future<Output = Done> + Send + 'static) {
         self.tasks.push((task, tokio::spawn(work)));
     }
