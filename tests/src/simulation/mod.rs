@@ -423,46 +423,40 @@ impl World {
         self.trace.push(format!("{delivery:?} {reference}"));
     }
 
-    /// Payments an agent was told have `status`.
-    fn told(&self, status: PaymentStatus) -> Vec<String> {
-        let mut ids: Vec<String> = self
+    /// One of the payments an agent was told have `status`, if any.
+    fn pick_told(&mut self, status: PaymentStatus) -> Option<String> {
+        let mut ids: Vec<&String> = self
             .agents
             .iter()
             .flat_map(|a| &a.work)
             .flat_map(|w| &w.answers)
             .filter_map(|answer| match answer {
-                Answer::Payment { id, status: s, .. } if *s == status => Some(id.clone()),
+                Answer::Payment { id, status: s, .. } if *s == status => Some(id),
                 _ => None,
             })
             .collect();
         ids.sort();
         ids.dedup();
-        ids
+        (!ids.is_empty()).then(|| ids[self.rng.random_range(0..ids.len())].clone())
     }
 
+    /// A supervisor voids a payment an agent was told is approved.
     fn void(&mut self, daemon: &mut DaemonRun) {
-        let approved = self.told(PaymentStatus::Approved);
-        if approved.is_empty() {
+        let Some(id) = self.pick_told(PaymentStatus::Approved) else {
             return;
-        }
-        let id = approved[self.rng.random_range(0..approved.len())].clone();
+        };
         self.trace.push(format!("void {id}"));
-        let (engine, caller, task) = (
-            Arc::clone(&daemon.engine),
-            self.supervisor.clone(),
-            Task::Void(id.clone()),
-        );
-        daemon.spawn(task, async move {
+        let (engine, caller) = (Arc::clone(&daemon.engine), self.supervisor.clone());
+        daemon.spawn(Task::Void(id.clone()), async move {
             Done::Moved(engine.void(&caller, &id, "simulation").await)
         });
     }
 
+    /// A supervisor asks the processor now about a payment an agent was told is in doubt.
     fn resolve(&mut self, daemon: &mut DaemonRun) {
-        let in_doubt = self.told(PaymentStatus::InDoubt);
-        if in_doubt.is_empty() {
+        let Some(id) = self.pick_told(PaymentStatus::InDoubt) else {
             return;
-        }
-        let id = in_doubt[self.rng.random_range(0..in_doubt.len())].clone();
+        };
         self.trace.push(format!("resolve {id}"));
         let (engine, caller) = (Arc::clone(&daemon.engine), self.supervisor.clone());
         daemon.spawn(Task::Resolve, async move {
