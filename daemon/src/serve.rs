@@ -26,6 +26,9 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 /// How long a remote console has to finish its TLS handshake: one that is silent, slow or
 /// broken holds only its own task (and one connection permit) until then, never the listener.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes under way at once. A client takes one of the daemon's connection permits only
+/// once its handshake is done, so clients that never finish theirs cannot keep consoles out.
+const MAX_HANDSHAKES: usize = 64;
 
 pub fn store_limits(resolved: &Resolved) -> StoreLimits {
     let store = &resolved.settings.store;
@@ -238,10 +241,10 @@ impl Daemon {
     }
 }
 
-/// Accepts connections until `stop`, each holding one of the daemon's connection permits
-/// (`rpc.max_connections`), and hands each to `open`, which must not wait.
+/// Accepts connections until `stop`, each holding one of `permits`, and hands each to `open`,
+/// which must not wait.
 async fn accept_each<S, Accepted>(
-    connections: &Arc<Semaphore>,
+    permits: &Arc<Semaphore>,
     mut accept: impl FnMut() -> Accepted,
     mut open: impl FnMut(S, OwnedSemaphorePermit),
     stop: impl std::future::Future<Output = ()>,
@@ -252,7 +255,7 @@ where
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
-            permit = Arc::clone(connections).acquire_owned() => permit?,
+            permit = Arc::clone(permits).acquire_owned() => permit?,
             () = &mut stop => return Ok(()),
         };
         let stream = tokio::select! {
@@ -319,7 +322,8 @@ impl RemoteListener {
     }
 
     /// Accepts until `stop`; each handshake runs in a task of its own under
-    /// [`HANDSHAKE_TIMEOUT`], then the connection is served as a Unix socket's is.
+    /// [`HANDSHAKE_TIMEOUT`] (at most [`MAX_HANDSHAKES`] at once), then the connection takes one
+    /// of `connections` and is served as a Unix socket's is.
     async fn serve(
         self,
         shared: Arc<Shared>,
@@ -327,14 +331,22 @@ impl RemoteListener {
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let RemoteListener { listener, acceptor } = self;
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         accept_each(
-            &connections,
+            &handshakes,
             || listener.accept(),
-            |(tcp, peer), permit| {
+            |(tcp, peer), handshaking| {
                 let (acceptor, shared) = (acceptor.clone(), Arc::clone(&shared));
+                let connections = Arc::clone(&connections);
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    drop(handshaking);
+                    match handshake {
                         Ok(Ok(stream)) => {
+                            let Ok(permit) = connections.acquire_owned().await else {
+                                return;
+                            };
                             serve_connection(shared, stream, format!("tls {peer}"), permit).await;
                         }
                         Ok(Err(e)) => tracing::warn!("remote console {peer}: TLS refused: {e}"),

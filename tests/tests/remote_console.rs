@@ -93,6 +93,11 @@ struct Remotely {
 impl Remotely {
     /// With `client_ca`, clients must show a certificate signed by the daemon's CA.
     async fn start(client_ca: bool) -> Remotely {
+        Self::start_with(client_ca, "").await
+    }
+
+    /// [`Remotely::start`], with more `[rpc]` settings.
+    async fn start_with(client_ca: bool, rpc: &str) -> Remotely {
         let pki = Pki::new();
         let ca = pki.ca("cip-test-ca");
         let (cert, key) = pki.leaf(
@@ -104,7 +109,7 @@ impl Remotely {
         // A port of its own that stays the same across restarts: taken, then let go.
         let address = free_address().await;
         let mut config = format!(
-            "{TEST_CONFIG}\n[rpc]\nlisten = \"{address}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            "{TEST_CONFIG}\n[rpc]\n{rpc}listen = \"{address}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
             cert.display().to_string(),
             key.display().to_string()
         );
@@ -291,6 +296,32 @@ async fn silent_and_garbage_connections_hold_up_no_one() {
         "{}",
         remotely.daemon.log()
     );
+    remotely.daemon.assert_no_card_data();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_stuck_in_their_handshake_never_keep_a_console_out() {
+    // Room for two consoles; twice as many clients connect and never start their handshake.
+    let remotely = Remotely::start_with(false, "max_connections = 2\n").await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(
+            tokio::net::TcpStream::connect(&remotely.address)
+                .await
+                .expect("connects"),
+        );
+    }
+    // A console on the socket and a remote one are served while all of them still wait: none
+    // had to be dropped at its handshake's timeout to make room.
+    sign_in_and_pay(&remotely, &Endpoint::Socket(remotely.daemon.socket.clone())).await;
+    sign_in_and_pay(&remotely, &remotely.endpoint(&remotely.ca.file, None)).await;
+    for waiting in silent {
+        let waiting = waiting.into_std().expect("a socket");
+        assert!(
+            matches!(waiting.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a client waiting on its handshake was dropped before the consoles were served"
+        );
+    }
     remotely.daemon.assert_no_card_data();
 }
 
