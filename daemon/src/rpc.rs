@@ -57,23 +57,25 @@ pub async fn connect(socket: &Path) -> Result<CipClient, ConnectError> {
 }
 
 /// Why a console cannot talk to the daemon, said so that its user knows what to do.
+/// The I/O error is part of each message, so it is a `cause`, not a `source` that an error chain
+/// would print a second time.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(
-        "cipd is not answering on {}: {source}: start it (cipd serve) or pass its --socket",
+        "cipd is not answering on {}: {cause}: start it (cipd serve) or pass its --socket",
         socket.display()
     )]
     NoSocket {
         socket: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
-        "cannot reach cipd at {address}: {source}: check the address, and that the daemon \
+        "cannot reach cipd at {address}: {cause}: check the address, and that the daemon \
          listens there (rpc.listen)"
     )]
     Unreachable {
         address: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "the daemon's certificate at {address} is not trusted by {} ({reason}): pass --ca the \
@@ -90,10 +92,10 @@ pub enum ConnectError {
          --key with a certificate signed by the daemon's rpc.client_ca"
     )]
     Refused { address: String, reason: String },
-    #[error("the TLS connection to {address} failed: {source}")]
+    #[error("the TLS connection to {address} failed: {cause}")]
     Tls {
         address: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -170,9 +172,9 @@ impl Endpoint {
             Endpoint::Socket(socket) => {
                 let stream = tokio::net::UnixStream::connect(socket)
                     .await
-                    .map_err(|source| ConnectError::NoSocket {
+                    .map_err(|cause| ConnectError::NoSocket {
                         socket: socket.clone(),
-                        source,
+                        cause,
                     })?;
                 Ok(attach(stream, |_| None))
             }
@@ -180,18 +182,18 @@ impl Endpoint {
                 let address = remote.address.clone();
                 let tcp = tokio::net::TcpStream::connect(&remote.address)
                     .await
-                    .map_err(|source| ConnectError::Unreachable {
+                    .map_err(|cause| ConnectError::Unreachable {
                         address: address.clone(),
-                        source,
+                        cause,
                     })?;
                 let stream = remote
                     .connector
                     .connect(remote.server_name.clone(), tcp)
                     .await
-                    .map_err(|source| {
+                    .map_err(|cause| {
                         remote
-                            .explain(&source)
-                            .unwrap_or(ConnectError::Tls { address, source })
+                            .explain(&cause)
+                            .unwrap_or(ConnectError::Tls { address, cause })
                     })?;
                 let remote = Arc::clone(remote);
                 Ok(attach(stream, move |error| remote.explain(error)))
