@@ -160,7 +160,8 @@ pub struct RpcSettings {
     pub client_ca: Option<PathBuf>,
     /// Largest frame accepted from a client; a bigger one closes that connection.
     pub max_frame_bytes: usize,
-    /// Clients connected at once; more wait to be accepted.
+    /// Clients connected at once, on the socket and again on the TLS listener; on the socket
+    /// more wait to be accepted, over TLS more are closed after their handshake.
     pub max_connections: usize,
     /// Requests in flight on one connection.
     pub max_in_flight_per_connection: usize,

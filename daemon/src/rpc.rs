@@ -28,6 +28,10 @@ use tarpc::context::Context;
 use tarpc::tokio_serde::formats::Json;
 use tarpc::tokio_util::codec::LengthDelimitedCodec;
 
+/// How long a remote console waits to connect and finish its TLS handshake (the daemon's own
+/// handshake timeout is as long).
+const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Largest frame a client accepts from the daemon: a page of payments or a batch of events.
 pub const CLIENT_MAX_FRAME_BYTES: usize = 16 << 20;
 
@@ -179,22 +183,33 @@ impl Endpoint {
                 Ok(attach(stream, |_| None))
             }
             Endpoint::Remote(remote) => {
-                let address = remote.address.clone();
-                let tcp = tokio::net::TcpStream::connect(&remote.address)
+                let unreachable = |cause| ConnectError::Unreachable {
+                    address: remote.address.clone(),
+                    cause,
+                };
+                let handshake = async {
+                    let tcp = tokio::net::TcpStream::connect(&remote.address)
+                        .await
+                        .map_err(unreachable)?;
+                    remote
+                        .connector
+                        .connect(remote.server_name.clone(), tcp)
+                        .await
+                        .map_err(|cause| {
+                            remote.explain(&cause).unwrap_or(ConnectError::Tls {
+                                address: remote.address.clone(),
+                                cause,
+                            })
+                        })
+                };
+                let stream = tokio::time::timeout(REMOTE_CONNECT_TIMEOUT, handshake)
                     .await
-                    .map_err(|cause| ConnectError::Unreachable {
-                        address: address.clone(),
-                        cause,
-                    })?;
-                let stream = remote
-                    .connector
-                    .connect(remote.server_name.clone(), tcp)
-                    .await
-                    .map_err(|cause| {
-                        remote
-                            .explain(&cause)
-                            .unwrap_or(ConnectError::Tls { address, cause })
-                    })?;
+                    .map_err(|_| {
+                        unreachable(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no answer in 10 seconds",
+                        ))
+                    })??;
                 let remote = Arc::clone(remote);
                 Ok(attach(stream, move |error| remote.explain(error)))
             }

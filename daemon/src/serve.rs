@@ -24,10 +24,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// How often payments left in doubt are asked about again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 /// How long a remote console has to finish its TLS handshake: one that is silent, slow or
-/// broken holds only its own task (and one connection permit) until then, never the listener.
+/// broken holds only its own task (and one handshake permit) until then, never the listener.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// TLS handshakes under way at once. A client takes one of the daemon's connection permits only
-/// once its handshake is done, so clients that never finish theirs cannot keep consoles out.
+/// TLS handshakes under way at once. A client takes a connection permit only once its handshake
+/// is done, so clients that never finish theirs cannot keep consoles out.
 const MAX_HANDSHAKES: usize = 64;
 
 pub fn store_limits(resolved: &Resolved) -> StoreLimits {
@@ -196,7 +196,7 @@ impl Daemon {
             Arc::clone(&self.shared.engine),
             self.outbox.clone(),
         ));
-        // One bound for local and remote consoles together.
+        // A bound for each listener: whoever reaches the TLS port cannot keep local consoles out.
         let connections = Arc::new(Semaphore::new(self.shared.limits.max_connections));
         let remote = match self.remote {
             Some(remote) => {
@@ -205,8 +205,8 @@ impl Daemon {
                     remote.listener.local_addr()?
                 );
                 let stopped = stopping.clone().cancelled_owned();
-                let (shared, connections) = (Arc::clone(&self.shared), Arc::clone(&connections));
-                Some(tokio::spawn(remote.serve(shared, connections, stopped)))
+                let shared = Arc::clone(&self.shared);
+                Some(tokio::spawn(remote.serve(shared, stopped)))
             }
             None => None,
         };
@@ -323,15 +323,16 @@ impl RemoteListener {
 
     /// Accepts until `stop`; each handshake runs in a task of its own under
     /// [`HANDSHAKE_TIMEOUT`] (at most [`MAX_HANDSHAKES`] at once), then the connection takes one
-    /// of `connections` and is served as a Unix socket's is.
+    /// of the listener's own `rpc.max_connections` (or is closed when none is free: nothing
+    /// waits) and is served as a Unix socket's is.
     async fn serve(
         self,
         shared: Arc<Shared>,
-        connections: Arc<Semaphore>,
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let RemoteListener { listener, acceptor } = self;
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        let connections = Arc::new(Semaphore::new(shared.limits.max_connections));
         accept_each(
             &handshakes,
             || listener.accept(),
@@ -343,12 +344,15 @@ impl RemoteListener {
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
                     drop(handshaking);
                     match handshake {
-                        Ok(Ok(stream)) => {
-                            let Ok(permit) = connections.acquire_owned().await else {
-                                return;
-                            };
-                            serve_connection(shared, stream, format!("tls {peer}"), permit).await;
-                        }
+                        Ok(Ok(stream)) => match connections.try_acquire_owned() {
+                            Ok(permit) => {
+                                let origin = format!("tls {peer}");
+                                serve_connection(shared, stream, origin, permit).await;
+                            }
+                            Err(_) => tracing::warn!(
+                                "remote console {peer}: closed, rpc.max_connections are all in use"
+                            ),
+                        },
                         Ok(Err(e)) => tracing::warn!("remote console {peer}: TLS refused: {e}"),
                         Err(_) => tracing::warn!(
                             "remote console {peer}: no TLS handshake within {HANDSHAKE_TIMEOUT:?}"

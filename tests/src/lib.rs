@@ -270,10 +270,16 @@ impl Daemon {
 /// `target/tmp/cip-suite`.
 pub fn suite_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
-    // Test binaries live in target/<profile>/deps.
-    exe.ancestors()
-        .nth(3)
-        .expect("a test binary under target/<profile>/deps")
+    // Test binaries live in target/<profile>/deps, tools in target/<profile>.
+    let dir = exe.parent().expect("a binary is in a dir");
+    let profile = if dir.ends_with("deps") {
+        dir.parent().expect("deps is in the profile's dir")
+    } else {
+        dir
+    };
+    profile
+        .parent()
+        .expect("a profile's dir is in target")
         .join("tmp")
         .join("cip-suite")
 }

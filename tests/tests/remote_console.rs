@@ -300,7 +300,7 @@ async fn silent_and_garbage_connections_hold_up_no_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn clients_stuck_in_their_handshake_never_keep_a_console_out() {
+async fn remote_clients_never_keep_a_local_console_out() {
     // Room for two consoles; twice as many clients connect and never start their handshake.
     let remotely = Remotely::start_with(false, "max_connections = 2\n").await;
     let mut silent = Vec::new();
@@ -322,6 +322,15 @@ async fn clients_stuck_in_their_handshake_never_keep_a_console_out() {
             "a client waiting on its handshake was dropped before the consoles were served"
         );
     }
+    // Remote clients that finish their handshake and then sit idle fill the TLS listener's
+    // slots (the one past them is closed at once), never the socket's.
+    let endpoint = remotely.endpoint(&remotely.ca.file, None);
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(endpoint.open().await.expect("the handshake completes"));
+    }
+    sign_in_and_pay(&remotely, &Endpoint::Socket(remotely.daemon.socket.clone())).await;
+    drop(idle);
     remotely.daemon.assert_no_card_data();
 }
 
