@@ -1,5 +1,5 @@
-//! What must hold at the end of every simulated run, whatever its seed did: every answer an agent
-//! heard is still true of the stored payment; a key has one payment; every payment reached an
+//! What must hold at the end of every simulated run, whatever its seed did: every answer CIP gave
+//! an agent (heard, or lost on the way) is still true of the stored payment; a key has one payment; every payment reached an
 //! outcome through allowed moves, each with its event; CIP sent each payment to the processor at
 //! most once, and the processor's books and CIP's agree on every charge, decline and void; SQLite
 //! finds the database whole; and no card data was written.
@@ -82,8 +82,8 @@ fn may_become(from: PaymentStatus, to: PaymentStatus) -> bool {
             .any(|&next| from.can_become(next) && may_become(next, to))
 }
 
-/// Every answer an agent heard is still true, every payment reached its outcome, and a key has
-/// exactly one payment (none for a request refused for its fields).
+/// Every answer CIP gave is still true, every payment reached its outcome, and a key has exactly
+/// one payment (none for a request refused for its fields).
 fn answers_hold(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
     for work in world.agents.iter().flat_map(|a| &a.work) {
         let key = &work.key;
@@ -110,7 +110,7 @@ fn answers_hold(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), 
         if !payment.status.is_decided() {
             return Err(format!("{id} ({key}) is left {}", payment.status));
         }
-        for answer in &work.answers {
+        for answer in work.answers.iter().chain(&work.unheard) {
             match answer {
                 Answer::Payment {
                     id: told,

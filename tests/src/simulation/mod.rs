@@ -135,12 +135,14 @@ impl Clock for SimClock {
     }
 }
 
-/// One payment an agent takes, and every answer it got for it.
+/// One payment an agent takes, every answer it heard for it, and the answers CIP gave that
+/// never reached it (all of them checked at the end).
 struct Work {
     key: String,
     caller: Caller,
     request: PaymentRequest,
     answers: Vec<Answer>,
+    unheard: Vec<Answer>,
 }
 
 #[derive(Clone, Debug)]
@@ -226,6 +228,7 @@ impl World {
                             caller: caller("agent1", Role::Agent, application),
                             request,
                             answers: Vec::new(),
+                            unheard: Vec::new(),
                         }
                     })
                     .collect(),
@@ -476,11 +479,6 @@ impl World {
     fn hear(&mut self, task: Task, done: Done) {
         match (task, done) {
             (Task::Submit { agent, work }, Done::Submitted(answer)) => {
-                // Now and then the connection drops after CIP answered: the agent never hears.
-                if !self.network().is_calm() && self.rng.random_ratio(1, 10) {
-                    self.trace.push(format!("lost answer to agent {agent}"));
-                    return;
-                }
                 let answer = match answer {
                     Ok(submitted) => Answer::Payment {
                         id: submitted.payment.id,
@@ -489,6 +487,12 @@ impl World {
                     },
                     Err(e) => Answer::Refused(e),
                 };
+                // Now and then the connection drops after CIP answered: the agent never hears.
+                if !self.network().is_calm() && self.rng.random_ratio(1, 10) {
+                    self.trace.push(format!("lost answer to agent {agent}"));
+                    self.agents[agent].work[work].unheard.push(answer);
+                    return;
+                }
                 self.trace.push(format!("agent {agent} told {answer:?}"));
                 let agent = &mut self.agents[agent];
                 agent.work[work].answers.push(answer);
