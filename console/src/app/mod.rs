@@ -13,6 +13,7 @@ use crate::form::PaymentForm;
 use cip_common::error::ApiError;
 use cip_common::event::Event;
 use cip_common::form::ApplicationSpec;
+use cip_common::money::Money;
 use cip_common::payment::{Payment, PaymentRequest, SearchPage, SearchQuery};
 use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
@@ -344,7 +345,16 @@ impl App {
             }
             Msg::Connection(state) => self.connection_changed(state),
             Msg::CannotConnect(reason) => {
-                self.cannot_connect = Some(reason);
+                // The console ends: a payment on its way must not be forgotten with it, or it
+                // would be taken again under a new key.
+                self.cannot_connect = Some(match &self.pending {
+                    Some(pending) => format!(
+                        "{reason}\nA payment of {} was on its way under idempotency key {}, and its outcome is not known here: find it in the payments view (F4) of a console that connects before taking it again.",
+                        Money::new(pending.request.amount_minor, pending.request.currency),
+                        pending.key
+                    ),
+                    None => reason,
+                });
                 self.quit = true;
                 Vec::new()
             }
@@ -918,6 +928,24 @@ mod tests {
             "no second submit while processing"
         );
         assert!(first.starts_with("cip-TEST-"));
+    }
+
+    #[test]
+    fn a_console_that_cannot_reconnect_names_the_payment_it_was_sending() {
+        let mut app = on_summary();
+        let key_sent = submitted_key(&app.update(key(KeyCode::Enter)));
+        app.update(Msg::Connection(Connection::Lost));
+        app.update(Msg::CannotConnect(
+            "the daemon's certificate is not trusted".into(),
+        ));
+        assert!(app.quit);
+        let said = app.cannot_connect.expect("the reason is kept for the exit");
+        assert!(
+            said.starts_with("the daemon's certificate is not trusted"),
+            "{said}"
+        );
+        assert!(said.contains(&key_sent), "{said}");
+        assert!(said.contains("before taking it again"), "{said}");
     }
 
     #[test]
