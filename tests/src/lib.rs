@@ -238,6 +238,21 @@ impl Daemon {
     }
 
     /// Signs in and returns the session token.
+    /// Locks `user` out with wrong passwords: [`TEST_CONFIG`] locks after 3 failures.
+    pub async fn lock_out(&self, client: &CipClient, application: &str, user: &str) {
+        for _ in 0..3 {
+            let _ = client
+                .login(
+                    ctx(),
+                    application.to_owned(),
+                    user.to_owned(),
+                    Password::new("not-the-password-1"),
+                )
+                .await
+                .expect("rpc");
+        }
+    }
+
     pub async fn login(&self, client: &CipClient, application: &str, user: &str) -> SessionToken {
         client
             .login(ctx(), application.into(), user.into(), demo_password(user))

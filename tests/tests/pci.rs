@@ -84,17 +84,7 @@ async fn every_audit_entry_names_who_what_when_where_from_the_outcome_and_the_ob
     let daemon = Daemon::start().await;
     daemon.add_user("agent2", "agent", "DMV-RENEWAL");
     let client = daemon.client().await;
-    // Three failures lock the user under the tests' settings.
-    for _ in 0..3 {
-        let _ = client
-            .login(
-                ctx(),
-                "DMV-RENEWAL".into(),
-                "agent2".into(),
-                cip_common::secret::Password::new("not-the-password-1"),
-            )
-            .await;
-    }
+    daemon.lock_out(&client, "DMV-RENEWAL", "agent2").await;
     let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
     client
         .unlock(ctx(), supervisor, "agent2".into())

@@ -4,7 +4,6 @@
 use cip_common::error::ApiError;
 use cip_common::event::{EventDetail, EventKind};
 use cip_common::payment::PaymentLookup;
-use cip_common::secret::Password;
 use cip_common::status::PaymentStatus;
 use cip_tests::{Daemon, card_request, ctx, new_key};
 
@@ -101,17 +100,7 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
     assert_eq!(stored, resolved);
 
     // Unlock: lock agent1 out, then lift it from the console's call.
-    for _ in 0..3 {
-        let _ = client
-            .login(
-                ctx(),
-                "DMV-RENEWAL".into(),
-                "agent1".into(),
-                Password::new("wrong-password-7"),
-            )
-            .await
-            .expect("rpc");
-    }
+    daemon.lock_out(&client, "DMV-RENEWAL", "agent1").await;
     let locked = client
         .login(
             ctx(),
