@@ -22,6 +22,9 @@ pub trait Cip {
 
     async fn logout(token: SessionToken) -> Result<(), ApiError>;
 
+    /// The session is in use (an agent typing a payment): its idle clock starts again.
+    async fn keep_alive(token: SessionToken) -> Result<(), ApiError>;
+
     /// The form spec of an application the session may use.
     async fn application(token: SessionToken, id: String) -> Result<ApplicationSpec, ApiError>;
 

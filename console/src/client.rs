@@ -335,6 +335,22 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
             application,
             day,
         } => Msg::Reconciled(link.answer(client.reconcile(ctx(), token, application, day).await)),
+        Command::KeepAlive { token } => {
+            // A failure shows on the next call that matters; the keep-alive itself says nothing.
+            let _ = client.keep_alive(ctx(), token).await;
+            return None;
+        }
+        Command::LoadOutcome { token, payment_id } => Msg::OutcomeLoaded(
+            link.answer(
+                client
+                    .payment(
+                        ctx(),
+                        token,
+                        cip_common::payment::PaymentLookup::Id(payment_id),
+                    )
+                    .await,
+            ),
+        ),
         Command::SaveReceipt { .. }
         | Command::Export { .. }
         | Command::Quit

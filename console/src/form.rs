@@ -86,6 +86,9 @@ pub struct PaymentForm {
     touched: HashSet<String>,
     /// After a submit attempt every error shows.
     pub show_all_errors: bool,
+    /// The field (index into `fields`) holding a value offered from the payer's, untouched
+    /// since: the first key typed there replaces it.
+    suggested: Option<usize>,
     pub errors: FieldErrors,
     /// The date validation judges expiry and "this year" by; set by the app, never read here.
     pub today: time::Date,
@@ -144,6 +147,7 @@ impl PaymentForm {
             focus: 0,
             touched: HashSet::new(),
             show_all_errors: false,
+            suggested: None,
             errors: FieldErrors::default(),
             today,
         })
@@ -201,12 +205,73 @@ impl PaymentForm {
     pub fn next(&mut self) {
         self.leave();
         self.focus = (self.focus + 1) % self.visible().len();
+        self.enter();
     }
 
     pub fn previous(&mut self) {
         self.leave();
         let count = self.visible().len();
         self.focus = (self.focus + count - 1) % count;
+        self.enter();
+    }
+
+    /// Whether anything has been typed or chosen: a form that would be lost if thrown away.
+    pub fn is_filled(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| !f.kind.is_choice() && !f.value().trim().is_empty())
+    }
+
+    /// Focus arrives on a field. The name and postal code of a card or account usually equal
+    /// the payer's, so an empty one starts as the payer's: Tab keeps it, typing changes it.
+    fn enter(&mut self) {
+        let Some(i) = self.visible_index(self.focus) else {
+            return;
+        };
+        let from = match self.fields[i].path.as_str() {
+            "card.name" | "ach.holder_name" => "payer.name",
+            "card.postal_code" => "payer.postal_code",
+            _ => return,
+        };
+        let payer = self.value(from).to_owned();
+        if self.fields[i].value().is_empty() && !payer.is_empty() {
+            self.fields[i].input = Input::new(payer);
+            self.suggested = Some(i);
+            self.revalidate();
+        }
+    }
+
+    /// Whether the field at `path` shows the payer's value as offered, not yet typed over.
+    pub fn is_suggested(&self, path: &str) -> bool {
+        self.suggested.is_some_and(|i| self.fields[i].path == path)
+    }
+
+    /// After a decline: the refused card's number, expiry and security code (or the account's
+    /// routing and account numbers) are cleared and the first of them has focus, so a payment
+    /// corrected here never goes out with half of the old card.
+    pub fn correct_method(&mut self) {
+        const REFUSED: [&str; 5] = [
+            "card.number",
+            "card.expiry",
+            "card.cvv",
+            "ach.routing_number",
+            "ach.account_number",
+        ];
+        for field in &mut self.fields {
+            if REFUSED.contains(&field.path.as_str()) {
+                field.input.reset();
+            }
+        }
+        self.touched.clear();
+        self.show_all_errors = false;
+        self.revalidate();
+        if let Some(first) = self
+            .visible()
+            .iter()
+            .position(|f| REFUSED.contains(&f.path.as_str()))
+        {
+            self.focus = first;
+        }
     }
 
     pub fn is_last(&self) -> bool {
@@ -214,6 +279,7 @@ impl PaymentForm {
     }
 
     fn leave(&mut self) {
+        self.suggested = None;
         if let Some(field) = self.focused() {
             let path = field.path.clone();
             self.touched.insert(path);
@@ -239,6 +305,9 @@ impl PaymentForm {
             }
             Kind::Text => !c.is_control(),
         };
+        if accepted && self.suggested.take() == Some(i) {
+            self.fields[i].input.reset();
+        }
         if !accepted || self.fields[i].value().chars().count() >= kind.max_len() {
             return false;
         }
@@ -261,6 +330,22 @@ impl PaymentForm {
                 return true;
             }
             return false;
+        }
+        if self.suggested.take() == Some(i)
+            && !matches!(
+                request,
+                InputRequest::GoToPrevChar
+                    | InputRequest::GoToNextChar
+                    | InputRequest::GoToStart
+                    | InputRequest::GoToEnd
+                    | InputRequest::GoToPrevWord
+                    | InputRequest::GoToNextWord
+            )
+        {
+            // Deleting from an offered value clears it: it was never typed.
+            self.fields[i].input.reset();
+            self.revalidate();
+            return true;
         }
         let changed = self.fields[i].input.handle(request).is_some();
         if changed {

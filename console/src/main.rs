@@ -142,11 +142,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("cip needs a terminal: run it in one (or over ssh -t)");
     }
-    let mut terminal =
-        ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
+    let mut terminal = take_terminal()?;
     let started = Instant::now();
     let result = event_loop(&mut terminal, app, endpoint).await;
-    ratatui::restore();
+    restore_terminal();
     if let (Some(path), Ok(frames)) = (&args.frame_stats, &result) {
         let report = format!(
             "frames {frames}\nseconds {:.3}\n",
@@ -156,6 +155,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     drop(private);
     result.map(|_| ())
+}
+
+/// The terminal in raw mode on the alternate screen, with bracketed paste on: a pasted line
+/// break arrives inside the paste, never as an Enter key. A panic restores it all.
+fn take_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
+    use ratatui::crossterm::{event::EnableBracketedPaste, execute};
+    let terminal =
+        ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::DisableBracketedPaste
+        );
+        restore(info);
+    }));
+    execute!(std::io::stdout(), EnableBracketedPaste)
+        .map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
+    Ok(terminal)
+}
+
+fn restore_terminal() {
+    use ratatui::crossterm::{event::DisableBracketedPaste, execute};
+    let _ = execute!(std::io::stdout(), DisableBracketedPaste);
+    ratatui::restore();
 }
 
 /// Runs until the agent quits or a signal ends the console; returns the frames drawn.
@@ -174,9 +198,11 @@ async fn event_loop(
         .name("cip-terminal-input".into())
         .spawn(move || {
             while let Ok(event) = event::read() {
+                let at = Instant::now();
                 let msg = match event {
-                    Event::Key(key) => Msg::Key(key),
-                    Event::Resize(..) => Msg::Resized,
+                    Event::Key(key) => Msg::Key { key, at },
+                    Event::Paste(text) => Msg::Paste { text, at },
+                    Event::Resize(width, height) => Msg::Resized { width, height },
                     _ => continue,
                 };
                 if keys.send(msg).is_err() {
@@ -188,9 +214,17 @@ async fn event_loop(
     let mut hangup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(TICK);
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_FRAME);
-    terminal.draw(|frame| screens::render(frame, &app, theme))?;
-    let mut frames = 1;
+    let size = terminal.size()?;
+    app.update(Msg::Resized {
+        width: size.width,
+        height: size.height,
+    });
+    // A frame's time is taken before it is drawn, so a key read once it is on screen is never
+    // older than the frame, however the threads are scheduled.
     let mut last_frame = Instant::now();
+    terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    app.drawn(last_frame);
+    let mut frames = 1;
     let mut stale = false;
     loop {
         let mut urgent = false;
@@ -232,9 +266,10 @@ async fn event_loop(
             break;
         }
         if stale && (urgent || last_frame.elapsed() >= MIN_FRAME) {
+            last_frame = Instant::now();
             terminal.draw(|frame| screens::render(frame, &app, theme))?;
             frames += 1;
-            last_frame = Instant::now();
+            app.drawn(last_frame);
             stale = false;
         }
     }

@@ -26,8 +26,21 @@ pub fn spec(id: &str) -> ApplicationSpec {
         .expect("a demo application")
 }
 
+/// A key read now.
 pub fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    with_modifiers(code, KeyModifiers::NONE)
+}
+
+pub fn with_modifiers(code: KeyCode, modifiers: KeyModifiers) -> Msg {
+    Msg::Key {
+        key: KeyEvent::new(code, modifiers),
+        at: Instant::now(),
+    }
+}
+
+/// A frame is drawn: the screen the app is on has been seen, so keys read from now on act on it.
+pub fn seen(app: &mut App) {
+    app.drawn(Instant::now());
 }
 
 pub fn typed(app: &mut App, text: &str) -> Vec<Command> {
@@ -62,6 +75,7 @@ pub fn new_app(demo: bool) -> App {
         date!(2026 - 11 - 29),
     );
     app.update(Msg::Connection(crate::app::Connection::Connected));
+    seen(&mut app);
     app
 }
 
@@ -85,23 +99,25 @@ pub fn on_form() -> App {
 
 /// Fills the DMV-RENEWAL form with `card`, leaving focus on the last field.
 pub fn fill(app: &mut App, card: &str) {
-    fill_values(
-        app,
-        [
-            "Ada Lovelace",
-            "ada@example.com",
-            "94107",
-            "ABC123",
-            "1234567890",
-            "25.00",
-            card,
-            "1228",
-            "123",
-            "ADA LOVELACE",
-            "94107",
-        ],
-    );
+    let mut values = DMV_VALUES;
+    values[6] = card;
+    fill_values(app, values);
 }
+
+/// A good DMV-RENEWAL payment, field by field; the card number (empty here) is the caller's.
+pub const DMV_VALUES: [&str; 11] = [
+    "Ada Lovelace",
+    "ada@example.com",
+    "94107",
+    "ABC123",
+    "1234567890",
+    "25.00",
+    "",
+    "1228",
+    "123",
+    "ADA LOVELACE",
+    "94107",
+];
 
 /// Types each value into the DMV-RENEWAL form's fields in order.
 pub fn fill_values(app: &mut App, values: [&str; 11]) {
@@ -118,6 +134,7 @@ pub fn on_summary() -> App {
     let mut app = on_form();
     fill(&mut app, &"4242".repeat(4));
     app.update(key(KeyCode::Enter));
+    seen(&mut app);
     app
 }
 
@@ -174,6 +191,7 @@ pub fn on_outcome(status: PaymentStatus) -> App {
         key,
         answer: Answer::Payment(Box::new(payment(status))),
     });
+    seen(&mut app);
     app
 }
 

@@ -343,6 +343,11 @@ impl Cip for Connection {
             .await
     }
 
+    async fn keep_alive(self, _: Context, token: SessionToken) -> Result<(), ApiError> {
+        self.capped(async { self.caller(&token).await.map(drop) })
+            .await
+    }
+
     async fn application(
         self,
         _: Context,

@@ -6,7 +6,7 @@ mod reports;
 mod views;
 
 pub use reports::{ReportField, ReportsView};
-pub use views::{Confirm, Detail, PaymentsTable, Prompt, PromptFor, View};
+pub use views::{Action, Confirm, Detail, PaymentsTable, Prompt, PromptFor, View};
 
 use crate::feed::Feed;
 use crate::form::PaymentForm;
@@ -29,6 +29,13 @@ use tui_input::backend::crossterm::to_input_request;
 
 /// How long a payment whose answer was lost waits before it is sent again (same key).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// While an agent types, the daemon hears of it at most this often; well inside the 15-minute
+/// idle limit, so a session never ends mid-form.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The smallest terminal the console works in: below it the screen says so and keys do nothing.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
 
 /// Shown when Ctrl-C is pressed with a payment on its way; a second Ctrl-C quits.
 const QUIT_WHILE_SENDING: &str = "A payment is on its way: its outcome shows here. Ctrl-C again quits anyway (find it later in F4).";
@@ -40,6 +47,14 @@ pub enum Screen {
     Summary,
     Processing,
     Outcome,
+}
+
+impl Screen {
+    /// Screens where a key acts at once (send, sign in, leave an outcome): a key read before
+    /// such a screen was drawn was typed ahead for another screen, and does nothing here.
+    fn guards_type_ahead(self) -> bool {
+        matches!(self, Screen::Login | Screen::Summary | Screen::Outcome)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +75,27 @@ pub enum Answer {
 
 #[derive(Debug)]
 pub enum Msg {
-    Key(KeyEvent),
+    /// A key, and when the terminal-input thread read it: a key read before the screen it lands
+    /// on was drawn was meant for an earlier screen.
+    Key {
+        key: KeyEvent,
+        at: Instant,
+    },
+    /// Text pasted into the terminal (bracketed paste): typed into the focused field, never a key
+    /// that acts.
+    Paste {
+        text: String,
+        at: Instant,
+    },
     /// Time passed; sent while something on screen shows it.
     Tick {
         now: Instant,
     },
-    Resized,
+    /// The terminal's size, at start and whenever it changes.
+    Resized {
+        width: u16,
+        height: u16,
+    },
     Connection(Connection),
     /// The daemon cannot be used as this console is set up (a certificate one side does not
     /// trust): retrying cannot mend it, so the console ends and says why.
@@ -95,6 +125,8 @@ pub enum Msg {
     /// The export's file and its row count.
     Exported(Result<(String, u64), ApiError>),
     Reconciled(Result<Reconciliation, ApiError>),
+    /// The payment on the outcome screen as it stands now.
+    OutcomeLoaded(Result<Payment, ApiError>),
 }
 
 /// Work for the client task (or, for receipts, the shell).
@@ -166,6 +198,16 @@ pub enum Command {
         token: SessionToken,
         user: String,
     },
+    /// Tell the daemon the agent is still at work (typing counts as activity): the session's idle
+    /// clock starts again.
+    KeepAlive {
+        token: SessionToken,
+    },
+    /// Fetch the payment on the outcome screen again: the feed says it moved.
+    LoadOutcome {
+        token: SessionToken,
+        payment_id: String,
+    },
     Quit,
 }
 
@@ -203,7 +245,14 @@ pub struct Pending {
 
 #[derive(Debug)]
 pub struct App {
+    /// Changed only through `go`.
     pub screen: Screen,
+    /// When `screen` was first drawn where the agent could see it; `None` until then.
+    shown_at: Option<Instant>,
+    /// The terminal's size: below `MIN_WIDTH`×`MIN_HEIGHT` the form is hidden and keys do nothing.
+    pub size: (u16, u16),
+    /// When the daemon last heard that the agent is typing.
+    kept_alive_at: Option<Instant>,
     pub connection: Connection,
     /// Where the daemon is, for the status bar and messages.
     pub daemon: String,
@@ -251,6 +300,9 @@ impl App {
     ) -> App {
         App {
             screen: Screen::Login,
+            shown_at: None,
+            size: (MIN_WIDTH, MIN_HEIGHT),
+            kept_alive_at: None,
             connection: Connection::Connecting,
             daemon,
             login: LoginForm::default(),
@@ -301,6 +353,32 @@ impl App {
         }
     }
 
+    /// Moves to `screen`; keys typed ahead of its first frame do not act on it.
+    fn go(&mut self, screen: Screen) {
+        if self.screen != screen {
+            self.screen = screen;
+            self.shown_at = None;
+        }
+    }
+
+    /// Whether the terminal is too small to show the console.
+    pub fn too_small(&self) -> bool {
+        self.size.0 < MIN_WIDTH || self.size.1 < MIN_HEIGHT
+    }
+
+    /// Whether the payment flow's screen is what the terminal shows (not a view, the help, or
+    /// the "too small" notice).
+    fn screen_visible(&self) -> bool {
+        !self.too_small() && !self.help && (self.session.is_none() || self.view == View::NewPayment)
+    }
+
+    /// A frame was drawn at `at`: from now on the screen it showed has been seen.
+    pub fn drawn(&mut self, at: Instant) {
+        if self.screen_visible() && self.shown_at.is_none() {
+            self.shown_at = Some(at);
+        }
+    }
+
     /// Time on the processing screen.
     pub fn elapsed(&self) -> Duration {
         self.pending.as_ref().map_or(Duration::ZERO, |p| {
@@ -310,8 +388,16 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Command> {
         match msg {
-            Msg::Key(key) if key.kind != KeyEventKind::Release => self.key(key),
-            Msg::Key(_) | Msg::Resized => Vec::new(),
+            Msg::Key { key, at } if key.kind != KeyEventKind::Release => {
+                self.now = self.now.max(at);
+                self.key(key, at)
+            }
+            Msg::Key { .. } => Vec::new(),
+            Msg::Paste { text, at } => self.paste(&text, at),
+            Msg::Resized { width, height } => {
+                self.size = (width, height);
+                Vec::new()
+            }
             Msg::Tick { now } => {
                 self.now = now;
                 let mut commands = self.retry_due();
@@ -319,8 +405,9 @@ impl App {
                 commands
             }
             Msg::Events(events) => {
+                let moved = self.outcome_moved(&events);
                 self.feed_arrived(events);
-                Vec::new()
+                moved.into_iter().collect()
             }
             Msg::OlderEvents { events, asked } => {
                 self.feed.prepend(events, asked);
@@ -341,6 +428,10 @@ impl App {
             }
             Msg::Reconciled(result) => {
                 self.reconciled(result);
+                Vec::new()
+            }
+            Msg::OutcomeLoaded(result) => {
+                self.outcome_loaded(result);
                 Vec::new()
             }
             Msg::Connection(state) => self.connection_changed(state),
@@ -371,7 +462,7 @@ impl App {
         }
     }
 
-    fn key(&mut self, key: KeyEvent) -> Vec<Command> {
+    fn key(&mut self, key: KeyEvent, at: Instant) -> Vec<Command> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
             let warned = self.notice.as_deref() == Some(QUIT_WHILE_SENDING);
@@ -381,6 +472,10 @@ impl App {
             }
             self.quit = true;
             return vec![Command::Quit];
+        }
+        // The "too small" notice hides everything: a key there cannot be meant for what is hidden.
+        if self.too_small() {
+            return Vec::new();
         }
         if key.code == KeyCode::F(1) || (key.code == KeyCode::Char('?') && !self.text_focused()) {
             self.help = !self.help;
@@ -392,18 +487,32 @@ impl App {
             }
             return Vec::new();
         }
+        let mut commands: Vec<Command> = self.keep_alive(at).into_iter().collect();
+        commands.extend(self.act(key, at));
+        commands
+    }
+
+    /// What a key does once it reaches the console's views and screens.
+    fn act(&mut self, key: KeyEvent, at: Instant) -> Vec<Command> {
         if key.code == KeyCode::F(10) && self.session.is_some() && self.screen != Screen::Processing
         {
-            return self.sign_out();
+            return self.ask_to_sign_out();
         }
         self.notice = None;
         if self.session.is_some() {
             if let Some(view) = View::for_key(&key) {
+                if view == View::NewPayment && self.view != View::NewPayment {
+                    // The payment screen comes back into sight: it is seen anew.
+                    self.shown_at = None;
+                }
                 return self.switch_view(view);
             }
             if self.view != View::NewPayment || self.prompt.is_some() || self.confirm.is_some() {
                 return self.view_key(key);
             }
+        }
+        if self.screen.guards_type_ahead() && self.shown_at.is_none_or(|shown| at < shown) {
+            return Vec::new();
         }
         match self.screen {
             Screen::Login => self.login_key(key),
@@ -412,6 +521,31 @@ impl App {
             Screen::Processing => Vec::new(),
             Screen::Outcome => self.outcome_key(key),
         }
+    }
+
+    /// A command telling the daemon the agent is at work, at most every `KEEP_ALIVE_EVERY`.
+    fn keep_alive(&mut self, at: Instant) -> Option<Command> {
+        let token = self.token()?;
+        if self
+            .kept_alive_at
+            .is_some_and(|last| at.saturating_duration_since(last) < KEEP_ALIVE_EVERY)
+        {
+            return None;
+        }
+        self.kept_alive_at = Some(at);
+        Some(Command::KeepAlive { token })
+    }
+
+    /// Pasted text is typed into the focused field, character by character; a line break in it
+    /// is dropped, never taken as Enter.
+    fn paste(&mut self, text: &str, at: Instant) -> Vec<Command> {
+        if self.too_small() || self.help || !self.text_focused() {
+            return Vec::new();
+        }
+        text.chars()
+            .filter(|c| !c.is_control())
+            .flat_map(|c| self.key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), at))
+            .collect()
     }
 
     fn login_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -462,14 +596,21 @@ impl App {
         match key.code {
             KeyCode::Tab | KeyCode::Down => form.next(),
             KeyCode::BackTab | KeyCode::Up => form.previous(),
-            KeyCode::Enter => {
-                if form.is_last() || form.show_all_errors {
-                    if form.check_all() {
-                        self.screen = Screen::Summary;
-                    }
-                } else {
-                    form.next();
+            // Enter moves on one field; only from the last does it reach the summary, so keys
+            // typed ahead never skip fields to land on "send".
+            KeyCode::Enter if form.is_last() => {
+                if form.check_all() {
+                    self.go(Screen::Summary);
                 }
+            }
+            KeyCode::Enter => form.next(),
+            KeyCode::Esc if form.is_filled() => {
+                self.confirm = Some(Confirm {
+                    question:
+                        "Clear this form and start a new payment? Everything typed is lost. (y/n)"
+                            .into(),
+                    action: Action::ClearForm,
+                });
             }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                 form.type_char(c);
@@ -486,7 +627,7 @@ impl App {
     fn summary_key(&mut self, key: KeyEvent) -> Vec<Command> {
         match key.code {
             KeyCode::Esc => {
-                self.screen = Screen::Form;
+                self.go(Screen::Form);
                 Vec::new()
             }
             KeyCode::Enter => self.send(),
@@ -500,7 +641,7 @@ impl App {
             return Vec::new();
         };
         let Ok(request) = form.request() else {
-            self.screen = Screen::Form;
+            self.go(Screen::Form);
             return Vec::new();
         };
         self.keys_made += 1;
@@ -513,9 +654,10 @@ impl App {
             waiting: false,
             retry_at: None,
         });
-        self.screen = Screen::Processing;
+        let token = session.token.clone();
+        self.go(Screen::Processing);
         vec![Command::Submit {
-            token: session.token.clone(),
+            token,
             key,
             request: Box::new(request),
         }]
@@ -529,12 +671,13 @@ impl App {
         pending.waiting = false;
         pending.retry_at = None;
         pending.attempts += 1;
-        self.screen = Screen::Processing;
-        vec![Command::Submit {
+        let submit = Command::Submit {
             token: session.token.clone(),
             key: pending.key.clone(),
             request: Box::new(pending.request.clone()),
-        }]
+        };
+        self.go(Screen::Processing);
+        vec![submit]
     }
 
     fn outcome_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -557,22 +700,41 @@ impl App {
                 }]
             }
             KeyCode::Enter | KeyCode::Esc | KeyCode::Char('e') if declined => {
-                self.screen = Screen::Form;
+                // The refused card or account is not sent again by mistake: its number, expiry
+                // and security code are asked for anew; everything else stays.
+                if let Some(form) = self.form.as_mut() {
+                    form.correct_method();
+                }
+                self.go(Screen::Form);
                 Vec::new()
             }
             _ => Vec::new(),
         }
     }
 
-    fn new_payment(&mut self) {
+    pub(super) fn new_payment(&mut self) {
         if let Some(form) = self.form.as_ref() {
             self.form = PaymentForm::new(form.spec.clone(), self.today).ok();
         }
         self.outcome = None;
-        self.screen = Screen::Form;
+        self.go(Screen::Form);
     }
 
-    fn sign_out(&mut self) -> Vec<Command> {
+    /// F10: signs out, after asking when it would discard a payment being keyed.
+    fn ask_to_sign_out(&mut self) -> Vec<Command> {
+        let keyed = matches!(self.screen, Screen::Form | Screen::Summary)
+            && self.form.as_ref().is_some_and(PaymentForm::is_filled);
+        if !keyed {
+            return self.sign_out();
+        }
+        self.confirm = Some(Confirm {
+            question: "Sign out? The payment being keyed is discarded. (y/n)".into(),
+            action: Action::SignOut,
+        });
+        Vec::new()
+    }
+
+    pub(super) fn sign_out(&mut self) -> Vec<Command> {
         let commands = self
             .session
             .take()
@@ -588,7 +750,8 @@ impl App {
         self.signed_in_as = None;
         self.login = LoginForm::default();
         self.login.error = Some("Signed out".into());
-        self.screen = Screen::Login;
+        self.kept_alive_at = None;
+        self.go(Screen::Login);
         commands
     }
 
@@ -642,12 +805,13 @@ impl App {
                     self.form = None;
                     self.pending = None;
                 }
+                self.kept_alive_at = Some(self.now);
                 let mut commands = vec![follow];
                 if self.pending.is_some() {
                     commands.extend(self.resend());
                     return commands;
                 }
-                self.screen = Screen::Form;
+                self.go(Screen::Form);
                 if !kept {
                     commands.push(Command::LoadForm { token, application });
                 }
@@ -678,7 +842,7 @@ impl App {
 
     fn session_ended(&mut self) {
         self.session = None;
-        self.screen = Screen::Login;
+        self.go(Screen::Login);
         self.login.busy = false;
         self.login.error =
             Some("Your session ended: sign in again. Your unsent payment is kept.".into());
@@ -702,7 +866,7 @@ impl App {
                     form.clear_secrets();
                 }
                 self.outcome = Some(*payment);
-                self.screen = Screen::Outcome;
+                self.go(Screen::Outcome);
                 Vec::new()
             }
             Answer::Refused(ApiError::SessionExpired) => {
@@ -716,7 +880,7 @@ impl App {
                     form.errors = errors;
                     form.show_all_errors = true;
                 }
-                self.screen = Screen::Form;
+                self.go(Screen::Form);
                 Vec::new()
             }
             Answer::Refused(
@@ -729,7 +893,7 @@ impl App {
             ) => {
                 self.pending = None;
                 self.notice = Some(error.to_string());
-                self.screen = Screen::Summary;
+                self.go(Screen::Summary);
                 Vec::new()
             }
             Answer::Lost | Answer::Refused(ApiError::Unavailable { .. }) => self.answer_lost(),
@@ -762,6 +926,39 @@ impl App {
         }
     }
 
+    /// An in-doubt outcome on screen is followed: when the feed shows its payment settled, the
+    /// payment is fetched again so the agent sees the outcome without searching for it.
+    fn outcome_moved(&self, events: &[Event]) -> Option<Command> {
+        let outcome = self
+            .outcome
+            .as_ref()
+            .filter(|p| p.status == PaymentStatus::InDoubt)?;
+        let settled = events.iter().any(|e| match &e.detail {
+            cip_common::event::EventDetail::Payment {
+                payment_id, status, ..
+            } => *payment_id == outcome.id && *status != PaymentStatus::InDoubt,
+            _ => false,
+        });
+        if !settled {
+            return None;
+        }
+        Some(Command::LoadOutcome {
+            token: self.token()?,
+            payment_id: outcome.id.clone(),
+        })
+    }
+
+    fn outcome_loaded(&mut self, result: Result<Payment, ApiError>) {
+        match result {
+            Ok(payment) if self.outcome.as_ref().is_some_and(|o| o.id == payment.id) => {
+                self.outcome = Some(payment);
+            }
+            Ok(_) => {}
+            Err(ApiError::SessionExpired) => self.session_ended(),
+            Err(e) => self.notice = Some(format!("The payment's outcome could not be read: {e}")),
+        }
+    }
+
     /// Whether `Tick`s are needed: the elapsed time while processing, the queue's refresh.
     pub fn wants_ticks(&self) -> bool {
         self.screen == Screen::Processing || (self.view == View::Queue && self.session.is_some())
@@ -772,7 +969,7 @@ impl App {
 mod tests {
     use super::*;
     use crate::testing::{
-        fill, key, new_app, on_form, on_outcome, on_summary, payment, session, spec, typed,
+        fill, key, new_app, on_form, on_outcome, on_summary, payment, seen, session, spec, typed,
     };
 
     fn submitted_key(commands: &[Command]) -> String {
@@ -921,6 +1118,11 @@ mod tests {
         assert_eq!(app.screen, Screen::Form);
         app.update(key(KeyCode::Enter));
         assert_eq!(app.screen, Screen::Summary);
+        assert!(
+            app.update(key(KeyCode::Enter)).is_empty(),
+            "a key typed ahead of the summary's first frame does not send"
+        );
+        seen(&mut app);
         let first = submitted_key(&app.update(key(KeyCode::Enter)));
         assert_eq!(app.screen, Screen::Processing);
         assert!(
@@ -987,18 +1189,18 @@ mod tests {
         assert_eq!(app.screen, Screen::Processing);
         // Quitting with a payment on its way asks twice.
         assert!(
-            app.update(Msg::Key(KeyEvent::new(
+            app.update(crate::testing::with_modifiers(
                 KeyCode::Char('c'),
                 KeyModifiers::CONTROL
-            )))
+            ))
             .is_empty()
         );
         assert!(!app.quit);
         assert!(matches!(
-            app.update(Msg::Key(KeyEvent::new(
+            app.update(crate::testing::with_modifiers(
                 KeyCode::Char('c'),
                 KeyModifiers::CONTROL
-            )))
+            ))
             .as_slice(),
             [Command::Quit]
         ));
@@ -1038,15 +1240,41 @@ mod tests {
         assert_eq!(app.screen, Screen::Outcome);
         app.update(key(KeyCode::Enter));
         assert_eq!(app.screen, Screen::Form);
-        assert!(
-            app.form.as_ref().unwrap().request().is_ok(),
-            "every value kept"
+        let form = app.form.as_ref().unwrap();
+        assert_eq!(form.focused().unwrap().path, "card.number");
+        let errors = form.request().unwrap_err();
+        for path in ["card.number", "card.expiry", "card.cvv"] {
+            assert!(errors.get(path).is_some(), "{path} is asked for again");
+        }
+        for path in ["payer.name", "amount", "fields.plate_number", "card.name"] {
+            assert!(errors.get(path).is_none(), "{path} is kept");
+        }
+        // As it was met: a new card number, then Enter. It goes on to the expiry, not out.
+        typed(&mut app, "5555555555554444");
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert_eq!(app.screen, Screen::Form);
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().path,
+            "card.expiry"
         );
-        let next = submitted_key(&{
+        typed(&mut app, "0130");
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "321");
+        for _ in 0..3 {
             app.update(key(KeyCode::Enter));
-            app.update(key(KeyCode::Enter))
-        });
+        }
+        assert_eq!(app.screen, Screen::Summary);
+        seen(&mut app);
+        let next = submitted_key(&app.update(key(KeyCode::Enter)));
         assert_eq!(next, "cip-TEST-2", "a corrected payment is a new payment");
+        let Some(Pending { request, .. }) = app.pending.as_ref() else {
+            panic!("sent")
+        };
+        let cip_common::payment::PaymentMethod::Card(card) = &request.method else {
+            panic!("a card payment")
+        };
+        assert_eq!((card.exp_month, card.exp_year), (1, 2030));
+        assert_eq!(card.cvv.expose(), "321");
 
         let mut app = on_outcome(PaymentStatus::Approved);
         let form = app.form.as_ref().unwrap();
@@ -1186,6 +1414,248 @@ mod tests {
             "Ada",
         )]));
         assert_eq!(app.feed.len(), 1);
+    }
+
+    fn key_at(code: KeyCode, at: Instant) -> Msg {
+        Msg::Key {
+            key: KeyEvent::new(code, KeyModifiers::NONE),
+            at,
+        }
+    }
+
+    fn focused_path(app: &App) -> String {
+        app.form.as_ref().unwrap().focused().unwrap().path.clone()
+    }
+
+    #[test]
+    fn enter_on_a_checked_form_moves_one_field_and_never_past_the_summary() {
+        let mut app = on_form();
+        let card = "4242".repeat(4);
+        let mut values = crate::testing::DMV_VALUES;
+        values[1] = "ada@example";
+        values[6] = &card;
+        crate::testing::fill_values(&mut app, values);
+        // Checked once with an error: the form goes back to it and shows every error.
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Form);
+        assert_eq!(focused_path(&app), "payer.email");
+        typed(&mut app, ".com");
+        assert!(app.form.as_ref().unwrap().request().is_ok());
+        // As it was met, Enter here jumped to the summary; now it moves one field on, and so
+        // does every Enter until the last field.
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert_eq!(app.screen, Screen::Form);
+        assert_eq!(focused_path(&app), "payer.postal_code");
+        while !app.form.as_ref().unwrap().is_last() {
+            app.update(key(KeyCode::Enter));
+            assert_eq!(app.screen, Screen::Form);
+        }
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Summary);
+    }
+
+    #[test]
+    fn keys_typed_ahead_never_send_and_sending_takes_a_key_on_the_seen_summary() {
+        let mut app = on_form();
+        fill(&mut app, &"4242".repeat(4));
+        // Enter to the summary and a second Enter typed ahead, both read before it was drawn.
+        let read = Instant::now();
+        app.update(key_at(KeyCode::Enter, read));
+        assert_eq!(app.screen, Screen::Summary);
+        assert!(app.update(key_at(KeyCode::Enter, read)).is_empty());
+        app.drawn(read + Duration::from_millis(5));
+        assert!(
+            app.update(key_at(KeyCode::Enter, read + Duration::from_millis(1)))
+                .is_empty(),
+            "read before the summary's frame: not meant for it"
+        );
+        submitted_key(&app.update(key_at(KeyCode::Enter, read + Duration::from_millis(200))));
+    }
+
+    #[test]
+    fn keys_do_nothing_while_the_terminal_is_too_small() {
+        let mut app = on_summary();
+        app.update(Msg::Resized {
+            width: 79,
+            height: 24,
+        });
+        assert!(app.too_small());
+        assert!(app.update(key(KeyCode::Enter)).is_empty());
+        assert!(app.update(key(KeyCode::Esc)).is_empty());
+        assert_eq!(app.screen, Screen::Summary);
+        app.update(Msg::Resized {
+            width: 80,
+            height: 24,
+        });
+        submitted_key(&app.update(key(KeyCode::Enter)));
+    }
+
+    #[test]
+    fn a_pasted_line_break_is_never_an_enter() {
+        let mut app = on_form();
+        fill(&mut app, "");
+        while focused_path(&app) != "card.number" {
+            app.update(key(KeyCode::BackTab));
+        }
+        let commands = app.update(Msg::Paste {
+            text: "4242 4242 4242 4242\r\n".into(),
+            at: Instant::now(),
+        });
+        assert!(commands.is_empty());
+        assert_eq!(app.screen, Screen::Form);
+        assert_eq!(focused_path(&app), "card.number");
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().value(),
+            "4242".repeat(4)
+        );
+    }
+
+    #[test]
+    fn the_processing_clock_starts_when_enter_is_pressed() {
+        let mut app = on_summary();
+        // No tick since the app started: its clock is stale, as it was met.
+        let pressed = app.now + Duration::from_secs(8);
+        submitted_key(&app.update(key_at(KeyCode::Enter, pressed)));
+        app.update(Msg::Tick {
+            now: pressed + Duration::from_millis(300),
+        });
+        assert_eq!(app.elapsed(), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn typing_keeps_the_session_alive_and_a_session_ended_mid_form_takes_no_typed_ahead_digits() {
+        let mut app = on_form();
+        let start = app.now;
+        let keep_alives = |commands: Vec<Command>| {
+            commands
+                .iter()
+                .filter(|c| matches!(c, Command::KeepAlive { .. }))
+                .count()
+        };
+        assert_eq!(
+            keep_alives(app.update(key_at(KeyCode::Char('A'), start))),
+            0
+        );
+        let later = start + Duration::from_secs(61);
+        assert_eq!(
+            keep_alives(app.update(key_at(KeyCode::Char('d'), later))),
+            1
+        );
+        assert_eq!(
+            keep_alives(app.update(key_at(KeyCode::Char('a'), later + Duration::from_secs(1)))),
+            0,
+            "at most once a minute"
+        );
+        // The session ends anyway (the daemon restarted): digits typed before the sign-in
+        // screen is drawn do not go into its password.
+        app.update(Msg::FormLoaded(Err(ApiError::SessionExpired)));
+        assert_eq!(app.screen, Screen::Login);
+        typed(&mut app, "4242");
+        assert_eq!(app.login.password.value(), "");
+        seen(&mut app);
+        typed(&mut app, "x");
+        assert_eq!(app.login.password.value(), "x");
+    }
+
+    #[test]
+    fn a_form_is_cleared_or_signed_out_of_only_when_the_agent_says_yes() {
+        let mut app = on_form();
+        // An empty form: Esc does nothing, F10 signs out at once.
+        app.update(key(KeyCode::Esc));
+        assert!(app.confirm.is_none());
+        typed(&mut app, "Ada");
+        app.update(key(KeyCode::Esc));
+        assert!(
+            app.confirm
+                .as_ref()
+                .unwrap()
+                .question
+                .contains("Clear this form")
+        );
+        app.update(key(KeyCode::Char('n')));
+        assert_eq!(app.form.as_ref().unwrap().focused().unwrap().value(), "Ada");
+        app.update(key(KeyCode::Esc));
+        app.update(key(KeyCode::Char('y')));
+        assert!(!app.form.as_ref().unwrap().is_filled());
+        assert_eq!(app.screen, Screen::Form);
+
+        typed(&mut app, "Ada");
+        assert!(app.update(key(KeyCode::F(10))).is_empty());
+        assert!(
+            app.session.is_some(),
+            "a filled form is not dropped unasked"
+        );
+        assert!(app.confirm.as_ref().unwrap().question.contains("discarded"));
+        app.update(key(KeyCode::Esc));
+        assert!(app.session.is_some());
+        app.update(key(KeyCode::F(10)));
+        let commands = app.update(key(KeyCode::Char('y')));
+        assert!(commands.iter().any(|c| matches!(c, Command::Logout { .. })));
+        assert_eq!(app.screen, Screen::Login);
+
+        let mut app = on_form();
+        let commands = app.update(key(KeyCode::F(10)));
+        assert!(commands.iter().any(|c| matches!(c, Command::Logout { .. })));
+    }
+
+    #[test]
+    fn the_card_holder_and_postal_code_start_as_the_payers() {
+        let mut app = on_form();
+        typed(&mut app, "Ada Lovelace");
+        app.update(key(KeyCode::Tab));
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "94107");
+        while focused_path(&app) != "card.name" {
+            app.update(key(KeyCode::Tab));
+        }
+        let form = app.form.as_ref().unwrap();
+        assert_eq!(form.focused().unwrap().value(), "Ada Lovelace");
+        assert!(form.is_suggested("card.name"));
+        app.update(key(KeyCode::Tab));
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().value(),
+            "94107"
+        );
+        // Typing replaces an offered value; Backspace clears it.
+        typed(&mut app, "10001");
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().value(),
+            "10001"
+        );
+        app.update(key(KeyCode::BackTab));
+        assert_eq!(
+            app.form.as_ref().unwrap().focused().unwrap().value(),
+            "Ada Lovelace",
+            "Tab kept it"
+        );
+        assert!(!app.form.as_ref().unwrap().is_suggested("card.name"));
+    }
+
+    #[test]
+    fn an_in_doubt_outcome_follows_its_payment_to_the_end() {
+        let mut app = on_outcome(PaymentStatus::InDoubt);
+        let id = app.outcome.as_ref().unwrap().id.clone();
+        let mut other = crate::testing::payment_event(
+            40,
+            cip_common::event::EventKind::PaymentApproved,
+            "DMV-RENEWAL",
+            "Grace Hopper",
+        );
+        assert!(app.update(Msg::Events(vec![other.clone()])).is_empty());
+        if let cip_common::event::EventDetail::Payment { payment_id, .. } = &mut other.detail {
+            payment_id.clone_from(&id);
+        }
+        other.kind = cip_common::event::EventKind::PaymentResolved;
+        let commands = app.update(Msg::Events(vec![other]));
+        assert!(
+            matches!(commands.as_slice(), [Command::LoadOutcome { payment_id, .. }] if *payment_id == id),
+            "{commands:?}"
+        );
+        app.update(Msg::OutcomeLoaded(Ok(payment(PaymentStatus::Approved))));
+        let outcome = app.outcome.as_ref().unwrap();
+        assert_eq!(outcome.status, PaymentStatus::Approved);
+        assert_eq!(outcome.confirmation_code.as_deref(), Some("7MRE-S8EE-G"));
+        assert_eq!(app.screen, Screen::Outcome);
     }
 
     #[test]

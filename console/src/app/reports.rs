@@ -282,7 +282,7 @@ mod tests {
         app.update(Msg::Exported(Ok(("/tmp/x.csv".into(), 812))));
         assert_eq!(app.reports.exported, Some(("/tmp/x.csv".into(), 812)));
 
-        let ctrl_r = Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
+        let ctrl_r = crate::testing::with_modifiers(KeyCode::Char('r'), KeyModifiers::CONTROL);
         let commands = app.update(ctrl_r);
         let [
             Command::Reconcile {

@@ -97,7 +97,17 @@ pub struct Prompt {
 #[derive(Debug)]
 pub struct Confirm {
     pub question: String,
-    pub action: Command,
+    pub action: Action,
+}
+
+/// What a confirmed question does.
+#[derive(Debug)]
+pub enum Action {
+    /// Ask the daemon (void, resolve, unlock).
+    Call(Command),
+    /// Throw away the payment form as typed and start a new one.
+    ClearForm,
+    SignOut,
 }
 
 #[derive(Debug, Default)]
@@ -249,7 +259,7 @@ impl App {
     pub(super) fn view_key(&mut self, key: KeyEvent) -> Vec<Command> {
         if let Some(confirm) = self.confirm.take() {
             return match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => vec![confirm.action],
+                KeyCode::Char('y') | KeyCode::Char('Y') => self.confirmed(confirm.action),
                 _ => {
                     self.notice = Some("Nothing was done".into());
                     Vec::new()
@@ -267,6 +277,17 @@ impl App {
             View::Payments => self.payments_key(key),
             View::Reports => self.reports_key(key),
             _ => Vec::new(),
+        }
+    }
+
+    fn confirmed(&mut self, action: Action) -> Vec<Command> {
+        match action {
+            Action::Call(command) => vec![command],
+            Action::ClearForm => {
+                self.new_payment();
+                Vec::new()
+            }
+            Action::SignOut => self.sign_out(),
         }
     }
 
@@ -389,7 +410,7 @@ impl App {
         if let Some(token) = self.token() {
             self.confirm = Some(Confirm {
                 question: format!("Unlock user {user}? It can sign in again at once. (y/n)"),
-                action: Command::Unlock { token, user },
+                action: Action::Call(Command::Unlock { token, user }),
             });
         }
         Vec::new()
@@ -416,10 +437,10 @@ impl App {
                             "Void {} of {}? The customer is not charged. (y/n)",
                             payment.id, payment.amount
                         ),
-                        action: Command::Void {
+                        action: Action::Call(Command::Void {
                             token,
                             payment_id: payment.id.clone(),
-                        },
+                        }),
                     });
                 }
             }
@@ -437,10 +458,10 @@ impl App {
                             "Ask the processor about {} now and settle it? (y/n)",
                             payment.id
                         ),
-                        action: Command::Resolve {
+                        action: Action::Call(Command::Resolve {
                             token,
                             payment_id: payment.id.clone(),
-                        },
+                        }),
                     });
                 }
             }

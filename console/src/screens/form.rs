@@ -47,7 +47,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         {
             value = format!("{value:<20}{brand}");
         }
-        let value_style = if focused { theme.focus() } else { Style::new() };
+        let value_style = match (focused, form.is_suggested(&field.path)) {
+            (true, true) => theme.focus().patch(theme.dim()),
+            (true, false) => theme.focus(),
+            (false, _) => Style::new(),
+        };
         let mut spans = vec![
             Span::raw(format!(
                 "{}{:<LABEL$}",
@@ -70,6 +74,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let foot_lines = match focused.and_then(|f| form.error(&f.path)) {
         Some(error) => vec![
             Line::styled(format!(" {error}"), theme.error()),
+            Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
+        ],
+        None if focused.is_some_and(|f| form.is_suggested(&f.path)) => vec![
+            Line::styled(
+                " The payer's, as it usually is: Tab keeps it, typing replaces it",
+                theme.dim(),
+            ),
             Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
         ],
         None => {

@@ -13,16 +13,12 @@ mod queue;
 mod reports;
 mod summary;
 
-use crate::app::{App, Connection, PromptFor, Screen, View};
+use crate::app::{App, Connection, MIN_HEIGHT, MIN_WIDTH, PromptFor, Screen, View};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
-
-/// The smallest terminal the console draws in.
-pub const MIN_WIDTH: u16 = 80;
-pub const MIN_HEIGHT: u16 = 24;
 
 pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
     let area = frame.area();

@@ -57,10 +57,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             ));
             lines.push(Line::from(""));
             lines.push(Line::from(
-                " Do not take the payment again. CIP asks the processor what happened and",
+                " Do not take the payment again. CIP asks the processor what happened; this",
             ));
             lines.push(Line::from(
-                " settles it as approved or not charged, usually within a minute.",
+                " screen shows the outcome as soon as it is known, usually within a minute.",
             ));
             lines.push(Line::from(format!(
                 " Find it later by its payment id: {}",
