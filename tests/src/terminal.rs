@@ -15,7 +15,14 @@ const SCREEN_WAIT: Duration = Duration::from_secs(30);
 pub mod keys {
     pub const TAB: &str = "\t";
     pub const ENTER: &str = "\r";
+    pub const ESC: &str = "\x1b";
     pub const F1: &str = "\x1bOP";
+    pub const F10: &str = "\x1b[21~";
+
+    /// `text` as a terminal sends a paste while the program has bracketed paste on.
+    pub fn pasted(text: &str) -> String {
+        format!("\x1b[200~{text}\x1b[201~")
+    }
 }
 
 pub struct Console {
@@ -24,7 +31,7 @@ pub struct Console {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     /// Bytes `cip` has written to the terminal.
     bytes: Arc<AtomicU64>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
 impl Console {
@@ -81,8 +88,34 @@ impl Console {
             writer,
             child,
             bytes,
-            _master: pty.master,
+            master: pty.master,
         }
+    }
+
+    /// Whether `cip` has asked the terminal for bracketed paste.
+    pub fn bracketed_paste(&self) -> bool {
+        self.parser
+            .lock()
+            .expect("not poisoned")
+            .screen()
+            .bracketed_paste()
+    }
+
+    /// Resizes the terminal, as a window is resized: `cip` gets SIGWINCH.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        let size = |n| std::num::NonZeroU16::new(n).expect("not zero");
+        self.parser
+            .lock()
+            .expect("not poisoned")
+            .set_size(size(rows), size(cols));
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("the pty resizes");
     }
 
     pub fn bytes_written(&self) -> u64 {
@@ -127,6 +160,24 @@ impl Console {
         parser.screen().alternate_screen() || parser.screen().hide_cursor()
     }
 
+    /// Signs in with a demo user's demo password once the console is connected.
+    pub fn sign_in(&mut self, application: &str, user: &str) {
+        self.wait_for("Sign in to CIP");
+        self.wait_for("● connected");
+        let password = format!("{user}-demo-pass");
+        self.type_keys(
+            &[
+                application,
+                keys::TAB,
+                user,
+                keys::TAB,
+                &password,
+                keys::ENTER,
+            ]
+            .concat(),
+        );
+    }
+
     /// Waits until the screen shows `text`, and returns the screen.
     pub fn wait_for(&self, text: &str) -> String {
         let start = Instant::now();
@@ -142,6 +193,23 @@ impl Console {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A good DMV-RENEWAL payment of 25.00 paid with `card`, as an agent types it field by field.
+pub fn dmv_payment(card: &str) -> [&str; 11] {
+    [
+        "Ada Lovelace",
+        "ada@example.com",
+        "94107",
+        "ABC123",
+        "1234567890",
+        "25.00",
+        card,
+        "1228",
+        "123",
+        "ADA LOVELACE",
+        "94107",
+    ]
 }
 
 impl Drop for Console {

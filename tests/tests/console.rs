@@ -4,34 +4,19 @@
 use cip_common::payment::PaymentLookup;
 use cip_common::status::PaymentStatus;
 use cip_tests::terminal::{
-    Console,
+    Console, dmv_payment,
     keys::{ENTER, TAB},
 };
 use cip_tests::{Daemon, ctx};
 
 fn sign_in(console: &mut Console) {
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "agent1", TAB, "agent1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "agent1");
     console.wait_for("Payer name");
 }
 
 /// Keys in a DMV-RENEWAL payment of 25.00 with `card` and sends it from the summary.
 fn key_in(console: &mut Console, card: &str) {
-    let values = [
-        "Ada Lovelace",
-        "ada@example.com",
-        "94107",
-        "ABC123",
-        "1234567890",
-        "25.00",
-        card,
-        "1228",
-        "123",
-        "ADA LOVELACE",
-        "94107",
-    ];
-    console.type_keys(&values.join(TAB));
+    console.type_keys(&dmv_payment(card).join(TAB));
     console.type_keys(ENTER);
     console.wait_for("Check with the customer, then send");
     console.type_keys(ENTER);

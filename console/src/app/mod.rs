@@ -29,8 +29,8 @@ use tui_input::backend::crossterm::to_input_request;
 
 /// How long a payment whose answer was lost waits before it is sent again (same key).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// While an agent types, the daemon hears of it at most this often; well inside the 15-minute
-/// idle limit, so a session never ends mid-form.
+/// While an agent types, the daemon hears of it at most this often, and at most every third of
+/// the session's idle limit, so a session never ends mid-form.
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(60);
 
 /// The smallest terminal the console works in: below it the screen says so and keys do nothing.
@@ -523,15 +523,19 @@ impl App {
         }
     }
 
-    /// A command telling the daemon the agent is at work, at most every `KEEP_ALIVE_EVERY`.
+    /// A command telling the daemon the agent is at work, when it has not heard so lately.
     fn keep_alive(&mut self, at: Instant) -> Option<Command> {
-        let token = self.token()?;
+        let session = self.session.as_ref()?;
+        let every = KEEP_ALIVE_EVERY.min(Duration::from_millis(
+            session.idle_timeout_ms.unsigned_abs() / 3,
+        ));
         if self
             .kept_alive_at
-            .is_some_and(|last| at.saturating_duration_since(last) < KEEP_ALIVE_EVERY)
+            .is_some_and(|last| at.saturating_duration_since(last) < every)
         {
             return None;
         }
+        let token = session.token.clone();
         self.kept_alive_at = Some(at);
         Some(Command::KeepAlive { token })
     }
