@@ -146,9 +146,7 @@ async fn sigterm_and_sighup_restore_the_terminal() {
 async fn a_supervisor_follows_the_feed_while_payments_arrive() {
     let daemon = Daemon::start().await;
     let mut console = Console::start(&daemon.socket, daemon.dir.path());
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "super1", TAB, "super1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "super1");
     console.wait_for("following");
     let client = daemon.client().await;
     let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
@@ -193,9 +191,7 @@ async fn a_supervisor_exports_and_reconciles_from_the_reports_view() {
             .expect("decided");
     }
     let mut console = Console::start(&daemon.socket, daemon.dir.path());
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "super1", TAB, "super1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "super1");
     console.wait_for("following");
     console.type_keys("\x1b[17~");
     console.wait_for("Export payments as CSV");

@@ -5,10 +5,7 @@
 
 use cip_common::status::PaymentStatus;
 use cip_daemon::rpc::{Attached, ConnectError, Endpoint, Remote};
-use cip_tests::terminal::{
-    Console,
-    keys::{ENTER, TAB},
-};
+use cip_tests::terminal::Console;
 use cip_tests::{Daemon, TEST_CONFIG, card_request, ctx, new_key};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -388,9 +385,7 @@ async fn cip_connect_signs_in_and_reconnects_over_tls() {
             &file(&signed.1),
         ],
     );
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "agent1", TAB, "agent1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "agent1");
     console.wait_for("Payer name");
 
     remotely.daemon.kill();

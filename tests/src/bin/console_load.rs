@@ -6,7 +6,6 @@
 //!     target/release/console-load --seconds 30 --events-per-second 1000
 
 use cip_tests::terminal::Console;
-use cip_tests::terminal::keys::{ENTER, TAB};
 use cip_tests::{Daemon, card_request, ctx, new_key};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,9 +87,7 @@ async fn main() {
             &stats_arg,
         ],
     );
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "super1", TAB, "super1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "super1");
     console.wait_for("following");
     let pid = console.pid();
 
