@@ -75,6 +75,13 @@ const BRANDS: [Brand; 7] = [
     Brand::Unionpay,
 ];
 
+/// `MM/YY`, as printed on the card.
+impl fmt::Display for Expiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}/{:02}", self.month, self.year % 100)
+    }
+}
+
 impl fmt::Display for Brand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -220,7 +227,57 @@ pub struct Expiry {
     pub year: u16,
 }
 
+/// Why typed expiry text was refused; each message says how to type it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("enter the expiry as MM/YY, like 01/28")]
+    Format,
+    #[error("{digits} could be {short} or {long}: enter the expiry as MM/YY, like 01/28")]
+    Ambiguous {
+        digits: String,
+        short: String,
+        long: String,
+    },
+    #[error("the expiry month must be 01 to 12")]
+    Month,
+}
+
 impl Expiry {
+    /// Reads an expiry as printed or typed: `MM/YY`, `M/YY`, `MMYY`, `MM/YYYY`, `M/YYYY`,
+    /// `MM-YY`, spaces anywhere. Three digits alone (`128`: 1/28 or 12/8?) are refused.
+    pub fn parse(text: &str) -> Result<Expiry, ExpiryError> {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if let Some((month, year)) = compact.split_once(['/', '-']) {
+            return Expiry::from_parts(month, year);
+        }
+        match compact.len() {
+            3 if compact.bytes().all(|b| b.is_ascii_digit()) => Err(ExpiryError::Ambiguous {
+                short: format!("{}/{}", &compact[..1], &compact[1..]),
+                long: format!("{}/0{}", &compact[..2], &compact[2..]),
+                digits: compact,
+            }),
+            4 | 6 if compact.is_ascii() => Expiry::from_parts(&compact[..2], &compact[2..]),
+            _ => Err(ExpiryError::Format),
+        }
+    }
+
+    /// An expiry from its month (1 or 2 digits) and year (2 or 4 digits), as the hosted page
+    /// takes them in two boxes.
+    pub fn from_parts(month: &str, year: &str) -> Result<Expiry, ExpiryError> {
+        let (month, year) = (month.trim(), year.trim());
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(month) || month.len() > 2 || !digits(year) || ![2, 4].contains(&year.len()) {
+            return Err(ExpiryError::Format);
+        }
+        let month: u8 = month.parse().map_err(|_| ExpiryError::Format)?;
+        if !(1..=12).contains(&month) {
+            return Err(ExpiryError::Month);
+        }
+        let year: u16 = year.parse().map_err(|_| ExpiryError::Format)?;
+        let year = if year < 100 { 2000 + year } else { year };
+        Ok(Expiry { month, year })
+    }
+
     pub fn error(self, today: time::Date) -> Option<&'static str> {
         if !(1..=12).contains(&self.month) {
             return Some("the expiry month must be 01 to 12");
@@ -348,6 +405,59 @@ mod tests {
             }
             .error(date!(2026 - 12 - 31)),
             None
+        );
+    }
+
+    /// Each expiry as typed, and what it is read as or the words of its refusal.
+    #[test]
+    fn expiry_text_is_read_as_printed_or_refused_saying_how_to_type_it() {
+        for (text, month, year) in [
+            ("01/28", 1, 2028),
+            ("1/28", 1, 2028),
+            ("0128", 1, 2028),
+            ("12/2028", 12, 2028),
+            ("1/2028", 1, 2028),
+            ("12-28", 12, 2028),
+            (" 12 / 28 ", 12, 2028),
+            ("122028", 12, 2028),
+        ] {
+            assert_eq!(Expiry::parse(text), Ok(Expiry { month, year }), "{text}");
+        }
+        for (text, words) in [
+            (
+                "128",
+                "128 could be 1/28 or 12/08: enter the expiry as MM/YY, like 01/28",
+            ),
+            ("", "enter the expiry as MM/YY, like 01/28"),
+            ("12/8", "enter the expiry as MM/YY"),
+            ("12/208", "enter the expiry as MM/YY"),
+            ("123/28", "enter the expiry as MM/YY"),
+            ("12/28/28", "enter the expiry as MM/YY"),
+            ("ab/cd", "enter the expiry as MM/YY"),
+            ("12028", "enter the expiry as MM/YY"),
+            ("13/28", "the expiry month must be 01 to 12"),
+            ("00/28", "the expiry month must be 01 to 12"),
+            ("1328", "the expiry month must be 01 to 12"),
+        ] {
+            let message = Expiry::parse(text)
+                .expect_err(&format!("{text:?} was accepted"))
+                .to_string();
+            assert!(message.contains(words), "{text:?}: {message}");
+        }
+        assert_eq!(
+            Expiry::from_parts("1", "2028"),
+            Ok(Expiry {
+                month: 1,
+                year: 2028
+            })
+        );
+        assert_eq!(
+            Expiry {
+                month: 1,
+                year: 2028
+            }
+            .to_string(),
+            "01/28"
         );
     }
 }

@@ -36,6 +36,30 @@ pub struct FieldSpec {
     /// The value is a year from this one to the current year.
     #[serde(default)]
     pub year_from: Option<i32>,
+    /// The value is upper-cased before it is checked and stored: `abc123` is kept as `ABC123`.
+    #[serde(default)]
+    pub upper_case: bool,
+}
+
+impl FieldSpec {
+    /// The value as it is checked, stored and fingerprinted.
+    pub fn normalized(&self, value: &str) -> String {
+        let value = value.trim();
+        if self.upper_case {
+            value.to_uppercase()
+        } else {
+            value.to_owned()
+        }
+    }
+}
+
+/// Whether a payment must carry a value, or takes it when given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Need {
+    Required,
+    #[default]
+    Optional,
 }
 
 fn yes() -> bool {
@@ -54,6 +78,9 @@ pub struct ApplicationSpec {
     pub methods: Vec<MethodKind>,
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
+    /// Whether the payer's email address must be given; when given it is always checked.
+    #[serde(default)]
+    pub payer_email: Need,
     /// Where CIP's payment pages may send a customer back to (partial mode): a hand-off's
     /// `return_url` must start with one of these.
     #[serde(default)]

@@ -58,6 +58,21 @@ impl Currency {
         }
     }
 
+    /// How the currency is marked beside an amount besides its code, longest first.
+    pub fn symbols(self) -> &'static [&'static str] {
+        match self {
+            Currency::Usd => &["US$", "$"],
+            Currency::Cad => &["CA$", "C$", "$"],
+            Currency::Aud => &["AU$", "A$", "$"],
+            Currency::Mxn => &["MX$", "$"],
+            Currency::Eur => &["€"],
+            Currency::Gbp => &["£"],
+            Currency::Jpy => &["¥", "円"],
+            Currency::Krw => &["₩", "원"],
+            Currency::Bhd | Currency::Chf | Currency::Jod | Currency::Kwd | Currency::Omr => &[],
+        }
+    }
+
     /// Digits after the decimal point (ISO 4217 minor unit).
     pub fn exponent(self) -> u32 {
         match self {
@@ -92,6 +107,20 @@ pub enum MoneyError {
     Empty,
     #[error("the amount must be a number like 1,234.56")]
     NotANumber,
+    #[error("payments are positive: type the amount without a sign")]
+    Negative,
+    #[error("use a point for decimals, not a comma: type {suggestion}")]
+    DecimalComma { suggestion: String },
+    #[error("commas only separate thousands, like 1,234.56: type the amount again without them")]
+    Grouping,
+    #[error("{currency} has 3 decimals, so a comma is ambiguous: type {whole} or {decimal}")]
+    AmbiguousComma {
+        currency: Currency,
+        whole: String,
+        decimal: String,
+    },
+    #[error("this payment is in {currency}: type the amount without {mark}")]
+    OtherCurrency { currency: Currency, mark: String },
     #[error("{currency} has {max} digits after the decimal point: enter at most {max}")]
     TooManyDecimals { currency: Currency, max: u32 },
     #[error("amounts in {left} and {right} cannot be combined")]
@@ -126,51 +155,71 @@ impl Money {
         Ok(Money::new(minor, self.currency))
     }
 
-    /// Parses a decimal amount as a person types it ("1,234.56", "1234.5", "500") in `currency`.
-    /// Group separators are commas; a sign is not accepted (payments are positive).
+    /// Parses an amount as an agent types it in `currency`, refusing what could be misread.
+    ///
+    /// Accepted: `1234.5`, `1,234.56` (commas only between groups of three digits), the
+    /// currency's own symbol or code before or after (`$25`, `25.00 USD`, `USD 25`). Refused,
+    /// each saying what to type instead: a decimal comma (`12,50`), commas that do not group
+    /// thousands (`1,2,3`), `1,234` where three decimals make it ambiguous (KWD), another
+    /// currency's symbol or code, and a sign (payments are positive).
     pub fn parse(text: &str, currency: Currency) -> Result<Money, MoneyError> {
         let text = text.trim();
         if text.is_empty() {
             return Err(MoneyError::Empty);
         }
-        let (whole, fraction) = match text.split_once('.') {
-            Some((w, f)) => (w, Some(f)),
-            None => (text, None),
-        };
-        let exponent = currency.exponent();
-        let mut minor: i64 = 0;
-        let mut digits = 0;
-        for c in whole.chars() {
-            match c {
-                ',' => continue,
-                '0'..='9' => {
-                    digits += 1;
-                    minor = minor
-                        .checked_mul(10)
-                        .and_then(|m| m.checked_add(i64::from(c as u8 - b'0')))
-                        .ok_or(MoneyError::Overflow)?;
-                }
-                _ => return Err(MoneyError::NotANumber),
-            }
+        if text.contains(['-', '\u{2212}']) {
+            return Err(MoneyError::Negative);
         }
-        let fraction = fraction.unwrap_or("");
-        if !fraction.chars().all(|c| c.is_ascii_digit()) {
+        let number = without_marks(text, currency)?;
+        if number.is_empty()
+            || !number
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+        {
             return Err(MoneyError::NotANumber);
         }
+        let exponent = currency.exponent() as usize;
+        if let Some(typed) = decimal_comma(number, exponent) {
+            let suggestion =
+                Money::parse_plain(&typed, currency).map_or(typed, |money| money.amount_text());
+            return Err(MoneyError::DecimalComma { suggestion });
+        }
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        if whole.contains(',') {
+            if !groups_thousands(whole, ',') {
+                return Err(MoneyError::Grouping);
+            }
+            if exponent == 3 && whole.matches(',').count() == 1 && !number.contains('.') {
+                return Err(MoneyError::AmbiguousComma {
+                    currency,
+                    whole: whole.replace(',', ""),
+                    decimal: whole.replace(',', "."),
+                });
+            }
+        }
+        Money::parse_plain(&format!("{}.{fraction}", whole.replace(',', "")), currency)
+    }
+
+    /// Digits with at most one decimal point, nothing else.
+    fn parse_plain(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+        if !digits(whole) || !digits(fraction) || (whole.is_empty() && fraction.is_empty()) {
+            return Err(MoneyError::NotANumber);
+        }
+        let exponent = currency.exponent();
         if fraction.len() > exponent as usize {
             return Err(MoneyError::TooManyDecimals {
                 currency,
                 max: exponent,
             });
         }
-        if digits == 0 && fraction.is_empty() {
-            return Err(MoneyError::NotANumber);
-        }
-        for i in 0..exponent as usize {
-            let d = fraction.as_bytes().get(i).map_or(0, |b| b - b'0');
+        let padded = format!("{whole}{fraction:0<width$}", width = exponent as usize);
+        let mut minor: i64 = 0;
+        for b in padded.bytes() {
             minor = minor
                 .checked_mul(10)
-                .and_then(|m| m.checked_add(i64::from(d)))
+                .and_then(|m| m.checked_add(i64::from(b - b'0')))
                 .ok_or(MoneyError::Overflow)?;
         }
         Ok(Money::new(minor, currency))
@@ -202,6 +251,73 @@ impl Money {
         }
         grouped
     }
+}
+
+/// `text` without the currency's own code or symbol before or after it; another currency's is
+/// refused, naming it.
+fn without_marks(text: &str, currency: Currency) -> Result<&str, MoneyError> {
+    let own: Vec<&str> = std::iter::once(currency.code())
+        .chain(currency.symbols().iter().copied())
+        .collect();
+    let mut rest = text;
+    let leading = |rest: &str, mark: &str| {
+        rest.get(..mark.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(mark))
+    };
+    if let Some(mark) = own.iter().find(|mark| leading(rest, mark)) {
+        rest = rest[mark.len()..].trim_start();
+    }
+    let trailing = |rest: &str, mark: &str| {
+        rest.len()
+            .checked_sub(mark.len())
+            .and_then(|at| rest.get(at..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(mark))
+    };
+    if let Some(mark) = own.iter().find(|mark| trailing(rest, mark)) {
+        rest = rest[..rest.len() - mark.len()].trim_end();
+    }
+    let upper = rest.to_ascii_uppercase();
+    let foreign = Currency::ALL
+        .into_iter()
+        .filter(|other| *other != currency)
+        .flat_map(|other| std::iter::once(other.code()).chain(other.symbols().iter().copied()))
+        .filter(|mark| !own.contains(mark) && upper.contains(mark))
+        .max_by_key(|mark| mark.len());
+    match foreign {
+        Some(mark) => Err(MoneyError::OtherCurrency {
+            currency,
+            mark: mark.to_owned(),
+        }),
+        None => Ok(rest),
+    }
+}
+
+/// `whole` is digits in groups of three after a first group of one to three, split by `separator`.
+fn groups_thousands(whole: &str, separator: char) -> bool {
+    let mut groups = whole.split(separator);
+    let first = groups.next().unwrap_or("");
+    (1..=3).contains(&first.len())
+        && !(first.starts_with('0') && whole.contains(separator))
+        && first.chars().all(|c| c.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// When the last comma in `number` can only be a decimal comma (`12,50`, `0,5`, `1.234,56`):
+/// the amount written with a point instead. Three digits after a lone comma (`1,234`) group
+/// thousands, or are ambiguous where a currency has three decimals, so they are not taken here.
+fn decimal_comma(number: &str, exponent: usize) -> Option<String> {
+    let (before, after) = number.rsplit_once(',')?;
+    let points = before.contains('.');
+    let decimal = !after.is_empty()
+        && after.len() <= exponent
+        && (after.len() < 3 || points)
+        && after.chars().all(|c| c.is_ascii_digit())
+        && if points {
+            groups_thousands(before, '.')
+        } else {
+            before.chars().all(|c| c.is_ascii_digit())
+        };
+    decimal.then(|| format!("{}.{after}", before.replace('.', "")))
 }
 
 impl fmt::Display for Money {
@@ -280,10 +396,140 @@ mod tests {
 
     #[test]
     fn junk_is_not_a_number() {
-        for text in ["abc", "1.2.3", "-5", "1e3", ".", "$5"] {
-            assert!(Money::parse(text, Currency::Usd).is_err(), "{text}");
+        for text in ["abc", "1.2.3", "1e3", ".", "$", "1 234", "$2$5"] {
+            assert_eq!(
+                Money::parse(text, Currency::Usd),
+                Err(MoneyError::NotANumber),
+                "{text}"
+            );
         }
         assert_eq!(Money::parse("  ", Currency::Usd), Err(MoneyError::Empty));
+    }
+
+    /// Each amount as typed, in its currency, and what it is read as: minor units, or the words
+    /// the refusal must hold.
+    #[test]
+    fn amounts_are_read_as_meant_or_refused_saying_what_to_type() {
+        use Currency::*;
+        let read = [
+            ("1,234.56", Usd, 123_456),
+            ("12,345", Usd, 1_234_500),
+            ("1,234,567", Usd, 123_456_700),
+            ("12.5", Usd, 1_250),
+            ("12.", Usd, 1_200),
+            (".5", Usd, 50),
+            ("$25", Usd, 2_500),
+            ("$ 25", Usd, 2_500),
+            ("25.00 USD", Usd, 2_500),
+            ("USD 25", Usd, 2_500),
+            ("usd25", Usd, 2_500),
+            ("US$1,000", Usd, 100_000),
+            ("25$", Cad, 2_500),
+            ("C$25", Cad, 2_500),
+            ("$25", Mxn, 2_500),
+            ("€12.50", Eur, 1_250),
+            ("12.50 €", Eur, 1_250),
+            ("£3", Gbp, 300),
+            ("¥1,234", Jpy, 1_234),
+            ("1,234,567", Jpy, 1_234_567),
+            ("₩5,000", Krw, 5_000),
+            ("1234", Kwd, 1_234_000),
+            ("1.234", Kwd, 1_234),
+            ("1,234.5", Kwd, 1_234_500),
+            ("1,234,567", Kwd, 1_234_567_000),
+            ("KWD 1.5", Kwd, 1_500),
+        ];
+        for (text, currency, minor) in read {
+            assert_eq!(
+                Money::parse(text, currency),
+                Ok(Money::new(minor, currency)),
+                "{text} {currency}"
+            );
+        }
+        let refused = [
+            (
+                "12,50",
+                Usd,
+                "use a point for decimals, not a comma: type 12.50",
+            ),
+            (
+                "0,5",
+                Usd,
+                "use a point for decimals, not a comma: type 0.50",
+            ),
+            (
+                ",5",
+                Usd,
+                "use a point for decimals, not a comma: type 0.50",
+            ),
+            (
+                "1.234,56",
+                Usd,
+                "use a point for decimals, not a comma: type 1,234.56",
+            ),
+            (
+                "€1.234,5",
+                Eur,
+                "use a point for decimals, not a comma: type 1,234.50",
+            ),
+            (
+                "1,5",
+                Kwd,
+                "use a point for decimals, not a comma: type 1.500",
+            ),
+            (
+                "1,2,3",
+                Usd,
+                "commas only separate thousands, like 1,234.56",
+            ),
+            ("12,34.5", Usd, "commas only separate thousands"),
+            ("1,2345", Usd, "commas only separate thousands"),
+            ("0,500", Usd, "commas only separate thousands"),
+            ("1234,567", Usd, "commas only separate thousands"),
+            ("12,5", Jpy, "commas only separate thousands"),
+            ("1,23", Jpy, "commas only separate thousands"),
+            (
+                "1,234",
+                Kwd,
+                "KWD has 3 decimals, so a comma is ambiguous: type 1234 or 1.234",
+            ),
+            ("1,234", Bhd, "type 1234 or 1.234"),
+            (
+                "€25",
+                Usd,
+                "this payment is in USD: type the amount without €",
+            ),
+            (
+                "25 EUR",
+                Usd,
+                "this payment is in USD: type the amount without EUR",
+            ),
+            (
+                "C$25",
+                Usd,
+                "this payment is in USD: type the amount without C$",
+            ),
+            (
+                "$25",
+                Jpy,
+                "this payment is in JPY: type the amount without $",
+            ),
+            (
+                "$25",
+                Eur,
+                "this payment is in EUR: type the amount without $",
+            ),
+            ("-5", Usd, "payments are positive"),
+            ("-$5", Usd, "payments are positive"),
+            ("$-5", Usd, "payments are positive"),
+            ("1.5", Jpy, "JPY has 0 digits"),
+        ];
+        for (text, currency, words) in refused {
+            let message = Money::parse(text, currency)
+                .expect_err(&format!("{text} {currency} was accepted"))
+                .to_string();
+            assert!(message.contains(words), "{text} {currency}: {message}");
+        }
     }
 
     #[test]

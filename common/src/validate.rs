@@ -4,7 +4,7 @@
 use crate::ach::{account_number_error, routing_number_error};
 use crate::card::{Expiry, cvv_error, validate_pan};
 use crate::fields::FieldErrors;
-use crate::form::{ApplicationSpec, FieldSpec, MethodKind};
+use crate::form::{ApplicationSpec, FieldSpec, MethodKind, Need};
 use crate::money::Currency;
 use crate::payment::{PaymentMethod, PaymentRequest};
 use regex::Regex;
@@ -59,7 +59,9 @@ impl Form {
         );
         let email = request.payer.email.trim();
         if email.is_empty() {
-            errors.add("payer.email", "enter the payer's email address");
+            if spec.payer_email == Need::Required {
+                errors.add("payer.email", "enter the payer's email address");
+            }
         } else if !plausible_email(email) {
             errors.add(
                 "payer.email",
@@ -119,6 +121,17 @@ impl Form {
         errors.into_result()
     }
 
+    /// The application's fields as they are checked, stored and fingerprinted (trimmed, and
+    /// upper-cased where the spec says so), so `abc123` and `ABC123` are one request. Fields
+    /// the application does not have are kept for validation to name.
+    pub fn normalize_fields(&self, fields: &mut BTreeMap<String, String>) {
+        for (name, value) in fields.iter_mut() {
+            if let Some(field) = self.spec.fields.iter().find(|f| &f.name == name) {
+                *value = field.normalized(value);
+            }
+        }
+    }
+
     /// Checks what an agency knows before its customer pays (a hand-off): the amount, its
     /// currency and the application's own fields.
     pub fn validate_order(
@@ -158,8 +171,10 @@ impl Form {
             );
         }
         for (field, pattern) in spec.fields.iter().zip(&self.patterns) {
-            let value = fields.get(&field.name).map_or("", |v| v.trim());
-            if let Some(message) = field_error(field, pattern.as_ref(), value, today) {
+            let value = fields
+                .get(&field.name)
+                .map_or_else(String::new, |v| field.normalized(v));
+            if let Some(message) = field_error(field, pattern.as_ref(), &value, today) {
                 errors.add(format!("fields.{}", field.name), message);
             }
         }
@@ -279,6 +294,7 @@ mod tests {
             callback_url: None,
             time_zone: "UTC".into(),
             report_daily_at: None,
+            payer_email: Need::Optional,
             fields: vec![
                 FieldSpec {
                     name: "taxpayer_id".into(),
@@ -288,6 +304,7 @@ mod tests {
                     pattern: Some("[0-9]{9}".into()),
                     hint: "9 digits".into(),
                     year_from: None,
+                    upper_case: false,
                 },
                 FieldSpec {
                     name: "tax_year".into(),
@@ -297,6 +314,7 @@ mod tests {
                     pattern: Some("[0-9]{4}".into()),
                     hint: "a year like 2025".into(),
                     year_from: Some(2000),
+                    upper_case: false,
                 },
             ],
         })
@@ -433,6 +451,74 @@ mod tests {
         assert!(
             problems.contains("capital letters") && problems.contains("does not compile"),
             "{problems}"
+        );
+    }
+
+    /// A field set to upper case takes `abc123`, and is checked and kept as `ABC123`.
+    #[test]
+    fn an_upper_case_field_is_checked_and_kept_in_capitals() {
+        let mut spec = tax_form().spec;
+        spec.fields.push(FieldSpec {
+            name: "plate_number".into(),
+            label: "plate number".into(),
+            required: true,
+            max_len: 8,
+            pattern: Some("[A-Z0-9]{1,8}".into()),
+            hint: "1 to 8 letters or digits".into(),
+            year_from: None,
+            upper_case: true,
+        });
+        let form = Form::new(spec).unwrap();
+        for (typed, kept) in [
+            ("abc123", "ABC123"),
+            (" AbC123 ", "ABC123"),
+            ("ABC123", "ABC123"),
+        ] {
+            let mut request = request(PaymentMethod::Card(card()));
+            request.fields.insert("plate_number".into(), typed.into());
+            assert_eq!(form.validate(&request, TODAY), Ok(()), "{typed}");
+            form.normalize_fields(&mut request.fields);
+            assert_eq!(request.fields["plate_number"], kept);
+            assert_eq!(request.fields["taxpayer_id"], "123456789");
+        }
+        let mut bad = request(PaymentMethod::Card(card()));
+        bad.fields.insert("plate_number".into(), "abc-12".into());
+        let errors = form.validate(&bad, TODAY).unwrap_err();
+        assert_eq!(
+            errors.get("fields.plate_number"),
+            Some("the plate number must be 1 to 8 letters or digits")
+        );
+    }
+
+    /// The payer's email: optional unless the application requires it, checked when given.
+    #[test]
+    fn the_payer_email_is_needed_only_where_the_application_asks_for_it() {
+        for (need, email, error) in [
+            (Need::Optional, "", None),
+            (Need::Optional, "ada@example.com", None),
+            (Need::Optional, "ada.example.com", Some("name@example.com")),
+            (Need::Required, "", Some("enter the payer's email address")),
+            (Need::Required, "ada@example.com", None),
+            (Need::Required, "ada@", Some("name@example.com")),
+        ] {
+            let mut spec = tax_form().spec;
+            spec.payer_email = need;
+            let form = Form::new(spec).unwrap();
+            let mut request = request(PaymentMethod::Card(card()));
+            request.payer.email = email.into();
+            let found = form.validate(&request, TODAY).err();
+            let message = found.as_ref().and_then(|e| e.get("payer.email"));
+            match (message, error) {
+                (None, None) => {}
+                (Some(message), Some(words)) => {
+                    assert!(message.contains(words), "{need:?} {email:?}: {message}")
+                }
+                _ => panic!("{need:?} {email:?}: {found:?}"),
+            }
+        }
+        assert_eq!(
+            serde_json::from_str::<Need>("\"required\"").unwrap(),
+            Need::Required
         );
     }
 }

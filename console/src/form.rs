@@ -2,9 +2,9 @@
 //! typed, which field has focus, and the errors the domain's validation finds. No I/O.
 
 use cip_common::ach::AccountType;
-use cip_common::card::brand_of;
+use cip_common::card::{Expiry, brand_of};
 use cip_common::fields::FieldErrors;
-use cip_common::form::{ApplicationSpec, MethodKind};
+use cip_common::form::{ApplicationSpec, MethodKind, Need};
 use cip_common::money::Money;
 use cip_common::payment::{AchInput, CardInput, Payer, PaymentMethod, PaymentRequest};
 use cip_common::secret::{AccountNumber, Cvv, Pan, mask_pan};
@@ -18,13 +18,14 @@ pub enum Kind {
     Text,
     /// Digits only, grouped as typed, masked to first six and last four when left.
     CardNumber,
-    /// Four digits shown as MM/YY.
+    /// The expiry as printed (`01/28`, `1/28`, `12/2028`); digits alone show as MM/YY.
     Expiry,
     /// Digits, shown as dots.
     Secret,
     /// Letters and digits, shown as its last four once left.
     AccountNumber,
-    /// A decimal amount in the application's currency.
+    /// An amount in the application's currency, as an agent types it; anything typed is kept
+    /// so the shared amount rules can say what to type instead.
     Amount,
     /// Card or ACH, chosen with ←/→ or Space.
     Method,
@@ -40,7 +41,8 @@ impl Kind {
     fn max_len(self) -> usize {
         match self {
             Kind::CardNumber => 19,
-            Kind::Expiry => 4,
+            // MM/YYYY
+            Kind::Expiry => 7,
             Kind::Secret => 4,
             Kind::AccountNumber => 17,
             Kind::Amount => 20,
@@ -116,13 +118,20 @@ fn ach_fields() -> Vec<Field> {
 impl PaymentForm {
     pub fn new(spec: ApplicationSpec, today: time::Date) -> Result<PaymentForm, String> {
         let form = Form::new(spec.clone())?;
+        let email = match spec.payer_email {
+            Need::Required => "Payer email",
+            Need::Optional => "Email (optional)",
+        };
         let mut fields = vec![
             Field::new("payer.name", "Payer name", Kind::Text),
-            Field::new("payer.email", "Payer email", Kind::Text),
+            Field::new("payer.email", email, Kind::Text),
             Field::new("payer.postal_code", "Payer postal code", Kind::Text),
         ];
         for custom in &spec.fields {
-            let label = capitalized(&custom.label);
+            let mut label = capitalized(&custom.label);
+            if !custom.required {
+                label.push_str(" (optional)");
+            }
             fields.push(Field::new(
                 &format!("fields.{}", custom.name),
                 &label,
@@ -293,8 +302,9 @@ impl PaymentForm {
         };
         let kind = self.fields[i].kind;
         let accepted = match kind {
-            Kind::CardNumber | Kind::Expiry | Kind::Secret => c.is_ascii_digit(),
-            Kind::Amount => c.is_ascii_digit() || c == '.' || c == ',',
+            Kind::CardNumber | Kind::Secret => c.is_ascii_digit(),
+            Kind::Expiry => c.is_ascii_digit() || c == '/' || c == '-',
+            Kind::Amount => !c.is_control(),
             Kind::AccountNumber => c.is_ascii_alphanumeric(),
             Kind::Method | Kind::AccountType => {
                 if c == ' ' {
@@ -420,20 +430,18 @@ impl PaymentForm {
         };
         let method = match self.method {
             MethodKind::Card => {
-                let expiry = self.value("card.expiry");
-                let (exp_month, exp_year) = match (expiry.get(..2), expiry.get(2..4)) {
-                    (Some(m), Some(y)) if expiry.len() == 4 => {
-                        (m.parse().unwrap_or(0), 2000 + y.parse::<u16>().unwrap_or(0))
+                let expiry = Expiry::parse(self.value("card.expiry")).unwrap_or_else(|e| {
+                    errors.add("card.expiry", e.to_string());
+                    // Stands in so the rest is checked; its own error is the one shown.
+                    Expiry {
+                        month: 1,
+                        year: 2099,
                     }
-                    _ => {
-                        errors.add("card.expiry", "enter the expiry as MM/YY");
-                        (1, 2099)
-                    }
-                };
+                });
                 PaymentMethod::Card(CardInput {
                     number: Pan::new(self.value("card.number")),
-                    exp_month,
-                    exp_year,
+                    exp_month: expiry.month,
+                    exp_year: expiry.year,
                     cvv: Cvv::new(self.value("card.cvv")),
                     name: self.value("card.name").to_owned(),
                     postal_code: self.value("card.postal_code").to_owned(),
@@ -446,7 +454,7 @@ impl PaymentForm {
                 holder_name: self.value("ach.holder_name").to_owned(),
             }),
         };
-        let fields: BTreeMap<String, String> = self
+        let mut fields: BTreeMap<String, String> = self
             .spec
             .fields
             .iter()
@@ -458,6 +466,8 @@ impl PaymentForm {
             })
             .filter(|(_, v)| !v.is_empty())
             .collect();
+        // As the daemon will store them, so the summary shows `ABC123` for `abc123`.
+        self.form.normalize_fields(&mut fields);
         let request = PaymentRequest {
             amount_minor,
             currency: self.spec.currency,
@@ -485,7 +495,7 @@ impl PaymentForm {
         match field.kind {
             Kind::CardNumber if !focused && value.len() >= 12 => mask_pan(value),
             Kind::CardNumber => group_card_number(value),
-            Kind::Expiry if value.len() > 2 => format!("{}/{}", &value[..2], &value[2..]),
+            Kind::Expiry if digits_only(value) => format!("{}/{}", &value[..2], &value[2..]),
             Kind::Secret => "•".repeat(value.chars().count()),
             Kind::AccountNumber if !focused && !value.is_empty() => {
                 cip_common::secret::AccountNumber::new(value).to_string()
@@ -504,7 +514,7 @@ impl PaymentForm {
         let cursor = field.input.visual_cursor();
         match field.kind {
             Kind::CardNumber => cursor + group_breaks(field.value(), cursor),
-            Kind::Expiry if cursor > 2 => cursor + 1,
+            Kind::Expiry if cursor > 2 && digits_only(field.value()) => cursor + 1,
             _ => cursor,
         }
     }
@@ -526,6 +536,11 @@ impl PaymentForm {
         }
         self.revalidate();
     }
+}
+
+/// Expiry digits typed without a slash, long enough to show one (`122` shows as `12/2`).
+fn digits_only(expiry: &str) -> bool {
+    expiry.len() > 2 && expiry.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A label as a heading: "plate number" becomes "Plate number".
@@ -586,5 +601,129 @@ mod tests {
         assert_eq!(group_card_number("378282246310005"), "3782 822463 10005");
         assert_eq!(group_card_number("42424"), "4242 4");
         assert_eq!(group_card_number(""), "");
+    }
+
+    use crate::app::Screen;
+    use crate::testing::{fill_values, key, on_form};
+    use cip_common::payment::PaymentMethod;
+    use ratatui::crossterm::event::KeyCode;
+
+    /// The DMV-RENEWAL form filled with a good Visa payment, with `amount`, `expiry` and `plate`
+    /// typed as given; focus ends on the last field.
+    fn filled(amount: &str, expiry: &str, plate: &str) -> crate::app::App {
+        let mut app = on_form();
+        fill_values(
+            &mut app,
+            [
+                "Ada Lovelace",
+                "ada@example.com",
+                "94107",
+                plate,
+                "1234567890",
+                amount,
+                "4242424242424242",
+                expiry,
+                "123",
+                "ADA LOVELACE",
+                "94107",
+            ],
+        );
+        app
+    }
+
+    fn form(app: &crate::app::App) -> &PaymentForm {
+        app.form.as_ref().expect("a form")
+    }
+
+    #[test]
+    fn a_dollar_sign_typed_in_the_amount_is_kept_and_read_as_the_amount() {
+        let mut app = filled("$25", "12/28", "ABC123");
+        assert_eq!(form(&app).value("amount"), "$25");
+        assert_eq!(form(&app).error("amount"), None);
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Summary);
+        assert_eq!(
+            form(&app).request().expect("a good request").amount_minor,
+            2_500
+        );
+    }
+
+    #[test]
+    fn a_decimal_comma_is_refused_beside_the_amount_saying_use_a_point() {
+        let mut app = filled("12,50", "12/28", "ABC123");
+        let error = form(&app)
+            .error("amount")
+            .expect("an error beside the amount");
+        assert!(
+            error.contains("use a point") && error.contains("12.50"),
+            "{error}"
+        );
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.screen, Screen::Form, "nothing goes on with 12,50");
+        let other = filled("€25", "12/28", "ABC123");
+        let error = form(&other).error("amount").expect("an error");
+        assert!(error.contains("this payment is in USD"), "{error}");
+    }
+
+    #[test]
+    fn an_expiry_of_1_28_is_january_2028_and_128_is_asked_again() {
+        for (typed, shown, read) in [
+            ("1/28", "1/28", Some((1, 2028))),
+            ("12/2028", "12/2028", Some((12, 2028))),
+            ("1228", "12/28", Some((12, 2028))),
+            ("128", "12/8", None),
+        ] {
+            let app = filled("25.00", typed, "ABC123");
+            let form = form(&app);
+            let field = form
+                .visible()
+                .into_iter()
+                .find(|f| f.path == "card.expiry")
+                .expect("an expiry field");
+            assert_eq!(form.display(field, false), shown, "{typed}");
+            match (form.request(), read) {
+                (Ok(request), Some(expected)) => match request.method {
+                    PaymentMethod::Card(card) => {
+                        assert_eq!((card.exp_month, card.exp_year), expected, "{typed}")
+                    }
+                    PaymentMethod::Ach(_) => panic!("a card was typed"),
+                },
+                (Err(errors), None) => {
+                    let error = errors.get("card.expiry").expect("the expiry is named");
+                    assert!(error.contains("MM/YY, like 01/28"), "{typed}: {error}");
+                }
+                (found, _) => panic!("{typed}: {:?}", found.err()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_plate_typed_in_lower_case_goes_on_in_capitals_and_the_email_may_be_left_out() {
+        let mut app = on_form();
+        fill_values(
+            &mut app,
+            [
+                "Ada Lovelace",
+                "",
+                "94107",
+                "abc123",
+                "1234567890",
+                "25.00",
+                "4242424242424242",
+                "12/28",
+                "123",
+                "ADA LOVELACE",
+                "94107",
+            ],
+        );
+        let request = form(&app).request().expect("a good request");
+        assert_eq!(request.fields["plate_number"], "ABC123");
+        assert_eq!(request.payer.email, "");
+        let email = form(&app)
+            .visible()
+            .into_iter()
+            .find(|f| f.path == "payer.email")
+            .map(|f| f.label.clone());
+        assert_eq!(email.as_deref(), Some("Email (optional)"));
     }
 }

@@ -208,12 +208,14 @@ impl Engine {
         caller: &Caller,
         mode: Mode,
         idempotency_key: String,
-        request: PaymentRequest,
+        mut request: PaymentRequest,
     ) -> Result<Submitted, ApiError> {
         if let Some(message) = idempotency_key_problem(&idempotency_key) {
             return Err(ApiError::InvalidRequest { message });
         }
         let form = self.form(&caller.application).await?;
+        // Before the fingerprint, so `abc123` and `ABC123` are one request under one key.
+        form.normalize_fields(&mut request.fields);
         form.validate(&request, self.clock.today())
             .map_err(ApiError::Fields)?;
         let fingerprint = fingerprint(&self.fingerprint_key, &caller.application, &request);

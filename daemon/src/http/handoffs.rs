@@ -50,9 +50,10 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
     let caller = caller(&state, &headers, peer).await?;
-    let body: HandoffBody = json_body(body, state.settings.max_body_bytes)?;
+    let mut body: HandoffBody = json_body(body, state.settings.max_body_bytes)?;
     let engine = &state.shared.engine;
     let form = engine.form(&caller.application).await?;
+    form.normalize_fields(&mut body.fields);
     let mut errors = FieldErrors::default();
     let currency = body.currency.unwrap_or(form.spec.currency);
     if let Err(found) = form.validate_order(

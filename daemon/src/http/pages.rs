@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use cip_common::ach::AccountType;
+use cip_common::card::{Expiry, ExpiryError};
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
-use cip_common::form::{ApplicationSpec, MethodKind};
+use cip_common::form::{ApplicationSpec, MethodKind, Need};
 use cip_common::money::Money;
 use cip_common::payment::{
     AchInput, CardInput, Mode, Payer, Payment, PaymentMethod, PaymentRequest,
@@ -471,7 +472,10 @@ fn payment_form(
             hint: "",
         },
         Input {
-            label: "Email",
+            label: match spec.payer_email {
+                Need::Required => "Email",
+                Need::Optional => "Email (optional)",
+            },
             name: "payer.email",
             value: &email,
             attributes: "type=\"email\" autocomplete=\"email\"",
@@ -679,18 +683,23 @@ fn request_of(
             })
         }
         _ => {
-            let month = take("card.exp_month").trim().parse::<u8>().ok();
-            let year = take("card.exp_year").trim().parse::<u16>().ok();
-            if month.is_none() || year.is_none() {
-                errors.add(
-                    "card.expiry",
-                    "enter the month (MM) and year (YYYY) printed on the card",
-                );
-            }
+            let expiry = Expiry::from_parts(&take("card.exp_month"), &take("card.exp_year"))
+                .unwrap_or_else(|e| {
+                    // The page asks in two boxes, so the shared rule's "MM/YY" is said as such.
+                    let message = match e {
+                        ExpiryError::Format => {
+                            "enter the month (MM) and year (YY or YYYY) printed on the card"
+                                .to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    errors.add("card.expiry", message);
+                    Expiry { month: 0, year: 0 }
+                });
             PaymentMethod::Card(CardInput {
                 number: cip_common::secret::Pan::new(take("card.number")),
-                exp_month: month.unwrap_or(0),
-                exp_year: year.unwrap_or(0),
+                exp_month: expiry.month,
+                exp_year: expiry.year,
                 cvv: Cvv::new(take("card.cvv")),
                 name: take("card.name"),
                 postal_code: take("card.postal_code"),
@@ -833,5 +842,59 @@ async fn pay(
             Redirect::to("/pay").into_response()
         }
         _ => Redirect::to("/pay").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handoff() -> handoffs::Handoff {
+        handoffs::Handoff {
+            id: "hof_1".into(),
+            application: "DMV-RENEWAL".into(),
+            user: "api1".into(),
+            amount_minor: 2_500,
+            currency: cip_common::money::Currency::Usd,
+            fields: Default::default(),
+            payer: Default::default(),
+            return_url: "https://agency.example/".into(),
+            link_used_ms: None,
+            created_ms: 0,
+            expires_ms: 1,
+        }
+    }
+
+    /// The two expiry boxes are read by the same rule as the console's field: a one-digit
+    /// month and a two-digit year are what the customer means, never a refusal or 12/20.
+    #[test]
+    fn the_expiry_boxes_take_the_month_and_year_as_printed() {
+        for (month, year, read) in [
+            ("1", "28", Some((1, 2028))),
+            ("12", "2028", Some((12, 2028))),
+            ("01", "2028", Some((1, 2028))),
+            ("13", "28", None),
+            ("12", "208", None),
+            ("", "", None),
+        ] {
+            let mut form = HashMap::from([
+                ("card.exp_month".to_owned(), month.to_owned()),
+                ("card.exp_year".to_owned(), year.to_owned()),
+            ]);
+            let found = request_of(&mut form, &handoff());
+            match (found, read) {
+                (Ok(request), Some((m, y))) => match request.method {
+                    PaymentMethod::Card(card) => {
+                        assert_eq!((card.exp_month, card.exp_year), (m, y), "{month}/{year}")
+                    }
+                    PaymentMethod::Ach(_) => panic!("a card was asked for"),
+                },
+                (Err(errors), None) => {
+                    let message = errors.get("card.expiry").expect("the expiry is named");
+                    assert!(message.contains("month"), "{month}/{year}: {message}");
+                }
+                (found, _) => panic!("{month}/{year}: {}", found.is_ok()),
+            }
+        }
     }
 }
