@@ -224,3 +224,46 @@ async fn keep_alive_counts_as_use_of_a_live_session_only() {
         Err(cip_common::error::ApiError::SessionExpired)
     );
 }
+
+/// The keys an agent presses for a card payment at DMV-RENEWAL, from the empty form to the
+/// confirmation: each character typed, each Tab and each Enter. The email is left out (it is
+/// optional), the amount is typed as `25`, and the name on the card and its postal code are kept
+/// as offered from the payer's. The README gives the figure this prints.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_payment_at_dmv_renewal_takes_at_most_80_keys() {
+    let daemon = Daemon::start().await;
+    let mut console = agent_console(&daemon).await;
+    let card = "4242".repeat(4);
+    record_cards(&daemon, &[&card]);
+    let fields = [
+        "Ada Lovelace",
+        "",
+        "94107",
+        "ABC123",
+        "1234567890",
+        "25",
+        &card,
+        "1228",
+        "123",
+        "",
+        "",
+    ];
+    let to_the_summary: Vec<String> = fields
+        .join(TAB)
+        .chars()
+        .map(String::from)
+        .chain([ENTER.to_owned()])
+        .collect();
+    console.type_keys(&to_the_summary.concat());
+    let summary = console.wait_for(SUMMARY);
+    assert!(
+        summary.contains("Ada Lovelace") && summary.contains("94107"),
+        "the card holder and postal code kept as offered:\n{summary}"
+    );
+    console.type_keys(ENTER);
+    console.wait_for("APPROVED");
+    let keys = to_the_summary.len() + 1;
+    println!("a card payment at DMV-RENEWAL: {keys} keys from the form to the confirmation");
+    assert!(keys <= 80, "{keys} keys");
+    daemon.assert_no_card_data();
+}
