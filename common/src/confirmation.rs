@@ -1,9 +1,19 @@
-//! Confirmation codes: 8 Crockford base32 symbols (40 random bits) and a mod-37 check symbol,
-//! shown as `XXXX-XXXX-C` so an agent can read it over the phone and a typo is caught.
+//! Confirmation codes: 8 Crockford base32 symbols (40 random bits) and a check symbol from the
+//! same 32, shown as `XXXX-XXXX-C` so an agent can read every symbol over the phone and a typo is
+//! caught.
+//!
+//! The check is a weighted sum in GF(32) (Damm's construction on the quasigroup x∘y = 2x ⊕ y):
+//! the symbols fold as `v = 2·v ⊕ s`, and the check symbol brings the fold to 0. Changing one
+//! symbol by δ changes the fold by 2^k·δ ≠ 0, and swapping neighbours x ≠ y changes it by
+//! 2^k·3·(x ⊕ y) ≠ 0, so every single-symbol error and every swap of adjacent symbols (the check
+//! symbol included) is caught.
 
 const SYMBOLS: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Crockford's check symbols: the 32 above and `*~$=U` for the values 32 to 36.
-const CHECK_SYMBOLS: &[u8; 37] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+/// The check symbols of codes issued before the check moved into the 32: Crockford's mod-37,
+/// whose values 32 to 36 are `*~$=U`. Those codes stay valid for lookups.
+const MOD37_CHECK_SYMBOLS: &[u8; 37] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+/// x^5 + x^2 + 1, a primitive polynomial: GF(32) as 5-bit values.
+const GF32_MODULUS: u8 = 0b10_0101;
 
 /// The low `5 * symbols` bits of `value` in Crockford base32, most significant first.
 pub fn crockford(value: u64, symbols: u32) -> String {
@@ -13,22 +23,65 @@ pub fn crockford(value: u64, symbols: u32) -> String {
         .collect()
 }
 
-/// A confirmation code from 40 bits of randomness.
-pub fn confirmation_code(random: u64) -> String {
-    let value = random & ((1 << 40) - 1);
+/// `2·v` in GF(32).
+fn double(v: u8) -> u8 {
+    let shifted = v << 1;
+    if shifted & 32 == 0 {
+        shifted
+    } else {
+        shifted ^ GF32_MODULUS
+    }
+}
+
+/// The fold of 5-bit symbol values; a whole code (data and check) folds to 0.
+fn fold(values: impl IntoIterator<Item = u8>) -> u8 {
+    values.into_iter().fold(0, |v, s| double(v) ^ s)
+}
+
+/// The 8 data symbols' values, most significant first.
+fn symbol_values(value: u64) -> impl Iterator<Item = u8> {
+    (0..8u32)
+        .rev()
+        .map(move |i| ((value >> (i * 5)) & 31) as u8)
+}
+
+fn check_symbol(value: u64) -> u8 {
+    SYMBOLS[usize::from(double(fold(symbol_values(value))))]
+}
+
+fn shape(value: u64, check: u8) -> String {
     let symbols = crockford(value, 8);
     let mut code = String::with_capacity(11);
     code.push_str(&symbols[..4]);
     code.push('-');
     code.push_str(&symbols[4..]);
     code.push('-');
-    code.push(char::from(CHECK_SYMBOLS[(value % 37) as usize]));
+    code.push(char::from(check));
     code
 }
 
-/// The canonical form of a code a person typed (case, `I`/`L` for 1, `O` for 0, any hyphens and
-/// spaces), or `None` when it is not a valid code (wrong length or a failed check symbol).
+/// A confirmation code from 40 bits of randomness.
+pub fn confirmation_code(random: u64) -> String {
+    let value = random & ((1 << 40) - 1);
+    shape(value, check_symbol(value))
+}
+
+/// The canonical form of a code a person typed (any case, `I`/`L` for 1, `O` for 0, any hyphens
+/// and spaces), or `None` when it is not a valid code (wrong length or a failed check symbol).
+///
+/// A code issued with the older mod-37 check is accepted too, and given back as it was issued:
+/// it must still find its payment. So a typo in a new code passes here about once in 37, as a
+/// code of the older kind, and then finds no payment (40 random bits make a match with another
+/// payment's code unlikely beyond reason); the check itself (`check_symbol`) catches it always.
 pub fn normalize(typed: &str) -> Option<String> {
+    let (value, check) = symbols_typed(typed)?;
+    let current = check == check_symbol(value);
+    let issued_before = MOD37_CHECK_SYMBOLS.get((value % 37) as usize) == Some(&check);
+    (current || issued_before).then(|| shape(value, check))
+}
+
+/// The data symbols' value and the check symbol of a typed code, read as a person types it.
+fn symbols_typed(typed: &str) -> Option<(u64, u8)> {
     let mut value: u64 = 0;
     let mut symbols = 0;
     let mut check = None;
@@ -39,7 +92,7 @@ pub fn normalize(typed: &str) -> Option<String> {
             other => other,
         };
         if symbols == 8 {
-            check = CHECK_SYMBOLS.iter().position(|s| char::from(*s) == c);
+            check = u8::try_from(c).ok();
             symbols += 1;
             continue;
         }
@@ -50,44 +103,101 @@ pub fn normalize(typed: &str) -> Option<String> {
         value = (value << 5) | digit as u64;
         symbols += 1;
     }
-    (check? == (value % 37) as usize).then(|| confirmation_code(value))
+    Some((value, check?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Codes of many kinds of randomness: all zeros, all ones, and a spread between.
+    fn sample_values() -> impl Iterator<Item = u64> {
+        [0u64, 1, (1 << 40) - 1, 0x12_3456_789A]
+            .into_iter()
+            .chain((0..500u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24))
+    }
+
     #[test]
-    fn codes_have_a_readable_shape() {
-        let code = confirmation_code(0x12_3456_789A);
-        assert_eq!(code.len(), 11);
-        assert_eq!(&code[4..5], "-");
-        assert_eq!(&code[9..10], "-");
-        assert!(
-            code.chars()
-                .all(|c| c == '-' || CHECK_SYMBOLS.contains(&(c as u8)))
-        );
-        for ambiguous in ['I', 'L', 'O', 'U'] {
-            assert!(!code[..9].contains(ambiguous));
+    fn every_symbol_is_a_letter_or_digit_that_reads_aloud() {
+        for value in sample_values() {
+            let code = confirmation_code(value);
+            assert_eq!(code.len(), 11);
+            assert_eq!((&code[4..5], &code[9..10]), ("-", "-"));
+            for c in code.chars().filter(|c| *c != '-') {
+                assert!(SYMBOLS.contains(&(c as u8)), "{c:?} in {code}");
+            }
+        }
+        // Every one of the 32 appears as a check symbol: the check uses the whole alphabet.
+        let checks: std::collections::HashSet<char> = sample_values()
+            .map(|v| confirmation_code(v).chars().last().expect("a check"))
+            .collect();
+        assert_eq!(checks.len(), 32);
+    }
+
+    /// Whether a typed code passes the check codes are issued with now.
+    fn passes(typed: &str) -> bool {
+        symbols_typed(typed).is_some_and(|(value, check)| check == check_symbol(value))
+    }
+
+    #[test]
+    fn every_single_symbol_error_and_every_adjacent_swap_is_caught() {
+        let symbols: Vec<char> = SYMBOLS.iter().map(|s| char::from(*s)).collect();
+        for value in sample_values() {
+            let code = confirmation_code(value);
+            let plain: Vec<char> = code.chars().filter(|c| *c != '-').collect();
+            for at in 0..plain.len() {
+                for other in symbols.iter().filter(|s| **s != plain[at]) {
+                    let mut typo = plain.clone();
+                    typo[at] = *other;
+                    let typed: String = typo.iter().collect();
+                    assert!(!passes(&typed), "{typed} passed for {code}");
+                }
+            }
+            for at in 0..plain.len() - 1 {
+                if plain[at] == plain[at + 1] {
+                    continue;
+                }
+                let mut swapped = plain.clone();
+                swapped.swap(at, at + 1);
+                let typed: String = swapped.iter().collect();
+                assert!(!passes(&typed), "{typed} passed for {code}");
+            }
         }
     }
 
     #[test]
-    fn a_typed_code_is_normalized_and_checked() {
-        for random in [0u64, 1, 0xFF_FFFF_FFFF, 0x12_3456_789A, 987_654_321] {
-            let code = confirmation_code(random);
+    fn a_typed_code_is_normalized_as_a_person_types_it() {
+        for value in sample_values() {
+            let code = confirmation_code(value);
             assert_eq!(normalize(&code).as_deref(), Some(code.as_str()));
-            assert_eq!(
-                normalize(&code.to_lowercase().replace('-', " ")),
-                Some(code.clone())
-            );
+            let plain = code.replace('-', "").to_lowercase();
+            let spoken = format!("{} {} {}", &plain[..4], &plain[4..8], &plain[8..]);
+            assert_eq!(normalize(&spoken), Some(code.clone()), "{spoken}");
+            let misread = code.replace('0', "o").replace('1', "l");
+            assert_eq!(normalize(&misread), Some(code.clone()), "{misread}");
         }
-        let code = confirmation_code(0x12_3456_789A);
-        let mut typo = code.clone().into_bytes();
-        typo[0] = if typo[0] == b'2' { b'3' } else { b'2' };
-        assert_eq!(normalize(std::str::from_utf8(&typo).unwrap()), None);
         assert_eq!(normalize("ABCD"), None);
+        let code = confirmation_code(0x12_3456_789A);
         assert_eq!(normalize(&format!("{code}X")), None);
+    }
+
+    #[test]
+    fn codes_issued_with_the_mod_37_check_still_find_their_payments() {
+        // Issued before: the data symbols and a mod-37 check, `*~$=U` among them.
+        let mut seen_extra = std::collections::HashSet::new();
+        for value in sample_values() {
+            let check = MOD37_CHECK_SYMBOLS[(value % 37) as usize];
+            let issued = shape(value, check);
+            assert_eq!(normalize(&issued).as_deref(), Some(issued.as_str()));
+            assert_eq!(
+                normalize(&issued.to_lowercase().replace('-', " ")).as_deref(),
+                Some(issued.as_str())
+            );
+            if !SYMBOLS.contains(&check) {
+                seen_extra.insert(check);
+            }
+        }
+        assert_eq!(seen_extra.len(), 5, "codes ending in * ~ $ = U were tried");
     }
 
     #[test]

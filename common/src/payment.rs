@@ -208,6 +208,8 @@ pub struct SearchQuery {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub confirmation_code: Option<String>,
+    /// One payment by its id (`pay_…`), as the outcome screen shows it.
+    pub payment_id: Option<String>,
     pub last_four: Option<String>,
     /// Part of the payer's name, any case.
     pub payer_name: Option<String>,
@@ -269,6 +271,33 @@ pub fn idempotency_key_problem(key: &str) -> Option<String> {
 pub fn payment_id(now_ms: i64, random: u64) -> String {
     time_sorted_id("pay_", now_ms, random)
 }
+
+/// The payment id a person typed (any case, with or without `pay_`, `O` for 0 and `I`/`L` for 1,
+/// as in confirmation codes), or `None` when it cannot be one.
+pub fn normalize_payment_id(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    let symbols = match typed.get(..4) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("pay_") => &typed[4..],
+        _ => typed,
+    };
+    let mut id = String::with_capacity(4 + PAYMENT_ID_SYMBOLS);
+    id.push_str("pay_");
+    for c in symbols.chars() {
+        let c = match c.to_ascii_uppercase() {
+            'I' | 'L' => '1',
+            'O' => '0',
+            other => other,
+        };
+        if !c.is_ascii_alphanumeric() || c == 'U' {
+            return None;
+        }
+        id.push(c);
+    }
+    (symbols.chars().count() == PAYMENT_ID_SYMBOLS).then_some(id)
+}
+
+/// Symbols after `pay_`: 9 of time and 8 of randomness.
+const PAYMENT_ID_SYMBOLS: usize = 17;
 
 /// A bound between payment ids: after every id made before `ms`, before every id made at or
 /// after it. A range of ids between two bounds is a range of creation times.

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::store::{Store, payments};
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
-use cip_common::payment::{Payment, PaymentLookup, SearchPage, SearchQuery};
+use cip_common::payment::{Payment, PaymentLookup, SearchPage, SearchQuery, normalize_payment_id};
 use cip_common::session::Role;
 
 /// Roles that may see payments.
@@ -28,7 +28,10 @@ pub async fn find(
         id: id.clone(),
     };
     let found = match lookup {
-        PaymentLookup::Id(id) => store.read(move |conn| payments::by_id(conn, &id)).await,
+        PaymentLookup::Id(id) => {
+            let id = normalize_payment_id(&id).unwrap_or(id);
+            store.read(move |conn| payments::by_id(conn, &id)).await
+        }
         PaymentLookup::ConfirmationCode(code) => {
             let code = normalize(&code).ok_or_else(not_found)?;
             store
@@ -52,6 +55,9 @@ pub async fn search(
     let page_size = query.page_size.clamp(1, max_page_size);
     if let Some(code) = &query.confirmation_code {
         query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
+    }
+    if let Some(id) = &query.payment_id {
+        query.payment_id = Some(normalize_payment_id(id).unwrap_or_else(|| id.clone()));
     }
     let apps = caller.visible_applications();
     let (payments, more) = store

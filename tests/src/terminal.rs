@@ -180,15 +180,21 @@ impl Console {
 
     /// Waits until the screen shows `text`, and returns the screen.
     pub fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("{text:?}"), |screen| screen.contains(text))
+    }
+
+    /// Waits until the screen is as `wanted` says (`what` names it for the failure), and
+    /// returns the screen.
+    pub fn wait_until(&self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if wanted(&screen) {
                 return screen;
             }
             assert!(
                 start.elapsed() < SCREEN_WAIT,
-                "the screen never showed {text:?}; it shows:\n{screen}"
+                "the screen never showed {what}; it shows:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -3,9 +3,10 @@
 
 use super::{App, Command, Msg};
 use crate::feed::Filter;
+use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventDetail, EventKind};
-use cip_common::payment::{Payment, SearchPage, SearchQuery, SearchSort};
+use cip_common::payment::{Payment, SearchPage, SearchQuery, SearchSort, normalize_payment_id};
 use cip_common::session::Role;
 use cip_common::stats::Stats;
 use cip_common::status::PaymentStatus;
@@ -546,12 +547,24 @@ fn filter_text(filter: &Filter) -> String {
     words.join(" ")
 }
 
-/// Parses `status:declined app:DMV-RENEWAL code:7MRE-S8EE-G last4:4242 name:lovelace`.
+/// Parses a search as an agent types it: a confirmation code as the customer reads it (`3hgd
+/// zb35 a`) or a payment id alone, or fields such as `status:declined app:DMV-RENEWAL
+/// code:7MRE-S8EE-G id:pay_… last4:4242 name:ada lovelace`; plain words are the payer's name.
 pub fn search_query(line: &str) -> Result<SearchQuery, String> {
     let mut query = SearchQuery::default();
-    for word in line.split_whitespace() {
+    if let Some(code) = normalize(line) {
+        query.confirmation_code = Some(code);
+        return Ok(query);
+    }
+    if let Some(id) = normalize_payment_id(line) {
+        query.payment_id = Some(id);
+        return Ok(query);
+    }
+    let mut name = Vec::new();
+    let mut words = line.split_whitespace().peekable();
+    while let Some(word) = words.next() {
         let Some((field, value)) = word.split_once(':') else {
-            query.payer_name = Some(word.to_owned());
+            name.push(word);
             continue;
         };
         match field {
@@ -561,22 +574,83 @@ pub fn search_query(line: &str) -> Result<SearchQuery, String> {
                 })?);
             }
             "app" => query.application = Some(value.to_ascii_uppercase()),
-            "code" => query.confirmation_code = Some(value.to_owned()),
+            "code" => {
+                // A code read aloud comes in groups: take the next words until it is whole.
+                let mut code = value.to_owned();
+                while code.chars().filter(char::is_ascii_alphanumeric).count() < CODE_SYMBOLS
+                    && let Some(next) = words.next_if(|w| !w.contains(':'))
+                {
+                    code.push(' ');
+                    code.push_str(next);
+                }
+                query.confirmation_code = Some(normalize(&code).ok_or_else(|| {
+                    format!("{code:?} is not a confirmation code: it has 9 letters and digits, like 3HGD-ZB35-A")
+                })?);
+            }
+            "id" => {
+                query.payment_id = Some(normalize_payment_id(value).ok_or_else(|| {
+                    format!("{value:?} is not a payment id: it looks like pay_ and 17 letters and digits")
+                })?);
+            }
             "last4" => query.last_four = Some(value.to_owned()),
-            "name" => query.payer_name = Some(value.to_owned()),
+            "name" => name.push(value),
             other => {
                 return Err(format!(
-                    "{other:?} is not a search field: use status:, app:, code:, last4:, name:"
+                    "{other:?} is not a search field: use status:, app:, code:, id:, last4:, name:"
                 ));
             }
         }
     }
+    if !name.is_empty() {
+        query.payer_name = Some(name.join(" "));
+    }
     Ok(query)
 }
+
+/// Letters and digits in a confirmation code, the check symbol included.
+const CODE_SYMBOLS: usize = 9;
 
 impl Msg {
     /// Whether the message only feeds the live feed (drawn at most at the frame rate).
     pub fn is_feed(&self) -> bool {
         matches!(self, Msg::Events(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_query;
+    use cip_common::confirmation::confirmation_code;
+
+    #[test]
+    fn a_code_or_a_payment_id_is_found_as_an_agent_types_it() {
+        let code = confirmation_code(0x0D_1C_AF_E5_35);
+        let plain = code.replace('-', "").to_lowercase();
+        let spoken = format!("{} {} {}", &plain[..4], &plain[4..8], &plain[8..]);
+        // As it was met: typed plainly, it matched nothing (each group was taken as a name).
+        let query = search_query(&spoken).unwrap();
+        assert_eq!(query.confirmation_code.as_deref(), Some(code.as_str()));
+        assert_eq!(query.payer_name, None);
+        let query = search_query(&format!("code:{spoken} status:approved")).unwrap();
+        assert_eq!(query.confirmation_code.as_deref(), Some(code.as_str()));
+        assert!(query.status.is_some());
+        // The payment id the in-doubt screen shows, typed as read.
+        let query = search_query("PAY_01kb2r3m4n5q8w7xy").unwrap();
+        assert_eq!(query.payment_id.as_deref(), Some("pay_01KB2R3M4N5Q8W7XY"));
+        let query = search_query("id:pay_01KB2R3M4N5Q8W7XY last4:4242").unwrap();
+        assert_eq!(query.payment_id.as_deref(), Some("pay_01KB2R3M4N5Q8W7XY"));
+        assert_eq!(query.last_four.as_deref(), Some("4242"));
+        // A whole name, and mistakes said plainly.
+        assert_eq!(
+            search_query("ada lovelace").unwrap().payer_name.as_deref(),
+            Some("ada lovelace")
+        );
+        let wrong = search_query("code:3HGD-ZB35").unwrap_err();
+        assert!(wrong.contains("9 letters and digits"), "{wrong}");
+        assert!(
+            search_query("id:pay_123")
+                .unwrap_err()
+                .contains("payment id")
+        );
     }
 }

@@ -64,7 +64,9 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
             PromptFor::FeedFilter => {
                 "Filter (app: status: kind: words; Enter applies, Esc cancels)"
             }
-            PromptFor::PaymentSearch => "Search (status: app: code: last4: name:; Enter searches)",
+            PromptFor::PaymentSearch => {
+                "Search: a code or payment id as read, or status: app: last4: name:"
+            }
         };
         let line = match &prompt.error {
             Some(error) => Line::styled(format!(" {error}"), theme.error()),

@@ -143,6 +143,7 @@ pub async fn search(
         from_ms: params.from_ms,
         to_ms: params.to_ms,
         confirmation_code: params.confirmation_code,
+        payment_id: None,
         last_four: params.last_four,
         payer_name: params.payer_name,
         sort: params.sort,

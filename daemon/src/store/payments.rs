@@ -423,6 +423,7 @@ pub fn search(
            AND (?6 IS NULL OR c.code = ?6)
            AND (?7 IS NULL OR p.last_four = ?7)
            AND (?8 IS NULL OR instr(lower(p.payer_name), lower(?8)) > 0)
+           AND (?11 IS NULL OR p.id = ?11)
          ORDER BY {order}
          LIMIT ?9 OFFSET ?10"
     );
@@ -439,6 +440,7 @@ pub fn search(
             query.payer_name,
             page_size + 1,
             i64::from(query.page) * i64::from(page_size),
+            query.payment_id,
         ],
         payment_from_row,
     )?;
