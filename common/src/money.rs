@@ -111,8 +111,8 @@ pub enum MoneyError {
     Negative,
     #[error("use a point for decimals, not a comma: type {suggestion}")]
     DecimalComma { suggestion: String },
-    #[error("commas only separate thousands, like 1,234.56: type the amount again without them")]
-    Grouping,
+    #[error("commas only separate thousands, like {example}: type the amount again without them")]
+    Grouping { example: String },
     #[error("{currency} has 3 decimals, so a comma is ambiguous: type {whole} or {decimal}")]
     AmbiguousComma {
         currency: Currency,
@@ -187,7 +187,12 @@ impl Money {
         let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
         if whole.contains(',') {
             if !groups_thousands(whole, ',') {
-                return Err(MoneyError::Grouping);
+                // 1,234 with as many decimals as the currency has: 1,234.56, 1,234.567, 1,234.
+                let decimals = 567 / 10i64.pow(3 - currency.exponent());
+                let example = 1_234 * 10i64.pow(currency.exponent()) + decimals;
+                return Err(MoneyError::Grouping {
+                    example: Money::new(example, currency).amount_text(),
+                });
             }
             if exponent == 3 && whole.matches(',').count() == 1 && !number.contains('.') {
                 return Err(MoneyError::AmbiguousComma {
@@ -486,7 +491,16 @@ mod tests {
             ("1,2345", Usd, "commas only separate thousands"),
             ("0,500", Usd, "commas only separate thousands"),
             ("1234,567", Usd, "commas only separate thousands"),
-            ("12,5", Jpy, "commas only separate thousands"),
+            (
+                "12,5",
+                Jpy,
+                "commas only separate thousands, like 1,234: type",
+            ),
+            (
+                "12,34.5",
+                Kwd,
+                "commas only separate thousands, like 1,234.567: type",
+            ),
             ("1,23", Jpy, "commas only separate thousands"),
             (
                 "1,234",

@@ -678,3 +678,61 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     );
     daemon.assert_no_card_data();
 }
+
+/// On the hosted page the email says it is optional and may be left out, the expiry boxes take
+/// `1` and a two-digit year as the customer means them, and a plate the agency sent in lower
+/// case is kept in capitals.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_reads_the_expiry_and_plate_as_meant_and_the_email_may_be_left_out() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let mut body = handoff_body();
+    body["fields"]["plate_number"] = json!("abc123");
+    body["payer"] = json!({"name": "Ada Lovelace"});
+    let (status, created) = agency.send("/v1/handoffs", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let pay_url = created["pay_url"].as_str().expect("a pay URL");
+    let customer = Customer::sign_in(&agency.base, pay_url, "agent1", "agent1-demo-pass").await;
+    assert!(
+        customer.form.contains("Email (optional)"),
+        "{}",
+        customer.form
+    );
+    let year = cip_tests::exp_year();
+    let paid = customer
+        .browser
+        .post(format!("{}/pay", customer.base))
+        .header("cookie", &customer.cookie)
+        .form(&[
+            ("csrf", hidden(&customer.form, "csrf")),
+            ("key", hidden(&customer.form, "key")),
+            ("method", "card".to_owned()),
+            ("payer.name", "Ada Lovelace".to_owned()),
+            ("payer.email", String::new()),
+            ("payer.postal_code", "94107".to_owned()),
+            ("card.number", "4242424242424242".to_owned()),
+            ("card.exp_month", "1".to_owned()),
+            ("card.exp_year", format!("{:02}", year % 100)),
+            ("card.cvv", "123".to_owned()),
+            ("card.name", "Ada Lovelace".to_owned()),
+            ("card.postal_code", "94107".to_owned()),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        paid.status(),
+        303,
+        "{}",
+        paid.text().await.unwrap_or_default()
+    );
+    let found = handoff_status(&agency, &id).await;
+    assert_eq!(found["status"], "paid", "{found}");
+    let payment = &found["payment"];
+    assert_eq!(payment["fields"]["plate_number"], "ABC123", "{payment}");
+    assert_eq!(payment["method"]["exp_month"], 1, "{payment}");
+    assert_eq!(payment["method"]["exp_year"], year, "{payment}");
+    daemon.sent(&cip_tests::card_request("4242424242424242", 4_200));
+    daemon.assert_no_card_data();
+}
