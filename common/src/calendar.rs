@@ -47,6 +47,18 @@ pub fn day_bounds_ms(zone: &TimeZone, day: Date) -> (i64, i64) {
     (day_start_ms(zone, day), day_start_ms(zone, next))
 }
 
+/// A moment as a person in `zone` reads it: `2027-01-15 02:00 CST`.
+pub fn local_minute(zone: &TimeZone, ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map_or_else(
+        |_| ms.to_string(),
+        |t| {
+            t.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        },
+    )
+}
+
 /// The day `ms` falls on in `zone`.
 pub fn day_of(zone: &TimeZone, ms: i64) -> Date {
     Timestamp::from_millisecond(ms).map_or(Date::MIN, |t| t.to_zoned(zone.clone()).date())

@@ -39,9 +39,22 @@ pub struct FieldSpec {
     /// The value is upper-cased before it is checked and stored: `abc123` is kept as `ABC123`.
     #[serde(default)]
     pub upper_case: bool,
+    /// A personal identifier (a taxpayer id): receipts show only its last four.
+    #[serde(default)]
+    pub masked: bool,
 }
 
 impl FieldSpec {
+    /// The value as a receipt shows it: a masked identifier keeps only its last four.
+    pub fn shown(&self, value: &str) -> String {
+        if !self.masked {
+            return value.to_owned();
+        }
+        let count = value.chars().count();
+        let kept = count.saturating_sub(4);
+        "*".repeat(kept) + &value.chars().skip(kept).collect::<String>()
+    }
+
     /// The value as it is checked, stored and fingerprinted.
     pub fn normalized(&self, value: &str) -> String {
         let value = value.trim();

@@ -305,6 +305,7 @@ mod tests {
                     hint: "9 digits".into(),
                     year_from: None,
                     upper_case: false,
+                    masked: false,
                 },
                 FieldSpec {
                     name: "tax_year".into(),
@@ -315,6 +316,7 @@ mod tests {
                     hint: "a year like 2025".into(),
                     year_from: Some(2000),
                     upper_case: false,
+                    masked: false,
                 },
             ],
         })
@@ -467,6 +469,7 @@ mod tests {
             hint: "1 to 8 letters or digits".into(),
             year_from: None,
             upper_case: true,
+            masked: false,
         });
         let form = Form::new(spec).unwrap();
         for (typed, kept) in [

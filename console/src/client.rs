@@ -309,10 +309,24 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
                     )
                     .await,
             );
-            let timeline = link.answer(client.timeline(ctx(), token, payment_id).await);
-            Msg::Detail(payment.and_then(|payment| {
-                timeline.map(|timeline| Box::new(crate::app::Detail { payment, timeline }))
-            }))
+            let timeline = link.answer(client.timeline(ctx(), token.clone(), payment_id).await);
+            let detail = match (payment, timeline) {
+                (Ok(payment), Ok(timeline)) => link
+                    .answer(
+                        client
+                            .application(ctx(), token, payment.application.clone())
+                            .await,
+                    )
+                    .map(|spec| {
+                        Box::new(crate::app::Detail {
+                            payment,
+                            timeline,
+                            spec,
+                        })
+                    }),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            Msg::Detail(detail)
         }
         Command::LoadStats { token } => Msg::Stats(link.answer(client.stats(ctx(), token).await)),
         Command::Search { token, query } => {

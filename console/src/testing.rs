@@ -182,6 +182,15 @@ pub fn payment(status: PaymentStatus) -> Payment {
     }
 }
 
+/// The detail of `payment` (of DMV-RENEWAL) as the daemon answers it.
+pub fn detail(payment: Payment, timeline: Vec<Event>) -> Msg {
+    Msg::Detail(Ok(Box::new(crate::app::Detail {
+        payment,
+        timeline,
+        spec: spec("DMV-RENEWAL"),
+    })))
+}
+
 /// Sent from the summary and answered with a payment of `status`.
 pub fn on_outcome(status: PaymentStatus) -> App {
     let mut app = on_summary();

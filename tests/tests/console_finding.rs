@@ -1,6 +1,6 @@
 //! The real `cip` in a pty against a real daemon: an agent finds a payment later the way the
 //! screens tell it to, by the payment id an in-doubt outcome shows and by a confirmation code as
-//! a customer reads it out.
+//! a customer reads it out, and prints its receipt again from its detail.
 
 use cip_tests::Daemon;
 use cip_tests::terminal::{
@@ -73,5 +73,25 @@ async fn an_agent_finds_payments_by_the_id_on_screen_and_a_code_read_aloud() {
         found.contains(&code) && found.contains(&approved_id) && !found.contains(&in_doubt_id),
         "{found}"
     );
+    // Its receipt, printed again from the payment's detail.
+    console.type_keys(ENTER);
+    console.wait_for("Timeline");
+    console.type_keys("s");
+    console.wait_for("Receipt saved to");
+    let file = daemon
+        .dir
+        .path()
+        .join(format!("receipt-{}.txt", code.replace('-', "")));
+    let receipt = std::fs::read_to_string(&file).expect("the receipt beside the console");
+    for words in [
+        "Vehicle registration renewal (DMV-RENEWAL)",
+        "Plate number:",
+        "Renewal notice number:",
+        &code,
+    ] {
+        assert!(receipt.contains(words), "{words:?} in:\n{receipt}");
+    }
+    assert!(!receipt.contains("plate_number") && !receipt.contains(&approved_card));
+    std::fs::remove_file(file).expect("removed");
     daemon.assert_no_card_data();
 }

@@ -695,12 +695,13 @@ impl App {
                 Vec::new()
             }
             KeyCode::Char('s') | KeyCode::Char('S') => {
-                let Some(payment) = self.outcome.as_ref() else {
+                let (Some(payment), Some(form)) = (self.outcome.as_ref(), self.form.as_ref())
+                else {
                     return Vec::new();
                 };
                 vec![Command::SaveReceipt {
                     file_name: crate::receipt::file_name(payment),
-                    text: crate::receipt::text(payment),
+                    text: crate::receipt::text(payment, &form.spec),
                 }]
             }
             KeyCode::Enter | KeyCode::Esc | KeyCode::Char('e') if declined => {
@@ -1330,7 +1331,9 @@ mod tests {
         };
         assert_eq!(file_name, "receipt-7MRES8EEG.txt");
         assert!(
-            text.contains("Confirmation code: 7MRE-S8EE-G") && !text.contains(&"4242".repeat(4))
+            text.contains("7MRE-S8EE-G")
+                && text.contains("Vehicle registration renewal")
+                && !text.contains(&"4242".repeat(4))
         );
         app.update(key(KeyCode::Char('?')));
         assert!(app.help);

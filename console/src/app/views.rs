@@ -6,6 +6,7 @@ use crate::feed::Filter;
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventDetail, EventKind};
+use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Payment, SearchPage, SearchQuery, SearchSort, normalize_payment_id};
 use cip_common::session::Role;
 use cip_common::stats::Stats;
@@ -73,11 +74,13 @@ impl View {
     }
 }
 
-/// The selected payment, every stored field and the timeline of its events.
+/// The selected payment, every stored field and the timeline of its events, with its
+/// application's spec for the fields' labels and its receipt.
 #[derive(Clone, Debug)]
 pub struct Detail {
     pub payment: Payment,
     pub timeline: Vec<Event>,
+    pub spec: ApplicationSpec,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,6 +427,12 @@ impl App {
         let payment = &detail.payment;
         match key.code {
             KeyCode::Esc | KeyCode::Enter => self.detail = None,
+            KeyCode::Char('s') => {
+                return vec![Command::SaveReceipt {
+                    file_name: crate::receipt::file_name(payment),
+                    text: crate::receipt::text(payment, &detail.spec),
+                }];
+            }
             KeyCode::Char('v') => {
                 if !self.is_supervisor() {
                     self.notice = Some("Only a supervisor can void payments".into());
@@ -620,7 +629,27 @@ impl Msg {
 #[cfg(test)]
 mod tests {
     use super::search_query;
+    use crate::app::Command;
+    use crate::testing::{detail, key, on_feed, payment};
     use cip_common::confirmation::confirmation_code;
+    use cip_common::status::PaymentStatus;
+    use ratatui::crossterm::event::KeyCode;
+
+    #[test]
+    fn a_receipt_is_printed_again_from_the_payments_detail() {
+        let mut app = on_feed();
+        app.update(detail(payment(PaymentStatus::Approved), Vec::new()));
+        let commands = app.update(key(KeyCode::Char('s')));
+        let [Command::SaveReceipt { file_name, text }] = commands.as_slice() else {
+            panic!("{commands:?}")
+        };
+        assert_eq!(file_name, "receipt-7MRES8EEG.txt");
+        assert!(
+            text.starts_with("Vehicle registration renewal (DMV-RENEWAL)")
+                && text.contains("Plate number:"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_code_or_a_payment_id_is_found_as_an_agent_types_it() {

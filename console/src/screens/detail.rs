@@ -87,9 +87,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
         .as_ref()
         .is_some_and(|s| s.role == cip_common::session::Role::Supervisor);
     let keys = if supervisor {
-        " Esc back  v void  r resolve in doubt"
+        " Esc back  s save receipt  v void  r resolve in doubt"
     } else {
-        " Esc back"
+        " Esc back  s save receipt"
     };
     let block = panel("Payment");
     let inner = block.inner(area);

@@ -4,8 +4,8 @@ use crate::app::App;
 use crate::app::Msg;
 use crate::screens::render;
 use crate::testing::{
-    fill_values, key, new_app, on_feed, on_form, on_outcome, on_summary, payment, payment_event,
-    stats, typed,
+    detail, fill_values, key, new_app, on_feed, on_form, on_outcome, on_summary, payment,
+    payment_event, stats, typed,
 };
 use crate::theme::Theme;
 use cip_common::event::EventKind;
@@ -170,10 +170,7 @@ fn detail_pane() {
         payment_event(4, EventKind::PaymentReceived, "DMV-RENEWAL", "Ada Lovelace"),
         payment_event(5, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada Lovelace"),
     ];
-    app.update(Msg::Detail(Ok(Box::new(crate::app::Detail {
-        payment,
-        timeline,
-    }))));
+    app.update(detail(payment, timeline));
     both_sizes("detail", &app);
 }
 
@@ -242,10 +239,7 @@ fn an_agents_restricted_view() {
 #[test]
 fn a_refused_action() {
     let mut app = on_feed();
-    app.update(Msg::Detail(Ok(Box::new(crate::app::Detail {
-        payment: payment(PaymentStatus::Approved),
-        timeline: Vec::new(),
-    }))));
+    app.update(detail(payment(PaymentStatus::Approved), Vec::new()));
     app.update(key(KeyCode::Char('v')));
     both_sizes("void_confirm", &app);
     app.update(key(KeyCode::Char('y')));

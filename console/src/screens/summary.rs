@@ -37,10 +37,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Line::from(""),
         row(
             "Payer",
-            format!(
-                "{} <{}> {}",
-                request.payer.name, request.payer.email, request.payer.postal_code
-            ),
+            match request.payer.email.as_str() {
+                "" => format!("{} {}", request.payer.name, request.payer.postal_code),
+                email => format!(
+                    "{} <{email}> {}",
+                    request.payer.name, request.payer.postal_code
+                ),
+            },
         ),
     ];
     for spec in &form.spec.fields {
