@@ -521,6 +521,13 @@ fn filter_text(filter: &Filter) -> String {
         let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.code()).collect();
         words.push(format!("kind:{}", kinds.join(",")));
     }
+    if !filter.agents.is_empty() {
+        words.push(format!("agent:{}", filter.agents.join(",")));
+    }
+    if !filter.modes.is_empty() {
+        let modes: Vec<&str> = filter.modes.iter().map(|m| m.code()).collect();
+        words.push(format!("mode:{}", modes.join(",")));
+    }
     words.extend(filter.text.iter().cloned());
     words.join(" ")
 }
