@@ -124,6 +124,15 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
         .await
         .expect("rpc");
     assert!(matches!(unknown, Err(ApiError::NotFound { .. })));
+    // Unlocked now: a second unlock says so rather than pretending.
+    let again = client
+        .unlock(ctx(), supervisor.clone(), "agent1".into())
+        .await
+        .expect("rpc");
+    assert!(
+        matches!(&again, Err(ApiError::InvalidRequest { message }) if message.contains("agent1 is not locked out")),
+        "{again:?}"
+    );
     daemon.login(&client, "DMV-RENEWAL", "agent1").await;
 
     // The feed tells the story, and every action is in the audit log.
