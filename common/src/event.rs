@@ -2,6 +2,7 @@
 //! they move, and security events (sign-ins, failures, lockouts, unlocks) for supervisors.
 
 use crate::money::Money;
+use crate::payment::Mode;
 use crate::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,10 @@ pub enum EventDetail {
         code: Option<String>,
         last_four: String,
         payer_name: String,
+        /// Who keyed the payment: the agent in full mode, the agency's API user otherwise.
+        keyed_by: String,
+        /// The channel it came through: gateway, partial (hosted page) or full (console).
+        mode: Mode,
     },
     Security {
         /// The user the event is about (who signed in, who was locked or unlocked).

@@ -3,6 +3,7 @@
 //! what shows. No I/O.
 
 use cip_common::event::{Event, EventDetail, EventKind};
+use cip_common::payment::Mode;
 use cip_common::status::PaymentStatus;
 use std::collections::VecDeque;
 
@@ -12,13 +13,17 @@ pub struct Filter {
     pub applications: Vec<String>,
     pub statuses: Vec<PaymentStatus>,
     pub kinds: Vec<EventKind>,
+    /// Who keyed the payment (or, for a security event, the user it is about).
+    pub agents: Vec<String>,
+    /// The payment's channel: gateway, partial or full.
+    pub modes: Vec<Mode>,
     /// Matched against payment id, confirmation code, last four and payer name (or, for a
     /// security event, the user).
     pub text: Vec<String>,
 }
 
 impl Filter {
-    /// Parses `app:DMV-RENEWAL,PARK-RESERVE status:declined kind:lockout ada 4242`.
+    /// Parses `app:DMV-RENEWAL,PARK-RESERVE status:declined kind:lockout agent:agent1 mode:full ada 4242`.
     pub fn parse(line: &str) -> Result<Filter, String> {
         let mut filter = Filter::default();
         for word in line.split_whitespace() {
@@ -55,9 +60,24 @@ impl Filter {
                         filter.kinds.extend(kinds);
                     }
                 }
+                Some(("agent", values)) => filter.agents.extend(
+                    values
+                        .split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_lowercase),
+                ),
+                Some(("mode", values)) => {
+                    for value in values.split(',').filter(|v| !v.is_empty()) {
+                        let mode =
+                            Mode::from_code(&value.to_ascii_lowercase()).ok_or_else(|| {
+                                format!("mode {value:?}: use gateway, partial or full")
+                            })?;
+                        filter.modes.push(mode);
+                    }
+                }
                 Some((field, _)) => {
                     return Err(format!(
-                        "{field:?} is not a filter field: use app:, status:, kind: or plain words"
+                        "{field:?} is not a filter field: use app:, status:, kind:, agent:, mode: or plain words"
                     ));
                 }
                 None => filter.text.push(word.to_lowercase()),
@@ -77,16 +97,20 @@ impl Filter {
                 .as_ref()
                 .is_some_and(|a| self.applications.contains(a));
         let kind_ok = self.kinds.is_empty() || self.kinds.contains(&event.kind);
-        let (status, haystack): (Option<PaymentStatus>, Vec<String>) = match &event.detail {
+        let (status, agent, mode, haystack): (_, _, _, Vec<String>) = match &event.detail {
             EventDetail::Payment {
                 payment_id,
                 status,
                 confirmation_code,
                 last_four,
                 payer_name,
+                keyed_by,
+                mode,
                 ..
             } => (
                 Some(*status),
+                Some(keyed_by),
+                Some(*mode),
                 vec![
                     payment_id.to_lowercase(),
                     confirmation_code.clone().unwrap_or_default().to_lowercase(),
@@ -94,17 +118,24 @@ impl Filter {
                     payer_name.to_lowercase(),
                 ],
             ),
-            EventDetail::Security { user, .. } => (None, vec![user.to_lowercase()]),
-            EventDetail::Batch { batch_id, .. } => (None, vec![batch_id.to_lowercase()]),
+            EventDetail::Security { user, .. } => {
+                (None, Some(user), None, vec![user.to_lowercase()])
+            }
+            EventDetail::Batch { batch_id, .. } => {
+                (None, None, None, vec![batch_id.to_lowercase()])
+            }
         };
         let status_ok =
             self.statuses.is_empty() || status.is_some_and(|s| self.statuses.contains(&s));
+        let agent_ok = self.agents.is_empty()
+            || agent.is_some_and(|a| self.agents.contains(&a.to_lowercase()));
+        let mode_ok = self.modes.is_empty() || mode.is_some_and(|m| self.modes.contains(&m));
         let text_ok = self.text.is_empty()
             || self
                 .text
                 .iter()
                 .any(|t| haystack.iter().any(|h| h.contains(t.as_str())));
-        app_ok && kind_ok && status_ok && text_ok
+        app_ok && kind_ok && status_ok && agent_ok && mode_ok && text_ok
     }
 }
 
@@ -317,13 +348,40 @@ mod tests {
         assert!(
             Filter::parse("colour:red")
                 .unwrap_err()
-                .contains("app:, status:, kind:")
+                .contains("app:, status:, kind:, agent:, mode:")
         );
+        assert!(Filter::parse("mode:kiosk").unwrap_err().contains("gateway"));
         assert!(
             Filter::parse("status:pending")
                 .unwrap_err()
                 .contains("approved")
         );
+    }
+
+    #[test]
+    fn filters_by_who_keyed_the_payment_and_its_channel() {
+        let mut gateway = payment_event(2, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada");
+        if let EventDetail::Payment { keyed_by, mode, .. } = &mut gateway.detail {
+            *keyed_by = "dmv-api".into();
+            *mode = Mode::Gateway;
+        }
+        let events = [
+            payment_event(1, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada"),
+            gateway,
+            crate::testing::security_event(3, EventKind::Lockout, "agent1"),
+        ];
+        let shown = |line: &str| -> Vec<u64> {
+            let filter = Filter::parse(line).unwrap();
+            events
+                .iter()
+                .filter(|e| filter.matches(e))
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(shown("agent:AGENT1"), [1, 3]);
+        assert_eq!(shown("mode:gateway"), [2]);
+        assert_eq!(shown("mode:full,gateway"), [1, 2]);
+        assert_eq!(shown("agent:agent1 mode:full"), [1]);
     }
 
     #[test]

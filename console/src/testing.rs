@@ -225,6 +225,8 @@ pub fn payment_event(seq: u64, kind: EventKind, app: &str, name: &str) -> Event 
             code: (status == PaymentStatus::Declined).then(|| "insufficient_funds".into()),
             last_four: "4242".into(),
             payer_name: name.into(),
+            keyed_by: "agent1".into(),
+            mode: Mode::Full,
         },
     }
 }

@@ -1,6 +1,7 @@
 //! Styles, with and without colour: under `NO_COLOR`, focus and errors stay visible through
 //! reverse video, bold and underline.
 
+use cip_common::status::PaymentStatus;
 use ratatui::style::{Color, Modifier, Style};
 
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +51,19 @@ impl Theme {
         )
     }
 
+    /// A payment's row by its status: approved green, declined and failed red, in doubt yellow,
+    /// voided magenta. Without colour the row's status word tells it alone.
+    pub fn status(self, status: PaymentStatus) -> Style {
+        let color = match status {
+            PaymentStatus::Approved => Color::LightGreen,
+            PaymentStatus::Declined | PaymentStatus::Failed => Color::LightRed,
+            PaymentStatus::InDoubt => Color::Yellow,
+            PaymentStatus::Voided => Color::Magenta,
+            PaymentStatus::Processing => return Style::new(),
+        };
+        self.pick(Style::new().fg(color), Style::new())
+    }
+
     pub fn dim(self) -> Style {
         self.pick(Style::new().fg(Color::DarkGray), Style::new())
     }
@@ -80,5 +94,22 @@ mod tests {
         }
         assert!(plain.focus().add_modifier.contains(Modifier::REVERSED));
         assert!(Theme { color: true }.focus().bg.is_some());
+    }
+
+    #[test]
+    fn payments_are_coloured_by_status_and_plain_without_colour() {
+        let colour = Theme { color: true };
+        let fg = |status| colour.status(status).fg;
+        assert_eq!(fg(PaymentStatus::Approved), Some(Color::LightGreen));
+        assert_eq!(fg(PaymentStatus::Declined), fg(PaymentStatus::Failed));
+        assert_ne!(fg(PaymentStatus::Declined), fg(PaymentStatus::Approved));
+        assert_eq!(fg(PaymentStatus::InDoubt), Some(Color::Yellow));
+        assert_eq!(fg(PaymentStatus::Voided), Some(Color::Magenta));
+        let plain = Theme { color: false };
+        assert!(
+            PaymentStatus::ALL
+                .iter()
+                .all(|s| plain.status(*s) == Style::new())
+        );
     }
 }

@@ -490,6 +490,17 @@ impl Auth {
                 id: user.to_owned(),
             });
         };
+        let now = self.clock.now_ms();
+        if target
+            .and_then(|t| t.locked_until_ms)
+            .is_none_or(|until| until <= now)
+        {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{user} is not locked out: they can sign in with their password as it is"
+                ),
+            });
+        }
         let entry = self.entry(
             &caller.user,
             "user.unlock",

@@ -386,16 +386,18 @@ impl Engine {
             });
         }
         payment.status = status;
+        // One instant for the stored decision and the figures, so a later void finds its minute.
+        let now = self.clock.now_ms();
         if status != PaymentStatus::Voided {
             payment.message = code.as_deref().map(|c| outcome_message(c).to_owned());
             payment.code = code;
-            payment.decided_ms = Some(self.clock.now_ms());
+            payment.decided_ms = Some(now);
         }
         let decision = Arc::new(Decision {
             from,
             authorization,
             kind: EventKind::for_status(status, from == PaymentStatus::InDoubt),
-            at_ms: self.clock.now_ms(),
+            at_ms: now,
             audit,
         });
         loop {
@@ -410,7 +412,13 @@ impl Engine {
             match decided {
                 Decided::Committed => {
                     tracing::debug!(payment = %payment.id, status = %payment.status, "payment moved");
-                    if status != PaymentStatus::InDoubt {
+                    if status == PaymentStatus::Voided {
+                        self.figures.void(
+                            &payment.application,
+                            payment.amount,
+                            payment.decided_ms.unwrap_or(payment.created_ms),
+                        );
+                    } else if status != PaymentStatus::InDoubt {
                         // Processing time is from received to the processor's answer only.
                         let latency = (from == PaymentStatus::Processing).then(|| {
                             u64::try_from(decision.at_ms - payment.created_ms).unwrap_or(0)
@@ -568,9 +576,8 @@ impl Engine {
             .read(move |conn| payments::decided_since(conn, since))
             .await?;
         for p in decided {
-            // A voided payment was approved when it was decided; one in doubt is not decided.
+            // Counted by status now, as a void left them live; one in doubt is not decided.
             let status = match p.status {
-                PaymentStatus::Voided => PaymentStatus::Approved,
                 PaymentStatus::InDoubt | PaymentStatus::Processing => continue,
                 status => status,
             };

@@ -1,6 +1,8 @@
 //! The queue view's figures, kept in memory as the engine decides payments: per application and
-//! minute, counts by status, approved amounts and a latency histogram. Filled from the database
-//! at start, so a restart loses nothing of the last hour.
+//! minute of decision, counts by status now, approved amounts and a latency histogram. Filled
+//! from the database at start, so a restart loses nothing of the last hour. A void moves its
+//! payment from approved to voided in the minute it was decided: the figures read as the
+//! payments do now, as reconciliation reads them, whether or not the daemon restarted between.
 
 use cip_common::money::{Currency, Money};
 use cip_common::stats::{WINDOWS_MINUTES, WindowStats};
@@ -141,6 +143,33 @@ impl Figures {
         }
     }
 
+    /// An approved payment decided at `decided_ms` was voided: it counts as voided from now on,
+    /// and its amount is no longer approved.
+    pub fn void(&self, application: &str, amount: Money, decided_ms: i64) {
+        let minute = decided_ms.div_euclid(MINUTE_MS);
+        let mut all = self
+            .by_application
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Decided more than an hour ago: no longer in any window.
+        let Some(bucket) = all
+            .get_mut(application)
+            .and_then(|minutes| minutes.iter_mut().find(|m| m.minute == minute))
+        else {
+            return;
+        };
+        let approved = &mut bucket.counts[status_index(PaymentStatus::Approved)];
+        *approved = approved.saturating_sub(1);
+        bucket.counts[status_index(PaymentStatus::Voided)] += 1;
+        if let Some((_, total)) = bucket
+            .approved
+            .iter_mut()
+            .find(|(c, _)| *c == amount.currency)
+        {
+            *total = total.saturating_sub(amount.minor);
+        }
+    }
+
     /// The windows of `WINDOWS_MINUTES` and payments decided per minute over the last hour
     /// (oldest first), for `applications`, as of `now_ms`. A window of N minutes holds the
     /// current minute and the N - 1 before it.
@@ -194,8 +223,9 @@ fn window_stats(minutes: u32, inside: &[&&Minute]) -> WindowStats {
         }
     }
     let of = |status| counts[status_index(status)];
-    let decided =
-        of(PaymentStatus::Approved) + of(PaymentStatus::Declined) + of(PaymentStatus::Failed);
+    // The processor approved a payment voided since: the rate is the processor's.
+    let approved_by_processor = of(PaymentStatus::Approved) + of(PaymentStatus::Voided);
+    let decided = approved_by_processor + of(PaymentStatus::Declined) + of(PaymentStatus::Failed);
     let percentile = |p: u64| -> Option<u64> {
         let total: u64 = latency.iter().sum();
         if total == 0 {
@@ -221,7 +251,7 @@ fn window_stats(minutes: u32, inside: &[&&Minute]) -> WindowStats {
             .filter(|(_, n)| *n > 0)
             .collect(),
         approval_per_mille: (decided > 0)
-            .then(|| u32::try_from(of(PaymentStatus::Approved) * 1000 / decided).unwrap_or(1000)),
+            .then(|| u32::try_from(approved_by_processor * 1000 / decided).unwrap_or(1000)),
         approved_amounts: approved
             .into_iter()
             .map(|(c, minor)| Money::new(minor, c))
@@ -287,6 +317,33 @@ mod tests {
         assert_eq!(per_minute[59], 100);
         assert_eq!(per_minute[29], 1);
         assert_eq!(per_minute.iter().sum::<u64>(), 101);
+    }
+
+    #[test]
+    fn a_void_moves_its_payment_from_approved_to_voided_in_the_minute_it_was_decided() {
+        let figures = Figures::default();
+        let apps = vec!["A".to_owned()];
+        figures.record("A", PaymentStatus::Approved, usd(1_000), Some(4), T0);
+        figures.record("A", PaymentStatus::Approved, usd(300), Some(4), T0 + 1);
+        figures.record("A", PaymentStatus::Declined, usd(500), Some(4), T0 + 2);
+        figures.void("A", usd(1_000), T0);
+        let (windows, per_minute) = figures.snapshot(&apps, T0 + 10 * MINUTE_MS);
+        let window = &windows[1];
+        assert_eq!(window.count(PaymentStatus::Approved), 1);
+        assert_eq!(window.count(PaymentStatus::Voided), 1);
+        assert_eq!(window.approved_amounts, vec![usd(300)]);
+        // The processor approved two of three.
+        assert_eq!(window.approval_per_mille, Some(666));
+        assert_eq!(per_minute.iter().sum::<u64>(), 3);
+        // As the fill at start counts the same payments, read as they are now.
+        let filled = Figures::default();
+        filled.record("A", PaymentStatus::Voided, usd(1_000), Some(4), T0);
+        filled.record("A", PaymentStatus::Approved, usd(300), Some(4), T0 + 1);
+        filled.record("A", PaymentStatus::Declined, usd(500), Some(4), T0 + 2);
+        assert_eq!(
+            filled.snapshot(&apps, T0 + 10 * MINUTE_MS),
+            (windows, per_minute)
+        );
     }
 
     #[test]

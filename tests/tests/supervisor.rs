@@ -1,9 +1,12 @@
 //! Supervisor actions and figures through a real daemon: void, resolve, unlock, each audited;
 //! the queue's figures; agents refused all of them.
 
+use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::event::{EventDetail, EventKind};
-use cip_common::payment::PaymentLookup;
+use cip_common::payment::{Mode, PaymentLookup};
+use cip_common::report::Reconciliation;
+use cip_common::stats::Stats;
 use cip_common::status::PaymentStatus;
 use cip_tests::{Daemon, card_request, ctx, new_key};
 
@@ -121,6 +124,15 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
         .await
         .expect("rpc");
     assert!(matches!(unknown, Err(ApiError::NotFound { .. })));
+    // Unlocked now: a second unlock says so rather than pretending.
+    let again = client
+        .unlock(ctx(), supervisor.clone(), "agent1".into())
+        .await
+        .expect("rpc");
+    assert!(
+        matches!(&again, Err(ApiError::InvalidRequest { message }) if message.contains("agent1 is not locked out")),
+        "{again:?}"
+    );
     daemon.login(&client, "DMV-RENEWAL", "agent1").await;
 
     // The feed tells the story, and every action is in the audit log.
@@ -182,7 +194,8 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
         .expect("stats");
     let window = &stats.windows[1];
     assert_eq!(window.minutes, 15);
-    assert_eq!(window.count(PaymentStatus::Approved), 2);
+    // The resolved payment is approved; the voided one counts as voided, as reconciliation has it.
+    assert_eq!(window.count(PaymentStatus::Approved), 1);
     assert_eq!(window.count(PaymentStatus::Declined), 1);
     assert_eq!(window.count(PaymentStatus::Voided), 1);
     assert_eq!(window.approval_per_mille, Some(666));
@@ -191,5 +204,136 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
     assert!(stats.unsettled.is_empty());
     assert_eq!(stats.recent_failures.len(), 1);
     assert_eq!(stats.recent_failures[0].payment_id, declined.id);
+    daemon.assert_no_card_data();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_void_and_a_restart_the_queue_counts_as_reconciliation_does() {
+    let mut daemon = Daemon::start().await;
+    let client = daemon.client().await;
+    let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let mut paid = Vec::new();
+    for number in ["4242424242424242", "4242424242424242", "4000000000000002"] {
+        let request = card_request(number, 4_000);
+        daemon.sent(&request);
+        paid.push(
+            client
+                .submit(ctx(), agent.clone(), new_key(), request)
+                .await
+                .expect("rpc")
+                .expect("decided"),
+        );
+    }
+    client
+        .void(ctx(), supervisor.clone(), paid[0].id.clone())
+        .await
+        .expect("rpc")
+        .expect("voided");
+
+    // By status and amount, the queue's last hour and the day's reconciliation, before and after.
+    let figures = |stats: &Stats| {
+        let hour = &stats.windows[2];
+        assert_eq!(hour.minutes, 60);
+        let counts: Vec<(PaymentStatus, u64)> = [
+            PaymentStatus::Approved,
+            PaymentStatus::Declined,
+            PaymentStatus::Voided,
+        ]
+        .into_iter()
+        .map(|s| (s, hour.count(s)))
+        .collect();
+        (counts, hour.approved_amounts.clone())
+    };
+    let reconciled = |r: &Reconciliation| {
+        let counts: Vec<(PaymentStatus, u64)> = [
+            PaymentStatus::Approved,
+            PaymentStatus::Declined,
+            PaymentStatus::Voided,
+        ]
+        .into_iter()
+        .map(|s| {
+            (
+                s,
+                r.lines
+                    .iter()
+                    .filter(|l| l.status == s)
+                    .map(|l| l.count)
+                    .sum(),
+            )
+        })
+        .collect();
+        let approved = r
+            .lines
+            .iter()
+            .filter(|l| l.status == PaymentStatus::Approved)
+            .map(|l| l.total)
+            .collect::<Vec<_>>();
+        (counts, approved)
+    };
+    let expected = (
+        vec![
+            (PaymentStatus::Approved, 1),
+            (PaymentStatus::Declined, 1),
+            (PaymentStatus::Voided, 1),
+        ],
+        vec![paid[1].amount],
+    );
+    let live = client
+        .stats(ctx(), supervisor.clone())
+        .await
+        .expect("rpc")
+        .expect("stats");
+    assert_eq!(figures(&live), expected, "before the restart");
+
+    daemon.restart_after_kill().await;
+    let client = daemon.client().await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let restarted = client
+        .stats(ctx(), supervisor.clone())
+        .await
+        .expect("rpc")
+        .expect("stats");
+    assert_eq!(figures(&restarted), expected, "after the restart");
+    assert_eq!(restarted.windows[2], live.windows[2]);
+    // The day the payments were made, in the application's own time zone.
+    let today = client
+        .reconcile(ctx(), supervisor.clone(), "DMV-RENEWAL".into(), None)
+        .await
+        .expect("rpc")
+        .expect("reconciliation");
+    let zone = calendar::zone(&today.time_zone).expect("a known zone");
+    let day = calendar::day_of(&zone, paid[0].created_ms);
+    let supervisor_after = supervisor.clone();
+    let reconciliation = client
+        .reconcile(ctx(), supervisor.clone(), "DMV-RENEWAL".into(), Some(day))
+        .await
+        .expect("rpc")
+        .expect("reconciliation");
+    assert_eq!(reconciled(&reconciliation), expected);
+
+    // Every payment event names who keyed the payment and its channel: an agent at the console.
+    let feed = client
+        .events(ctx(), supervisor_after, 0, 1000, 0)
+        .await
+        .expect("rpc")
+        .expect("events");
+    let voided: Vec<(EventKind, &str, Mode)> = feed
+        .events
+        .iter()
+        .filter(|e| e.payment_id() == Some(paid[0].id.as_str()))
+        .map(|e| match &e.detail {
+            EventDetail::Payment { keyed_by, mode, .. } => (e.kind, keyed_by.as_str(), *mode),
+            other => panic!("a payment event expected: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        voided,
+        [
+            (EventKind::PaymentReceived, "agent1", Mode::Full),
+            (EventKind::PaymentApproved, "agent1", Mode::Full),
+            (EventKind::PaymentVoided, "agent1", Mode::Full),
+        ]
+    );
     daemon.assert_no_card_data();
 }

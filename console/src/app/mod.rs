@@ -273,6 +273,8 @@ pub struct App {
     pub detail: Option<Detail>,
     pub stats: Option<Stats>,
     stats_asked: Option<Instant>,
+    /// The unsettled payment selected in the queue, by id: it stays put as the list refreshes.
+    pub queue_selected: Option<String>,
     pub payments: PaymentsTable,
     pub reports: ReportsView,
     pub prompt: Option<Prompt>,
@@ -320,6 +322,7 @@ impl App {
             detail: None,
             stats: None,
             stats_asked: None,
+            queue_selected: None,
             payments: PaymentsTable::default(),
             reports: ReportsView::default(),
             prompt: None,

@@ -1,5 +1,6 @@
 //! The supervisor's views: the live feed with its filter and detail pane, the payments table,
-//! the queue, and the actions (void, resolve, unlock), each behind a confirmation prompt.
+//! the queue with its unsettled payments to open and resolve, and the actions (void, resolve,
+//! unlock), each behind a confirmation prompt.
 
 use super::{App, Command, Msg};
 use crate::feed::Filter;
@@ -9,7 +10,7 @@ use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Payment, SearchPage, SearchQuery, SearchSort, normalize_payment_id};
 use cip_common::session::Role;
-use cip_common::stats::Stats;
+use cip_common::stats::{QueueItem, Stats};
 use cip_common::status::PaymentStatus;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
@@ -87,6 +88,8 @@ pub struct Detail {
 pub enum PromptFor {
     FeedFilter,
     PaymentSearch,
+    /// The user id to unlock, typed by a supervisor.
+    UnlockUser,
 }
 
 /// A one-line input at the foot of a view.
@@ -234,6 +237,14 @@ impl App {
         match result {
             Ok(done) => {
                 self.notice = Some(done);
+                // A resolved payment leaves the queue's unsettled list now, not at the next refresh.
+                if self.view == View::Queue
+                    && self.detail.is_none()
+                    && let Some(token) = self.token()
+                {
+                    self.stats_asked = Some(self.now);
+                    return vec![Command::LoadStats { token }];
+                }
                 // Show the payment as it is now.
                 if let (Some(detail), Some(token)) = (&self.detail, self.token()) {
                     return vec![Command::LoadDetail {
@@ -280,7 +291,75 @@ impl App {
             View::Feed => self.feed_key(key),
             View::Payments => self.payments_key(key),
             View::Reports => self.reports_key(key),
-            _ => Vec::new(),
+            View::Queue => self.queue_key(key),
+            View::NewPayment => Vec::new(),
+        }
+    }
+
+    /// The unsettled payment the queue shows selected: the one chosen, or else the oldest.
+    pub fn queue_selection(&self) -> Option<&QueueItem> {
+        let unsettled = &self.stats.as_ref()?.unsettled;
+        self.queue_selected
+            .as_ref()
+            .and_then(|id| unsettled.iter().find(|p| &p.payment_id == id))
+            .or(unsettled.first())
+    }
+
+    fn queue_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        let delta = match key.code {
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Char('u') => {
+                self.open_unlock_prompt();
+                return Vec::new();
+            }
+            KeyCode::Enter | KeyCode::Char('r') => {
+                let Some(item) = self.queue_selection() else {
+                    self.notice = Some("No payment is unsettled: nothing to open".into());
+                    return Vec::new();
+                };
+                let (payment_id, status) = (item.payment_id.clone(), item.status);
+                if key.code == KeyCode::Char('r') {
+                    self.confirm_resolve(payment_id, status);
+                    return Vec::new();
+                }
+                return self
+                    .token()
+                    .map(|token| Command::LoadDetail { token, payment_id })
+                    .into_iter()
+                    .collect();
+            }
+            _ => return Vec::new(),
+        };
+        let Some(stats) = self.stats.as_ref() else {
+            return Vec::new();
+        };
+        let unsettled = &stats.unsettled;
+        let at = self.queue_selection().and_then(|item| {
+            unsettled
+                .iter()
+                .position(|p| p.payment_id == item.payment_id)
+        });
+        if let Some(at) = at {
+            let next = at.saturating_add_signed(delta).min(unsettled.len() - 1);
+            self.queue_selected = Some(unsettled[next].payment_id.clone());
+        }
+        Vec::new()
+    }
+
+    /// Asks before settling an in-doubt payment by asking the processor.
+    fn confirm_resolve(&mut self, payment_id: String, status: PaymentStatus) {
+        if !self.is_supervisor() {
+            self.notice = Some("Only a supervisor can resolve payments".into());
+        } else if status != PaymentStatus::InDoubt {
+            self.notice = Some(format!(
+                "Only an in-doubt payment can be resolved; {payment_id} is {status}"
+            ));
+        } else if let Some(token) = self.token() {
+            self.confirm = Some(Confirm {
+                question: format!("Ask the processor about {payment_id} now and settle it? (y/n)"),
+                action: Action::Call(Command::Resolve { token, payment_id }),
+            });
         }
     }
 
@@ -311,6 +390,14 @@ impl App {
                         }
                         Err(e) => prompt.error = Some(e),
                     },
+                    PromptFor::UnlockUser if line.is_empty() => {
+                        prompt.error =
+                            Some("Type the user id to unlock, as they sign in; Esc cancels".into());
+                    }
+                    PromptFor::UnlockUser => {
+                        self.prompt = None;
+                        self.confirm_unlock_of(line);
+                    }
                     PromptFor::PaymentSearch => match search_query(&line) {
                         Ok(mut query) => {
                             query.sort = self.payments.query.sort;
@@ -395,29 +482,39 @@ impl App {
             .collect()
     }
 
+    /// `u` in the feed: the user of a selected lockout or failed sign-in, else any user typed.
     fn confirm_unlock(&mut self) -> Vec<Command> {
-        if !self.is_supervisor() {
-            self.notice = Some("Only a supervisor can unlock users".into());
-            return Vec::new();
-        }
-        let user = match self.feed.selected_event() {
+        match self.feed.selected_event() {
             Some(Event {
                 kind: EventKind::Lockout | EventKind::SignInFailed,
                 detail: EventDetail::Security { user, .. },
                 ..
-            }) => user.clone(),
-            _ => {
-                self.notice = Some("Select a lockout or failed sign-in to unlock its user".into());
-                return Vec::new();
+            }) => {
+                let user = user.clone();
+                self.confirm_unlock_of(user);
             }
-        };
-        if let Some(token) = self.token() {
+            _ => self.open_unlock_prompt(),
+        }
+        Vec::new()
+    }
+
+    fn open_unlock_prompt(&mut self) {
+        if self.is_supervisor() {
+            self.open_prompt(PromptFor::UnlockUser, String::new());
+        } else {
+            self.notice = Some("Only a supervisor can unlock users".into());
+        }
+    }
+
+    fn confirm_unlock_of(&mut self, user: String) {
+        if !self.is_supervisor() {
+            self.notice = Some("Only a supervisor can unlock users".into());
+        } else if let Some(token) = self.token() {
             self.confirm = Some(Confirm {
                 question: format!("Unlock user {user}? It can sign in again at once. (y/n)"),
                 action: Action::Call(Command::Unlock { token, user }),
             });
         }
-        Vec::new()
     }
 
     fn detail_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -455,25 +552,8 @@ impl App {
                 }
             }
             KeyCode::Char('r') => {
-                if !self.is_supervisor() {
-                    self.notice = Some("Only a supervisor can resolve payments".into());
-                } else if payment.status != PaymentStatus::InDoubt {
-                    self.notice = Some(format!(
-                        "Only an in-doubt payment can be resolved; this one is {}",
-                        payment.status
-                    ));
-                } else if let Some(token) = self.token() {
-                    self.confirm = Some(Confirm {
-                        question: format!(
-                            "Ask the processor about {} now and settle it? (y/n)",
-                            payment.id
-                        ),
-                        action: Action::Call(Command::Resolve {
-                            token,
-                            payment_id: payment.id.clone(),
-                        }),
-                    });
-                }
+                let (payment_id, status) = (payment.id.clone(), payment.status);
+                self.confirm_resolve(payment_id, status);
             }
             _ => {}
         }
@@ -552,6 +632,13 @@ fn filter_text(filter: &Filter) -> String {
         let kinds: Vec<&str> = filter.kinds.iter().map(|k| k.code()).collect();
         words.push(format!("kind:{}", kinds.join(",")));
     }
+    if !filter.agents.is_empty() {
+        words.push(format!("agent:{}", filter.agents.join(",")));
+    }
+    if !filter.modes.is_empty() {
+        let modes: Vec<&str> = filter.modes.iter().map(|m| m.code()).collect();
+        words.push(format!("mode:{}", modes.join(",")));
+    }
     words.extend(filter.text.iter().cloned());
     words.join(" ")
 }
@@ -628,12 +715,147 @@ impl Msg {
 
 #[cfg(test)]
 mod tests {
-    use super::search_query;
+    use super::*;
     use crate::app::Command;
-    use crate::testing::{detail, key, on_feed, payment};
+    use crate::testing::{detail, payment};
+    use crate::testing::{key, on_feed, stats, typed};
     use cip_common::confirmation::confirmation_code;
-    use cip_common::status::PaymentStatus;
-    use ratatui::crossterm::event::KeyCode;
+    use cip_common::stats::QueueItem;
+
+    /// A supervisor on the queue, with one payment in doubt and one still processing.
+    fn on_queue() -> App {
+        let mut app = on_feed();
+        let asked = app.update(key(KeyCode::F(5)));
+        assert!(matches!(asked.as_slice(), [Command::LoadStats { .. }]));
+        let mut figures = stats();
+        let in_doubt = figures.unsettled[0].clone();
+        figures.unsettled.push(QueueItem {
+            payment_id: "pay_0000000000PROC".into(),
+            status: PaymentStatus::Processing,
+            code: None,
+            ..in_doubt
+        });
+        app.update(Msg::Stats(Ok(figures)));
+        app
+    }
+
+    fn selected(app: &App) -> &str {
+        &app.queue_selection().expect("a selection").payment_id
+    }
+
+    #[test]
+    fn the_queue_selects_an_unsettled_payment_opens_it_and_resolves_it_after_asking() {
+        let mut app = on_queue();
+        assert_eq!(selected(&app), "pay_00000000000IN", "the oldest first");
+        app.update(key(KeyCode::Down));
+        assert_eq!(selected(&app), "pay_0000000000PROC");
+        app.update(key(KeyCode::Down));
+        assert_eq!(
+            selected(&app),
+            "pay_0000000000PROC",
+            "the last stays selected"
+        );
+        // A processing payment is not resolved: it is still being answered.
+        assert!(app.update(key(KeyCode::Char('r'))).is_empty());
+        assert!(app.confirm.is_none());
+        assert!(
+            app.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("pay_0000000000PROC is processing")),
+            "{:?}",
+            app.notice
+        );
+        app.update(key(KeyCode::Up));
+        let opened = app.update(key(KeyCode::Enter));
+        assert!(
+            matches!(opened.as_slice(), [Command::LoadDetail { payment_id, .. }] if payment_id == "pay_00000000000IN"),
+            "{opened:?}"
+        );
+        // `r` asks first; only `y` resolves, and the queue is asked for again once it is done.
+        assert!(app.update(key(KeyCode::Char('r'))).is_empty());
+        assert!(
+            app.confirm
+                .as_ref()
+                .is_some_and(|c| c.question.contains("pay_00000000000IN"))
+        );
+        let resolved = app.update(key(KeyCode::Char('y')));
+        assert!(
+            matches!(resolved.as_slice(), [Command::Resolve { payment_id, .. }] if payment_id == "pay_00000000000IN"),
+            "{resolved:?}"
+        );
+        let refreshed = app.update(Msg::ActionDone(Ok(
+            "pay_00000000000IN resolved: approved".into()
+        )));
+        assert!(matches!(refreshed.as_slice(), [Command::LoadStats { .. }]));
+        // The selection stays on its payment when a refresh changes the list.
+        app.update(key(KeyCode::Down));
+        let mut figures = stats();
+        figures.unsettled.clear();
+        figures.unsettled.push(QueueItem {
+            payment_id: "pay_0000000000PROC".into(),
+            status: PaymentStatus::Processing,
+            code: None,
+            ..stats().unsettled[0].clone()
+        });
+        app.update(Msg::Stats(Ok(figures)));
+        assert_eq!(selected(&app), "pay_0000000000PROC");
+    }
+
+    #[test]
+    fn u_unlocks_any_user_typed_after_asking_and_says_plainly_why_not() {
+        for start in [View::Queue, View::Feed] {
+            let mut app = on_queue();
+            app.update(key(KeyCode::F(3)));
+            if start == View::Queue {
+                app.update(key(KeyCode::F(5)));
+            } else {
+                // A payment row is selected: no user to take from it, so one is asked for.
+                app.update(key(KeyCode::Up));
+                app.update(key(KeyCode::Up));
+                assert!(
+                    app.feed
+                        .selected_event()
+                        .is_some_and(|e| e.payment_id().is_some())
+                );
+            }
+            assert!(app.update(key(KeyCode::Char('u'))).is_empty());
+            assert_eq!(
+                app.prompt.as_ref().map(|p| p.purpose),
+                Some(PromptFor::UnlockUser),
+                "{start:?}"
+            );
+            app.update(key(KeyCode::Enter));
+            assert!(
+                app.prompt
+                    .as_ref()
+                    .and_then(|p| p.error.as_deref())
+                    .is_some_and(|e| e.contains("Type the user id")),
+                "an empty id is refused"
+            );
+            typed(&mut app, "agent1");
+            assert!(app.update(key(KeyCode::Enter)).is_empty());
+            assert!(app.prompt.is_none());
+            assert!(
+                app.confirm
+                    .as_ref()
+                    .is_some_and(|c| c.question.contains("Unlock user agent1?"))
+            );
+            let unlock = app.update(key(KeyCode::Char('y')));
+            assert!(
+                matches!(unlock.as_slice(), [Command::Unlock { user, .. }] if user == "agent1"),
+                "{unlock:?}"
+            );
+        }
+        let mut app = on_queue();
+        app.update(Msg::ActionDone(Err(ApiError::NotFound {
+            what: "user".into(),
+            id: "nobody".into(),
+        })));
+        assert_eq!(
+            app.notice.as_deref(),
+            Some("Refused: no user matches \"nobody\"")
+        );
+    }
 
     #[test]
     fn a_receipt_is_printed_again_from_the_payments_detail() {

@@ -37,7 +37,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         let style = if selected {
             theme.focus()
         } else {
-            Style::new()
+            row_style(event, theme)
         };
         let mut text = row(event, usize::from(inner.width));
         if selected {
@@ -80,6 +80,19 @@ fn kind_label(kind: EventKind) -> &'static str {
     }
 }
 
+/// A payment row in the colour of the payment's status after the event; a lockout as an error.
+fn row_style(event: &Event, theme: Theme) -> Style {
+    match &event.detail {
+        EventDetail::Payment { status, .. } => theme.status(*status),
+        EventDetail::Security { .. } if event.kind == EventKind::Lockout => theme.error(),
+        EventDetail::Security { .. } | EventDetail::Batch { .. } => Style::new(),
+    }
+}
+
+/// From this inner width a payment row also shows the payment id; narrower (80 columns), the
+/// id is one Enter away, in the detail.
+const WIDE_ROW: usize = 100;
+
 fn row(event: &Event, width: usize) -> String {
     let app = event.application.as_deref().unwrap_or("-");
     let line = match &event.detail {
@@ -89,6 +102,8 @@ fn row(event: &Event, width: usize) -> String {
             amount,
             confirmation_code,
             code,
+            keyed_by,
+            mode,
             ..
         } => {
             let extra = match (confirmation_code, code) {
@@ -101,12 +116,18 @@ fn row(event: &Event, width: usize) -> String {
             } else {
                 kind_label(event.kind).to_owned()
             };
+            let id = if width >= WIDE_ROW {
+                format!("{payment_id:<21} ")
+            } else {
+                String::new()
+            };
             format!(
-                " {} {:<9} {:<12} {:<21} {:>10} {extra}",
+                " {} {:<9} {:<12} {:<8} {:<7} {id}{:>9} {extra}",
                 clock_time(event.at_ms),
                 kind,
                 app,
-                payment_id,
+                keyed_by,
+                mode.code(),
                 amount.to_string()
             )
         }
@@ -139,4 +160,48 @@ fn row(event: &Event, width: usize) -> String {
         ),
     };
     line.chars().take(width).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::screens::render;
+    use crate::testing::on_feed;
+    use crate::theme::Theme;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+    use ratatui::style::Color;
+
+    /// The colour of the row that holds `word`, read at the word's first letter.
+    fn colour_of_row_with(buffer: &Buffer, word: &str) -> Option<Color> {
+        let area = buffer.area;
+        (area.top()..area.bottom()).find_map(|y| {
+            let line: String = (area.left()..area.right())
+                .map(|x| buffer[(x, y)].symbol())
+                .collect();
+            let at = line.find(word)?;
+            let x = line[..at].chars().count() as u16;
+            Some(buffer[(x, y)].fg)
+        })
+    }
+
+    #[test]
+    fn rows_are_coloured_by_the_payments_status() {
+        // Following: no row is selected, so each is drawn in its own colour.
+        let app = on_feed();
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
+        terminal
+            .draw(|frame| render(frame, &app, Theme { color: true }))
+            .expect("drawn");
+        let buffer = terminal.backend().buffer();
+        assert_eq!(
+            colour_of_row_with(buffer, "insufficient_funds"),
+            Some(Color::LightRed)
+        );
+        assert_eq!(colour_of_row_with(buffer, "in doubt"), Some(Color::Yellow));
+        assert_eq!(
+            colour_of_row_with(buffer, "7MRE-S8EE-G"),
+            Some(Color::LightGreen)
+        );
+    }
 }

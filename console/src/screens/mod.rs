@@ -67,11 +67,18 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
             PromptFor::PaymentSearch => {
                 "Search: a code or payment id as read, or status: app: last4: name:"
             }
+            PromptFor::UnlockUser => {
+                "The user id, as they sign in; Enter asks to confirm, Esc cancels"
+            }
+        };
+        let marker = match prompt.purpose {
+            PromptFor::UnlockUser => " Unlock user: ",
+            PromptFor::FeedFilter | PromptFor::PaymentSearch => " / ",
         };
         let line = match &prompt.error {
             Some(error) => Line::styled(format!(" {error}"), theme.error()),
             None => Line::from(vec![
-                Span::styled(" / ", theme.focus()),
+                Span::styled(marker, theme.focus()),
                 Span::raw(format!(" {}", prompt.input.value())),
             ]),
         };
@@ -81,7 +88,7 @@ pub fn render(frame: &mut Frame, app: &App, theme: Theme) {
             views,
         );
         if prompt.error.is_none() && !app.help {
-            let x = notice.x + 4 + prompt.input.visual_cursor() as u16;
+            let x = notice.x + marker.len() as u16 + 1 + prompt.input.visual_cursor() as u16;
             frame.set_cursor_position(ratatui::layout::Position::new(
                 x.min(notice.right() - 1),
                 notice.y,

@@ -1,5 +1,5 @@
 //! The queue: figures over 1, 15 and 60 minutes, payments per minute, and the payments that
-//! need a supervisor's eye (unsettled, recently declined or failed).
+//! need a supervisor's eye (unsettled, to select and open or resolve; recently declined or failed).
 
 use super::panel;
 use crate::app::App;
@@ -22,13 +22,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         );
         return;
     };
-    let [figures, spark_label, spark, lists] = Layout::vertical([
+    let [figures, spark_label, spark, lists, keys] = Layout::vertical([
         Constraint::Length(9),
         Constraint::Length(1),
         Constraint::Length(2),
         Constraint::Min(2),
+        Constraint::Length(1),
     ])
     .areas(inner);
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            " ↑↓ select  Enter details  r resolve in doubt  u unlock a user",
+            theme.dim(),
+        )),
+        keys,
+    );
     let cell = |w: &WindowStats, f: &dyn Fn(&WindowStats) -> String| format!("{:>16}", f(w));
     let line = |label: &str, f: &dyn Fn(&WindowStats) -> String| {
         let cells: String = stats.windows.iter().map(|w| cell(w, f)).collect();
@@ -86,11 +94,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     );
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lists);
+    let selected = app.queue_selection().map(|item| item.payment_id.as_str());
     list(
         frame,
         left,
         "Unsettled (processing, in doubt)",
         &stats.unsettled,
+        selected,
         theme,
     );
     list(
@@ -98,19 +108,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         right,
         "Declined or failed, last hour",
         &stats.recent_failures,
+        None,
         theme,
     );
 }
 
-fn list(frame: &mut Frame, area: Rect, title: &str, items: &[QueueItem], theme: Theme) {
+/// `selected` is marked, and kept in view however long the list.
+fn list(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    items: &[QueueItem],
+    selected: Option<&str>,
+    theme: Theme,
+) {
     let mut lines = vec![Line::styled(
         format!(" {title} ({})", items.len()),
         theme.title(),
     )];
-    for item in items
+    let rows = usize::from(area.height.saturating_sub(1));
+    let at = items
         .iter()
-        .take(usize::from(area.height.saturating_sub(1)))
-    {
+        .position(|item| Some(item.payment_id.as_str()) == selected);
+    let first = at.map_or(0, |at| (at + 1).saturating_sub(rows));
+    for item in items.iter().skip(first).take(rows) {
         let age = item.age_ms / 1000;
         let age = if age >= 60 {
             format!("{}m{:02}s", age / 60, age % 60)
@@ -121,12 +142,19 @@ fn list(frame: &mut Frame, area: Rect, title: &str, items: &[QueueItem], theme: 
             .code
             .clone()
             .unwrap_or_else(|| item.status.code().to_owned());
-        lines.push(Line::from(format!(
-            " {:<18} {:>12} {:>6} {what}",
+        let chosen = Some(item.payment_id.as_str()) == selected;
+        let text = format!(
+            "{}{:<18} {:>12} {:>6} {what}",
+            if chosen { "›" } else { " " },
             item.payment_id,
             item.amount.to_string(),
             age
-        )));
+        );
+        lines.push(if chosen {
+            Line::styled(text, theme.focus())
+        } else {
+            Line::from(text)
+        });
     }
     if items.is_empty() {
         lines.push(Line::styled(" none", theme.dim()));

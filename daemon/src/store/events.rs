@@ -4,7 +4,7 @@
 use super::{StoreError, corrupt};
 use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::money::{Currency, Money};
-use cip_common::payment::Payment;
+use cip_common::payment::{Mode, Payment};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, Row, params};
 
@@ -102,9 +102,13 @@ pub fn insert_batch_event(conn: &Connection, event: &BatchEvent<'_>) -> Result<u
     Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
 }
 
+/// Who keyed a payment and its mode are read from the payment itself, where they never change:
+/// every payment event, old or new, has them without a copy.
 const EVENT_COLUMNS: &str = "seq, at_ms, kind, application_id, payment_id, status, amount_minor,
     currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin, batch_id,
-    payment_count";
+    payment_count,
+    (SELECT p.user_id FROM payments p WHERE p.id = events.payment_id) AS keyed_by,
+    (SELECT p.mode FROM payments p WHERE p.id = events.payment_id) AS mode";
 
 /// The visibility filter over `events`, with the applications as JSON in `?2` and the security
 /// flag in `?3`.
@@ -137,6 +141,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         },
         (Some(payment_id), _) => {
             let status: String = row.get(5)?;
+            let mode: String = row.get(18)?;
             EventDetail::Payment {
                 payment_id,
                 status: PaymentStatus::from_code(&status)
@@ -146,6 +151,8 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
                 code: row.get(9)?,
                 last_four: row.get(10)?,
                 payer_name: row.get(11)?,
+                keyed_by: row.get(17)?,
+                mode: Mode::from_code(&mode).ok_or_else(|| corrupt("mode", &mode))?,
             }
         }
         (None, None) => EventDetail::Security {
