@@ -30,6 +30,10 @@ pub fn key(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+pub fn ctrl(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
 pub fn typed(app: &mut App, text: &str) -> Vec<Command> {
     text.chars()
         .flat_map(|c| app.update(key(KeyCode::Char(c))))

@@ -1,8 +1,8 @@
 //! The live feed: one event a row, newest at the bottom; the selected row marked.
 
-use super::{clock_time, panel};
+use super::{clock_time, fit, wrap};
 use crate::app::App;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use cip_common::event::{Event, EventDetail, EventKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -23,7 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         shown.len(),
         feed.len()
     );
-    let block = panel(&title);
+    let block = theme.panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height.saturating_sub(1));
@@ -39,11 +39,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         } else {
             Style::new()
         };
-        let mut text = row(event, usize::from(inner.width));
+        let mut text = row(event);
         if selected {
-            text.replace_range(..1, "›");
+            text.replace_range(..1, theme.symbol(Symbol::Selected));
         }
-        lines.push(Line::styled(text, style));
+        let width = usize::from(inner.width);
+        // A row too wide goes on below its time: a decline's code is never cut.
+        let mut rows = wrap(&theme.text(&text), width).into_iter();
+        lines.extend(rows.next().map(|first| Line::styled(first, style)));
+        let rest: Vec<String> = rows.map(|r| r.trim().to_owned()).collect();
+        if !rest.is_empty() {
+            let indent = " ".repeat(CONTINUED);
+            let rest = fit(&format!("{indent}{}", rest.join(" ")), width, theme);
+            lines.push(Line::styled(rest, style));
+        }
+    }
+    // Rows that took two lines push the oldest off the top; the selection is the newest row
+    // shown, or above it, so it stays in view.
+    if lines.len() > height {
+        lines.drain(..lines.len() - height);
     }
     if shown.is_empty() {
         lines.push(Line::styled(
@@ -55,11 +69,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         lines.insert(0, Line::from(""));
     }
     lines.push(Line::styled(
-        " ↑↓ select  Enter details  f pause  / filter  End follow  PgUp older  u unlock",
+        fit(
+            &theme.text(
+                " ↑↓ select  Enter details  f pause  / filter  End follow  PgUp older  u unlock",
+            ),
+            usize::from(inner.width),
+            theme,
+        ),
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines), inner);
 }
+
+/// Where a row's continuation starts: under its kind, past the time.
+const CONTINUED: usize = 10;
 
 fn kind_label(kind: EventKind) -> &'static str {
     match kind {
@@ -80,9 +103,9 @@ fn kind_label(kind: EventKind) -> &'static str {
     }
 }
 
-fn row(event: &Event, width: usize) -> String {
+fn row(event: &Event) -> String {
     let app = event.application.as_deref().unwrap_or("-");
-    let line = match &event.detail {
+    match &event.detail {
         EventDetail::Payment {
             payment_id,
             status,
@@ -137,6 +160,5 @@ fn row(event: &Event, width: usize) -> String {
             kind_label(event.kind),
             app
         ),
-    };
-    line.chars().take(width).collect()
+    }
 }

@@ -1,7 +1,6 @@
 //! The outcome: an approval's confirmation code large enough to read over the phone, a decline's
 //! reason in words, or what happens next to a payment in doubt.
 
-use super::panel;
 use crate::app::App;
 use crate::receipt::format_time;
 use crate::theme::Theme;
@@ -79,7 +78,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         _ => " n: new payment   s: save receipt   F10: sign out",
     };
     lines.push(Line::styled(keys, theme.dim()));
-    frame.render_widget(Paragraph::new(lines).block(panel(title)), area);
+    frame.render_widget(Paragraph::new(lines).block(theme.panel(title)), area);
 }
 
 fn details(payment: &Payment) -> Vec<Line<'static>> {

@@ -1,8 +1,8 @@
 //! The payments table over the daemon's search: filtered, sorted, paged.
 
-use super::panel;
+use super::fit;
 use crate::app::App;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -21,18 +21,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         table.query.sort.label(),
         table.query.page + 1
     );
-    let block = panel(&title);
+    let block = theme.panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
     let height = usize::from(inner.height.saturating_sub(2));
     let mut lines = vec![Line::styled(
-        clip(
+        fit(
             &format!(
                 " {:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
                 "time", "status", "payment", "amount", "code", "application", "card", "payer"
             ),
             width,
+            theme,
         ),
         theme.title(),
     )];
@@ -49,7 +50,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 } else {
                     Style::new()
                 };
-                let marker = if i == table.selected { '›' } else { ' ' };
+                let marker = if i == table.selected {
+                    theme.symbol(Symbol::Selected)
+                } else {
+                    " "
+                };
                 let text = format!(
                     "{marker}{:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
                     super::clock_time(p.created_ms),
@@ -64,7 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                     p.method.last_four(),
                     p.payer.name
                 );
-                lines.push(Line::styled(clip(&text, width), style));
+                lines.push(Line::styled(fit(&text, width, theme), style));
             }
         }
     }
@@ -74,12 +79,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let more = table.page.as_ref().is_some_and(|p| p.more);
     let paging = if more { "PgDn next page  " } else { "" };
     lines.push(Line::styled(
-        format!(" ↑↓ select  Enter details  / search  s sort  {paging}PgUp previous"),
+        fit(
+            &theme.text(&format!(
+                " ↑↓ select  Enter details  / search  s sort  {paging}PgUp previous"
+            )),
+            width,
+            theme,
+        ),
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines), inner);
-}
-
-fn clip(text: &str, width: usize) -> String {
-    text.chars().take(width).collect()
 }

@@ -1,7 +1,7 @@
 //! The queue: figures over 1, 15 and 60 minutes, payments per minute, and the payments that
 //! need a supervisor's eye (unsettled, recently declined or failed).
 
-use super::panel;
+use super::fit;
 use crate::app::App;
 use crate::theme::Theme;
 use cip_common::stats::{QueueItem, WindowStats};
@@ -12,7 +12,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let block = panel("Queue");
+    let block = theme.panel("Queue");
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(stats) = app.stats.as_ref() else {
@@ -121,12 +121,13 @@ fn list(frame: &mut Frame, area: Rect, title: &str, items: &[QueueItem], theme: 
             .code
             .clone()
             .unwrap_or_else(|| item.status.code().to_owned());
-        lines.push(Line::from(format!(
+        let text = format!(
             " {:<18} {:>12} {:>6} {what}",
             item.payment_id,
             item.amount.to_string(),
             age
-        )));
+        );
+        lines.push(Line::from(fit(&text, usize::from(area.width), theme)));
     }
     if items.is_empty() {
         lines.push(Line::styled(" none", theme.dim()));
