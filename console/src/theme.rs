@@ -27,10 +27,9 @@ impl Theme {
     /// Colour unless `NO_COLOR` is set to anything non-empty (https://no-color.org); ASCII when
     /// asked, or when `TERM` names a terminal whose font has no box drawing or symbols.
     pub fn from_env(ascii: bool) -> Theme {
-        let term = std::env::var("TERM").unwrap_or_default();
         Theme {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-            ascii: ascii || term == "linux" || term.starts_with("vt100"),
+            ascii: ascii || ascii_only(&std::env::var("TERM").unwrap_or_default()),
         }
     }
 
@@ -46,14 +45,18 @@ impl Theme {
         if self.ascii { plain } else { fancy }
     }
 
-    /// `text` as this terminal can show it: in ASCII mode `…` becomes `...` and every other
+    /// `text` as this terminal can show it: in ASCII mode `…` becomes `...`, `↑↓` `Up/Down`, and every other
     /// symbol its one-character stand-in. For texts written elsewhere (help, notices, masked
     /// card numbers, the daemon's messages).
     pub fn text(self, text: &str) -> String {
         if !self.ascii {
             return text.to_owned();
         }
-        text.replace('…', "...").chars().map(ascii_char).collect()
+        text.replace('…', "...")
+            .replace("↑↓", "Up/Down")
+            .chars()
+            .map(ascii_char)
+            .collect()
     }
 
     /// In ASCII mode, the last word on what reaches the screen: any cell a widget drew outside
@@ -140,6 +143,11 @@ impl Theme {
     }
 }
 
+/// Terminals whose font has no box drawing or symbols: the Linux console, a VT100.
+fn ascii_only(term: &str) -> bool {
+    term == "linux" || term.starts_with("vt100")
+}
+
 /// One character's ASCII stand-in.
 fn ascii_char(c: char) -> char {
     match c {
@@ -181,5 +189,24 @@ mod tests {
             ascii: false,
         };
         assert!(colour.focus().bg.is_some());
+    }
+
+    #[test]
+    fn the_linux_console_and_a_vt100_get_ascii() {
+        for term in ["linux", "vt100", "vt100-am"] {
+            assert!(ascii_only(term), "{term}");
+        }
+        for term in ["xterm-256color", "screen", "tmux-256color", ""] {
+            assert!(!ascii_only(term), "{term}");
+        }
+        let ascii = Theme {
+            color: false,
+            ascii: true,
+        };
+        assert_eq!(
+            ascii.text("◀ Card ▶ 424242••••••4242 …"),
+            "< Card > 424242******4242 ..."
+        );
+        assert_eq!(ascii.symbol(Symbol::Connected), "*");
     }
 }

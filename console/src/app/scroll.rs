@@ -42,3 +42,33 @@ impl Scroll {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{key, on_form};
+    use ratatui::crossterm::event::KeyCode;
+
+    #[test]
+    fn keys_scroll_the_help_not_the_form_and_closing_starts_it_at_the_top() {
+        let mut app = on_form();
+        let focus = app.form.as_ref().expect("a form").focus;
+        app.update(key(KeyCode::F(1)));
+        app.scroll.offset(40);
+        for code in [KeyCode::Down, KeyCode::Down, KeyCode::PageDown] {
+            app.update(key(code));
+        }
+        assert_eq!(app.scroll.offset(40), 12);
+        app.update(key(KeyCode::End));
+        assert_eq!(app.scroll.offset(40), 40);
+        app.update(key(KeyCode::Up));
+        assert_eq!(app.scroll.offset(40), 39, "Up after End moves at once");
+        app.update(key(KeyCode::Home));
+        assert_eq!(app.scroll.offset(40), 0);
+        app.update(key(KeyCode::PageDown));
+        app.update(key(KeyCode::Esc));
+        assert!(!app.help);
+        assert_eq!(app.form.as_ref().expect("a form").focus, focus);
+        app.update(key(KeyCode::F(1)));
+        assert_eq!(app.scroll.offset(40), 0);
+    }
+}

@@ -179,11 +179,12 @@ pub fn scrolled(frame: &mut Frame, area: Rect, lines: Vec<Line>, app: &App, them
         .collect();
     frame.render_widget(Paragraph::new(shown), area);
     if overflow > 0 && area.height > 0 {
-        let hint = match (offset > 0, offset < overflow) {
-            (_, true) => "↓ more (↑↓ PgUp PgDn Home End)",
-            _ => "↑ more above (↑ PgUp Home)",
+        let hint = match (offset < overflow, theme.ascii) {
+            (true, false) => "↓ more (↑↓ PgUp PgDn Home End)",
+            (true, true) => "more below (Up/Down PgUp PgDn Home End)",
+            (false, false) => "↑ more above (↑ PgUp Home)",
+            (false, true) => "more above (Up PgUp Home)",
         };
-        let hint = theme.text(hint);
         let at = Rect {
             y: area.bottom() - 1,
             height: 1,

@@ -415,6 +415,27 @@ fn the_check_finds_a_cut_word() {
     assert_eq!(cut(&narrow, &wide), ["generic_decl", "w", "ano…"]);
 }
 
+/// How ASCII mode looks, for review: borders, the marker, masked digits, a bar and a scroll hint.
+#[test]
+fn ascii_mode() {
+    let ascii = Theme {
+        color: false,
+        ascii: true,
+    };
+    let names = [
+        "form_errors",
+        "processing_slow",
+        "detail_failed",
+        "feed_following",
+    ];
+    for state in states().into_iter().filter(|s| names.contains(&s.name)) {
+        insta::assert_snapshot!(
+            format!("ascii_{}_80x24", state.name),
+            draw(&state.app, 80, 24, ascii)
+        );
+    }
+}
+
 /// The Linux console's default font shows printable ASCII whatever its Unicode table.
 #[test]
 fn in_ascii_mode_every_cell_is_printable_ascii() {
