@@ -1,6 +1,6 @@
 //! The live feed: one event a row, newest at the bottom; the selected row marked.
 
-use super::{clock_time, fit, wrap};
+use super::{clock_time, fit, two_lines};
 use crate::app::App;
 use crate::theme::{Symbol, Theme};
 use cip_common::event::{Event, EventDetail, EventKind};
@@ -43,16 +43,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         if selected {
             text.replace_range(..1, theme.symbol(Symbol::Selected));
         }
-        let width = usize::from(inner.width);
         // A row too wide goes on below its time: a decline's code is never cut.
-        let mut rows = wrap(&theme.text(&text), width).into_iter();
-        lines.extend(rows.next().map(|first| Line::styled(first, style)));
-        let rest: Vec<String> = rows.map(|r| r.trim().to_owned()).collect();
-        if !rest.is_empty() {
-            let indent = " ".repeat(CONTINUED);
-            let rest = fit(&format!("{indent}{}", rest.join(" ")), width, theme);
-            lines.push(Line::styled(rest, style));
-        }
+        let rows = two_lines(&text, usize::from(inner.width), CONTINUED, theme);
+        lines.extend(rows.into_iter().map(|row| Line::styled(row, style)));
     }
     // Rows that took two lines push the oldest off the top; the selection is the newest row
     // shown, or above it, so it stays in view.

@@ -197,6 +197,20 @@ pub fn scrolled(frame: &mut Frame, area: Rect, lines: Vec<Line>, app: &App, them
     }
 }
 
+/// A table row that does not fit `width`: its first line, then the rest on one more line from
+/// column `indent` (cut between words if even that is too long), so a code or reason at the end
+/// of a row is read whole.
+pub fn two_lines(text: &str, width: usize, indent: usize, theme: Theme) -> Vec<String> {
+    let mut rows = wrap(&theme.text(text), width).into_iter();
+    let mut lines: Vec<String> = rows.next().into_iter().collect();
+    let rest: Vec<String> = rows.map(|r| r.trim().to_owned()).collect();
+    if !rest.is_empty() {
+        let rest = format!("{}{}", " ".repeat(indent), rest.join(" "));
+        lines.push(fit(&rest, width, theme));
+    }
+    lines
+}
+
 /// `text` cut to `width` columns between words, `…` marking what was left off.
 pub fn fit(text: &str, width: usize, theme: Theme) -> String {
     if text.chars().count() <= width {

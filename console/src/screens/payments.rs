@@ -25,12 +25,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
+    let narrow = width < WIDE;
     let height = usize::from(inner.height.saturating_sub(2));
     let mut lines = vec![Line::styled(
         fit(
-            &format!(
-                " {:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
-                "time", "status", "payment", "amount", "code", "application", "card", "payer"
+            &columns(
+                narrow,
+                " ",
+                [
+                    "time",
+                    "status",
+                    "payment",
+                    "amount",
+                    "code",
+                    "application",
+                    "card",
+                    "payer",
+                ],
             ),
             width,
             theme,
@@ -55,19 +66,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 } else {
                     " "
                 };
-                let text = format!(
-                    "{marker}{:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
-                    super::clock_time(p.created_ms),
-                    p.status.code(),
-                    p.id,
-                    p.amount.to_string(),
-                    p.confirmation_code
-                        .as_deref()
-                        .or(p.code.as_deref())
-                        .unwrap_or("-"),
-                    p.application,
-                    p.method.last_four(),
-                    p.payer.name
+                let text = columns(
+                    narrow,
+                    marker,
+                    [
+                        &super::clock_time(p.created_ms),
+                        p.status.code(),
+                        &p.id,
+                        &p.amount.to_string(),
+                        p.confirmation_code
+                            .as_deref()
+                            .or(p.code.as_deref())
+                            .unwrap_or("-"),
+                        &p.application,
+                        p.method.last_four(),
+                        &p.payer.name,
+                    ],
                 );
                 lines.push(Line::styled(fit(&text, width, theme), style));
             }
@@ -89,4 +103,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// From this width the table shows the application and the card's last four too.
+const WIDE: usize = 100;
+
+/// A row's cells in their columns. Narrow, the application and card make room for a whole decline
+/// code (`insufficient_funds`) and the payer's name.
+fn columns(narrow: bool, marker: &str, cells: [&str; 8]) -> String {
+    let [time, status, id, amount, code, application, card, payer] = cells;
+    if narrow {
+        format!("{marker}{time:<8} {status:<9} {id:<21} {amount:>10} {code:<18} {payer}")
+    } else {
+        format!(
+            "{marker}{time:<8} {status:<9} {id:<21} {amount:>10} {code:<18} {application:<12} {card:<4} {payer}"
+        )
+    }
 }

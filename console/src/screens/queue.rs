@@ -1,7 +1,7 @@
 //! The queue: figures over 1, 15 and 60 minutes, payments per minute, and the payments that
 //! need a supervisor's eye (unsettled, recently declined or failed).
 
-use super::fit;
+use super::two_lines;
 use crate::app::App;
 use crate::theme::Theme;
 use cip_common::stats::{QueueItem, WindowStats};
@@ -127,7 +127,12 @@ fn list(frame: &mut Frame, area: Rect, title: &str, items: &[QueueItem], theme: 
             item.amount.to_string(),
             age
         );
-        lines.push(Line::from(fit(&text, usize::from(area.width), theme)));
+        // The reason goes on a line of its own where the half-screen list is too narrow.
+        lines.extend(
+            two_lines(&text, usize::from(area.width), 3, theme)
+                .into_iter()
+                .map(Line::from),
+        );
     }
     if items.is_empty() {
         lines.push(Line::styled(" none", theme.dim()));

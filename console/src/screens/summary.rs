@@ -75,7 +75,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         theme.dim(),
     ));
     frame.render_widget(
-        Paragraph::new(lines).block(theme.panel("Check with the customer, then send")),
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(theme.panel("Check with the customer, then send")),
         area,
     );
 }
