@@ -164,7 +164,8 @@ fn ascii_char(c: char) -> char {
         '▮' => '#',
         '▄' | '▃' | '▂' | '▁' => '.',
         '…' => '.',
-        _ => ' ',
+        // A letter the font may lack (a payer's é): marked, not dropped silently.
+        _ => '?',
     }
 }
 
