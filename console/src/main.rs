@@ -66,6 +66,10 @@ struct Args {
     /// On exit, write how many frames were drawn, and in how long, to this file (for measuring).
     #[arg(long, value_name = "FILE")]
     frame_stats: Option<PathBuf>,
+    /// Draw symbols, borders and bars in ASCII, for a terminal whose font has no others (on
+    /// by itself where `TERM` is `linux` or `vt100`).
+    #[arg(long)]
+    ascii: bool,
 }
 
 fn main() -> ExitCode {
@@ -144,7 +148,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut terminal = take_terminal()?;
     let started = Instant::now();
-    let result = event_loop(&mut terminal, app, endpoint).await;
+    let theme = theme::Theme::from_env(args.ascii);
+    let result = event_loop(&mut terminal, app, endpoint, theme).await;
     restore_terminal();
     if let (Some(path), Ok(frames)) = (&args.frame_stats, &result) {
         let report = format!(
@@ -187,9 +192,9 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut app: App,
     endpoint: Endpoint,
+    theme: theme::Theme,
 ) -> anyhow::Result<u64> {
     use tokio::signal::unix::{SignalKind, signal};
-    let theme = theme::Theme::from_env();
     let (msg_tx, mut msgs) = mpsc::unbounded_channel();
     let (commands, command_rx) = mpsc::unbounded_channel();
     tokio::spawn(client::run(endpoint, command_rx, msg_tx.clone()));

@@ -43,6 +43,10 @@ pub fn seen(app: &mut App) {
     app.drawn(Instant::now());
 }
 
+pub fn ctrl(c: char) -> Msg {
+    with_modifiers(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
 pub fn typed(app: &mut App, text: &str) -> Vec<Command> {
     text.chars()
         .flat_map(|c| app.update(key(KeyCode::Char(c))))

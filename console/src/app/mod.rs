@@ -3,7 +3,10 @@
 //! This file holds sign-in and the payment flow; `views` the feed, payments, queue and reports.
 
 mod reports;
+mod scroll;
 mod views;
+
+pub use scroll::Scroll;
 
 pub use reports::{ReportField, ReportsView};
 pub use views::{Action, Confirm, Detail, PaymentsTable, Prompt, PromptFor, View};
@@ -265,6 +268,8 @@ pub struct App {
     pub pending: Option<Pending>,
     pub outcome: Option<Payment>,
     pub help: bool,
+    /// The help's scroll, or the open payment detail's.
+    pub scroll: Scroll,
     pub notice: Option<String>,
     pub view: View,
     pub feed: Feed,
@@ -315,6 +320,7 @@ impl App {
             pending: None,
             outcome: None,
             help: false,
+            scroll: Scroll::default(),
             notice: None,
             view: View::NewPayment,
             feed: Feed::new(feed_buffer),
@@ -482,12 +488,15 @@ impl App {
         }
         if key.code == KeyCode::F(1) || (key.code == KeyCode::Char('?') && !self.text_focused()) {
             self.help = !self.help;
+            self.scroll.reset();
             return Vec::new();
         }
         if self.help {
             if key.code == KeyCode::Esc {
                 self.help = false;
+                self.scroll.reset();
             }
+            self.scroll.key(&key);
             return Vec::new();
         }
         let mut commands: Vec<Command> = self.keep_alive(at).into_iter().collect();

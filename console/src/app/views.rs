@@ -204,7 +204,10 @@ impl App {
 
     pub(super) fn detail_loaded(&mut self, result: Result<Box<Detail>, ApiError>) -> Vec<Command> {
         match result {
-            Ok(detail) => self.detail = Some(*detail),
+            Ok(detail) => {
+                self.detail = Some(*detail);
+                self.scroll.reset();
+            }
             Err(ApiError::SessionExpired) => self.session_ended(),
             Err(e) => self.notice = Some(e.to_string()),
         }
@@ -518,6 +521,9 @@ impl App {
     }
 
     fn detail_key(&mut self, key: KeyEvent) -> Vec<Command> {
+        if self.scroll.key(&key) {
+            return Vec::new();
+        }
         let Some(detail) = self.detail.as_ref() else {
             return Vec::new();
         };

@@ -1,6 +1,6 @@
 //! One payment in full: every stored field, the masked card or account, and its timeline.
 
-use super::{clock_time, panel};
+use super::{clock_time, scrolled, wrap};
 use crate::app::{App, Detail};
 use crate::receipt::format_time;
 use crate::theme::Theme;
@@ -12,7 +12,7 @@ use ratatui::widgets::Paragraph;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: Theme) {
     let p = &detail.payment;
-    let row = |label: &str, value: String| Line::from(format!(" {label:<14}{value}"));
+    let row = |label: &str, value: String| format!(" {label:<14}{value}");
     let mut fields = vec![
         row("Payment id", p.id.clone()),
         row("Status", p.status.to_string()),
@@ -57,7 +57,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
             None => "reported once settled".to_owned(),
         },
     ));
-    let mut timeline = vec![Line::styled(" Timeline", theme.title())];
+    let mut timeline = Vec::new();
     for event in &detail.timeline {
         let after = match &event.detail {
             EventDetail::Payment {
@@ -75,7 +75,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
             EventDetail::Security { user, .. } => user.clone(),
             EventDetail::Batch { batch_id, .. } => batch_id.clone(),
         };
-        timeline.push(Line::from(format!(
+        timeline.push(theme.text(&format!(
             " #{:<6} {} {:<18} {after}",
             event.seq,
             clock_time(event.at_ms),
@@ -91,20 +91,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
     } else {
         " Esc back  s save receipt"
     };
-    let block = panel("Payment");
+    let block = theme.panel("Payment");
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
-    if body.width >= 110 {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(body);
-        frame.render_widget(Paragraph::new(fields), left);
-        frame.render_widget(Paragraph::new(timeline), right);
-    } else {
-        fields.push(Line::from(""));
-        fields.extend(timeline);
-        frame.render_widget(Paragraph::new(fields), body);
-    }
+    let width = usize::from(body.width);
+    // Values wrap under their column (past the 15 columns of label).
+    let value_wrap = |text: &str| {
+        let rows = wrap(&format!("{:15}{}", "", &text[15.min(text.len())..]), width);
+        let label: String = text.chars().take(15).collect();
+        rows.into_iter().enumerate().map(move |(i, row)| {
+            if i == 0 {
+                Line::from(format!("{label}{}", &row[15..]))
+            } else {
+                Line::from(row)
+            }
+        })
+    };
+    let mut lines: Vec<Line> = fields
+        .iter()
+        .flat_map(|f| value_wrap(&theme.text(f)))
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::styled(" Timeline", theme.title()));
+    lines.extend(timeline.iter().flat_map(|t| wrap(t, width)).map(Line::from));
+    scrolled(frame, body, lines, app, theme);
     frame.render_widget(Paragraph::new(Line::styled(keys, theme.dim())), foot);
 }

@@ -1,8 +1,8 @@
 //! The live feed: one event a row, newest at the bottom; the selected row marked.
 
-use super::{clock_time, panel};
+use super::{clock_time, fit, two_lines};
 use crate::app::App;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use cip_common::event::{Event, EventDetail, EventKind};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -23,7 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         shown.len(),
         feed.len()
     );
-    let block = panel(&title);
+    let block = theme.panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height.saturating_sub(1));
@@ -41,9 +41,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         };
         let mut text = row(event, usize::from(inner.width));
         if selected {
-            text.replace_range(..1, "›");
+            text.replace_range(..1, theme.symbol(Symbol::Selected));
         }
-        lines.push(Line::styled(text, style));
+        // A row too wide goes on below its time: a decline's code is never cut.
+        let rows = two_lines(&text, usize::from(inner.width), CONTINUED, theme);
+        lines.extend(rows.into_iter().map(|row| Line::styled(row, style)));
+    }
+    // Rows that took two lines push the oldest off the top; the selection is the newest row
+    // shown, or above it, so it stays in view.
+    if lines.len() > height {
+        lines.drain(..lines.len() - height);
     }
     if shown.is_empty() {
         lines.push(Line::styled(
@@ -55,11 +62,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         lines.insert(0, Line::from(""));
     }
     lines.push(Line::styled(
-        " ↑↓ select  Enter details  f pause  / filter  End follow  PgUp older  u unlock",
+        fit(
+            &theme.text(
+                " ↑↓ select  Enter details  f pause  / filter  End follow  PgUp older  u unlock",
+            ),
+            usize::from(inner.width),
+            theme,
+        ),
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines), inner);
 }
+
+/// Where a row's continuation starts: under its kind, past the time.
+const CONTINUED: usize = 10;
 
 fn kind_label(kind: EventKind) -> &'static str {
     match kind {
@@ -95,7 +111,7 @@ const WIDE_ROW: usize = 100;
 
 fn row(event: &Event, width: usize) -> String {
     let app = event.application.as_deref().unwrap_or("-");
-    let line = match &event.detail {
+    match &event.detail {
         EventDetail::Payment {
             payment_id,
             status,
@@ -158,8 +174,7 @@ fn row(event: &Event, width: usize) -> String {
             kind_label(event.kind),
             app
         ),
-    };
-    line.chars().take(width).collect()
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +206,16 @@ mod tests {
         let app = on_feed();
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("a test terminal");
         terminal
-            .draw(|frame| render(frame, &app, Theme { color: true }))
+            .draw(|frame| {
+                render(
+                    frame,
+                    &app,
+                    Theme {
+                        color: true,
+                        ascii: false,
+                    },
+                )
+            })
             .expect("drawn");
         let buffer = terminal.backend().buffer();
         assert_eq!(

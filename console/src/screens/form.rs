@@ -1,10 +1,10 @@
 //! The payment form: one row per field, its error beside it, the focused field's full error and
 //! hint at the foot.
 
-use super::panel;
+use super::{fit, wrap};
 use crate::app::App;
 use crate::form::Kind;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::Style;
@@ -17,7 +17,7 @@ const VALUE: usize = 28;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let Some(form) = app.form.as_ref() else {
         frame.render_widget(
-            Paragraph::new(" Loading the application's form…").block(panel("New payment")),
+            Paragraph::new(" Loading the application's form…").block(theme.panel("New payment")),
             area,
         );
         return;
@@ -29,11 +29,35 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         form.spec.min_amount(),
         form.spec.max_amount()
     );
-    let block = panel(&title);
+    let block = theme.panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [rows_area, foot] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+    // The foot: the focused field's error in full (or the first error elsewhere), then the keys.
+    let focused = form.focused();
+    let error = focused
+        .and_then(|f| form.error(&f.path))
+        .map(str::to_owned)
+        .or_else(|| form.other_errors().first().map(|e| e.to_string()));
+    let mut foot_lines: Vec<Line> = match error {
+        Some(error) => wrap(&theme.text(&format!(" {error}")), usize::from(inner.width))
+            .into_iter()
+            .map(|line| Line::styled(line, theme.error()))
+            .collect(),
+        None if focused.is_some_and(|f| form.is_suggested(&f.path)) => vec![Line::styled(
+            " The payer's, as it usually is: Tab keeps it, typing replaces it",
+            theme.dim(),
+        )],
+        None => vec![Line::from("")],
+    };
+    foot_lines.push(Line::styled(
+        theme.text(&keys(focused.map(|f| f.kind))),
+        theme.dim(),
+    ));
+    let [rows_area, foot] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(foot_lines.len() as u16),
+    ])
+    .areas(inner);
     let visible = form.visible();
     let height = usize::from(rows_area.height);
     let first = form.focus.saturating_sub(height.saturating_sub(1));
@@ -55,45 +79,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         let mut spans = vec![
             Span::raw(format!(
                 "{}{:<LABEL$}",
-                if focused { '›' } else { ' ' },
+                if focused {
+                    theme.symbol(Symbol::Selected)
+                } else {
+                    " "
+                },
                 field.label
             )),
-            Span::styled(format!("{:<VALUE$}", truncate(&value, VALUE)), value_style),
+            Span::styled(
+                format!("{:<VALUE$}", truncate(&theme.text(&value), VALUE, theme)),
+                value_style,
+            ),
         ];
         if let Some(error) = form.error(&field.path) {
-            spans.push(Span::styled(
-                format!(" ✗ {}", truncate(error, error_width)),
-                theme.error(),
-            ));
+            let cross = theme.symbol(Symbol::Cross);
+            // Its start beside the field; in full below when the field has focus.
+            let error = fit(&theme.text(error), error_width.saturating_sub(3), theme);
+            spans.push(Span::styled(format!(" {cross} {error}"), theme.error()));
         }
         lines.push(Line::from(spans));
     }
     frame.render_widget(Paragraph::new(lines), rows_area);
 
-    let focused = form.focused();
-    let foot_lines = match focused.and_then(|f| form.error(&f.path)) {
-        Some(error) => vec![
-            Line::styled(format!(" {error}"), theme.error()),
-            Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
-        ],
-        None if focused.is_some_and(|f| form.is_suggested(&f.path)) => vec![
-            Line::styled(
-                " The payer's, as it usually is: Tab keeps it, typing replaces it",
-                theme.dim(),
-            ),
-            Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
-        ],
-        None => {
-            let others = form.other_errors();
-            vec![
-                others.first().map_or_else(
-                    || Line::from(""),
-                    |e| Line::styled(format!(" {e}"), theme.error()),
-                ),
-                Line::styled(keys(focused.map(|f| f.kind)), theme.dim()),
-            ]
-        }
-    };
     frame.render_widget(Paragraph::new(foot_lines), foot);
 
     if let Some(field) = focused
@@ -115,15 +122,17 @@ fn keys(kind: Option<Kind>) -> String {
     } else {
         ""
     };
-    format!(" Tab/Shift-Tab: move  Enter: next, on the last field go on{choice}")
+    format!(" Tab/Enter: next field, Enter on the last: summary  Esc: clear{choice}")
 }
 
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+/// A value longer than its box shows its end, where the agent is typing.
+fn truncate(text: &str, width: usize, theme: Theme) -> String {
+    let count = text.chars().count();
+    if count <= width {
         text.to_owned()
     } else {
-        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
+        let more = theme.text("…");
+        let skip = count - width + more.chars().count();
+        format!("{more}{}", text.chars().skip(skip).collect::<String>())
     }
 }

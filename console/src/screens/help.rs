@@ -1,12 +1,12 @@
-//! The help overlay: the keys of the current screen.
+//! Help (F1): the keys of the current screen, then what an agent needs to know to do the job.
 
-use super::{centered, panel};
+use super::{scrolled, wrap};
 use crate::app::{App, Screen, View};
 use crate::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::Clear;
 
 /// The keys of the supervisor's views, when one is showing.
 fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
@@ -49,6 +49,9 @@ fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
     })
 }
 
+/// What an agent needs to know beyond the keys: formats, outcomes, finding a payment, receipts.
+const THE_JOB: &str = include_str!("../../../assets/console-help.txt");
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let views: &[(&str, &str)] = &[(
         "F2 … F6",
@@ -68,7 +71,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 ("Enter", "next field; on the last, check and go on"),
                 ("←/→, Space", "change a choice (card or bank, account type)"),
                 ("Ctrl-U", "clear the field"),
-                ("F10", "sign out"),
+                ("Esc", "clear the form (asks first)"),
+                ("F10", "sign out (asks first when the form is filled)"),
             ],
             Screen::Summary => &[("Enter", "send the payment"), ("Esc", "back to the form")],
             Screen::Processing => &[(
@@ -77,26 +81,55 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             )],
             Screen::Outcome => &[
                 ("n", "new payment"),
-                ("s", "save a receipt as a text file"),
+                ("s", "save a receipt file here and show its path"),
                 ("Enter", "after a decline: correct and retry"),
                 ("F10", "sign out"),
             ],
         }
     };
-    let mut lines = vec![Line::from("")];
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = vec![Line::styled(" Keys", theme.title())];
     let signed_in = app.session.is_some();
-    for (key, what) in keys.iter().chain(views.iter().filter(|_| signed_in)) {
-        lines.push(Line::from(format!("  {key:<18}{what}")));
+    let general = [
+        ("F1 or ?", "this help (? where no text field has focus)"),
+        ("Ctrl-C", "quit"),
+    ];
+    for (key, what) in keys
+        .iter()
+        .chain(views.iter().filter(|_| signed_in))
+        .chain(general.iter())
+    {
+        let text = theme.text(&format!("  {key:<18}{what}"));
+        lines.extend(wrap_hanging(&text, 20, width).into_iter().map(Line::from));
     }
-    lines.push(Line::from(format!(
-        "  {:<18}{}",
-        "F1 or ?", "this help (? where no text field has focus)"
-    )));
-    lines.push(Line::from(format!("  {:<18}{}", "Ctrl-C", "quit")));
+    for paragraph in THE_JOB.lines().filter(|l| !l.is_empty()) {
+        if paragraph.starts_with(' ') {
+            let text = theme.text(&format!(" {paragraph}"));
+            lines.extend(wrap(&text, width).into_iter().map(Line::from));
+        } else {
+            lines.push(Line::from(""));
+            lines.push(Line::styled(format!(" {paragraph}"), theme.title()));
+        }
+    }
     lines.push(Line::from(""));
-    lines.push(Line::styled("  Esc or F1: close", theme.dim()));
-    let height = lines.len() as u16 + 2;
-    let popup = centered(area, 76, height);
-    frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(panel("Help")), popup);
+    lines.push(Line::styled(
+        theme.text("  Esc or F1: close   ↑↓ PgUp PgDn Home End: scroll"),
+        theme.dim(),
+    ));
+    let block = theme.panel("Help");
+    let inner = block.inner(area);
+    frame.render_widget(Clear, area);
+    frame.render_widget(block, area);
+    scrolled(frame, inner, lines, app, theme);
+}
+
+/// A key's row, its description wrapping under the description's column.
+fn wrap_hanging(text: &str, column: usize, width: usize) -> Vec<String> {
+    let key: String = text.chars().take(column).collect();
+    let what: String = text.chars().skip(column).collect();
+    let mut rows = wrap(&format!("{}{what}", " ".repeat(column)), width);
+    if let Some(first) = rows.first_mut() {
+        first.replace_range(..column.min(first.len()), &key);
+    }
+    rows
 }

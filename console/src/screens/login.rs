@@ -1,7 +1,7 @@
 //! Sign in: application id, user id and password (shown as dots), the daemon's refusal in place,
 //! and the demo's credentials when the console runs its own demo daemon.
 
-use super::{centered, panel};
+use super::centered;
 use crate::app::App;
 use crate::theme::Theme;
 use ratatui::Frame;
@@ -81,7 +81,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(ratatui::widgets::Wrap { trim: false })
-            .block(panel("Sign in to CIP").padding(ratatui::widgets::Padding::horizontal(1))),
+            .block(
+                theme
+                    .panel("Sign in to CIP")
+                    .padding(ratatui::widgets::Padding::horizontal(1)),
+            ),
         box_area,
     );
     if !app.help && !login.busy {

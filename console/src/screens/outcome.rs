@@ -1,7 +1,7 @@
 //! The outcome: an approval's confirmation code large enough to read over the phone, a decline's
 //! reason in words, or what happens next to a payment in doubt.
 
-use super::panel;
+use super::wrap;
 use crate::app::App;
 use crate::receipt::format_time;
 use crate::theme::Theme;
@@ -37,13 +37,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             };
             lines.push(Line::styled(heading, theme.error()));
             lines.push(Line::from(""));
-            lines.push(Line::from(format!(
-                " {}",
-                payment
-                    .message
-                    .as_deref()
-                    .unwrap_or("the payment was not accepted")
-            )));
+            let message = payment
+                .message
+                .as_deref()
+                .unwrap_or("the payment was not accepted");
+            let width = usize::from(area.width.saturating_sub(2));
+            lines.extend(
+                wrap(&format!(" {message}"), width)
+                    .into_iter()
+                    .map(Line::from),
+            );
             lines.push(Line::styled(
                 format!(" (code {})", payment.code.as_deref().unwrap_or("-")),
                 theme.dim(),
@@ -79,7 +82,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         _ => " n: new payment   s: save receipt   F10: sign out",
     };
     lines.push(Line::styled(keys, theme.dim()));
-    frame.render_widget(Paragraph::new(lines).block(panel(title)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(theme.panel(title)),
+        area,
+    );
 }
 
 fn details(payment: &Payment) -> Vec<Line<'static>> {

@@ -1,8 +1,8 @@
 //! The payments table over the daemon's search: filtered, sorted, paged.
 
-use super::panel;
+use super::fit;
 use crate::app::App;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -21,18 +21,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         table.query.sort.label(),
         table.query.page + 1
     );
-    let block = panel(&title);
+    let block = theme.panel(&title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
+    let narrow = width < WIDE;
     let height = usize::from(inner.height.saturating_sub(2));
     let mut lines = vec![Line::styled(
-        clip(
-            &format!(
-                " {:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
-                "time", "status", "payment", "amount", "code", "application", "card", "payer"
+        fit(
+            &columns(
+                narrow,
+                " ",
+                [
+                    "time",
+                    "status",
+                    "payment",
+                    "amount",
+                    "code",
+                    "application",
+                    "card",
+                    "payer",
+                ],
             ),
             width,
+            theme,
         ),
         theme.title(),
     )];
@@ -49,22 +61,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 } else {
                     Style::new()
                 };
-                let marker = if i == table.selected { '›' } else { ' ' };
-                let text = format!(
-                    "{marker}{:<8} {:<9} {:<21} {:>10} {:<11} {:<12} {:<4} {}",
-                    super::clock_time(p.created_ms),
-                    p.status.code(),
-                    p.id,
-                    p.amount.to_string(),
-                    p.confirmation_code
-                        .as_deref()
-                        .or(p.code.as_deref())
-                        .unwrap_or("-"),
-                    p.application,
-                    p.method.last_four(),
-                    p.payer.name
+                let marker = if i == table.selected {
+                    theme.symbol(Symbol::Selected)
+                } else {
+                    " "
+                };
+                let text = columns(
+                    narrow,
+                    marker,
+                    [
+                        &super::clock_time(p.created_ms),
+                        p.status.code(),
+                        &p.id,
+                        &p.amount.to_string(),
+                        p.confirmation_code
+                            .as_deref()
+                            .or(p.code.as_deref())
+                            .unwrap_or("-"),
+                        &p.application,
+                        p.method.last_four(),
+                        &p.payer.name,
+                    ],
                 );
-                lines.push(Line::styled(clip(&text, width), style));
+                lines.push(Line::styled(fit(&text, width, theme), style));
             }
         }
     }
@@ -74,12 +93,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let more = table.page.as_ref().is_some_and(|p| p.more);
     let paging = if more { "PgDn next page  " } else { "" };
     lines.push(Line::styled(
-        format!(" ↑↓ select  Enter details  / search  s sort  {paging}PgUp previous"),
+        fit(
+            &theme.text(&format!(
+                " ↑↓ select  Enter details  / search  s sort  {paging}PgUp previous"
+            )),
+            width,
+            theme,
+        ),
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn clip(text: &str, width: usize) -> String {
-    text.chars().take(width).collect()
+/// From this width the table shows the application and the card's last four too.
+const WIDE: usize = 100;
+
+/// A row's cells in their columns. Narrow, the application and card make room for a whole decline
+/// code (`insufficient_funds`) and the payer's name.
+fn columns(narrow: bool, marker: &str, cells: [&str; 8]) -> String {
+    let [time, status, id, amount, code, application, card, payer] = cells;
+    if narrow {
+        format!("{marker}{time:<8} {status:<9} {id:<21} {amount:>10} {code:<18} {payer}")
+    } else {
+        format!(
+            "{marker}{time:<8} {status:<9} {id:<21} {amount:>10} {code:<18} {application:<12} {card:<4} {payer}"
+        )
+    }
 }

@@ -1,10 +1,11 @@
 //! While the processor decides: elapsed time, and what happens when the answer is slow or lost.
 
-use super::panel;
+use super::wrap;
 use crate::app::{App, Connection};
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
@@ -16,29 +17,40 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let seconds = format!("{:.1} s", elapsed.as_secs_f64());
     let ticks = (elapsed.as_millis() / 250) as usize;
     let bar: String = (0..30)
-        .map(|i| if i <= ticks % 31 { '▮' } else { '▯' })
+        .map(|i| {
+            theme.symbol(if i <= ticks % 31 {
+                Symbol::BarFull
+            } else {
+                Symbol::BarEmpty
+            })
+        })
         .collect();
+    let width = usize::from(area.width.saturating_sub(2));
+    let wrapped = |text: &str, style: Style| {
+        wrap(text, width)
+            .into_iter()
+            .map(move |line| Line::styled(line, style))
+    };
     let mut lines = vec![
         Line::from(""),
-        Line::styled(format!(" Sending the payment…  {seconds}"), theme.title()),
+        Line::styled(
+            theme.text(&format!(" Sending the payment…  {seconds}")),
+            theme.title(),
+        ),
         Line::from(format!(" {bar}")),
         Line::from(""),
     ];
     let pending = app.pending.as_ref();
     if pending.is_some_and(|p| p.waiting) || app.connection != Connection::Connected {
-        lines.push(Line::styled(
-            " The connection to CIP was lost. The payment is sent again with the same key as soon",
-            theme.warn(),
-        ));
-        lines.push(Line::styled(
-            " as CIP answers, so it can never be charged twice.",
+        lines.extend(wrapped(
+            " The connection to CIP was lost. The payment is sent again with the same key as soon as CIP answers, so it can never be charged twice.",
             theme.warn(),
         ));
     } else if elapsed.as_millis() > SLOW_AFTER_MS {
-        lines.push(Line::from(
-            " The processor is slow to answer. Keep the customer on the line;",
+        lines.extend(wrapped(
+            " The processor is slow to answer. Keep the customer on the line; do not take the payment again.",
+            Style::new(),
         ));
-        lines.push(Line::from(" do not take the payment again."));
     }
     if let Some(pending) = pending.filter(|p| p.attempts > 1) {
         lines.push(Line::styled(
@@ -46,5 +58,5 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             theme.dim(),
         ));
     }
-    frame.render_widget(Paragraph::new(lines).block(panel("Processing")), area);
+    frame.render_widget(Paragraph::new(lines).block(theme.panel("Processing")), area);
 }

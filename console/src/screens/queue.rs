@@ -1,18 +1,19 @@
 //! The queue: figures over 1, 15 and 60 minutes, payments per minute, and the payments that
 //! need a supervisor's eye (unsettled, to select and open or resolve; recently declined or failed).
 
-use super::panel;
+use super::two_lines;
 use crate::app::App;
-use crate::theme::Theme;
+use crate::theme::{Symbol, Theme};
 use cip_common::stats::{QueueItem, WindowStats};
 use cip_common::status::PaymentStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let block = panel("Queue");
+    let block = theme.panel("Queue");
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(stats) = app.stats.as_ref() else {
@@ -145,16 +146,22 @@ fn list(
         let chosen = Some(item.payment_id.as_str()) == selected;
         let text = format!(
             "{}{:<18} {:>12} {:>6} {what}",
-            if chosen { "›" } else { " " },
+            if chosen {
+                theme.symbol(Symbol::Selected)
+            } else {
+                " "
+            },
             item.payment_id,
             item.amount.to_string(),
             age
         );
-        lines.push(if chosen {
-            Line::styled(text, theme.focus())
-        } else {
-            Line::from(text)
-        });
+        // The reason goes on a line of its own where the half-screen list is too narrow.
+        let style = if chosen { theme.focus() } else { Style::new() };
+        lines.extend(
+            two_lines(&text, usize::from(area.width), 3, theme)
+                .into_iter()
+                .map(|line| Line::styled(line, style)),
+        );
     }
     if items.is_empty() {
         lines.push(Line::styled(" none", theme.dim()));

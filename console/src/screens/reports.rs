@@ -1,7 +1,6 @@
 //! The reports view: the export filter with each field's hint or error beside it, the last
 //! export's file and row count, and a day's reconciliation.
 
-use super::panel;
 use crate::app::{App, ReportField};
 use crate::theme::Theme;
 use ratatui::Frame;
@@ -102,7 +101,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             }
         }
     }
-    let block = panel("Reports");
+    let block = theme.panel("Reports");
     let inner = block.inner(area);
     frame.render_widget(
         Paragraph::new(lines)

@@ -1,10 +1,10 @@
-//! Every screen at 80×24 and 120×40, as text. Snapshot files are reviewed like code.
+//! Every screen state the console has, drawn at 80×24 and 120×40 as text (snapshot files are
+//! reviewed like code), and checked for words cut at the edge of their area.
 
-use crate::app::App;
-use crate::app::Msg;
+use crate::app::{App, Msg};
 use crate::screens::render;
 use crate::testing::{
-    detail, fill_values, key, new_app, on_feed, on_form, on_outcome, on_summary, payment,
+    ctrl, detail, fill_values, key, new_app, on_feed, on_form, on_outcome, on_summary, payment,
     payment_event, stats, typed,
 };
 use crate::theme::Theme;
@@ -13,44 +13,121 @@ use cip_common::status::PaymentStatus;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
+use std::collections::HashSet;
 
-fn draw(app: &App, width: u16, height: u16) -> TestBackend {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
-    terminal
-        .draw(|frame| render(frame, app, Theme { color: false }))
-        .expect("drawn");
-    terminal.backend().clone()
+const USUAL: &[(u16, u16)] = &[(80, 24), (120, 40)];
+
+struct State {
+    name: &'static str,
+    app: App,
+    sizes: &'static [(u16, u16)],
 }
 
-fn both_sizes(name: &str, app: &App) {
-    insta::assert_snapshot!(format!("{name}_80x24"), draw(app, 80, 24));
-    insta::assert_snapshot!(format!("{name}_120x40"), draw(app, 120, 40));
-}
-
-#[test]
-fn login() {
-    both_sizes("login", &new_app(true));
-}
-
-#[test]
-fn login_refused() {
+/// The one list of states: the snapshots, the cut-word check and the ASCII check all walk it.
+fn states() -> Vec<State> {
+    let mut states = Vec::new();
+    let mut add = |name, app| {
+        states.push(State {
+            name,
+            app,
+            sizes: USUAL,
+        })
+    };
+    add("login", new_app(true));
     let mut app = new_app(false);
-    app.update(crate::app::Msg::LoggedIn(Err(
-        cip_common::ApiError::Locked {
-            until_ms: 0,
-            until: "2026-11-29 14:35 UTC".into(),
-        },
-    )));
-    both_sizes("login_locked", &app);
+    app.update(Msg::LoggedIn(Err(cip_common::ApiError::Locked {
+        until_ms: 0,
+        until: "2026-11-29 14:35 UTC".into(),
+    })));
+    add("login_locked", app);
+    add("form_empty", on_form());
+    add("form_errors", form_with_errors());
+    add("summary", on_summary());
+    let mut app = on_summary();
+    app.update(key(KeyCode::Enter));
+    add("processing", app);
+    add("processing_slow", processing_slow());
+    let mut app = on_summary();
+    app.update(key(KeyCode::Enter));
+    app.update(ctrl('c'));
+    add("quit_while_sending", app);
+    add("approved", on_outcome(PaymentStatus::Approved));
+    add("declined", on_outcome(PaymentStatus::Declined));
+    add("failed", on_outcome(PaymentStatus::Failed));
+    add("in_doubt", on_outcome(PaymentStatus::InDoubt));
+    for (name, mut app) in [
+        ("help_login", new_app(false)),
+        ("help_form", on_form()),
+        ("help", on_summary()),
+        ("help_outcome", on_outcome(PaymentStatus::Declined)),
+    ] {
+        app.update(key(KeyCode::F(1)));
+        add(name, app);
+    }
+    for (name, view) in [
+        ("help_feed", 3),
+        ("help_payments", 4),
+        ("help_queue", 5),
+        ("help_reports", 6),
+    ] {
+        let mut app = on_feed();
+        app.update(key(KeyCode::F(view)));
+        app.update(key(KeyCode::F(1)));
+        add(name, app);
+    }
+    let mut app = on_form();
+    app.update(key(KeyCode::F(1)));
+    for _ in 0..12 {
+        app.update(key(KeyCode::Down));
+    }
+    add("help_scrolled", app);
+    add("feed_following", on_feed());
+    add("feed_paused", feed_paused());
+    let filter_typed = || {
+        let mut app = on_feed();
+        app.update(key(KeyCode::Char('/')));
+        typed(
+            &mut app,
+            "app:DMV-RENEWAL status:approved,declined ada grace",
+        );
+        app
+    };
+    add("feed_filter_typed", filter_typed());
+    let mut app = filter_typed();
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Up));
+    add("feed_filtered", app);
+    let mut app = on_feed();
+    app.update(key(KeyCode::Char('/')));
+    typed(&mut app, "status:sideways");
+    app.update(key(KeyCode::Enter));
+    add("feed_filter_error", app);
+    add("detail", on_detail(PaymentStatus::Approved));
+    add("detail_failed", on_detail(PaymentStatus::Failed));
+    let mut app = on_detail(PaymentStatus::Failed);
+    app.update(key(KeyCode::End));
+    add("detail_scrolled", app);
+    add("payments", on_payments());
+    let mut app = on_feed();
+    app.update(key(KeyCode::F(5)));
+    app.update(Msg::Stats(Ok(stats())));
+    add("queue", app);
+    let (field_error, reconciled) = reports();
+    add("reports_field_error", field_error);
+    add("reports", reconciled);
+    add("agent_feed_queue_refused", agent_feed_queue_refused());
+    let (confirm, refused) = void();
+    add("void_confirm", confirm);
+    add("void_refused", refused);
+    states.push(State {
+        name: "too_small",
+        app: on_form(),
+        sizes: &[(79, 24), (100, 20)],
+    });
+    states
 }
 
-#[test]
-fn empty_form() {
-    both_sizes("form_empty", &on_form());
-}
-
-#[test]
-fn form_with_field_errors() {
+fn form_with_errors() -> App {
     let mut app = on_form();
     fill_values(
         &mut app,
@@ -69,60 +146,20 @@ fn form_with_field_errors() {
         ],
     );
     app.update(key(KeyCode::Enter));
-    both_sizes("form_errors", &app);
+    app
 }
 
-#[test]
-fn summary() {
-    both_sizes("summary", &on_summary());
-}
-
-#[test]
-fn approved() {
-    both_sizes("approved", &on_outcome(PaymentStatus::Approved));
-}
-
-#[test]
-fn declined() {
-    both_sizes("declined", &on_outcome(PaymentStatus::Declined));
-}
-
-#[test]
-fn in_doubt() {
-    both_sizes("in_doubt", &on_outcome(PaymentStatus::InDoubt));
-}
-
-#[test]
-fn help() {
-    let mut app = on_summary();
-    app.update(key(KeyCode::F(1)));
-    both_sizes("help", &app);
-}
-
-#[test]
-fn too_small() {
-    insta::assert_snapshot!("too_small_79x24", draw(&on_form(), 79, 24));
-    insta::assert_snapshot!("too_small_100x20", draw(&on_form(), 100, 20));
-}
-
-#[test]
-fn processing_a_slow_approval_shows_time_and_progress() {
+fn processing_slow() -> App {
     let mut app = on_summary();
     app.update(key(KeyCode::Enter));
     let started = app.pending.as_ref().expect("sent").started;
-    app.update(crate::app::Msg::Tick {
+    app.update(Msg::Tick {
         now: started + std::time::Duration::from_millis(3_200),
     });
-    both_sizes("processing_slow", &app);
+    app
 }
 
-#[test]
-fn feed_following() {
-    both_sizes("feed_following", &on_feed());
-}
-
-#[test]
-fn feed_paused_with_new_events() {
+fn feed_paused() -> App {
     let mut app = on_feed();
     app.update(key(KeyCode::Char('f')));
     app.update(Msg::Events(vec![
@@ -145,56 +182,80 @@ fn feed_paused_with_new_events() {
             "Grace Hopper",
         ),
     ]));
-    both_sizes("feed_paused", &app);
+    app
 }
 
-#[test]
-fn feed_filtered() {
+/// A payment's detail with a timeline longer than 80×24 shows at once.
+fn on_detail(status: PaymentStatus) -> App {
     let mut app = on_feed();
-    app.update(key(KeyCode::Char('/')));
-    typed(
-        &mut app,
-        "app:DMV-RENEWAL status:approved,declined ada grace",
-    );
-    both_sizes("feed_filter_typed", &app);
-    app.update(key(KeyCode::Enter));
-    app.update(key(KeyCode::Up));
-    both_sizes("feed_filtered", &app);
-}
-
-#[test]
-fn detail_pane() {
-    let mut app = on_feed();
-    let payment = payment(PaymentStatus::Approved);
-    let timeline = vec![
-        payment_event(4, EventKind::PaymentReceived, "DMV-RENEWAL", "Ada Lovelace"),
-        payment_event(5, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada Lovelace"),
-    ];
+    let mut payment = payment(status);
+    if status == PaymentStatus::Failed {
+        payment.code = Some("generic_decline".into());
+        payment.message = Some(
+            "the processor refused the payment and nothing was charged: ask for another card"
+                .into(),
+        );
+    }
+    let mut timeline = vec![payment_event(
+        4,
+        EventKind::PaymentReceived,
+        "DMV-RENEWAL",
+        "Ada Lovelace",
+    )];
+    if status == PaymentStatus::Failed {
+        timeline.extend((5..14).map(|seq| {
+            payment_event(
+                seq,
+                EventKind::AgencyNotifyFailed,
+                "DMV-RENEWAL",
+                "Ada Lovelace",
+            )
+        }));
+    }
+    timeline.push(payment_event(
+        14,
+        EventKind::PaymentApproved,
+        "DMV-RENEWAL",
+        "Ada Lovelace",
+    ));
     app.update(detail(payment, timeline));
-    both_sizes("detail", &app);
+    app
 }
 
-#[test]
-fn queue_with_stats() {
+fn on_payments() -> App {
     let mut app = on_feed();
-    app.update(key(KeyCode::F(5)));
-    app.update(Msg::Stats(Ok(stats())));
-    both_sizes("queue", &app);
+    app.update(key(KeyCode::F(4)));
+    let payments = [
+        PaymentStatus::Approved,
+        PaymentStatus::Declined,
+        PaymentStatus::InDoubt,
+        PaymentStatus::Failed,
+    ]
+    .map(payment)
+    .to_vec();
+    app.update(Msg::Searched(Ok(cip_common::payment::SearchPage {
+        payments,
+        more: true,
+    })));
+    app
 }
 
-#[test]
-fn reports_with_a_reconciliation() {
+fn reports() -> (App, App) {
     use cip_common::form::MethodKind;
     use cip_common::money::{Currency, Money};
     use cip_common::report::{Reconciliation, ReconciliationLine};
-    let mut app = on_feed();
-    app.update(key(KeyCode::F(6)));
-    app.update(key(KeyCode::Tab));
-    typed(&mut app, "2026-11-29");
-    app.update(key(KeyCode::Tab));
-    typed(&mut app, "2026-11-3");
-    app.update(key(KeyCode::Enter));
-    both_sizes("reports_field_error", &app);
+    let start = || {
+        let mut app = on_feed();
+        app.update(key(KeyCode::F(6)));
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "2026-11-29");
+        app.update(key(KeyCode::Tab));
+        typed(&mut app, "2026-11-3");
+        app.update(key(KeyCode::Enter));
+        app
+    };
+    let field_error = start();
+    let mut app = start();
     typed(&mut app, "0");
     app.update(key(KeyCode::Enter));
     app.update(Msg::Exported(Ok((
@@ -221,11 +282,10 @@ fn reports_with_a_reconciliation() {
         unreported: 54,
         unsettled: vec![payment(PaymentStatus::InDoubt)],
     })));
-    both_sizes("reports", &app);
+    (field_error, app)
 }
 
-#[test]
-fn an_agents_restricted_view() {
+fn agent_feed_queue_refused() -> App {
     let mut app = on_form();
     app.update(key(KeyCode::F(3)));
     app.update(Msg::Events(vec![
@@ -233,25 +293,169 @@ fn an_agents_restricted_view() {
         payment_event(3, EventKind::PaymentApproved, "DMV-RENEWAL", "Ada Lovelace"),
     ]));
     app.update(key(KeyCode::F(5)));
-    both_sizes("agent_feed_queue_refused", &app);
+    app
 }
 
-#[test]
-fn a_refused_action() {
-    let mut app = on_feed();
-    app.update(detail(payment(PaymentStatus::Approved), Vec::new()));
-    app.update(key(KeyCode::Char('v')));
-    both_sizes("void_confirm", &app);
+fn void() -> (App, App) {
+    let start = || {
+        let mut app = on_feed();
+        app.update(detail(payment(PaymentStatus::Approved), Vec::new()));
+        app.update(key(KeyCode::Char('v')));
+        app
+    };
+    let confirm = start();
+    let mut app = start();
     app.update(key(KeyCode::Char('y')));
     app.update(Msg::ActionDone(Err(cip_common::ApiError::InvalidRequest {
         message: "pay_01KB2R3M4N5Q8W7XY was approved on an earlier business day (2027-01-14 08:00 UTC); it can no longer be voided: refund it instead".into(),
     })));
-    both_sizes("void_refused", &app);
+    (confirm, app)
+}
+
+fn draw(app: &App, width: u16, height: u16, theme: Theme) -> TestBackend {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal
+        .draw(|frame| render(frame, app, theme))
+        .expect("drawn");
+    terminal.backend().clone()
+}
+
+const PLAIN: Theme = Theme {
+    color: false,
+    ascii: false,
+};
+
+fn rows(backend: &TestBackend) -> Vec<String> {
+    let buffer = backend.buffer();
+    (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect()
+        })
+        .collect()
+}
+
+/// Words: maximal runs of characters that are neither space nor border, with a letter or digit
+/// (runs of bar and sparkline glyphs grow with the width and are not words).
+fn words(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .flat_map(|row| {
+            row.split(|c: char| c.is_whitespace() || ('\u{2500}'..='\u{257f}').contains(&c))
+                .filter(|w| w.chars().any(char::is_alphanumeric))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The words of the narrow render that are cut: not words of a very wide render of the same
+/// state, but the start of one (`nothing w` of `was`, `generic_decl…` of `generic_decline`).
+fn cut_words(app: &App, width: u16, height: u16) -> Vec<String> {
+    cut(
+        &rows(&draw(app, width, height, PLAIN)),
+        &rows(&draw(app, 400, height, PLAIN)),
+    )
+}
+
+fn cut(narrow: &[String], wide: &[String]) -> Vec<String> {
+    let wide: HashSet<String> = words(wide).into_iter().collect();
+    words(narrow)
+        .into_iter()
+        .filter(|word| {
+            let stem = word.trim_end_matches(['…', '.']);
+            !wide.contains(word)
+                && wide
+                    .iter()
+                    .any(|whole| whole.len() > stem.len() && whole.starts_with(stem))
+        })
+        .collect()
 }
 
 #[test]
-fn help_on_the_feed() {
-    let mut app = on_feed();
-    app.update(key(KeyCode::Char('?')));
-    both_sizes("help_feed", &app);
+fn every_screen_at_both_sizes() {
+    for state in states() {
+        for &(width, height) in state.sizes {
+            insta::assert_snapshot!(
+                format!("{}_{width}x{height}", state.name),
+                draw(&state.app, width, height, PLAIN)
+            );
+        }
+    }
+}
+
+#[test]
+fn no_screen_cuts_a_word() {
+    let mut cut = Vec::new();
+    for state in states() {
+        for &(width, height) in state.sizes {
+            let words = cut_words(&state.app, width, height);
+            if !words.is_empty() {
+                cut.push(format!("{} at {width}x{height}: {words:?}", state.name));
+            }
+        }
+    }
+    assert!(cut.is_empty(), "words cut:\n{}", cut.join("\n"));
+}
+
+#[test]
+fn the_check_finds_a_cut_word() {
+    let wide = ["│ generic_decline: nothing was charged; ask for another card │".to_owned()];
+    let narrow = [
+        "│ generic_decl nothing w│".to_owned(),
+        "│ generic_decline: nothing │".to_owned(),
+        "│ was charged; ask for ano…│".to_owned(),
+    ];
+    assert_eq!(cut(&narrow, &wide), ["generic_decl", "w", "ano…"]);
+}
+
+/// How ASCII mode looks, for review: borders, the marker, masked digits, a bar and a scroll hint.
+#[test]
+fn ascii_mode() {
+    let ascii = Theme {
+        color: false,
+        ascii: true,
+    };
+    let names = [
+        "form_errors",
+        "processing_slow",
+        "detail_failed",
+        "feed_following",
+    ];
+    for state in states().into_iter().filter(|s| names.contains(&s.name)) {
+        insta::assert_snapshot!(
+            format!("ascii_{}_80x24", state.name),
+            draw(&state.app, 80, 24, ascii)
+        );
+    }
+}
+
+/// The Linux console's default font shows printable ASCII whatever its Unicode table.
+#[test]
+fn in_ascii_mode_every_cell_is_printable_ascii() {
+    let ascii = Theme {
+        color: false,
+        ascii: true,
+    };
+    let mut bad = Vec::new();
+    for state in states() {
+        for &(width, height) in state.sizes {
+            for (y, row) in rows(&draw(&state.app, width, height, ascii))
+                .iter()
+                .enumerate()
+            {
+                if let Some(c) = row.chars().find(|c| !(' '..='~').contains(c)) {
+                    bad.push(format!(
+                        "{} {width}x{height} row {y}: {c:?} in {row:?}",
+                        state.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "not on the Linux console:\n{}",
+        bad.join("\n")
+    );
 }

@@ -1,7 +1,6 @@
 //! The summary before sending: amount, fee, total, payer, the application's fields and the masked
 //! card or account.
 
-use super::panel;
 use crate::app::App;
 use crate::theme::Theme;
 use cip_common::card::brand_of;
@@ -79,7 +78,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         theme.dim(),
     ));
     frame.render_widget(
-        Paragraph::new(lines).block(panel("Check with the customer, then send")),
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(theme.panel("Check with the customer, then send")),
         area,
     );
 }
