@@ -14,6 +14,8 @@ fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
     if app.detail.is_some() {
         return Some(&[
             ("Esc", "back"),
+            ("↑ ↓ / PgUp PgDn", "scroll"),
+            ("s", "save its receipt again, beside the console"),
             ("v", "void an approved payment (supervisors; asks first)"),
             (
                 "r",
@@ -32,15 +34,30 @@ fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
             ("f", "pause the display (events keep coming) / resume"),
             ("/", "filter: app:A,B status:declined kind:lockout words"),
             ("Enter", "the selected payment in full"),
-            ("u", "unlock a lockout's user (supervisors; asks first)"),
+            (
+                "u",
+                "unlock a lockout's user, or any user typed (asks first)",
+            ),
         ],
         View::Payments => &[
-            ("/", "search: status: app: code: last4: name:"),
+            (
+                "/",
+                "search: a code or payment id as read, or status: app: last4: name:",
+            ),
             ("s", "change the order"),
             ("PgDn / PgUp", "next / previous page"),
             ("Enter", "the selected payment in full"),
         ],
-        View::Queue => &[("", "figures refresh every 2 seconds")],
+        View::Queue => &[
+            ("↑ ↓", "select a payment still processing or in doubt"),
+            ("Enter", "the selected payment in full"),
+            (
+                "r",
+                "resolve the selected in-doubt payment now (asks first)",
+            ),
+            ("u", "unlock a user by id (asks first)"),
+            ("", "figures refresh every 2 seconds"),
+        ],
         View::Reports => &[
             ("Tab ↑↓", "move between the filter's fields"),
             ("Enter", "export the payments it takes to a CSV file here"),
