@@ -118,11 +118,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
 fn keys(kind: Option<Kind>) -> String {
     let choice = if kind.is_some_and(Kind::is_choice) {
-        "  ←/→ or Space: change"
+        "  ←/→ Space: change"
     } else {
         ""
     };
-    format!(" Tab/Enter: next field, Enter on the last: summary  Esc: clear{choice}")
+    format!(" Tab/Enter: next  Enter on the last: summary  Esc: clear{choice}")
 }
 
 /// A value longer than its box shows its end, where the agent is typing.

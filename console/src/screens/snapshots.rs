@@ -24,6 +24,17 @@ struct State {
 }
 
 /// The one list of states: the snapshots, the cut-word check and the ASCII check all walk it.
+/// TAX-PAYMENT's form with the focus on its card-or-bank choice.
+fn form_on_a_choice() -> App {
+    let mut app = new_app(false);
+    app.update(Msg::LoggedIn(Ok(crate::testing::session("TAX-PAYMENT"))));
+    app.update(Msg::FormLoaded(Ok(crate::testing::spec("TAX-PAYMENT"))));
+    for _ in 0..6 {
+        app.update(key(KeyCode::Tab));
+    }
+    app
+}
+
 fn states() -> Vec<State> {
     let mut states = Vec::new();
     let mut add = |name, app| {
@@ -42,6 +53,17 @@ fn states() -> Vec<State> {
     add("login_locked", app);
     add("form_empty", on_form());
     add("form_errors", form_with_errors());
+    add("form_choice", form_on_a_choice());
+    let mut app = on_form();
+    typed(&mut app, "Ada Lovelace");
+    for _ in 0..9 {
+        app.update(key(KeyCode::Tab));
+    }
+    add("form_offered", app);
+    let mut app = on_form();
+    typed(&mut app, "Ada Lovelace");
+    app.update(key(KeyCode::Esc));
+    add("form_clear_confirm", app);
     add("summary", on_summary());
     let mut app = on_summary();
     app.update(key(KeyCode::Enter));
@@ -112,6 +134,12 @@ fn states() -> Vec<State> {
     app.update(key(KeyCode::F(5)));
     app.update(Msg::Stats(Ok(stats())));
     add("queue", app);
+    let mut app = on_feed();
+    app.update(key(KeyCode::F(5)));
+    app.update(Msg::Stats(Ok(stats())));
+    app.update(key(KeyCode::Char('u')));
+    typed(&mut app, "agent2");
+    add("queue_unlock_prompt", app);
     let (field_error, reconciled) = reports();
     add("reports_field_error", field_error);
     add("reports", reconciled);
