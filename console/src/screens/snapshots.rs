@@ -426,6 +426,35 @@ fn no_screen_cuts_a_word() {
     assert!(cut.is_empty(), "words cut:\n{}", cut.join("\n"));
 }
 
+/// Words lost whole at the edge (a message's last words past the border) are not cut, but gone:
+/// drawn tall enough to show everything, the narrow render holds every word of the wide one,
+/// unless a row marks what it leaves off with a closing `…`.
+#[test]
+fn no_screen_drops_words_unmarked() {
+    let mut lost = Vec::new();
+    for state in states().into_iter().filter(|s| s.sizes == USUAL) {
+        let narrow = rows(&draw(&state.app, 80, 200, PLAIN));
+        // A row that ends in `…` left words off on purpose (`fit`).
+        let marked = |row: &String| row.trim_end_matches([' ', '│']).ends_with('…');
+        if narrow.iter().any(marked) {
+            continue;
+        }
+        let narrow: HashSet<String> = words(&narrow).into_iter().collect();
+        let missing: Vec<String> = words(&rows(&draw(&state.app, 400, 200, PLAIN)))
+            .into_iter()
+            .filter(|w| !narrow.contains(w))
+            .collect();
+        if !missing.is_empty() {
+            lost.push(format!("{}: {missing:?}", state.name));
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "words lost at 80 columns:\n{}",
+        lost.join("\n")
+    );
+}
+
 #[test]
 fn the_check_finds_a_cut_word() {
     let wide = ["│ generic_decline: nothing was charged; ask for another card │".to_owned()];
