@@ -39,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         } else {
             row_style(event, theme)
         };
-        let mut text = row(event, usize::from(inner.width));
+        let mut text = row(event);
         if selected {
             text.replace_range(..1, theme.symbol(Symbol::Selected));
         }
@@ -105,15 +105,12 @@ fn row_style(event: &Event, theme: Theme) -> Style {
     }
 }
 
-/// From this inner width a payment row also shows the payment id; narrower (80 columns), the
-/// id is one Enter away, in the detail.
-const WIDE_ROW: usize = 100;
-
-fn row(event: &Event, width: usize) -> String {
+/// A row, the same at every width so nothing is lost at 80 columns: a payment's id is one Enter
+/// away, in its detail, and the filter still finds it.
+fn row(event: &Event) -> String {
     let app = event.application.as_deref().unwrap_or("-");
     match &event.detail {
         EventDetail::Payment {
-            payment_id,
             status,
             amount,
             confirmation_code,
@@ -132,13 +129,8 @@ fn row(event: &Event, width: usize) -> String {
             } else {
                 kind_label(event.kind).to_owned()
             };
-            let id = if width >= WIDE_ROW {
-                format!("{payment_id:<21} ")
-            } else {
-                String::new()
-            };
             format!(
-                " {} {:<9} {:<12} {:<8} {:<7} {id}{:>9} {extra}",
+                " {} {:<9} {:<12} {:<8} {:<7} {:>9} {extra}",
                 clock_time(event.at_ms),
                 kind,
                 app,
