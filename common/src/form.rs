@@ -3,6 +3,7 @@
 
 use crate::money::{Currency, Money};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,13 +56,14 @@ impl FieldSpec {
         "*".repeat(kept) + &value.chars().skip(kept).collect::<String>()
     }
 
-    /// The value as it is checked, stored and fingerprinted.
-    pub fn normalized(&self, value: &str) -> String {
+    /// The value as it is checked, stored and fingerprinted; borrowed when typing it needs no
+    /// change (most payments), so the hot path allocates only for a value to mend.
+    pub fn normalized<'a>(&self, value: &'a str) -> Cow<'a, str> {
         let value = value.trim();
-        if self.upper_case {
-            value.to_uppercase()
+        if self.upper_case && value.chars().any(char::is_lowercase) {
+            Cow::Owned(value.to_uppercase())
         } else {
-            value.to_owned()
+            Cow::Borrowed(value)
         }
     }
 }

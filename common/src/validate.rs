@@ -127,7 +127,10 @@ impl Form {
     pub fn normalize_fields(&self, fields: &mut BTreeMap<String, String>) {
         for (name, value) in fields.iter_mut() {
             if let Some(field) = self.spec.fields.iter().find(|f| &f.name == name) {
-                *value = field.normalized(value);
+                let normalized = field.normalized(value);
+                if normalized != value.as_str() {
+                    *value = normalized.into_owned();
+                }
             }
         }
     }
@@ -173,7 +176,7 @@ impl Form {
         for (field, pattern) in spec.fields.iter().zip(&self.patterns) {
             let value = fields
                 .get(&field.name)
-                .map_or_else(String::new, |v| field.normalized(v));
+                .map_or(std::borrow::Cow::Borrowed(""), |v| field.normalized(v));
             if let Some(message) = field_error(field, pattern.as_ref(), &value, today) {
                 errors.add(format!("fields.{}", field.name), message);
             }
