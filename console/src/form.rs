@@ -604,7 +604,7 @@ mod tests {
     }
 
     use crate::app::Screen;
-    use crate::testing::{fill_values, key, on_form};
+    use crate::testing::{DMV_VALUES, fill_values, key, on_form};
     use cip_common::payment::PaymentMethod;
     use ratatui::crossterm::event::KeyCode;
 
@@ -612,22 +612,10 @@ mod tests {
     /// typed as given; focus ends on the last field.
     fn filled(amount: &str, expiry: &str, plate: &str) -> crate::app::App {
         let mut app = on_form();
-        fill_values(
-            &mut app,
-            [
-                "Ada Lovelace",
-                "ada@example.com",
-                "94107",
-                plate,
-                "1234567890",
-                amount,
-                "4242424242424242",
-                expiry,
-                "123",
-                "ADA LOVELACE",
-                "94107",
-            ],
-        );
+        let card = "4242".repeat(4);
+        let mut values = DMV_VALUES;
+        (values[3], values[5], values[6], values[7]) = (plate, amount, &card, expiry);
+        fill_values(&mut app, values);
         app
     }
 
@@ -700,22 +688,10 @@ mod tests {
     #[test]
     fn a_plate_typed_in_lower_case_goes_on_in_capitals_and_the_email_may_be_left_out() {
         let mut app = on_form();
-        fill_values(
-            &mut app,
-            [
-                "Ada Lovelace",
-                "",
-                "94107",
-                "abc123",
-                "1234567890",
-                "25.00",
-                "4242424242424242",
-                "12/28",
-                "123",
-                "ADA LOVELACE",
-                "94107",
-            ],
-        );
+        let card = "4242".repeat(4);
+        let mut values = DMV_VALUES;
+        (values[1], values[3], values[6], values[7]) = ("", "abc123", &card, "12/28");
+        fill_values(&mut app, values);
         let request = form(&app).request().expect("a good request");
         assert_eq!(request.fields["plate_number"], "ABC123");
         assert_eq!(request.payer.email, "");

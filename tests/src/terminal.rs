@@ -201,6 +201,19 @@ impl Console {
     }
 }
 
+/// The confirmation code an outcome screen shows.
+pub fn confirmation_code(screen: &str) -> String {
+    let line = screen
+        .lines()
+        .find_map(|l| l.split("Confirmation code: ").nth(1))
+        .unwrap_or_else(|| panic!("no confirmation code on screen:\n{screen}"));
+    line.split_whitespace()
+        .next()
+        .expect("a code")
+        .trim_end_matches('│')
+        .to_owned()
+}
+
 /// A good DMV-RENEWAL payment of 25.00 paid with `card`, as an agent types it field by field.
 pub fn dmv_payment(card: &str) -> [&str; 11] {
     [

@@ -4,7 +4,7 @@
 use cip_common::payment::PaymentLookup;
 use cip_common::status::PaymentStatus;
 use cip_tests::terminal::{
-    Console, dmv_payment,
+    Console, confirmation_code, dmv_payment,
     keys::{ENTER, TAB},
 };
 use cip_tests::{Daemon, ctx};
@@ -20,18 +20,6 @@ fn key_in(console: &mut Console, card: &str) {
     console.type_keys(ENTER);
     console.wait_for("Check with the customer, then send");
     console.type_keys(ENTER);
-}
-
-fn confirmation_code(screen: &str) -> String {
-    let line = screen
-        .lines()
-        .find_map(|l| l.split("Confirmation code: ").nth(1))
-        .unwrap_or_else(|| panic!("no confirmation code on screen:\n{screen}"));
-    line.split_whitespace()
-        .next()
-        .expect("a code")
-        .trim_end_matches('│')
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

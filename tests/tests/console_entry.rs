@@ -5,7 +5,7 @@
 use cip_common::payment::PaymentLookup;
 use cip_common::status::PaymentStatus;
 use cip_tests::terminal::{
-    Console,
+    Console, confirmation_code,
     keys::{ENTER, TAB},
 };
 use cip_tests::{Daemon, card_request, ctx, new_key};
@@ -15,26 +15,12 @@ const BACK_TAB: &str = "\x1b[Z";
 /// Backspace, as a terminal sends it.
 const BACKSPACE: &str = "\x7f";
 
-fn confirmation_code(screen: &str) -> String {
-    let line = screen
-        .lines()
-        .find_map(|l| l.split("Confirmation code: ").nth(1))
-        .unwrap_or_else(|| panic!("no confirmation code on screen:\n{screen}"));
-    line.split_whitespace()
-        .next()
-        .expect("a code")
-        .trim_end_matches('│')
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_is_told_to_use_a_point_and_a_lower_case_plate_and_1_28_expiry_are_kept_as_meant()
 {
     let daemon = Daemon::start().await;
     let mut console = Console::start(&daemon.socket, daemon.dir.path());
-    console.wait_for("Sign in to CIP");
-    console.wait_for("● connected");
-    console.type_keys(&["DMV-RENEWAL", TAB, "agent1", TAB, "agent1-demo-pass", ENTER].concat());
+    console.sign_in("DMV-RENEWAL", "agent1");
     console.wait_for("Payer name");
 
     let payer = [
