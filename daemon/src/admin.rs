@@ -3,7 +3,8 @@
 
 use crate::auth::{PASSWORD_HISTORY, hash_password, is_any_of, password_problem};
 use crate::clock::{Clock, Entropy, SystemClock, format_ms};
-use crate::report::batch::{self, BatchFile, Runner};
+use crate::report::batch::{self, BatchFile};
+use crate::report::{Reports, Runner};
 use crate::store::accounts::{self, AuditEntry, UserRow};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
@@ -12,6 +13,7 @@ use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use serde::Deserialize;
+use std::sync::Arc;
 
 pub const DEMO_APPLICATIONS: &str = include_str!("../../assets/demo/applications.toml");
 pub const DEMO_USERS: &str = include_str!("../../assets/demo/users.toml");
@@ -49,6 +51,13 @@ impl Operator {
         Operator {
             actor: format!("cli:{user}"),
             origin: format!("cli pid={}", std::process::id()),
+        }
+    }
+
+    fn runner(&self) -> Runner {
+        Runner {
+            actor: self.actor.clone(),
+            origin: self.origin.clone(),
         }
     }
 
@@ -131,9 +140,10 @@ impl Admin {
         out: Box<dyn std::io::Write + Send>,
     ) -> anyhow::Result<u64> {
         let spec = self.application(&filter.application).await?;
-        let selection = crate::report::selection(&spec, filter);
-        let entry = self.operator.entry("payments.export", true, String::new());
-        Ok(crate::report::export_audited(&self.store, spec, selection, out, entry).await?)
+        Ok(self
+            .reports()
+            .export(spec, filter, out, &self.operator.runner())
+            .await?)
     }
 
     /// Runs the application's batch report into `outbox` now.
@@ -143,17 +153,13 @@ impl Admin {
         outbox: &std::path::Path,
     ) -> anyhow::Result<Vec<BatchFile>> {
         let spec = self.application(application).await?;
-        let runner = Runner {
-            actor: self.operator.actor.clone(),
-            origin: self.operator.origin.clone(),
-        };
         batch::run(
             &self.store,
             &SystemClock,
             &self.entropy,
             &spec,
             outbox,
-            &runner,
+            &self.operator.runner(),
         )
         .await
     }
@@ -167,7 +173,11 @@ impl Admin {
         let spec = self.application(application).await?;
         let day =
             day.unwrap_or_else(|| cip_common::calendar::day_of(&spec.zone(), SystemClock.now_ms()));
-        Ok(crate::report::reconcile::reconcile(&self.store, &spec, day).await?)
+        Ok(self.reports().reconcile(&spec, day).await?)
+    }
+
+    fn reports(&self) -> Reports {
+        Reports::new(self.store.clone(), Arc::new(SystemClock))
     }
 
     pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {

@@ -395,11 +395,7 @@ impl Auth {
         let caller = self
             .authenticate(application, user, password, origin)
             .await?;
-        let token = SessionToken::new(
-            blake3::Hash::from(self.entropy.bytes::<32>())
-                .to_hex()
-                .as_str(),
-        );
+        let token = SessionToken::new(self.entropy.secret_hex());
         let hash = token_hash(&token);
         let now = self.clock.now_ms();
         let entry = self.entry(

@@ -79,6 +79,12 @@ impl Entropy {
             .fill_bytes(&mut out);
         out
     }
+
+    /// A secret a person or a browser carries (a session token, a pay link, a cookie): 256
+    /// random bits as 64 hex digits.
+    pub fn secret_hex(&self) -> String {
+        blake3::Hash::from(self.bytes::<32>()).to_hex().to_string()
+    }
 }
 
 /// Time as a person reads it in messages: `2026-11-29 14:05 UTC`.

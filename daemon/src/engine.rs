@@ -131,10 +131,6 @@ impl Engine {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     pub fn clock(&self) -> &dyn Clock {
         self.clock.as_ref()
     }

@@ -1,40 +1,67 @@
-//! The live feed: events after a seq, answered at once or as soon as one is committed.
+//! The live feed: events after a seq, answered at once or as soon as one is committed, and the
+//! older events before a seq.
 
 use crate::store::events::{self, Visibility};
 use crate::store::{Store, StoreError};
-use cip_common::event::EventBatch;
+use cip_common::event::{Event, EventBatch};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Events after `after_seq` that `visibility` allows; when there are none yet, waits up to `wait`
-/// for a commit that brings one.
-pub async fn events_after(
-    store: &Store,
-    after_seq: u64,
-    visibility: Visibility,
-    max: u32,
-    wait: Duration,
-) -> Result<EventBatch, StoreError> {
-    let visibility = Arc::new(visibility);
-    let mut committed = store.committed_seq();
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut from = after_seq;
-    loop {
-        committed.borrow_and_update();
-        let visible = Arc::clone(&visibility);
-        let (events, next_seq) = store
-            .read(move |conn| events::events_after(conn, from, &visible, max))
-            .await?;
-        if !events.is_empty() {
-            return Ok(EventBatch { events, next_seq });
+/// The events a caller's visibility allows, for every adapter.
+#[derive(Clone)]
+pub struct Feed {
+    store: Store,
+}
+
+impl Feed {
+    pub fn new(store: Store) -> Feed {
+        Feed { store }
+    }
+
+    /// Events after `after_seq` that `visibility` allows; when there are none yet, waits up to `wait`
+    /// for a commit that brings one.
+    pub async fn events_after(
+        &self,
+        after_seq: u64,
+        visibility: Visibility,
+        max: u32,
+        wait: Duration,
+    ) -> Result<EventBatch, StoreError> {
+        let store = &self.store;
+        let visibility = Arc::new(visibility);
+        let mut committed = store.committed_seq();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut from = after_seq;
+        loop {
+            committed.borrow_and_update();
+            let visible = Arc::clone(&visibility);
+            let (events, next_seq) = store
+                .read(move |conn| events::events_after(conn, from, &visible, max))
+                .await?;
+            if !events.is_empty() {
+                return Ok(EventBatch { events, next_seq });
+            }
+            from = next_seq;
+            let newer =
+                tokio::time::timeout_at(deadline, committed.wait_for(|seq| *seq > from)).await;
+            if !matches!(newer, Ok(Ok(_))) {
+                return Ok(EventBatch {
+                    events,
+                    next_seq: from,
+                });
+            }
         }
-        from = next_seq;
-        let newer = tokio::time::timeout_at(deadline, committed.wait_for(|seq| *seq > from)).await;
-        if !matches!(newer, Ok(Ok(_))) {
-            return Ok(EventBatch {
-                events,
-                next_seq: from,
-            });
-        }
+    }
+
+    /// The `max` visible events just before `before_seq`, oldest first.
+    pub async fn events_before(
+        &self,
+        before_seq: u64,
+        visibility: Visibility,
+        max: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.store
+            .read(move |conn| events::events_before(conn, before_seq, &visibility, max))
+            .await
     }
 }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod engine;
 pub mod feed;
 pub mod figures;
+pub mod handoff;
 pub mod http;
 pub mod lookup;
 pub mod processor;

@@ -1,67 +1,93 @@
 //! Finding payments for a caller, for every adapter (tarpc and HTTP): one payment by id or
-//! confirmation code, or a page of a search, only ever of the caller's own applications.
+//! confirmation code, a page of a search, or a payment's timeline, only ever of the caller's own
+//! applications.
 
 use crate::auth::Caller;
-use crate::store::{Store, payments};
+use crate::store::{Store, events, payments};
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
+use cip_common::event::Event;
 use cip_common::payment::{Payment, PaymentLookup, SearchPage, SearchQuery, normalize_payment_id};
 use cip_common::session::Role;
 
 /// Roles that may see payments.
 pub const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
 
-/// One payment `caller` may see. A payment of another application is answered as not found:
-/// no hint that it exists.
-pub async fn find(
-    store: &Store,
-    caller: &Caller,
-    lookup: PaymentLookup,
-) -> Result<Payment, ApiError> {
-    caller.require(&READERS, "look up payments")?;
-    let (what, id) = match &lookup {
-        PaymentLookup::Id(id) => ("payment", id.clone()),
-        PaymentLookup::ConfirmationCode(code) => ("confirmation code", code.clone()),
-    };
-    let not_found = || ApiError::NotFound {
-        what: what.to_owned(),
-        id: id.clone(),
-    };
-    let found = match lookup {
-        PaymentLookup::Id(id) => {
-            let id = normalize_payment_id(&id).unwrap_or(id);
-            store.read(move |conn| payments::by_id(conn, &id)).await
-        }
-        PaymentLookup::ConfirmationCode(code) => {
-            let code = normalize(&code).ok_or_else(not_found)?;
-            store
-                .read(move |conn| payments::by_confirmation_code(conn, &code))
-                .await
-        }
-    }?;
-    found
-        .filter(|p| caller.visible_applications().contains(&p.application))
-        .ok_or_else(not_found)
+/// Reads payments for callers.
+#[derive(Clone)]
+pub struct Lookup {
+    store: Store,
 }
 
-/// A page of the payments `caller` may see that match `query`, at most `max_page_size` long.
-pub async fn search(
-    store: &Store,
-    caller: &Caller,
-    mut query: SearchQuery,
-    max_page_size: u32,
-) -> Result<SearchPage, ApiError> {
-    caller.require(&READERS, "search payments")?;
-    let page_size = query.page_size.clamp(1, max_page_size);
-    if let Some(code) = &query.confirmation_code {
-        query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
+impl Lookup {
+    pub fn new(store: Store) -> Lookup {
+        Lookup { store }
     }
-    if let Some(id) = &query.payment_id {
-        query.payment_id = Some(normalize_payment_id(id).unwrap_or_else(|| id.clone()));
+
+    /// One payment `caller` may see. A payment of another application is answered as not found:
+    /// no hint that it exists.
+    pub async fn find(&self, caller: &Caller, lookup: PaymentLookup) -> Result<Payment, ApiError> {
+        let store = &self.store;
+        caller.require(&READERS, "look up payments")?;
+        let (what, id) = match &lookup {
+            PaymentLookup::Id(id) => ("payment", id.clone()),
+            PaymentLookup::ConfirmationCode(code) => ("confirmation code", code.clone()),
+        };
+        let not_found = || ApiError::NotFound {
+            what: what.to_owned(),
+            id: id.clone(),
+        };
+        let found = match lookup {
+            PaymentLookup::Id(id) => {
+                let id = normalize_payment_id(&id).unwrap_or(id);
+                store.read(move |conn| payments::by_id(conn, &id)).await
+            }
+            PaymentLookup::ConfirmationCode(code) => {
+                let code = normalize(&code).ok_or_else(not_found)?;
+                store
+                    .read(move |conn| payments::by_confirmation_code(conn, &code))
+                    .await
+            }
+        }?;
+        found
+            .filter(|p| caller.visible_applications().contains(&p.application))
+            .ok_or_else(not_found)
     }
-    let apps = caller.visible_applications();
-    let (payments, more) = store
-        .read(move |conn| payments::search(conn, &query, &apps, page_size))
-        .await?;
-    Ok(SearchPage { payments, more })
+
+    /// A page of the payments `caller` may see that match `query`, at most `max_page_size` long.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        mut query: SearchQuery,
+        max_page_size: u32,
+    ) -> Result<SearchPage, ApiError> {
+        caller.require(&READERS, "search payments")?;
+        let page_size = query.page_size.clamp(1, max_page_size);
+        if let Some(code) = &query.confirmation_code {
+            query.confirmation_code = Some(normalize(code).unwrap_or_else(|| code.clone()));
+        }
+        if let Some(id) = &query.payment_id {
+            query.payment_id = Some(normalize_payment_id(id).unwrap_or_else(|| id.clone()));
+        }
+        let apps = caller.visible_applications();
+        let (payments, more) = self
+            .store
+            .read(move |conn| payments::search(conn, &query, &apps, page_size))
+            .await?;
+        Ok(SearchPage { payments, more })
+    }
+
+    /// Every event of a payment `caller` may see, oldest first; none for another application's.
+    pub async fn timeline(
+        &self,
+        caller: &Caller,
+        payment_id: String,
+    ) -> Result<Vec<Event>, ApiError> {
+        caller.require(&READERS, "look up payments")?;
+        let visibility = caller.visibility();
+        Ok(self
+            .store
+            .read(move |conn| events::timeline(conn, &payment_id, &visibility))
+            .await?)
+    }
 }

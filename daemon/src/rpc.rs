@@ -3,10 +3,10 @@
 
 use crate::auth::{Auth, Caller};
 use crate::engine::Engine;
-use crate::lookup;
-use crate::report;
-use crate::store::accounts::AuditEntry;
-use crate::store::events;
+use crate::feed::Feed;
+use crate::handoff::Handoffs;
+use crate::lookup::Lookup;
+use crate::report::{Reports, Runner};
 use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventBatch};
@@ -252,6 +252,10 @@ where
 pub struct Shared {
     pub engine: Arc<Engine>,
     pub auth: Auth,
+    pub lookup: Lookup,
+    pub feed: Feed,
+    pub reports: Reports,
+    pub handoffs: Handoffs,
     pub limits: RpcSettings,
 }
 
@@ -416,7 +420,7 @@ impl Cip for Connection {
     ) -> Result<Payment, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            lookup::find(self.shared.engine.store(), &caller, lookup).await
+            self.shared.lookup.find(&caller, lookup).await
         })
         .await
     }
@@ -430,7 +434,7 @@ impl Cip for Connection {
         self.capped(async {
             let caller = self.caller(&token).await?;
             let max = self.shared.limits.max_page_size;
-            lookup::search(self.shared.engine.store(), &caller, query, max).await
+            self.shared.lookup.search(&caller, query, max).await
         })
         .await
     }
@@ -449,15 +453,11 @@ impl Cip for Connection {
             let limits = &self.shared.limits;
             let max = max.clamp(1, limits.max_events);
             let wait = Duration::from_millis(u64::from(wait_ms.min(limits.max_wait_ms)));
-            crate::feed::events_after(
-                self.shared.engine.store(),
-                after_seq,
-                caller.visibility(),
-                max,
-                wait,
-            )
-            .await
-            .map_err(ApiError::from)
+            self.shared
+                .feed
+                .events_after(after_seq, caller.visibility(), max, wait)
+                .await
+                .map_err(ApiError::from)
         })
         .await
     }
@@ -473,12 +473,10 @@ impl Cip for Connection {
             let caller = self.watcher(&token).await?;
             caller.require(&FEED_WATCHERS, "watch the feed")?;
             let max = max.clamp(1, self.shared.limits.max_events);
-            let visibility = caller.visibility();
             Ok(self
                 .shared
-                .engine
-                .store()
-                .read(move |conn| events::events_before(conn, before_seq, &visibility, max))
+                .feed
+                .events_before(before_seq, caller.visibility(), max)
                 .await?)
         })
         .await
@@ -492,19 +490,7 @@ impl Cip for Connection {
     ) -> Result<Vec<Event>, ApiError> {
         self.capped(async {
             let caller = self.caller(&token).await?;
-            caller.require(&lookup::READERS, "look up payments")?;
-            let apps = caller.visible_applications();
-            let timeline = self
-                .shared
-                .engine
-                .store()
-                .read(move |conn| events::timeline(conn, &payment_id))
-                .await?;
-            // Another application's payment has no visible timeline.
-            Ok(timeline
-                .into_iter()
-                .filter(|e| e.application.as_ref().is_some_and(|a| apps.contains(a)))
-                .collect())
+            self.shared.lookup.timeline(&caller, payment_id).await
         })
         .await
     }
@@ -567,18 +553,17 @@ impl Cip for Connection {
         self.capped(async {
             let caller = self.caller(&token).await?;
             let spec = self.report_spec(&caller, &filter.application).await?;
-            let entry = AuditEntry {
-                at_ms: self.shared.engine.clock().now_ms(),
-                actor: caller.user.clone(),
-                action: "payments.export",
-                success: true,
+            let runner = Runner {
+                actor: caller.user,
                 origin: self.origin.to_string(),
-                object: String::new(),
             };
-            let store = self.shared.engine.store();
             // Half a frame: room for the answer's envelope around the rows.
             let max_bytes = self.shared.limits.max_frame_bytes / 2;
-            Ok(report::export_part(store, spec, &filter, after, max_bytes, entry).await?)
+            Ok(self
+                .shared
+                .reports
+                .export_part(spec, &filter, after, max_bytes, &runner)
+                .await?)
         })
         .await
     }
@@ -596,7 +581,7 @@ impl Cip for Connection {
             let engine = &self.shared.engine;
             let day =
                 day.unwrap_or_else(|| calendar::day_of(&spec.zone(), engine.clock().now_ms()));
-            Ok(report::reconcile::reconcile(engine.store(), &spec, day).await?)
+            Ok(self.shared.reports.reconcile(&spec, day).await?)
         })
         .await
     }

@@ -6,7 +6,11 @@
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, Entropy, SystemClock};
 use crate::engine::{BusinessDay, Engine};
+use crate::feed::Feed;
+use crate::handoff::Handoffs;
+use crate::lookup::Lookup;
 use crate::processor::sandbox::Sandbox;
+use crate::report::Reports;
 use crate::rpc::{Connection, Shared};
 use crate::store::{Store, StoreLimits};
 use anyhow::{Context as _, bail};
@@ -120,8 +124,8 @@ impl Daemon {
             tracing::info!("settled {settled} payments left unsettled by the last run");
         }
         let auth = Auth::new(
-            store,
-            clock,
+            store.clone(),
+            Arc::clone(&clock),
             entropy,
             AuthSettings {
                 max_failures: settings.auth.max_failures,
@@ -144,6 +148,10 @@ impl Daemon {
         };
         Ok(Daemon {
             shared: Arc::new(Shared {
+                lookup: Lookup::new(store.clone()),
+                feed: Feed::new(store.clone()),
+                reports: Reports::new(store.clone(), clock),
+                handoffs: Handoffs::new(store, Arc::clone(&engine)),
                 engine,
                 auth,
                 limits: settings.rpc.clone(),
@@ -191,8 +199,16 @@ impl Daemon {
                 }
             }
         });
+        let notifier = Arc::new(
+            self.shared
+                .handoffs
+                .notifier()
+                .context("cannot prepare the client for agency notifications")?,
+        );
+        let notifier = tokio::spawn(notifier.run());
         // A batch cut short by the stop is finished by the next run.
         let schedule = tokio::spawn(crate::report::schedule::run(
+            self.shared.reports.clone(),
             Arc::clone(&self.shared.engine),
             self.outbox.clone(),
         ));
@@ -222,6 +238,7 @@ impl Daemon {
         )
         .await?;
         resolver.abort();
+        notifier.abort();
         schedule.abort();
         stopping.cancel();
         if let Some(http) = http {

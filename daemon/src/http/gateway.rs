@@ -4,7 +4,6 @@
 use super::HttpState;
 use super::agency::{caller, json_body};
 use super::answer::{self, PaymentView, Refusal};
-use crate::lookup;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -90,7 +89,11 @@ pub async fn payment(
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
     let caller = caller(&state, &headers, peer).await?;
-    let payment = lookup::find(state.shared.engine.store(), &caller, PaymentLookup::Id(id)).await?;
+    let payment = state
+        .shared
+        .lookup
+        .find(&caller, PaymentLookup::Id(id))
+        .await?;
     Ok(answer::payment(axum::http::StatusCode::OK, &payment))
 }
 
@@ -150,7 +153,7 @@ pub async fn search(
         page: params.page,
         page_size,
     };
-    let page = lookup::search(state.shared.engine.store(), &caller, query, max).await?;
+    let page = state.shared.lookup.search(&caller, query, max).await?;
     Ok(Json(SearchAnswer {
         payments: page.payments.iter().map(PaymentView::from).collect(),
         page: params.page,

@@ -7,7 +7,6 @@ mod answer;
 mod gateway;
 mod handoffs;
 mod html;
-mod notify;
 mod pages;
 mod rate;
 mod reports;
@@ -93,7 +92,6 @@ pub struct HttpState {
     pub base_url: String,
     rate: rate::Limiter,
     visits: pages::Visits,
-    notifier: Arc<notify::Notifier>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` resolves.
@@ -106,18 +104,11 @@ pub async fn serve(
     let state = Arc::new(HttpState {
         rate: rate::Limiter::new(settings.rate_per_second, settings.rate_burst),
         visits: pages::Visits::default(),
-        notifier: Arc::new(
-            notify::Notifier::new(Arc::clone(&shared.engine))
-                .context("cannot prepare the client for agency notifications")?,
-        ),
         shared,
         base_url: listener.base_url.clone(),
         settings,
     });
-    let sweep = tokio::spawn(Arc::clone(&state.notifier).sweep_forever());
-    let served = serve_app(listener, Arc::clone(&state), shutdown).await;
-    sweep.abort();
-    served
+    serve_app(listener, Arc::clone(&state), shutdown).await
 }
 
 async fn serve_app(

@@ -3,10 +3,11 @@
 //! console's validation and messages, and sees the confirmation with a link back to the agency.
 
 use super::HttpState;
-use super::handoffs::{load, standing};
 use super::html::{self, Input, escape};
 use crate::auth::Caller;
-use crate::store::{StoreError, handoffs};
+use crate::handoff::{Attempt, Found, Standing};
+use crate::store::StoreError;
+use crate::store::handoffs::{Handoff, KnownPayer};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,12 +19,9 @@ use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
 use cip_common::form::{ApplicationSpec, MethodKind, Need};
 use cip_common::money::Money;
-use cip_common::payment::{
-    AchInput, CardInput, Mode, Payer, Payment, PaymentMethod, PaymentRequest,
-};
+use cip_common::payment::{AchInput, CardInput, Payer, Payment, PaymentMethod, PaymentRequest};
 use cip_common::secret::{AccountNumber, Cvv, Password};
 use cip_common::session::Role;
-use cip_common::status::PaymentStatus;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -104,17 +102,13 @@ fn dead_end(status: StatusCode, message: &str) -> Response {
 }
 
 fn random_hex(state: &HttpState) -> String {
-    blake3::Hash::from(state.shared.engine.entropy().bytes::<32>())
-        .to_hex()
-        .to_string()
+    state.shared.engine.entropy().secret_hex()
 }
 
 const SPENT: &str = "This payment link has been used already, has expired, or is not a CIP link.";
 
 /// The hand-off a link found, or the page that says why there is none.
-fn linked(
-    found: Result<Option<handoffs::Handoff>, StoreError>,
-) -> Result<handoffs::Handoff, DeadEnd> {
+fn linked(found: Result<Option<Handoff>, StoreError>) -> Result<Handoff, DeadEnd> {
     match found {
         Ok(Some(handoff)) => Ok(handoff),
         Ok(None) => Err(DeadEnd(StatusCode::NOT_FOUND, SPENT)),
@@ -132,13 +126,7 @@ fn linked(
 /// a mail scanner or a link preview that fetches it leaves it for the customer.
 async fn link_page(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
     let engine = &state.shared.engine;
-    let now = engine.clock().now_ms();
-    let link_hash = *blake3::hash(link.as_bytes()).as_bytes();
-    let found = engine
-        .store()
-        .read(move |conn| handoffs::unused_link(conn, &link_hash, now))
-        .await;
-    let handoff = match linked(found) {
+    let handoff = match linked(state.shared.handoffs.linked(&link).await) {
         Ok(handoff) => handoff,
         Err(page) => return page.into_response(),
     };
@@ -164,22 +152,16 @@ async fn link_page(State(state): State<Arc<HttpState>>, Path(link): Path<String>
 /// Opens the link once: a visit starts, the link is spent, and the browser moves to `/pay`
 /// (so the link's secret leaves the address bar and the history).
 async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>) -> Response {
-    let engine = &state.shared.engine;
-    let now = engine.clock().now_ms();
-    let link_hash = *blake3::hash(link.as_bytes()).as_bytes();
-    let opened = engine
-        .store()
-        .write(move |conn| handoffs::use_link(conn, &link_hash, now))
-        .await;
-    let handoff = match linked(opened) {
+    let handoff = match linked(state.shared.handoffs.spend_link(&link).await) {
         Ok(handoff) => handoff,
         Err(page) => return page.into_response(),
     };
     let cookie = random_hex(&state);
+    let now = state.shared.engine.clock().now_ms();
     state.visits.put(
         &cookie,
         Visit {
-            form_key: new_key(&state, &handoff.id),
+            form_key: state.shared.handoffs.form_key(&handoff.id),
             handoff_id: handoff.id,
             application: handoff.application,
             csrf: random_hex(&state),
@@ -200,16 +182,6 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
-}
-
-/// A form's idempotency key: the hand-off's key prefix (which ties the payment to it in the same
-/// commit) and a random part, new for each attempt.
-fn new_key(state: &HttpState, handoff_id: &str) -> String {
-    format!(
-        "{}{}",
-        handoffs::key_prefix(handoff_id),
-        &random_hex(state)[..16]
-    )
 }
 
 fn cookie_of(headers: &HeaderMap) -> Option<String> {
@@ -265,15 +237,18 @@ async fn show(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Respon
         Ok(found) => found,
         Err(page) => return page.into_response(),
     };
-    // The form's last attempt was declined or failed, perhaps after the page was left (an
-    // inquiry settled it): the next attempt is a new payment, with a new key.
-    if let Ok((_, Some(last))) = load(&state, &visit.application, visit.handoff_id.clone()).await
-        && last.idempotency_key == visit.form_key
-        && matches!(last.status, PaymentStatus::Declined | PaymentStatus::Failed)
-    {
-        visit.form_key = new_key(&state, &visit.handoff_id);
-        let now = state.shared.engine.clock().now_ms();
-        state.visits.put(&cookie, visit.clone(), now);
+    let handoffs = &state.shared.handoffs;
+    if let Ok(found) = handoffs.find(&visit.application, &visit.handoff_id).await {
+        let key = handoffs.key_after(
+            &visit.handoff_id,
+            visit.form_key.clone(),
+            found.payment.as_ref(),
+        );
+        if key != visit.form_key {
+            visit.form_key = key;
+            let now = state.shared.engine.clock().now_ms();
+            state.visits.put(&cookie, visit.clone(), now);
+        }
     }
     render(&state, &visit, Entered::default()).await
 }
@@ -289,7 +264,16 @@ struct Entered {
 
 /// The page the visit is at: sign-in, the form, pending, or the confirmation.
 async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response {
-    let (handoff, payment) = match load(state, &visit.application, visit.handoff_id.clone()).await {
+    let Found {
+        handoff,
+        payment,
+        standing,
+    } = match state
+        .shared
+        .handoffs
+        .find(&visit.application, &visit.handoff_id)
+        .await
+    {
         Ok(found) => found,
         Err(e) => return dead_end(StatusCode::NOT_FOUND, &e.to_string()),
     };
@@ -314,8 +298,6 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
         }
     }
     body.push_str("</dl>");
-    let now = state.shared.engine.clock().now_ms();
-    let status = standing(&handoff, payment.as_ref(), now);
     if let Some(notice) = &entered.notice {
         let _ = write!(
             body,
@@ -323,8 +305,8 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
             escape(notice)
         );
     }
-    let title = match (status, &visit.caller) {
-        ("paid" | "voided", _) => {
+    let title = match (standing, &visit.caller) {
+        (Standing::Paid | Standing::Voided, _) => {
             confirmation(
                 &mut body,
                 &handoff.id,
@@ -334,7 +316,7 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
             );
             "Payment approved"
         }
-        ("pending", _) => {
+        (Standing::Pending, _) => {
             body.push_str(
                 "<p>The processor has not answered yet. CIP is asking it what happened: do not pay \
                  again. Reload this page in a minute, or return to the agency, which will hear the \
@@ -348,15 +330,15 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
             );
             "Payment being checked"
         }
-        ("expired", _) => {
+        (Standing::Expired, _) => {
             body.push_str("<p class=\"notice\">This payment has expired. Go back to the agency's website and start again.</p>");
             "Payment expired"
         }
-        (_, None) => {
+        (Standing::Open, None) => {
             sign_in_form(&mut body, visit, &entered);
             "Sign in to pay"
         }
-        (_, Some(_)) => {
+        (Standing::Open, Some(_)) => {
             payment_form(&mut body, visit, &spec, &handoff.payer, &entered);
             "Pay"
         }
@@ -440,7 +422,7 @@ fn payment_form(
     body: &mut String,
     visit: &Visit,
     spec: &ApplicationSpec,
-    known: &handoffs::KnownPayer,
+    known: &KnownPayer,
     entered: &Entered,
 ) {
     let value = |name: &str, known: &str| -> String {
@@ -660,7 +642,7 @@ async fn sign_in(
 /// The request the form describes, from the hand-off's amount and fields and what was typed.
 fn request_of(
     form: &mut HashMap<String, String>,
-    handoff: &handoffs::Handoff,
+    handoff: &Handoff,
 ) -> Result<PaymentRequest, FieldErrors> {
     let mut take = |name: &str| form.remove(name).unwrap_or_default();
     let payer = Payer {
@@ -744,25 +726,14 @@ async fn pay(
     let Some(caller) = visit.caller.clone() else {
         return render(&state, &visit, Entered::default()).await;
     };
-    let handoff = match load(&state, &visit.application, visit.handoff_id.clone()).await {
-        Ok((handoff, payment)) => {
-            let now = state.shared.engine.clock().now_ms();
-            if standing(&handoff, payment.as_ref(), now) != "open" {
-                // Paid, pending or expired: the page says which; nothing is taken again.
-                return Redirect::to("/pay").into_response();
-            }
-            handoff
-        }
+    let handoffs = &state.shared.handoffs;
+    let handoff = match handoffs.find(&visit.application, &visit.handoff_id).await {
+        Ok(found) if found.standing == Standing::Open => found.handoff,
+        Ok(_) => return Redirect::to("/pay").into_response(),
         Err(e) => return dead_end(StatusCode::NOT_FOUND, &e.to_string()),
     };
     let values = shown_again(&form);
-    // The key of the form that was on screen: a second press of Pay replays, never charges twice.
-    // Only a key of this hand-off is taken, so a payment can never be tied to another one.
-    let key = form
-        .get("key")
-        .filter(|key| key.starts_with(&handoffs::key_prefix(&handoff.id)))
-        .cloned()
-        .unwrap_or_else(|| visit.form_key.clone());
+    let key = form.remove("key");
     let request = match request_of(&mut form, &handoff) {
         Ok(request) => request,
         Err(errors) => {
@@ -775,82 +746,70 @@ async fn pay(
         }
     };
     drop(form);
-    let engine = &state.shared.engine;
-    let submitted = engine
-        .submit_once(&caller, Mode::Partial, key, request)
+    let attempt = handoffs
+        .pay(&caller, &handoff, key, &visit.form_key, request)
         .await;
-    let payment = match submitted {
-        Ok(submitted) => submitted.payment,
-        Err(ApiError::Fields(errors)) => {
-            let entered = Entered {
-                values,
-                errors,
-                notice: None,
-            };
-            return render(&state, &visit, entered).await;
-        }
-        Err(ApiError::IdempotencyConflict { .. }) => {
-            // An older form was sent again with other details: a new form, a new key.
-            visit.form_key = new_key(&state, &handoff.id);
-            state
-                .visits
-                .put(&cookie, visit.clone(), engine.clock().now_ms());
-            let entered = Entered {
-                values,
-                notice: Some(
-                    "This form was already used for a payment with other details: check the \
-                     details below and press Pay again."
-                        .to_owned(),
-                ),
-                ..Entered::default()
-            };
-            return render(&state, &visit, entered).await;
-        }
-        Err(e) => {
-            let entered = Entered {
-                values,
-                notice: Some(e.to_string()),
-                ..Entered::default()
-            };
-            return render(&state, &visit, entered).await;
-        }
-    };
-    match payment.status {
-        PaymentStatus::Declined | PaymentStatus::Failed => {
-            // A new form, a new key: the next attempt is a new payment.
-            visit.form_key = new_key(&state, &handoff.id);
-            state
-                .visits
-                .put(&cookie, visit.clone(), engine.clock().now_ms());
+    let (next_key, entered) = match attempt {
+        Ok(Attempt::Taken(_)) => return Redirect::to("/pay").into_response(),
+        Ok(Attempt::Over { payment, next_key }) => {
             let notice = payment
                 .message
-                .clone()
                 .map(|m| format!("The payment did not go through: {m}."));
-            render(
-                &state,
-                &visit,
+            (
+                next_key,
                 Entered {
                     values,
                     notice,
                     ..Entered::default()
                 },
             )
-            .await
         }
-        PaymentStatus::Approved => {
-            state.notifier.notify(handoff.id.clone(), payment).await;
-            Redirect::to("/pay").into_response()
+        Ok(Attempt::Conflict { next_key }) => {
+            let notice = Some(
+                "This form was already used for a payment with other details: check the \
+                 details below and press Pay again."
+                    .to_owned(),
+            );
+            (
+                next_key,
+                Entered {
+                    values,
+                    notice,
+                    ..Entered::default()
+                },
+            )
         }
-        _ => Redirect::to("/pay").into_response(),
+        Err(ApiError::Fields(errors)) => (
+            visit.form_key.clone(),
+            Entered {
+                values,
+                errors,
+                notice: None,
+            },
+        ),
+        Err(e) => (
+            visit.form_key.clone(),
+            Entered {
+                values,
+                notice: Some(e.to_string()),
+                ..Entered::default()
+            },
+        ),
+    };
+    if next_key != visit.form_key {
+        visit.form_key = next_key;
+        let now = state.shared.engine.clock().now_ms();
+        state.visits.put(&cookie, visit.clone(), now);
     }
+    render(&state, &visit, entered).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn handoff() -> handoffs::Handoff {
-        handoffs::Handoff {
+    fn handoff() -> Handoff {
+        Handoff {
             id: "hof_1".into(),
             application: "DMV-RENEWAL".into(),
             user: "api1".into(),

@@ -5,8 +5,7 @@
 use super::HttpState;
 use super::agency::caller;
 use super::answer::Refusal;
-use crate::report;
-use crate::store::accounts::AuditEntry;
+use crate::report::Runner;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
@@ -64,23 +63,23 @@ pub async fn payments_csv(
         status: params.status,
         mode: params.mode,
     };
-    let engine = &state.shared.engine;
-    let spec = engine.form(&caller.application).await?.spec.clone();
-    let selection = report::selection(&spec, &filter);
-    let entry = AuditEntry {
-        at_ms: engine.clock().now_ms(),
-        actor: caller.user.clone(),
-        action: "payments.export",
-        success: true,
+    let spec = state
+        .shared
+        .engine
+        .form(&caller.application)
+        .await?
+        .spec
+        .clone();
+    let runner = Runner {
+        actor: caller.user,
         origin: format!("http {peer}"),
-        object: String::new(),
     };
     let (chunks, receiver) = mpsc::channel(16);
     let failed = chunks.clone();
     let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, Chunks(chunks)));
-    let store = engine.store().clone();
+    let reports = state.shared.reports.clone();
     tokio::spawn(async move {
-        if let Err(e) = report::export_audited(&store, spec, selection, out, entry).await {
+        if let Err(e) = reports.export(spec, &filter, out, &runner).await {
             tracing::warn!("an export over HTTP stopped: {e}");
             // An error in the body aborts the response, so the client cannot take a cut-short
             // export for a whole one.

@@ -26,12 +26,7 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-/// Who runs a batch, for its event and the audit log.
-#[derive(Clone, Debug)]
-pub struct Runner {
-    pub actor: String,
-    pub origin: String,
-}
+pub use super::Runner;
 
 /// What a run left in the outbox.
 #[derive(Debug)]

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod reconcile;
 pub mod schedule;
 
+use crate::clock::Clock;
 use crate::store::accounts::{self, AuditEntry};
 use crate::store::payments::{self, Selection};
 use crate::store::{Store, StoreError};
@@ -20,10 +21,26 @@ use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{MethodSummary, Payment};
-use cip_common::report::{ExportPart, ReportFilter};
+use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use rusqlite::Connection;
 use std::io::Write;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// Who runs a report (an export or a batch) and from where, for its audit entry and events.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    pub actor: String,
+    pub origin: String,
+}
+
+/// Exports and reconciliation, for every adapter and the operator's commands; every export is
+/// audited here, so no two callers write its audit entry differently.
+#[derive(Clone)]
+pub struct Reports {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
 
 const BEFORE_FIELDS: [&str; 11] = [
     "payment_id",
@@ -148,76 +165,109 @@ pub fn export_csv(
     Ok(rows)
 }
 
-/// Exports on a reader connection, then audits it as `entry` (its object gets the selection and
-/// the row count).
-pub async fn export_audited(
-    store: &Store,
-    spec: ApplicationSpec,
-    selection: Selection,
-    out: Box<dyn Write + Send>,
-    mut entry: AuditEntry,
-) -> Result<u64, StoreError> {
-    let chosen = format!("application:{} {selection:?}", spec.id);
-    let rows = store
-        .read(move |conn| {
-            export_csv(conn, &spec, &selection, out, |_, _| {
-                ControlFlow::Continue(())
-            })
-        })
-        .await?;
-    entry.object = format!("{chosen} rows:{rows}");
-    store
-        .write(move |conn| accounts::audit(conn, &entry))
-        .await?;
-    Ok(rows)
-}
+impl Reports {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Reports {
+        Reports { store, clock }
+    }
 
-/// The part of the export `filter` takes after the payment `after` (from the start, header
-/// first, when `None`), at most `max_bytes` once in a JSON string (and at least one row); the
-/// first part is audited as `entry`.
-pub async fn export_part(
-    store: &Store,
-    spec: ApplicationSpec,
-    filter: &ReportFilter,
-    after: Option<String>,
-    max_bytes: usize,
-    mut entry: AuditEntry,
-) -> Result<ExportPart, StoreError> {
-    let first = after.is_none();
-    let selection = Selection {
-        after,
-        ..selection(&spec, filter)
-    };
-    let (csv, rows, last, more) = store
-        .read(move |conn| {
-            let (mut csv, mut last, mut left, mut more) = (Vec::new(), None, max_bytes, false);
-            let rows = export_csv(conn, &spec, &selection, &mut csv, |p, bytes| {
-                if bytes > left && last.is_some() {
-                    more = true;
-                    return ControlFlow::Break(());
-                }
-                left = left.saturating_sub(bytes);
-                last = Some(p.id.clone());
-                ControlFlow::Continue(())
-            })?;
-            Ok((csv, rows, last, more))
-        })
-        .await?;
-    if first {
-        entry.object = format!("application:{} {filter:?} in parts", filter.application);
-        store
+    /// The audit entry of an export `runner` asked for; `object` says what it took.
+    fn audited(&self, runner: &Runner, object: String) -> AuditEntry {
+        AuditEntry {
+            at_ms: self.clock.now_ms(),
+            actor: runner.actor.clone(),
+            action: "payments.export",
+            success: true,
+            origin: runner.origin.clone(),
+            object,
+        }
+    }
+
+    /// Writes the payments `filter` takes as CSV to `out` on a reader connection, then audits it
+    /// as `runner`'s, with the selection and the row count.
+    pub async fn export(
+        &self,
+        spec: ApplicationSpec,
+        filter: &ReportFilter,
+        out: Box<dyn Write + Send>,
+        runner: &Runner,
+    ) -> Result<u64, StoreError> {
+        let selection = selection(&spec, filter);
+        let chosen = format!("application:{} {selection:?}", spec.id);
+        let rows = self
+            .store
+            .read(move |conn| {
+                export_csv(conn, &spec, &selection, out, |_, _| {
+                    ControlFlow::Continue(())
+                })
+            })
+            .await?;
+        let entry = self.audited(runner, format!("{chosen} rows:{rows}"));
+        self.store
             .write(move |conn| accounts::audit(conn, &entry))
             .await?;
+        Ok(rows)
     }
-    Ok(ExportPart {
-        csv: String::from_utf8(csv).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        rows: u32::try_from(rows).unwrap_or(u32::MAX),
-        next_after: last.filter(|_| more),
-    })
+
+    /// The part of the export `filter` takes after the payment `after` (from the start, header
+    /// first, when `None`), at most `max_bytes` once in a JSON string (and at least one row); the
+    /// first part is audited as `runner`'s.
+    pub async fn export_part(
+        &self,
+        spec: ApplicationSpec,
+        filter: &ReportFilter,
+        after: Option<String>,
+        max_bytes: usize,
+        runner: &Runner,
+    ) -> Result<ExportPart, StoreError> {
+        let first = after.is_none();
+        let selection = Selection {
+            after,
+            ..selection(&spec, filter)
+        };
+        let (csv, rows, last, more) = self
+            .store
+            .read(move |conn| {
+                let (mut csv, mut last, mut left, mut more) = (Vec::new(), None, max_bytes, false);
+                let rows = export_csv(conn, &spec, &selection, &mut csv, |p, bytes| {
+                    if bytes > left && last.is_some() {
+                        more = true;
+                        return ControlFlow::Break(());
+                    }
+                    left = left.saturating_sub(bytes);
+                    last = Some(p.id.clone());
+                    ControlFlow::Continue(())
+                })?;
+                Ok((csv, rows, last, more))
+            })
+            .await?;
+        if first {
+            let entry = self.audited(
+                runner,
+                format!("application:{} {filter:?} in parts", filter.application),
+            );
+            self.store
+                .write(move |conn| accounts::audit(conn, &entry))
+                .await?;
+        }
+        Ok(ExportPart {
+            csv: String::from_utf8(csv).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            rows: u32::try_from(rows).unwrap_or(u32::MAX),
+            next_after: last.filter(|_| more),
+        })
+    }
+
+    /// The application's counts and totals of its local `day` (see [`reconcile`]).
+    pub async fn reconcile(
+        &self,
+        spec: &ApplicationSpec,
+        day: jiff::civil::Date,
+    ) -> Result<Reconciliation, StoreError> {
+        reconcile::reconcile(&self.store, spec, day).await
+    }
 }
 
 /// The payments `filter` takes, its days in the application's time zone.
-pub fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
+fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
     let zone = spec.zone();
     let start_ms = |day: jiff::civil::Date| calendar::day_start_ms(&zone, day);
     Selection {

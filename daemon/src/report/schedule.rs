@@ -2,9 +2,10 @@
 //! time in its time zone. A run missed while the daemon was down happens at the next start, and
 //! a run cut short (a stop, a full disk) is tried again at the next look.
 
-use super::batch::{self, Runner};
+use super::batch;
+use super::{Reports, Runner};
 use crate::engine::Engine;
-use crate::store::batches;
+use crate::store::{Store, batches};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use std::path::PathBuf;
@@ -15,20 +16,22 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(20);
 
 /// Runs every application's daily batch when it is due, until the daemon stops.
-pub async fn run(engine: Arc<Engine>, outbox: PathBuf) {
+pub async fn run(reports: Reports, engine: Arc<Engine>, outbox: PathBuf) {
     let runner = Runner {
         actor: "schedule".to_owned(),
         origin: format!("cipd pid={}", std::process::id()),
     };
     loop {
-        match engine
-            .store()
+        match reports
+            .store
             .read(crate::store::accounts::applications)
             .await
         {
             Ok(applications) => {
                 for spec in applications {
-                    if let Err(e) = run_if_due(&engine, &spec, &outbox, &runner).await {
+                    if let Err(e) =
+                        run_if_due(&reports.store, &engine, &spec, &outbox, &runner).await
+                    {
                         tracing::error!("batch report of {}: {e:#}", spec.id);
                     }
                 }
@@ -42,12 +45,12 @@ pub async fn run(engine: Arc<Engine>, outbox: PathBuf) {
 /// Runs the application's batch if its daily time has passed since its last batch (or its
 /// creation), or if a batch is unfinished.
 async fn run_if_due(
+    store: &Store,
     engine: &Engine,
     spec: &ApplicationSpec,
     outbox: &std::path::Path,
     runner: &Runner,
 ) -> anyhow::Result<()> {
-    let store = engine.store();
     let Some(at) = spec
         .report_daily_at
         .as_deref()

@@ -44,6 +44,34 @@ pub fn insert_payment_event(
     Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
 }
 
+/// An event about a payment that does not move it (a notification of its hand-off, say): the
+/// payment's own columns from its row, `code` the event's own outcome.
+pub fn insert_event_of_payment(
+    conn: &Connection,
+    payment_id: &str,
+    kind: EventKind,
+    code: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor,
+                currency, confirmation_code, code, last_four, payer_name)
+             SELECT ?1, ?2, p.application_id, p.id, p.status, p.amount_minor, p.currency,
+                (SELECT c.code FROM confirmations c WHERE c.payment_id = p.id), ?4, p.last_four,
+                p.payer_name
+             FROM payments p WHERE p.id = ?3",
+        )?
+        .execute(params![at_ms, kind.code(), payment_id, code])?;
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "an event of payment {payment_id}, which is not in the store"
+        )))
+    }
+}
+
 /// A sign-in, failure, lockout or unlock, for the supervisors' feed.
 pub struct SecurityEvent<'a> {
     pub kind: EventKind,
@@ -232,12 +260,23 @@ pub fn events_before(
     Ok(events)
 }
 
-/// Every event of one payment, oldest first.
-pub fn timeline(conn: &Connection, payment_id: &str) -> Result<Vec<Event>, StoreError> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE payment_id = ?1 ORDER BY seq");
+/// Every event of one payment that `visibility` allows, oldest first: none for a payment of
+/// an application the caller does not see.
+pub fn timeline(
+    conn: &Connection,
+    payment_id: &str,
+    visibility: &Visibility,
+) -> Result<Vec<Event>, StoreError> {
+    let apps = apps_json(visibility)?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE payment_id = ?1 AND {VISIBLE} ORDER BY seq"
+    );
     let events = conn
         .prepare_cached(&sql)?
-        .query_map([payment_id], event_from_row)?
+        .query_map(
+            params![payment_id, apps, visibility.security],
+            event_from_row,
+        )?
         .collect::<Result<_, _>>()?;
     Ok(events)
 }

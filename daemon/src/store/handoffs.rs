@@ -1,8 +1,10 @@
 //! SQL for hand-offs: what an agency registered for its customer, the one-time link that opens
 //! CIP's payment pages, and the payment taken for it.
 
+use super::events::insert_event_of_payment;
 use super::payments;
 use super::{StoreError, corrupt};
+use cip_common::event::EventKind;
 use cip_common::money::Currency;
 use cip_common::payment::Payment;
 use cip_common::status::PaymentStatus;
@@ -158,10 +160,42 @@ pub fn payments_of(conn: &Connection, handoff: &Handoff) -> Result<Vec<Payment>,
     Ok(found)
 }
 
-/// The agency's callback took the notification.
-pub fn set_notified(conn: &Connection, id: &str, at_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE handoffs SET notified_ms = ?2 WHERE id = ?1")?
-        .execute(params![id, at_ms])?;
+/// One attempt to tell the agency that its hand-off was paid.
+pub struct Delivery<'a> {
+    pub handoff_id: &'a str,
+    pub payment_id: &'a str,
+    pub attempt: u32,
+    pub at_ms: i64,
+    /// What the callback answered, in words: `HTTP 200`, `no answer in time`.
+    pub outcome: &'a str,
+    pub taken: bool,
+}
+
+/// Writes a delivery attempt to the delivery log, with its event on the payment (the event's code
+/// tells the attempt and its outcome: `HTTP 503, attempt 2`), and marks the hand-off notified when the callback took it.
+pub fn record_delivery(conn: &Connection, delivery: &Delivery<'_>) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO handoff_deliveries (handoff_id, attempt, at_ms, payment_id, outcome, taken)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        delivery.handoff_id,
+        delivery.attempt,
+        delivery.at_ms,
+        delivery.payment_id,
+        delivery.outcome,
+        delivery.taken,
+    ])?;
+    let kind = match delivery.taken {
+        true => EventKind::AgencyNotified,
+        false => EventKind::AgencyNotifyFailed,
+    };
+    let told = format!("{}, attempt {}", delivery.outcome, delivery.attempt);
+    insert_event_of_payment(conn, delivery.payment_id, kind, &told, delivery.at_ms)?;
+    if delivery.taken {
+        conn.prepare_cached("UPDATE handoffs SET notified_ms = ?2 WHERE id = ?1")?
+            .execute(params![delivery.handoff_id, delivery.at_ms])?;
+    }
     Ok(())
 }
 
@@ -172,6 +206,45 @@ pub fn notified(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .query_row([id], |r| r.get(0))
         .optional()?
         .unwrap_or(false))
+}
+
+/// The hand-off a payment was taken for, from its idempotency key (see [`key_prefix`]).
+pub fn handoff_of_key(key: &str) -> Option<String> {
+    let (hex, _) = key.strip_prefix("hof-")?.split_once('-')?;
+    Some(format!("hof_{hex}"))
+}
+
+/// Hand-off payments approved by the events after `after_seq` up to `upto_seq`, with their
+/// hand-offs' ids, in commit order.
+pub fn approved_between(
+    conn: &Connection,
+    after_seq: u64,
+    upto_seq: u64,
+) -> Result<Vec<(String, Payment)>, StoreError> {
+    let ids: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT p.idempotency_key, p.id FROM events e JOIN payments p ON p.id = e.payment_id
+             WHERE e.seq > ?1 AND e.seq <= ?2 AND e.status = 'approved'
+               AND e.kind IN ('payment.approved', 'payment.resolved')
+               AND p.idempotency_key >= 'hof-' AND p.idempotency_key < 'hof.'
+             ORDER BY e.seq",
+        )?
+        .query_map(
+            params![
+                i64::try_from(after_seq).unwrap_or(i64::MAX),
+                i64::try_from(upto_seq).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut found = Vec::with_capacity(ids.len());
+    for (key, id) in ids {
+        if let (Some(handoff), Some(payment)) = (handoff_of_key(&key), payments::by_id(conn, &id)?)
+        {
+            found.push((handoff, payment));
+        }
+    }
+    Ok(found)
 }
 
 /// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.

@@ -1,13 +1,13 @@
 //! Telling an agency that its hand-off was paid: a JSON POST to the application's callback URL,
-//! signed with HMAC-SHA256, tried again with backoff until it is taken (and by a sweep, after a
-//! restart or when a payment settles later). Every attempt is an event
-//! on the payment (`agency.notified` or `agency.notify_failed`), so supervisors read the
-//! delivery log in the payment's timeline and the feed.
+//! signed with HMAC-SHA256, tried again with backoff until it is taken. The notifier follows the
+//! committed events (an approval of a hand-off's payment is what it acts on, whichever way the
+//! payment was settled), and a sweep takes up what a restart or a refused delivery left. Every
+//! attempt goes to the delivery log (`handoff_deliveries`) with its event on the payment
+//! (`agency.notified` or `agency.notify_failed`), so supervisors read it in the timeline and the feed.
 
 use crate::engine::Engine;
-use crate::store::events::insert_payment_event;
-use crate::store::handoffs;
-use cip_common::event::EventKind;
+use crate::store::Store;
+use crate::store::handoffs::{self, Delivery};
 use cip_common::payment::Payment;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -40,9 +40,9 @@ pub fn signature(key: &[u8; 32], at_ms: i64, body: &[u8]) -> String {
     format!("t={at_ms},v1={hex}")
 }
 
-/// Sends notifications, one delivery at a time per hand-off; a sweep finds paid hand-offs whose
-/// agency has not taken one yet (after a restart, or a payment settled after an inquiry).
+/// Sends notifications, one delivery at a time per hand-off.
 pub struct Notifier {
+    store: Store,
     engine: Arc<Engine>,
     client: reqwest::Client,
     sending: Mutex<HashSet<String>>,
@@ -51,10 +51,14 @@ pub struct Notifier {
 /// How often paid hand-offs not yet notified are looked for, and how far back.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 const SWEEP_BACK_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long the notifier lets commits gather after one wakes it: a notice may wait that long,
+/// and the store is read for it no more than a few times a second, however busy.
+const GATHER: Duration = Duration::from_millis(100);
 
 impl Notifier {
-    pub fn new(engine: Arc<Engine>) -> reqwest::Result<Notifier> {
+    pub(super) fn new(store: Store, engine: Arc<Engine>) -> reqwest::Result<Notifier> {
         Ok(Notifier {
+            store,
             engine,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -66,7 +70,7 @@ impl Notifier {
 
     /// Tells the agency, if its application has a callback URL, that `payment` paid
     /// `handoff_id`: in the background, unless it was told already or a delivery is under way.
-    pub async fn notify(self: &Arc<Self>, handoff_id: String, payment: Payment) {
+    async fn notify(self: &Arc<Self>, handoff_id: String, payment: Payment) {
         let Ok(form) = self.engine.form(&payment.application).await else {
             return;
         };
@@ -75,8 +79,7 @@ impl Notifier {
         };
         let id = handoff_id.clone();
         let told = self
-            .engine
-            .store()
+            .store
             .read(move |conn| handoffs::notified(conn, &id))
             .await;
         if told.unwrap_or(true) || !self.lock_sending().insert(handoff_id.clone()) {
@@ -93,24 +96,56 @@ impl Notifier {
         self.sending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every [`SWEEP_EVERY`], the paid hand-offs of the last day not yet notified.
-    pub async fn sweep_forever(self: Arc<Self>) {
+    /// Until the daemon stops: the paid hand-offs of the last day not yet notified (a restart may
+    /// have cut their delivery short), then every approval of a hand-off's payment as it is
+    /// committed, and again every [`SWEEP_EVERY`] what is still not taken.
+    pub async fn run(self: Arc<Self>) {
+        let mut committed = self.store.committed_seq();
+        let mut seen = *committed.borrow_and_update();
+        self.sweep().await;
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.tick().await;
         loop {
-            let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
-            match self
-                .engine
-                .store()
-                .read(move |conn| handoffs::to_notify(conn, since))
-                .await
-            {
-                Ok(found) => {
-                    for (handoff_id, payment) in found {
-                        self.notify(handoff_id, payment).await;
+            tokio::select! {
+                changed = committed.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(GATHER).await;
+                    let upto = *committed.borrow_and_update();
+                    match self
+                        .store
+                        .read(move |conn| handoffs::approved_between(conn, seen, upto))
+                        .await
+                    {
+                        Ok(approved) => {
+                            seen = upto;
+                            for (handoff_id, payment) in approved {
+                                self.notify(handoff_id, payment).await;
+                            }
+                        }
+                        // Read again at the next commit, from the same place.
+                        Err(e) => tracing::warn!("approved hand-offs not read: {e}"),
                     }
                 }
-                Err(e) => tracing::warn!("hand-offs to notify not read: {e}"),
+                _ = sweep.tick() => self.sweep().await,
             }
-            tokio::time::sleep(SWEEP_EVERY).await;
+        }
+    }
+
+    async fn sweep(self: &Arc<Self>) {
+        let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
+        match self
+            .store
+            .read(move |conn| handoffs::to_notify(conn, since))
+            .await
+        {
+            Ok(found) => {
+                for (handoff_id, payment) in found {
+                    self.notify(handoff_id, payment).await;
+                }
+            }
+            Err(e) => tracing::warn!("hand-offs to notify not read: {e}"),
         }
     }
 
@@ -137,39 +172,30 @@ impl Notifier {
                 .body(body.clone())
                 .send()
                 .await;
-            let (kind, outcome) = match sent {
-                Ok(r) if r.status().is_success() => (
-                    EventKind::AgencyNotified,
-                    format!("HTTP {}", r.status().as_u16()),
-                ),
+            let (taken, outcome) = match sent {
                 Ok(r) => (
-                    EventKind::AgencyNotifyFailed,
+                    r.status().is_success(),
                     format!("HTTP {}", r.status().as_u16()),
                 ),
-                Err(e) if e.is_timeout() => (
-                    EventKind::AgencyNotifyFailed,
-                    "no answer in time".to_owned(),
-                ),
-                Err(_) => (
-                    EventKind::AgencyNotifyFailed,
-                    "could not connect".to_owned(),
-                ),
+                Err(e) if e.is_timeout() => (false, "no answer in time".to_owned()),
+                Err(_) => (false, "could not connect".to_owned()),
             };
-            let mut logged = payment.clone();
-            logged.code = Some(format!(
-                "{outcome}, attempt {} of {}",
-                attempt + 1,
-                BACKOFF_S.len()
-            ));
-            let (taken, id) = (kind == EventKind::AgencyNotified, handoff_id.to_owned());
-            let written = engine
-                .store()
+            let (handoff, payment_id) = (handoff_id.to_owned(), payment.id.clone());
+            let attempt = u32::try_from(attempt + 1).expect("a handful of attempts");
+            let written = self
+                .store
                 .write(move |conn| {
-                    insert_payment_event(conn, &logged, kind, at_ms)?;
-                    if taken {
-                        handoffs::set_notified(conn, &id, at_ms)?;
-                    }
-                    Ok(())
+                    handoffs::record_delivery(
+                        conn,
+                        &Delivery {
+                            handoff_id: &handoff,
+                            payment_id: &payment_id,
+                            attempt,
+                            at_ms,
+                            outcome: &outcome,
+                            taken,
+                        },
+                    )
                 })
                 .await;
             if let Err(e) = written {
