@@ -11,7 +11,8 @@ pub use standing::Standing;
 
 use crate::auth::Caller;
 use crate::engine::Engine;
-use crate::store::handoffs::{self, Handoff, KnownPayer};
+use crate::store::handoffs;
+pub use crate::store::handoffs::{Handoff, KnownPayer};
 use crate::store::{Store, StoreError};
 use cip_common::error::ApiError;
 use cip_common::money::Currency;

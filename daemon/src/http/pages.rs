@@ -5,9 +5,8 @@
 use super::HttpState;
 use super::html::{self, Input, escape};
 use crate::auth::Caller;
-use crate::handoff::{Attempt, Found, Standing};
+use crate::handoff::{Attempt, Found, Handoff, KnownPayer, Standing};
 use crate::store::StoreError;
-use crate::store::handoffs::{Handoff, KnownPayer};
 use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
