@@ -6,7 +6,7 @@
 
 use crate::auth::Caller;
 use crate::clock::{Clock, Entropy, format_ms};
-use crate::figures::Figures;
+use crate::figures::{self, Figures};
 use crate::processor::{Authorization, Inquiry, Outcome, Processor};
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{self, Begun, Decided, Decision};
@@ -94,7 +94,7 @@ pub struct Engine {
     fingerprint_key: [u8; 32],
     deadline: Duration,
     business_day: BusinessDay,
-    figures: Figures,
+    figures: Arc<Figures>,
     forms: RwLock<HashMap<String, Arc<Form>>>,
     /// Payments this process is carrying to their outcome, by id; a replay of the same key waits
     /// on its receiver instead of calling the processor again.
@@ -125,7 +125,7 @@ impl Engine {
             fingerprint_key,
             deadline,
             business_day,
-            figures: Figures::default(),
+            figures: Arc::default(),
             forms: RwLock::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         }
@@ -419,13 +419,13 @@ impl Engine {
                         let latency = (from == PaymentStatus::Processing).then(|| {
                             u64::try_from(decision.at_ms - payment.created_ms).unwrap_or(0)
                         });
-                        self.figures.record(
-                            &payment.application,
+                        self.figures.record(&figures::Decision {
+                            application: &payment.application,
                             status,
-                            payment.amount,
-                            latency,
-                            decision.at_ms,
-                        );
+                            amount: payment.amount,
+                            latency_ms: latency,
+                            decided_ms: decision.at_ms,
+                        });
                     }
                     return Ok(payment);
                 }
@@ -567,26 +567,25 @@ impl Engine {
     /// Fills the queue figures with the last hour's decisions (at start).
     pub async fn load_figures(&self) -> Result<(), StoreError> {
         let since = self.clock.now_ms() - 3_600_000;
-        let decided = self
-            .store
-            .read(move |conn| payments::decided_since(conn, since))
-            .await?;
-        for p in decided {
-            // Counted by status now, as a void left them live; one in doubt is not decided.
-            let status = match p.status {
-                PaymentStatus::InDoubt | PaymentStatus::Processing => continue,
-                status => status,
-            };
-            let latency = u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0);
-            self.figures.record(
-                &p.application,
-                status,
-                p.amount,
-                Some(latency),
-                p.decided_ms,
-            );
-        }
-        Ok(())
+        let figures = Arc::clone(&self.figures);
+        self.store
+            .read(move |conn| {
+                let mut loading = figures.loading();
+                payments::for_each_decided_since(conn, since, |p| {
+                    // Counted by status now, as a void left them live; one in doubt is not decided.
+                    if matches!(p.status, PaymentStatus::InDoubt | PaymentStatus::Processing) {
+                        return;
+                    }
+                    loading.record(&figures::Decision {
+                        application: p.application,
+                        status: p.status,
+                        amount: p.amount,
+                        latency_ms: Some(u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0)),
+                        decided_ms: p.decided_ms,
+                    });
+                })
+            })
+            .await
     }
 
     /// The queue and its figures for the applications `caller` may see.

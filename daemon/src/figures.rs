@@ -8,7 +8,7 @@ use cip_common::money::{Currency, Money};
 use cip_common::stats::{WINDOWS_MINUTES, WindowStats};
 use cip_common::status::PaymentStatus;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 const MINUTE_MS: i64 = 60_000;
 /// Minutes kept: the longest window.
@@ -86,71 +86,98 @@ fn status_index(status: PaymentStatus) -> usize {
         .expect("every status is in ALL")
 }
 
+fn count(all: &mut HashMap<String, VecDeque<Minute>>, decision: &Decision<'_>) {
+    let minute = decision.decided_ms.div_euclid(MINUTE_MS);
+    // Looked up by `&str`: an application's id is copied once, not on every payment.
+    if !all.contains_key(decision.application) {
+        all.insert(decision.application.to_owned(), VecDeque::new());
+    }
+    let minutes = all
+        .get_mut(decision.application)
+        .expect("inserted just above");
+    let newest = minutes.back().map_or(minute, |m| m.minute.max(minute));
+    if minute <= newest - KEPT_MINUTES {
+        return; // Older than the longest window.
+    }
+    // Decisions arrive nearly in order; one from a minute just passed still finds its place.
+    let slot = minutes.partition_point(|m| m.minute < minute);
+    if minutes.get(slot).is_none_or(|m| m.minute != minute) {
+        minutes.insert(slot, Minute::new(minute));
+    }
+    while minutes
+        .front()
+        .is_some_and(|m| m.minute <= newest - KEPT_MINUTES)
+    {
+        minutes.pop_front();
+    }
+    let slot = minutes.partition_point(|m| m.minute < minute);
+    let bucket = &mut minutes[slot];
+    bucket.counts[status_index(decision.status)] += 1;
+    let amount = decision.amount;
+    if decision.status == PaymentStatus::Approved {
+        match bucket
+            .approved
+            .iter_mut()
+            .find(|(c, _)| *c == amount.currency)
+        {
+            Some((_, total)) => *total = total.saturating_add(amount.minor),
+            None => bucket.approved.push((amount.currency, amount.minor)),
+        }
+    }
+    if let Some(latency) = decision.latency_ms {
+        let slot = LATENCY_BOUNDS_MS.partition_point(|bound| *bound < latency);
+        bucket.latency[slot] += 1;
+    }
+}
+
 #[derive(Default)]
 pub struct Figures {
     by_application: Mutex<HashMap<String, VecDeque<Minute>>>,
 }
 
+/// A decision as the figures count it.
+pub struct Decision<'a> {
+    pub application: &'a str,
+    pub status: PaymentStatus,
+    pub amount: Money,
+    /// From received to decided, for a payment the processor answered (not a void, not a
+    /// payment settled later by inquiry).
+    pub latency_ms: Option<u64>,
+    pub decided_ms: i64,
+}
+
+/// The figures held for a run of decisions (the last hour's, read back at start): one lock for
+/// them all.
+pub struct Loading<'a>(MutexGuard<'a, HashMap<String, VecDeque<Minute>>>);
+
+impl Loading<'_> {
+    pub fn record(&mut self, decision: &Decision<'_>) {
+        count(&mut self.0, decision);
+    }
+}
+
 impl Figures {
-    /// Counts a payment that reached `status` at `decided_ms`; `latency_ms` is the time from
-    /// received to decided, for a payment the processor answered (not a void, not a payment
-    /// settled later by inquiry).
-    pub fn record(
-        &self,
-        application: &str,
-        status: PaymentStatus,
-        amount: Money,
-        latency_ms: Option<u64>,
-        decided_ms: i64,
-    ) {
-        let minute = decided_ms.div_euclid(MINUTE_MS);
-        let mut all = self
-            .by_application
+    /// Counts a payment that reached its status at its decision.
+    pub fn record(&self, decision: &Decision<'_>) {
+        count(&mut self.lock(), decision);
+    }
+
+    /// Holds the figures while a run of decisions is counted.
+    pub fn loading(&self) -> Loading<'_> {
+        Loading(self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Minute>>> {
+        self.by_application
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let minutes = all.entry(application.to_owned()).or_default();
-        let newest = minutes.back().map_or(minute, |m| m.minute.max(minute));
-        if minute <= newest - KEPT_MINUTES {
-            return; // Older than the longest window.
-        }
-        // Decisions arrive nearly in order; one from a minute just passed still finds its place.
-        let slot = minutes.partition_point(|m| m.minute < minute);
-        if minutes.get(slot).is_none_or(|m| m.minute != minute) {
-            minutes.insert(slot, Minute::new(minute));
-        }
-        while minutes
-            .front()
-            .is_some_and(|m| m.minute <= newest - KEPT_MINUTES)
-        {
-            minutes.pop_front();
-        }
-        let slot = minutes.partition_point(|m| m.minute < minute);
-        let bucket = &mut minutes[slot];
-        bucket.counts[status_index(status)] += 1;
-        if status == PaymentStatus::Approved {
-            match bucket
-                .approved
-                .iter_mut()
-                .find(|(c, _)| *c == amount.currency)
-            {
-                Some((_, total)) => *total = total.saturating_add(amount.minor),
-                None => bucket.approved.push((amount.currency, amount.minor)),
-            }
-        }
-        if let Some(latency) = latency_ms {
-            let slot = LATENCY_BOUNDS_MS.partition_point(|bound| *bound < latency);
-            bucket.latency[slot] += 1;
-        }
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// An approved payment decided at `decided_ms` was voided: it counts as voided from now on,
     /// and its amount is no longer approved.
     pub fn void(&self, application: &str, amount: Money, decided_ms: i64) {
         let minute = decided_ms.div_euclid(MINUTE_MS);
-        let mut all = self
-            .by_application
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut all = self.lock();
         // Decided more than an hour ago: no longer in any window.
         let Some(bucket) = all
             .get_mut(application)
@@ -175,10 +202,7 @@ impl Figures {
     /// current minute and the N - 1 before it.
     pub fn snapshot(&self, applications: &[String], now_ms: i64) -> (Vec<WindowStats>, Vec<u64>) {
         let now = now_ms.div_euclid(MINUTE_MS);
-        let all = self
-            .by_application
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let all = self.lock();
         let minutes: Vec<&Minute> = applications
             .iter()
             .filter_map(|app| all.get(app))
@@ -266,6 +290,22 @@ fn window_stats(minutes: u32, inside: &[&&Minute]) -> WindowStats {
 mod tests {
     use super::*;
 
+    fn decided(
+        application: &str,
+        status: PaymentStatus,
+        amount: Money,
+        latency_ms: Option<u64>,
+        decided_ms: i64,
+    ) -> Decision<'_> {
+        Decision {
+            application,
+            status,
+            amount,
+            latency_ms,
+            decided_ms,
+        }
+    }
+
     const T0: i64 = 1_800_000_000_000;
 
     fn usd(minor: i64) -> Money {
@@ -278,28 +318,46 @@ mod tests {
         let apps = vec!["A".to_owned()];
         // 90 approvals taking 4 ms, 9 declines taking 20 ms, 1 failure taking 3 s: in this minute.
         for _ in 0..90 {
-            figures.record("A", PaymentStatus::Approved, usd(1_000), Some(4), T0 + 4);
+            figures.record(&decided(
+                "A",
+                PaymentStatus::Approved,
+                usd(1_000),
+                Some(4),
+                T0 + 4,
+            ));
         }
         for _ in 0..9 {
-            figures.record("A", PaymentStatus::Declined, usd(500), Some(20), T0 + 20);
+            figures.record(&decided(
+                "A",
+                PaymentStatus::Declined,
+                usd(500),
+                Some(20),
+                T0 + 20,
+            ));
         }
-        figures.record(
+        figures.record(&decided(
             "A",
             PaymentStatus::Failed,
             usd(500),
             Some(3_000),
             T0 + 3_000,
-        );
+        ));
         // Another application's payments are not seen.
-        figures.record("B", PaymentStatus::Approved, usd(99), Some(1), T0 + 1);
+        figures.record(&decided(
+            "B",
+            PaymentStatus::Approved,
+            usd(99),
+            Some(1),
+            T0 + 1,
+        ));
         // Thirty minutes earlier: in the 60-minute window only.
-        figures.record(
+        figures.record(&decided(
             "A",
             PaymentStatus::Approved,
             usd(7),
             Some(1),
             T0 - 30 * MINUTE_MS + 1,
-        );
+        ));
         let (windows, per_minute) = figures.snapshot(&apps, T0 + 10);
         let one = &windows[0];
         assert_eq!(one.minutes, 1);
@@ -323,9 +381,27 @@ mod tests {
     fn a_void_moves_its_payment_from_approved_to_voided_in_the_minute_it_was_decided() {
         let figures = Figures::default();
         let apps = vec!["A".to_owned()];
-        figures.record("A", PaymentStatus::Approved, usd(1_000), Some(4), T0);
-        figures.record("A", PaymentStatus::Approved, usd(300), Some(4), T0 + 1);
-        figures.record("A", PaymentStatus::Declined, usd(500), Some(4), T0 + 2);
+        figures.record(&decided(
+            "A",
+            PaymentStatus::Approved,
+            usd(1_000),
+            Some(4),
+            T0,
+        ));
+        figures.record(&decided(
+            "A",
+            PaymentStatus::Approved,
+            usd(300),
+            Some(4),
+            T0 + 1,
+        ));
+        figures.record(&decided(
+            "A",
+            PaymentStatus::Declined,
+            usd(500),
+            Some(4),
+            T0 + 2,
+        ));
         figures.void("A", usd(1_000), T0);
         let (windows, per_minute) = figures.snapshot(&apps, T0 + 10 * MINUTE_MS);
         let window = &windows[1];
@@ -337,9 +413,27 @@ mod tests {
         assert_eq!(per_minute.iter().sum::<u64>(), 3);
         // As the fill at start counts the same payments, read as they are now.
         let filled = Figures::default();
-        filled.record("A", PaymentStatus::Voided, usd(1_000), Some(4), T0);
-        filled.record("A", PaymentStatus::Approved, usd(300), Some(4), T0 + 1);
-        filled.record("A", PaymentStatus::Declined, usd(500), Some(4), T0 + 2);
+        filled.record(&decided(
+            "A",
+            PaymentStatus::Voided,
+            usd(1_000),
+            Some(4),
+            T0,
+        ));
+        filled.record(&decided(
+            "A",
+            PaymentStatus::Approved,
+            usd(300),
+            Some(4),
+            T0 + 1,
+        ));
+        filled.record(&decided(
+            "A",
+            PaymentStatus::Declined,
+            usd(500),
+            Some(4),
+            T0 + 2,
+        ));
         assert_eq!(
             filled.snapshot(&apps, T0 + 10 * MINUTE_MS),
             (windows, per_minute)
@@ -349,7 +443,13 @@ mod tests {
     #[test]
     fn a_decision_after_a_minute_reads_as_at_least_a_minute() {
         let figures = Figures::default();
-        figures.record("A", PaymentStatus::Approved, usd(1), Some(3_600_000), T0);
+        figures.record(&decided(
+            "A",
+            PaymentStatus::Approved,
+            usd(1),
+            Some(3_600_000),
+            T0,
+        ));
         let (windows, _) = figures.snapshot(&["A".to_owned()], T0);
         assert_eq!(windows[0].p50_ms, Some(60_000));
     }
@@ -357,7 +457,13 @@ mod tests {
     #[test]
     fn an_hour_later_the_figures_are_empty() {
         let figures = Figures::default();
-        figures.record("A", PaymentStatus::Approved, usd(1), Some(1), T0 + 1);
+        figures.record(&decided(
+            "A",
+            PaymentStatus::Approved,
+            usd(1),
+            Some(1),
+            T0 + 1,
+        ));
         let (windows, per_minute) = figures.snapshot(&["A".to_owned()], T0 + 61 * MINUTE_MS);
         assert!(
             windows.iter().all(|w| w.counts.is_empty()

@@ -470,38 +470,44 @@ pub fn recent_failures(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What the queue figures need of a decided payment.
-pub struct DecidedPayment {
-    pub application: String,
+/// What the queue figures need of a decided payment, borrowed from its row.
+pub struct DecidedRow<'a> {
+    pub application: &'a str,
     pub status: PaymentStatus,
     pub amount: Money,
     pub received_ms: i64,
     pub decided_ms: i64,
 }
 
-/// Every payment decided since `since_ms`, in order of decision.
-pub fn decided_since(conn: &Connection, since_ms: i64) -> Result<Vec<DecidedPayment>, StoreError> {
+/// Hands every payment decided since `since_ms` to `each`, in order of decision, without a copy
+/// of any row (a start reads back an hour's payments, perhaps millions).
+pub fn for_each_decided_since(
+    conn: &Connection,
+    since_ms: i64,
+    mut each: impl FnMut(&DecidedRow<'_>),
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms FROM payments
          WHERE decided_ms >= ?1 ORDER BY decided_ms",
     )?;
-    let rows = stmt.query_map([since_ms], |r| {
-        let status: String = r.get(1)?;
-        let currency: String = r.get(3)?;
-        Ok(DecidedPayment {
-            application: r.get(0)?,
-            status: PaymentStatus::from_code(&status).ok_or_else(|| corrupt("status", &status))?,
+    let mut rows = stmt.query([since_ms])?;
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
+        let (status, currency) = (text(1)?, text(3)?);
+        each(&DecidedRow {
+            application: text(0)?,
+            status: PaymentStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
             amount: Money::new(
                 r.get(2)?,
                 currency
                     .parse::<Currency>()
-                    .map_err(|_| corrupt("currency", &currency))?,
+                    .map_err(|_| corrupt("currency", currency))?,
             ),
             received_ms: r.get(4)?,
             decided_ms: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        });
+    }
+    Ok(())
 }
 
 /// The payments of one status and method created in a span of time.
