@@ -114,6 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_dir: None,
         socket: args.socket,
     })?;
+    // Held to the end of `run`: a private demo daemon stops once the console is done.
     let private = if args.demo {
         demo::start(&resolved.socket).await?
     } else {
@@ -160,7 +161,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         std::fs::write(path, report)?;
     }
-    drop(private);
     result.map(|_| ())
 }
 
