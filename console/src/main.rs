@@ -41,7 +41,8 @@ const MIN_FRAME: Duration = Duration::from_millis(50);
     about = "CIP's console: key in payments at the service desk"
 )]
 struct Args {
-    /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers.
+    /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers; a
+    /// console built without the `demo` feature has none and says so.
     #[arg(long)]
     demo: bool,
     /// The daemon's Unix socket.

@@ -218,3 +218,31 @@ where
     });
     Attached { client, closed }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_without_a_port_is_refused_before_any_file_is_read() {
+        let refused = Remote::new("cip.example.gov", Path::new("/nowhere/ca.pem"), None)
+            .err()
+            .expect("no port");
+        assert_eq!(refused.to_string(), "\"cip.example.gov\" is not HOST:PORT");
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_named() {
+        let refused = Remote::new("cip.example.gov:8443", Path::new("/nowhere/ca.pem"), None)
+            .err()
+            .expect("no CA file");
+        assert!(
+            matches!(
+                refused,
+                RemoteError::Tls(tls::SetupError::Certificates { .. })
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("/nowhere/ca.pem"), "{refused}");
+    }
+}
