@@ -209,6 +209,22 @@ impl ApplicationSpec {
     }
 }
 
+/// An applications file: what `cipd app add` reads and `cipd app show` writes, and the demo's.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationsFile {
+    pub application: Vec<ApplicationSpec>,
+}
+
+/// The demo's applications, as `assets/demo/applications.toml` writes them.
+const DEMO_APPLICATIONS: &str = include_str!("../../assets/demo/applications.toml");
+
+/// The demo's applications: those `cipd init --demo` and `cip --demo` load, and the ones tests
+/// and benchmarks fill in.
+pub fn demo_applications() -> Result<Vec<ApplicationSpec>, toml::de::Error> {
+    toml::from_str::<ApplicationsFile>(DEMO_APPLICATIONS).map(|file| file.application)
+}
+
 #[cfg(test)]
 mod tests {
     use super::secure_address;

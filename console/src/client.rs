@@ -3,9 +3,9 @@
 //! goes away.
 
 use crate::app::{Answer, Command, Connection, Msg};
+use cip_client::{ConnectError, Endpoint};
 use cip_common::ApiError;
 use cip_common::service::CipClient;
-use cip_daemon::rpc::{ConnectError, Endpoint};
 use std::time::{Duration, Instant};
 use tarpc::client::RpcError;
 use tarpc::context;

@@ -1,5 +1,6 @@
 //! `cip --demo`: a private daemon on a fresh demo database in a temporary data dir, started when
-//! no daemon answers, and stopped with the console.
+//! no daemon answers, and stopped with the console. Built with the `demo` feature only, as it
+//! links the whole daemon.
 
 use crate::app::DemoLogin;
 use anyhow::Context;
@@ -8,6 +9,7 @@ use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::clock::Entropy;
 use cip_daemon::serve::{Daemon, store_limits};
 use cip_daemon::store::Store;
+use std::path::Path;
 use tokio::sync::oneshot;
 
 /// A daemon running inside the console; dropping it stops it and removes its data.
@@ -15,10 +17,10 @@ use tokio::sync::oneshot;
 const DEMO_HTTP: &str = "127.0.0.1:8480";
 
 pub struct PrivateDaemon {
-    pub resolved: Resolved,
-    pub logins: Vec<DemoLogin>,
+    resolved: Resolved,
+    logins: Vec<DemoLogin>,
     /// The agency API and the hosted payment pages.
-    pub http_url: Option<String>,
+    http_url: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -31,7 +33,32 @@ impl Drop for PrivateDaemon {
     }
 }
 
-pub async fn start() -> anyhow::Result<PrivateDaemon> {
+impl PrivateDaemon {
+    /// Where the private daemon listens.
+    pub fn socket(&self) -> &Path {
+        &self.resolved.socket
+    }
+
+    /// The demo's users, shown on the sign-in screen.
+    pub fn logins(&self) -> &[DemoLogin] {
+        &self.logins
+    }
+
+    /// The agency API and the hosted payment pages, when they are served.
+    pub fn http_url(&self) -> Option<&str> {
+        self.http_url.as_deref()
+    }
+}
+
+/// A private daemon, unless one already answers on `socket`.
+pub async fn start(socket: &Path) -> anyhow::Result<Option<PrivateDaemon>> {
+    if tokio::net::UnixStream::connect(socket).await.is_ok() {
+        return Ok(None);
+    }
+    start_private().await.map(Some)
+}
+
+async fn start_private() -> anyhow::Result<PrivateDaemon> {
     let dir = tempfile::Builder::new()
         .prefix("cip-demo-")
         .tempdir()

@@ -3,6 +3,10 @@
 
 mod app;
 mod client;
+#[cfg(feature = "demo")]
+mod demo;
+#[cfg(not(feature = "demo"))]
+#[path = "no_demo.rs"]
 mod demo;
 mod feed;
 mod form;
@@ -13,8 +17,8 @@ mod testing;
 mod theme;
 
 use app::{App, Command, Msg};
+use cip_client::{Endpoint, Remote};
 use cip_config::Overrides;
-use cip_daemon::rpc::{Endpoint, Remote};
 use clap::Parser;
 use ratatui::crossterm::event::{self, Event};
 use std::path::{Path, PathBuf};
@@ -37,7 +41,8 @@ const MIN_FRAME: Duration = Duration::from_millis(50);
     about = "CIP's console: key in payments at the service desk"
 )]
 struct Args {
-    /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers.
+    /// Start a private demo daemon (fresh demo data in a temporary dir) unless one answers; a
+    /// console built without the `demo` feature has none and says so.
     #[arg(long)]
     demo: bool,
     /// The daemon's Unix socket.
@@ -90,10 +95,6 @@ fn main() -> ExitCode {
     }
 }
 
-async fn answers(socket: &Path) -> bool {
-    tokio::net::UnixStream::connect(socket).await.is_ok()
-}
-
 /// The remote daemon, its files read and one connection tried, so a wrong address or CA is told
 /// before the terminal is taken over.
 async fn remote(
@@ -114,8 +115,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_dir: None,
         socket: args.socket,
     })?;
-    let private = if args.demo && !answers(&resolved.socket).await {
-        Some(demo::start().await?)
+    // Held to the end of `run`: a private demo daemon stops once the console is done.
+    let private = if args.demo {
+        demo::start(&resolved.socket).await?
     } else {
         None
     };
@@ -124,15 +126,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ => Endpoint::Socket(
             private
                 .as_ref()
-                .map_or_else(|| resolved.socket.clone(), |p| p.resolved.socket.clone()),
+                .map_or_else(|| resolved.socket.clone(), |p| p.socket().to_path_buf()),
         ),
     };
     let logins = private
         .as_ref()
-        .map(|p| p.logins.clone())
+        .map(|p| p.logins().to_vec())
         .unwrap_or_default();
-    let nonce =
-        cip_common::confirmation::crockford(cip_daemon::clock::Entropy::from_os().next_u64(), 13);
+    // Tells this console's idempotency keys from every other's.
+    let nonce = cip_common::confirmation::crockford(rand::random(), 13);
     let mut app = App::new(
         endpoint.to_string(),
         logins,
@@ -141,7 +143,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Instant::now(),
         time::OffsetDateTime::now_utc().date(),
     );
-    app.demo_http = private.as_ref().and_then(|p| p.http_url.clone());
+    app.demo_http = private
+        .as_ref()
+        .and_then(|p| p.http_url().map(str::to_owned));
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         anyhow::bail!("cip needs a terminal: run it in one (or over ssh -t)");
@@ -158,7 +162,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         std::fs::write(path, report)?;
     }
-    drop(private);
     result.map(|_| ())
 }
 

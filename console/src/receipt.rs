@@ -18,7 +18,7 @@ pub fn file_name(payment: &Payment) -> String {
 
 /// Time as a person reads it: `2026-11-29 14:05 UTC`.
 pub fn format_time(ms: i64) -> String {
-    cip_daemon::clock::format_ms(ms)
+    calendar::local_minute(&jiff::tz::TimeZone::UTC, ms)
 }
 
 /// The receipt of `payment`, for the customer: the agency's name, the application's fields by

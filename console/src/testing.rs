@@ -19,7 +19,7 @@ use time::macros::date;
 pub const DECIDED_MS: i64 = 1_800_000_000_000;
 
 pub fn spec(id: &str) -> ApplicationSpec {
-    cip_daemon::admin::demo_applications()
+    cip_common::form::demo_applications()
         .expect("demo applications parse")
         .into_iter()
         .find(|s| s.id == id)

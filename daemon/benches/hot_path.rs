@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn hot_path(c: &mut Criterion) {
-    let spec = cip_daemon::admin::demo_applications()
+    let spec = cip_common::form::demo_applications()
         .expect("demo applications parse")
         .into_iter()
         .find(|s| s.id == "DMV-RENEWAL")

@@ -8,21 +8,14 @@ use crate::report::{Reports, Runner};
 use crate::store::accounts::{self, AuditEntry, UserRow};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
-use cip_common::form::ApplicationSpec;
+use cip_common::form::{ApplicationSpec, demo_applications};
 use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use serde::Deserialize;
 use std::sync::Arc;
 
-pub const DEMO_APPLICATIONS: &str = include_str!("../../assets/demo/applications.toml");
 pub const DEMO_USERS: &str = include_str!("../../assets/demo/users.toml");
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicationsFile {
-    pub application: Vec<ApplicationSpec>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,7 +272,8 @@ impl Admin {
 
     /// Loads the demo's applications and users; returns the users for printing.
     pub async fn load_demo(&self) -> anyhow::Result<Vec<DemoUser>> {
-        for spec in demo_applications()? {
+        let specs = demo_applications().context("the demo applications do not parse")?;
+        for spec in specs {
             self.add_application(spec).await?;
         }
         let users: DemoUsers = toml::from_str(DEMO_USERS).context("the demo users do not parse")?;
@@ -294,13 +288,6 @@ impl Admin {
         }
         Ok(users.user)
     }
-}
-
-/// The demo's applications, from `assets/demo/applications.toml`.
-pub fn demo_applications() -> anyhow::Result<Vec<ApplicationSpec>> {
-    let apps: ApplicationsFile =
-        toml::from_str(DEMO_APPLICATIONS).context("the demo applications do not parse")?;
-    Ok(apps.application)
 }
 
 /// One line per user for `cipd user list`.

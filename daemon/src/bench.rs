@@ -6,10 +6,11 @@
 
 use crate::admin::{Admin, Operator};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::rpc::{CLIENT_MAX_FRAME_BYTES, connect, json_transport};
 use crate::store::payments::{self, Decision};
 use crate::store::{Store, StoreLimits};
 use anyhow::{Context as _, bail};
+use cip_client::connect;
+use cip_client::wire::{CLIENT_MAX_FRAME_BYTES, json_transport};
 use cip_common::card::Brand;
 use cip_common::event::EventKind;
 use cip_common::money::{Currency, Money};

@@ -1,12 +1,12 @@
 //! The `cipd` command line: `init`, `serve`, `app …` and `user …`. Passwords come from a prompt
 //! or standard input, never from the arguments.
 
-use crate::admin::{Admin, ApplicationsFile, Operator, describe_user};
+use crate::admin::{Admin, Operator, describe_user};
 use crate::clock::{Clock, Entropy, SystemClock};
 use crate::serve::{Daemon, store_limits};
 use crate::store::Store;
 use anyhow::{Context, bail};
-use cip_common::form::ApplicationSpec;
+use cip_common::form::{ApplicationSpec, ApplicationsFile};
 use cip_common::report::ReportFilter;
 use cip_common::secret::Password;
 use cip_common::session::Role;

@@ -300,7 +300,7 @@ async fn serve_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
-    let transport = crate::rpc::json_transport(stream, shared.limits.max_frame_bytes);
+    let transport = cip_client::wire::json_transport(stream, shared.limits.max_frame_bytes);
     let in_flight = shared.limits.max_in_flight_per_connection;
     let connection = Connection {
         shared,

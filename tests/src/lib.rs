@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tarpc::context;
 
-pub use cip_daemon::rpc::connect;
+pub use cip_client::connect;
 
 pub mod http;
 pub mod simulation;

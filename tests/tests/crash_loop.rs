@@ -8,9 +8,9 @@
 //! `CIP_CRASH_KILLS` sets the number of kills (200 by default; 1,000 or more for a long run) and
 //! `CIP_SEED` replays a run's kill times.
 
+use cip_client::connect;
 use cip_common::payment::PaymentRequest;
 use cip_common::status::PaymentStatus;
-use cip_daemon::rpc::connect;
 use cip_tests::http::{HTTP_CONFIG, answer, payment_body};
 use cip_tests::{Daemon, card_request, ctx, demo_password, new_key};
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,8 +3,8 @@
 //! client certificate, a silent connection and garbage are each refused on their own, while
 //! the listener keeps serving everyone else.
 
+use cip_client::{Attached, ConnectError, Endpoint, Remote};
 use cip_common::status::PaymentStatus;
-use cip_daemon::rpc::{Attached, ConnectError, Endpoint, Remote};
 use cip_tests::terminal::Console;
 use cip_tests::{Daemon, TEST_CONFIG, card_request, ctx, new_key};
 use rcgen::{

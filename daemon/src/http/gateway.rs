@@ -169,9 +169,8 @@ mod properties {
     use proptest::prelude::*;
 
     fn demo_form() -> Form {
-        let file: crate::admin::ApplicationsFile =
-            toml::from_str(crate::admin::DEMO_APPLICATIONS).expect("the demo applications");
-        Form::new(file.application.into_iter().next().expect("one")).expect("a form")
+        let specs = cip_common::form::demo_applications().expect("the demo applications");
+        Form::new(specs.into_iter().next().expect("one")).expect("a form")
     }
 
     fn text() -> impl Strategy<Value = serde_json::Value> {
