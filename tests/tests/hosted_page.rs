@@ -483,7 +483,7 @@ async fn a_customer_who_goes_away_mid_payment_still_pays_once_and_the_agency_kno
 
 /// A callback endpoint that refuses the first two notifications and takes the next, keeping each
 /// request's signature header and body.
-async fn agency_callback() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+async fn agency_callback() -> (u16, Received) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -542,9 +542,11 @@ async fn agency_callback() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<(String,
     (port, received)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
-    use hmac::{Hmac, Mac};
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// A daemon with the application DMV-NOTIFY, whose callback URL is an [`agency_callback`], and
+/// its api, agent and supervisor users; with what the callback received, and the agency.
+async fn notifying_daemon() -> (Daemon, Received, Agency) {
     let mut daemon = Daemon::start_with(HTTP_CONFIG).await;
     let (port, received) = agency_callback().await;
     let spec = format!(
@@ -560,6 +562,101 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     ] {
         daemon.add_user(user, role, "DMV-NOTIFY");
     }
+    let agency = notify_agency(&daemon).await;
+    (daemon, received, agency)
+}
+
+/// DMV-NOTIFY's agency, at the daemon's HTTP address (which a restart may change).
+async fn notify_agency(daemon: &Daemon) -> Agency {
+    let mut agency = Agency::new(daemon, "DMV-NOTIFY").await;
+    agency.user = "notify-api".into();
+    agency.password = "notify-api-pass-2026".into();
+    agency
+}
+
+/// DMV-NOTIFY's supervisor, signed in over tarpc.
+async fn notify_supervisor(
+    daemon: &Daemon,
+) -> (
+    cip_common::service::CipClient,
+    cip_common::secret::SessionToken,
+) {
+    let rpc = daemon.client().await;
+    let token = rpc
+        .login(
+            cip_tests::ctx(),
+            "DMV-NOTIFY".into(),
+            "notify-super".into(),
+            cip_common::secret::Password::new("notify-super-pass-2026"),
+        )
+        .await
+        .expect("rpc")
+        .expect("signed in")
+        .token;
+    (rpc, token)
+}
+
+/// Waits up to 10 s for the callback to have received `count` notifications.
+async fn arrived(received: &Received, count: usize) {
+    for _ in 0..400 {
+        if received.lock().expect("not poisoned").len() >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// A hand-off whose payment was left in doubt is notified as soon as a supervisor settles it,
+/// though its page never saw the approval: the notifier follows what is committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handoff_settled_after_its_page_is_gone_is_notified_at_once() {
+    let (daemon, received, agency) = notifying_daemon().await;
+    let mut body = handoff_body();
+    body["fields"] = json!({});
+    let (status, created) = agency.send("/v1/handoffs", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let customer = Customer::sign_in(
+        &agency.base,
+        created["pay_url"].as_str().expect("a link"),
+        "notify-agent",
+        "notify-agent-pass-2026",
+    )
+    .await;
+    // The contract's timeout: in doubt, and an inquiry finds it approved.
+    let paid = customer
+        .pay("4000000000000309")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
+    let found = handoff_status(&agency, &id).await;
+    assert_eq!(found["status"], "pending", "{found}");
+    let payment_id = found["payment"]["id"].as_str().expect("a payment");
+    assert!(received.lock().expect("not poisoned").is_empty());
+
+    let (rpc, token) = notify_supervisor(&daemon).await;
+    let resolved = rpc
+        .resolve(cip_tests::ctx(), token, payment_id.to_owned())
+        .await
+        .expect("rpc")
+        .expect("resolved");
+    assert_eq!(resolved.status.code(), "approved");
+    // Well before the sweep for missed notifications, every 30 s, would find it.
+    arrived(&received, 1).await;
+    let received = received.lock().expect("not poisoned").clone();
+    let (_, first) = received.first().expect("the agency was told");
+    let notification: Value = serde_json::from_str(first).expect("JSON");
+    assert_eq!(notification["handoff_id"], json!(id));
+    assert_eq!(notification["status"], "paid");
+    assert_eq!(notification["payment_id"], json!(payment_id));
+    daemon.assert_no_card_data();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
+    use hmac::{Hmac, Mac};
+    let (mut daemon, received, agency) = notifying_daemon().await;
     let shown = daemon.cipd(&["app", "show", "DMV-NOTIFY"], None);
     let shown = String::from_utf8_lossy(&shown.stdout).to_string();
     let key_hex = shown
@@ -569,9 +666,6 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
         .trim()
         .to_owned();
 
-    let mut agency = Agency::new(&daemon, "DMV-NOTIFY").await;
-    agency.user = "notify-api".into();
-    agency.password = "notify-api-pass-2026".into();
     let mut body = handoff_body();
     body["fields"] = json!({});
     let (status, created) = agency.send("/v1/handoffs", &body).await;
@@ -595,20 +689,9 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
 
     // Refused; the daemon is killed before its retry a second later; started again, it finds the
     // paid hand-off nobody was told of, is refused once more, and delivers it on the retry.
-    let arrived = |count: usize| {
-        let received = std::sync::Arc::clone(&received);
-        async move {
-            for _ in 0..400 {
-                if received.lock().expect("not poisoned").len() >= count {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
-        }
-    };
-    arrived(1).await;
+    arrived(&received, 1).await;
     daemon.restart_after_kill().await;
-    arrived(3).await;
+    arrived(&received, 3).await;
     let received = received.lock().expect("not poisoned").clone();
     assert_eq!(received.len(), 3, "two refusals, then taken: {received:?}");
     let key: Vec<u8> = (0..key_hex.len())
@@ -637,21 +720,8 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
         assert_eq!(notification["status"], "paid");
     }
 
-    let mut agency = Agency::new(&daemon, "DMV-NOTIFY").await;
-    agency.user = "notify-api".into();
-    agency.password = "notify-api-pass-2026".into();
-    let rpc = daemon.client().await;
-    let token = rpc
-        .login(
-            cip_tests::ctx(),
-            "DMV-NOTIFY".into(),
-            "notify-super".into(),
-            cip_common::secret::Password::new("notify-super-pass-2026"),
-        )
-        .await
-        .expect("rpc")
-        .expect("signed in")
-        .token;
+    let agency = notify_agency(&daemon).await;
+    let (rpc, token) = notify_supervisor(&daemon).await;
     let found = handoff_status(&agency, &id).await;
     let payment_id = found["payment"]["id"]
         .as_str()
