@@ -547,7 +547,7 @@ type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
 /// A daemon with the application DMV-NOTIFY, whose callback URL is an [`agency_callback`], and
 /// its api, agent and supervisor users; with what the callback received, and the agency.
 async fn notifying_daemon() -> (Daemon, Received, Agency) {
-    let mut daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
     let (port, received) = agency_callback().await;
     let spec = format!(
         "[[application]]\nid = \"DMV-NOTIFY\"\nname = \"Renewals with notifications\"\ncurrency = \"USD\"\n\
