@@ -92,10 +92,11 @@ impl fmt::Display for Currency {
 impl FromStr for Currency {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let code = s.trim();
         Currency::ALL
             .into_iter()
-            .find(|c| c.code().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| MoneyError::UnknownCurrency(s.trim().to_owned()))
+            .find(|c| c.code().eq_ignore_ascii_case(code))
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_owned()))
     }
 }
 
