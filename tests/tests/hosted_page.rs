@@ -596,6 +596,24 @@ async fn notify_supervisor(
     (rpc, token)
 }
 
+/// Registers a hand-off of DMV-NOTIFY, and its agent pays it on its page with `card`; its id.
+async fn pay_notify_handoff(agency: &Agency, card: &str) -> String {
+    let mut body = handoff_body();
+    body["fields"] = json!({});
+    let (status, created) = agency.send("/v1/handoffs", &body).await;
+    assert_eq!(status, 201, "{created}");
+    let customer = Customer::sign_in(
+        &agency.base,
+        created["pay_url"].as_str().expect("a link"),
+        "notify-agent",
+        "notify-agent-pass-2026",
+    )
+    .await;
+    let paid = customer.pay(card).send().await.expect("answers");
+    assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
+    created["id"].as_str().expect("an id").to_owned()
+}
+
 /// Waits up to 10 s for the callback to have received `count` notifications.
 async fn arrived(received: &Received, count: usize) {
     for _ in 0..400 {
@@ -611,25 +629,8 @@ async fn arrived(received: &Received, count: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handoff_settled_after_its_page_is_gone_is_notified_at_once() {
     let (daemon, received, agency) = notifying_daemon().await;
-    let mut body = handoff_body();
-    body["fields"] = json!({});
-    let (status, created) = agency.send("/v1/handoffs", &body).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("an id").to_owned();
-    let customer = Customer::sign_in(
-        &agency.base,
-        created["pay_url"].as_str().expect("a link"),
-        "notify-agent",
-        "notify-agent-pass-2026",
-    )
-    .await;
     // The contract's timeout: in doubt, and an inquiry finds it approved.
-    let paid = customer
-        .pay("4000000000000309")
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
+    let id = pay_notify_handoff(&agency, "4000000000000309").await;
     let found = handoff_status(&agency, &id).await;
     assert_eq!(found["status"], "pending", "{found}");
     let payment_id = found["payment"]["id"].as_str().expect("a payment");
@@ -666,25 +667,7 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
         .trim()
         .to_owned();
 
-    let mut body = handoff_body();
-    body["fields"] = json!({});
-    let (status, created) = agency.send("/v1/handoffs", &body).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("an id").to_owned();
-
-    let customer = Customer::sign_in(
-        &agency.base,
-        created["pay_url"].as_str().expect("a link"),
-        "notify-agent",
-        "notify-agent-pass-2026",
-    )
-    .await;
-    let paid = customer
-        .pay("5555 5555 5555 4444")
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(paid.status(), 303, "{:?}", paid.text().await);
+    let id = pay_notify_handoff(&agency, "5555 5555 5555 4444").await;
     daemon.sent(&cip_tests::card_request("5555555555554444", 4_200));
 
     // Refused; the daemon is killed before its retry a second later; started again, it finds the
