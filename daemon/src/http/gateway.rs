@@ -15,6 +15,7 @@ use cip_common::error::ApiError;
 use cip_common::gateway::PaymentBody;
 use cip_common::payment::{
     Mode, PaymentLookup, PaymentMethod, PaymentRequest, SearchQuery, SearchSort,
+    check_idempotency_key,
 };
 use cip_common::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,7 @@ pub async fn submit(
                 .to_owned(),
         })?
         .to_owned();
+    check_idempotency_key(&key, "Idempotency-Key")?;
     let body = json_body::<PaymentBody>(body, state.settings.max_body_bytes)?;
     let engine = &state.shared.engine;
     let form = engine.form(&caller.application).await?;

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
+use cip_common::free_text::refuse_card_numbers;
 use cip_common::money::Currency;
 use cip_common::payment::Payment;
 use cip_common::status::PaymentStatus;
@@ -64,6 +65,15 @@ pub async fn create(
     ) {
         errors.0.extend(found.0);
     }
+    refuse_card_numbers(
+        &mut errors,
+        [
+            ("payer.name", body.payer.name.as_str()),
+            ("payer.email", &body.payer.email),
+            ("payer.postal_code", &body.payer.postal_code),
+            ("return_url", &body.return_url),
+        ],
+    );
     // Each allowed prefix ends at a `/` after its host, so no other host can match it.
     let plain = !body
         .return_url
