@@ -341,6 +341,13 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
     }
     // One pass over each file for every number at once.
     let numbers = aho_corasick::AhoCorasick::new(&long).expect("numbers to look for");
+    // The card numbers among them, looked for again written out with spaces, hyphens, dots.
+    let cards: Vec<&str> = long
+        .iter()
+        .copied()
+        .filter(|n| (13..=19).contains(&n.len()) && cip_common::card::luhn_valid(n))
+        .collect();
+    let spaced = aho_corasick::AhoCorasick::new(&cards).expect("card numbers to look for");
     let cvvs = serde_json::to_string(&short).expect("JSON");
     let mut scanned = Scanned::default();
     for path in files {
@@ -351,6 +358,13 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
             let number = long[found.pattern().as_usize()];
             return Err(format!(
                 "{} holds a card or account number ending {}",
+                path.display(),
+                &number[number.len() - 4..]
+            ));
+        }
+        if let Some(number) = spaced_card_number(&bytes, &spaced, &cards) {
+            return Err(format!(
+                "{} holds a card number ending {}, written with separators between its digits",
                 path.display(),
                 &number[number.len() - 4..]
             ));
@@ -368,6 +382,54 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
         }
     }
     Ok(scanned)
+}
+
+/// Most separators (ASCII spaces and punctuation) between two digits of a card number written
+/// out by hand: `4242 4242`, `4242-4242`, `4242 - 4242`. Any other byte (a letter, a control
+/// byte, the binary of a database record) ends a run, so stored digits that only stand side by
+/// side in a file (a first six, an expiry, a last four) never join into one.
+const MAX_SPACING: usize = 3;
+
+/// The first of `cards` found in `bytes` within a run of digits that has separators: each run
+/// (see [`MAX_SPACING`]) is read without its separators and searched. Runs without separators
+/// are left to the plain search.
+fn spaced_card_number<'a>(
+    bytes: &[u8],
+    numbers: &aho_corasick::AhoCorasick,
+    cards: &[&'a str],
+) -> Option<&'a str> {
+    let mut digits: Vec<u8> = Vec::new();
+    let (mut gap, mut separated) = (0usize, false);
+    let found = |digits: &[u8], separated: bool| {
+        (separated && digits.len() >= 13)
+            .then(|| numbers.find(digits))
+            .flatten()
+            .map(|m| cards[m.pattern().as_usize()])
+    };
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            if gap > MAX_SPACING {
+                if let Some(card) = found(&digits, separated) {
+                    return Some(card);
+                }
+                digits.clear();
+                separated = false;
+            } else if gap > 0 {
+                separated = true;
+            }
+            gap = 0;
+            digits.push(b);
+        } else if !digits.is_empty() && (b.is_ascii_punctuation() || b.is_ascii_whitespace()) {
+            gap += 1;
+        } else if !digits.is_empty() {
+            if let Some(card) = found(&digits, separated) {
+                return Some(card);
+            }
+            digits.clear();
+            (gap, separated) = (0, false);
+        }
+    }
+    found(&digits, separated)
 }
 
 /// How much a scan for card data read.
@@ -417,6 +479,48 @@ fn cvv_in_database(path: &Path, cvvs: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan finds a test card number however it is spaced, and passes what is legitimately
+    /// stored: first six and last four, expiry, amounts, times and ids.
+    #[test]
+    fn the_scan_finds_a_spaced_card_number_and_passes_stored_digits() {
+        let sent = vec!["4111111111111111".to_owned(), "123".to_owned()];
+        let scan = |text: &[u8]| {
+            let dir = tempfile::tempdir().expect("a dir");
+            std::fs::write(dir.path().join("cipd.log"), text).expect("written");
+            card_data_in(dir.path(), &sent)
+        };
+        for leaked in [
+            &b"payer: Ada 4242 4242 4242 4242"[..],
+            b"\"name\":\"4242-4242-4242-4242\"",
+            b"4.2.4.2.4.2.4.2.4.2.4.2.4.2.4.2",
+            b"ref 4111 - 1111 - 1111 - 1111 thanks",
+            b"1,4111 1111 1111 1111,2",
+            b"row\x00\x024111\t1111\n1111\r\n1111\x01",
+        ] {
+            let found = scan(leaked).expect_err("a spaced card number is found");
+            assert!(found.contains("ending"), "{found}");
+        }
+        for stored in [
+            &b"first_six 424242 last_four 4242 exp 12/2028"[..],
+            b"\"first_six\":\"424242\",\"last_four\":\"4242\"",
+            b"424242\x0c\x07\xec4242",
+            b"12.50,0.00,12.50,USD,4242,2026-12-03T09:34:59Z,1764754499123",
+            b"4242 4242 4242    4242",
+            b"pay_01JDX8Z3Q4K7M9P2R5T8 1764754499123 1764754499124",
+        ] {
+            assert!(
+                scan(stored).is_ok(),
+                "{:?} is not a card number",
+                String::from_utf8_lossy(stored)
+            );
+        }
+    }
 }
 
 impl Drop for Daemon {
