@@ -156,6 +156,35 @@ pub fn decide(
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
+    // Impossible moves fail loudly here rather than store a payment half right: an approval
+    // without its authorization or code would be approved with no confirmation row.
+    if !decision.from.can_become(payment.status) {
+        return Err(StoreError::Broken(format!(
+            "{} may not move from {} to {}",
+            payment.id, decision.from, payment.status
+        )));
+    }
+    let approving = payment.status == PaymentStatus::Approved;
+    if approving != decision.authorization.is_some()
+        || (approving && payment.confirmation_code.is_none())
+    {
+        return Err(StoreError::Broken(format!(
+            "{} became {} with authorization {} and confirmation code {}: an approval has both, \
+             nothing else an authorization",
+            payment.id,
+            payment.status,
+            if decision.authorization.is_some() {
+                "present"
+            } else {
+                "absent"
+            },
+            if payment.confirmation_code.is_some() {
+                "present"
+            } else {
+                "absent"
+            },
+        )));
+    }
     let confirmation = payment
         .confirmation_code
         .as_ref()
