@@ -48,7 +48,7 @@ struct Run {
 impl Run {
     fn push(&mut self, d: u32) {
         let doubled = if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
-        if self.digits % 2 == 0 {
+        if self.digits.is_multiple_of(2) {
             self.sum_if_even += doubled;
             self.sum_if_odd += d;
         } else {
@@ -60,12 +60,12 @@ impl Run {
     }
 
     fn is_card_number(&self) -> bool {
-        let sum = if self.digits % 2 == 0 {
+        let sum = if self.digits.is_multiple_of(2) {
             self.sum_if_even
         } else {
             self.sum_if_odd
         };
-        (MIN_DIGITS..=MAX_DIGITS).contains(&self.digits) && sum % 10 == 0
+        (MIN_DIGITS..=MAX_DIGITS).contains(&self.digits) && sum.is_multiple_of(10)
     }
 }
 

@@ -481,48 +481,6 @@ fn cvv_in_database(path: &Path, cvvs: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The scan finds a test card number however it is spaced, and passes what is legitimately
-    /// stored: first six and last four, expiry, amounts, times and ids.
-    #[test]
-    fn the_scan_finds_a_spaced_card_number_and_passes_stored_digits() {
-        let sent = vec!["4111111111111111".to_owned(), "123".to_owned()];
-        let scan = |text: &[u8]| {
-            let dir = tempfile::tempdir().expect("a dir");
-            std::fs::write(dir.path().join("cipd.log"), text).expect("written");
-            card_data_in(dir.path(), &sent)
-        };
-        for leaked in [
-            &b"payer: Ada 4242 4242 4242 4242"[..],
-            b"\"name\":\"4242-4242-4242-4242\"",
-            b"4.2.4.2.4.2.4.2.4.2.4.2.4.2.4.2",
-            b"ref 4111 - 1111 - 1111 - 1111 thanks",
-            b"1,4111 1111 1111 1111,2",
-            b"row\x00\x024111\t1111\n1111\r\n1111\x01",
-        ] {
-            let found = scan(leaked).expect_err("a spaced card number is found");
-            assert!(found.contains("ending"), "{found}");
-        }
-        for stored in [
-            &b"first_six 424242 last_four 4242 exp 12/2028"[..],
-            b"\"first_six\":\"424242\",\"last_four\":\"4242\"",
-            b"424242\x0c\x07\xec4242",
-            b"12.50,0.00,12.50,USD,4242,2026-12-03T09:34:59Z,1764754499123",
-            b"4242 4242 4242    4242",
-            b"pay_01JDX8Z3Q4K7M9P2R5T8 1764754499123 1764754499124",
-        ] {
-            assert!(
-                scan(stored).is_ok(),
-                "{:?} is not a card number",
-                String::from_utf8_lossy(stored)
-            );
-        }
-    }
-}
-
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
@@ -651,4 +609,46 @@ pub fn new_key() -> String {
         time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan finds a test card number however it is spaced, and passes what is legitimately
+    /// stored: first six and last four, expiry, amounts, times and ids.
+    #[test]
+    fn the_scan_finds_a_spaced_card_number_and_passes_stored_digits() {
+        let sent = vec!["4111111111111111".to_owned(), "123".to_owned()];
+        let scan = |text: &[u8]| {
+            let dir = tempfile::tempdir().expect("a dir");
+            std::fs::write(dir.path().join("cipd.log"), text).expect("written");
+            card_data_in(dir.path(), &sent)
+        };
+        for leaked in [
+            &b"payer: Ada 4242 4242 4242 4242"[..],
+            b"\"name\":\"4242-4242-4242-4242\"",
+            b"4.2.4.2.4.2.4.2.4.2.4.2.4.2.4.2",
+            b"ref 4111 - 1111 - 1111 - 1111 thanks",
+            b"1,4111 1111 1111 1111,2",
+            b"row\x00\x024111\t1111\n1111\r\n1111\x01",
+        ] {
+            let found = scan(leaked).expect_err("a spaced card number is found");
+            assert!(found.contains("ending"), "{found}");
+        }
+        for stored in [
+            &b"first_six 424242 last_four 4242 exp 12/2028"[..],
+            b"\"first_six\":\"424242\",\"last_four\":\"4242\"",
+            b"424242\x0c\x07\xec4242",
+            b"12.50,0.00,12.50,USD,4242,2026-12-03T09:34:59Z,1764754499123",
+            b"4242 4242 4242    4242",
+            b"pay_01JDX8Z3Q4K7M9P2R5T8 1764754499123 1764754499124",
+        ] {
+            assert!(
+                scan(stored).is_ok(),
+                "{:?} is not a card number",
+                String::from_utf8_lossy(stored)
+            );
+        }
+    }
 }

@@ -787,14 +787,15 @@ async fn a_card_number_outside_the_card_is_refused_at_the_handoff_and_on_the_pag
         ("card.name", "Ada Lovelace".to_owned()),
         ("card.postal_code", "94107".to_owned()),
     ];
-    let refused = customer
-        .browser
-        .post(format!("{}/pay", customer.base))
-        .header("cookie", &customer.cookie)
-        .form(&form)
-        .send()
-        .await
-        .expect("answers");
+    let post = |form: &[(&str, String)]| {
+        customer
+            .browser
+            .post(format!("{}/pay", customer.base))
+            .header("cookie", &customer.cookie)
+            .form(form)
+            .send()
+    };
+    let refused = post(&form).await.expect("answers");
     assert_eq!(refused.status(), 422);
     let page = refused.text().await.expect("a page");
     assert!(
@@ -809,14 +810,7 @@ async fn a_card_number_outside_the_card_is_refused_at_the_handoff_and_on_the_pag
     form[3].1 = "Ada Lovelace".to_owned();
     form[0].1 = hidden(&page, "csrf");
     form[1].1 = hidden(&page, "key");
-    let paid = customer
-        .browser
-        .post(format!("{}/pay", customer.base))
-        .header("cookie", &customer.cookie)
-        .form(&form)
-        .send()
-        .await
-        .expect("answers");
+    let paid = post(&form).await.expect("answers");
     assert_eq!(paid.status(), 303);
     assert_eq!(handoff_status(&agency, &id).await["status"], "paid");
     daemon.sent(&cip_tests::card_request("4242424242424242", 4_200));
