@@ -348,6 +348,7 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
         .filter(|n| (13..=19).contains(&n.len()) && cip_common::card::luhn_valid(n))
         .collect();
     let spaced = aho_corasick::AhoCorasick::new(&cards).expect("card numbers to look for");
+    let starts = spaced_run_starts();
     let cvvs = serde_json::to_string(&short).expect("JSON");
     let mut scanned = Scanned::default();
     for path in files {
@@ -362,7 +363,7 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
                 &number[number.len() - 4..]
             ));
         }
-        if let Some(number) = spaced_card_number(&bytes, &spaced, &cards) {
+        if let Some(number) = spaced_card_number(&bytes, &starts, &spaced, &cards) {
             return Err(format!(
                 "{} holds a card number ending {}, written with separators between its digits",
                 path.display(),
@@ -390,46 +391,69 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
 /// side in a file (a first six, an expiry, a last four) never join into one.
 const MAX_SPACING: usize = 3;
 
+fn separator(b: u8) -> bool {
+    b.is_ascii_punctuation() || b.is_ascii_whitespace()
+}
+
+/// Where a spaced run can begin: a digit and a separator. Found by the compiled automaton, so the
+/// bytes between candidates (most of a database) are not read one by one in this crate's code.
+fn spaced_run_starts() -> aho_corasick::AhoCorasick {
+    let pairs: Vec<[u8; 2]> = (b'0'..=b'9')
+        .flat_map(|d| (0..=127u8).filter(|&b| separator(b)).map(move |s| [d, s]))
+        .collect();
+    aho_corasick::AhoCorasick::new(pairs).expect("digit and separator pairs")
+}
+
 /// The first of `cards` found in `bytes` within a run of digits that has separators: each run
 /// (see [`MAX_SPACING`]) is read without its separators and searched. Runs without separators
 /// are left to the plain search.
 fn spaced_card_number<'a>(
     bytes: &[u8],
+    starts: &aho_corasick::AhoCorasick,
     numbers: &aho_corasick::AhoCorasick,
     cards: &[&'a str],
 ) -> Option<&'a str> {
-    let mut digits: Vec<u8> = Vec::new();
+    let mut digits = Vec::new();
+    let mut from = 0;
+    while let Some(pair) = starts.find(&bytes[from..]) {
+        // The run's first separator is this pair's (an earlier one would have been found), so
+        // it begins at the digits just before it.
+        let mut start = from + pair.start();
+        while start > from && bytes[start - 1].is_ascii_digit() {
+            start -= 1;
+        }
+        let (found, length) = read_run(&bytes[start..], &mut digits);
+        if found && let Some(card) = numbers.find(&digits[..]) {
+            return Some(cards[card.pattern().as_usize()]);
+        }
+        from = start + length;
+    }
+    None
+}
+
+/// Reads the run of digits `bytes` begins with into `digits`, without its separators; says
+/// whether it is long enough and spaced, and how many bytes it takes (at least its first).
+fn read_run(bytes: &[u8], digits: &mut Vec<u8>) -> (bool, usize) {
+    digits.clear();
     let (mut gap, mut separated) = (0usize, false);
-    let found = |digits: &[u8], separated: bool| {
-        (separated && digits.len() >= 13)
-            .then(|| numbers.find(digits))
-            .flatten()
-            .map(|m| cards[m.pattern().as_usize()])
-    };
-    for &b in bytes {
+    let mut length = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_digit() {
             if gap > MAX_SPACING {
-                if let Some(card) = found(&digits, separated) {
-                    return Some(card);
-                }
-                digits.clear();
-                separated = false;
-            } else if gap > 0 {
-                separated = true;
+                length = i;
+                break;
             }
+            separated |= gap > 0;
             gap = 0;
             digits.push(b);
-        } else if !digits.is_empty() && (b.is_ascii_punctuation() || b.is_ascii_whitespace()) {
+        } else if separator(b) {
             gap += 1;
-        } else if !digits.is_empty() {
-            if let Some(card) = found(&digits, separated) {
-                return Some(card);
-            }
-            digits.clear();
-            (gap, separated) = (0, false);
+        } else {
+            length = i;
+            break;
         }
     }
-    found(&digits, separated)
+    (separated && digits.len() >= 13, length.max(1))
 }
 
 /// How much a scan for card data read.
