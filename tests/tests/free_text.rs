@@ -92,6 +92,16 @@ async fn the_gateway_refuses_a_card_number_outside_the_card_naming_the_field() {
     daemon.assert_no_card_data();
 }
 
+/// A tarpc answer refusing `field` as holding a card number.
+fn assert_names_a_card_number<T: std::fmt::Debug>(refused: &Result<T, ApiError>, field: &str) {
+    match refused {
+        Err(ApiError::Fields(errors)) => {
+            assert_eq!(errors.get(field), Some(CARD_NUMBER_IN_TEXT), "{errors}")
+        }
+        other => panic!("a field error naming {field}: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tarpc_refuses_a_card_number_outside_the_card_as_a_field_error() {
     let daemon = Daemon::start().await;
@@ -106,27 +116,12 @@ async fn tarpc_refuses_a_card_number_outside_the_card_as_a_field_error() {
         .submit(ctx(), agent.clone(), new_key(), in_name)
         .await
         .expect("rpc");
-    let Err(ApiError::Fields(errors)) = refused else {
-        panic!("a field error: {refused:?}");
-    };
-    assert_eq!(
-        errors.get("payer.name"),
-        Some(CARD_NUMBER_IN_TEXT),
-        "{errors}"
-    );
-
+    assert_names_a_card_number(&refused, "payer.name");
     let refused = rpc
         .submit(ctx(), agent, "4242-4242-4242-4242".into(), good.clone())
         .await
         .expect("rpc");
-    let Err(ApiError::Fields(errors)) = refused else {
-        panic!("a field error: {refused:?}");
-    };
-    assert_eq!(
-        errors.get("idempotency_key"),
-        Some(CARD_NUMBER_IN_TEXT),
-        "{errors}"
-    );
+    assert_names_a_card_number(&refused, "idempotency_key");
 
     // The agency's call over tarpc meets the same rule.
     let refused = rpc
@@ -140,9 +135,6 @@ async fn tarpc_refuses_a_card_number_outside_the_card_as_a_field_error() {
         )
         .await
         .expect("rpc");
-    assert!(
-        matches!(&refused, Err(ApiError::Fields(e)) if e.get("idempotency_key") == Some(CARD_NUMBER_IN_TEXT)),
-        "{refused:?}"
-    );
+    assert_names_a_card_number(&refused, "idempotency_key");
     daemon.assert_no_card_data();
 }
