@@ -3,6 +3,9 @@
 
 use crate::ach::AccountType;
 use crate::card::Brand;
+use crate::error::ApiError;
+use crate::fields::FieldErrors;
+use crate::free_text::refuse_card_number;
 use crate::money::{Currency, Money};
 use crate::secret::{AccountNumber, Cvv, Pan};
 use crate::status::PaymentStatus;
@@ -255,14 +258,23 @@ pub fn outcome_message(code: &str) -> &'static str {
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
-/// Why an idempotency key is refused, or `None` for 1 to 255 letters, digits and hyphens.
-pub fn idempotency_key_problem(key: &str) -> Option<String> {
+/// An idempotency key's refusal, or `Ok` for 1 to 255 letters, digits and hyphens that do not
+/// look like a card number (see [`crate::free_text`]); keys are stored and logged, so one that
+/// does is refused naming `field`, the key as its caller knows it, before anything is stored.
+pub fn check_idempotency_key(key: &str, field: &str) -> Result<(), ApiError> {
     let shaped = !key.is_empty()
         && key.len() <= MAX_IDEMPOTENCY_KEY_LEN
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (!shaped).then(|| {
-        format!("an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_LEN} letters, digits and hyphens: generate one per payment and reuse it only to retry")
-    })
+    if !shaped {
+        return Err(ApiError::InvalidRequest {
+            message: format!(
+                "an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_LEN} letters, digits and hyphens: generate one per payment and reuse it only to retry"
+            ),
+        });
+    }
+    let mut errors = FieldErrors::default();
+    refuse_card_number(&mut errors, field, key);
+    errors.into_result().map_err(ApiError::Fields)
 }
 
 /// CIP's payment id: `pay_`, the time in milliseconds (9 Crockford symbols, so ids sort by time
@@ -333,5 +345,28 @@ mod tests {
         assert!(earlier < later, "{earlier} {later}");
         assert_eq!(earlier.len(), 21);
         assert_ne!(payment_id(1, 1), payment_id(1, 2));
+    }
+
+    #[test]
+    fn an_idempotency_key_like_a_card_number_is_refused_naming_the_field() {
+        assert_eq!(check_idempotency_key("order-2026-0001", "key"), Ok(()));
+        assert!(matches!(
+            check_idempotency_key("no spaces", "key"),
+            Err(ApiError::InvalidRequest { .. })
+        ));
+        for key in [
+            "4242424242424242",
+            "4242-4242-4242-4242",
+            "ref-4242424242424242",
+        ] {
+            match check_idempotency_key(key, "Idempotency-Key") {
+                Err(ApiError::Fields(errors)) => assert_eq!(
+                    errors.get("Idempotency-Key"),
+                    Some(crate::free_text::CARD_NUMBER_IN_TEXT),
+                    "{key}"
+                ),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::ach::{account_number_error, routing_number_error};
 use crate::card::{Expiry, cvv_error, validate_pan};
 use crate::fields::FieldErrors;
 use crate::form::{ApplicationSpec, FieldSpec, MethodKind, Need};
+use crate::free_text::{CARD_NUMBER_IN_TEXT, looks_like_card_number, refuse_card_number};
 use crate::money::Currency;
 use crate::payment::{PaymentMethod, PaymentRequest};
 use regex::Regex;
@@ -58,7 +59,9 @@ impl Form {
             "the payer's name",
         );
         let email = request.payer.email.trim();
-        if email.is_empty() {
+        if looks_like_card_number(email) {
+            errors.add("payer.email", CARD_NUMBER_IN_TEXT);
+        } else if email.is_empty() {
             if spec.payer_email == Need::Required {
                 errors.add("payer.email", "enter the payer's email address");
             }
@@ -182,7 +185,10 @@ impl Form {
             }
         }
         for name in fields.keys() {
-            if !spec.fields.iter().any(|f| &f.name == name) {
+            if looks_like_card_number(name) {
+                // Never echoed, not even as a field's name.
+                errors.add("fields", CARD_NUMBER_IN_TEXT);
+            } else if !spec.fields.iter().any(|f| &f.name == name) {
                 errors.add(
                     format!("fields.{name}"),
                     format!("{} has no field {name:?}: leave it out", spec.id),
@@ -194,6 +200,9 @@ impl Form {
 
 fn text_field(errors: &mut FieldErrors, field: &str, value: &str, what: &str) {
     let value = value.trim();
+    if refuse_card_number(errors, field, value) {
+        return;
+    }
     if value.is_empty() {
         errors.add(field, format!("enter {what}"));
     } else if value.chars().count() > MAX_TEXT_LEN {
@@ -211,6 +220,9 @@ fn text_field(errors: &mut FieldErrors, field: &str, value: &str, what: &str) {
 
 fn postal_code(errors: &mut FieldErrors, field: &str, value: &str) {
     let value = value.trim();
+    if refuse_card_number(errors, field, value) {
+        return;
+    }
     if value.is_empty() {
         errors.add(field, "enter the postal code");
     } else if value.len() > 10
@@ -243,6 +255,9 @@ fn field_error(
     value: &str,
     today: time::Date,
 ) -> Option<String> {
+    if looks_like_card_number(value) {
+        return Some(CARD_NUMBER_IN_TEXT.to_owned());
+    }
     if value.is_empty() {
         return field
             .required
@@ -494,6 +509,38 @@ mod tests {
             errors.get("fields.plate_number"),
             Some("the plate number must be 1 to 8 letters or digits")
         );
+    }
+
+    /// A card number typed into free text is refused in every field that is not the card's,
+    /// and never echoed, not even as the name of a field the application does not have.
+    #[test]
+    fn a_card_number_in_free_text_is_refused_naming_the_field() {
+        use crate::free_text::CARD_NUMBER_IN_TEXT;
+        let mut spec = tax_form().spec;
+        spec.fields.push(FieldSpec {
+            name: "note".into(),
+            label: "note".into(),
+            required: false,
+            max_len: 80,
+            pattern: None,
+            hint: "anything".into(),
+            year_from: None,
+            upper_case: false,
+            masked: false,
+        });
+        let form = Form::new(spec).unwrap();
+        let mut bad = request(PaymentMethod::Card(card()));
+        bad.payer.name = "Ada 4242 4242 4242 4242".into();
+        bad.payer.email = "4242-4242-4242-4242@example.com".into();
+        bad.fields
+            .insert("note".into(), "ref 4242424242424242 thanks".into());
+        bad.fields.insert("4242424242424242".into(), "x".into());
+        let errors = form.validate(&bad, TODAY).unwrap_err();
+        for field in ["payer.name", "payer.email", "fields.note", "fields"] {
+            assert_eq!(errors.get(field), Some(CARD_NUMBER_IN_TEXT), "{errors}");
+        }
+        assert_eq!(errors.0.len(), 4, "{errors}");
+        assert!(!errors.to_string().contains("4242"), "{errors}");
     }
 
     /// The payer's email: optional unless the application requires it, checked when given.

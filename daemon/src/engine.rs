@@ -18,7 +18,7 @@ use cip_common::event::EventKind;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{
-    MethodSummary, Mode, Payment, PaymentMethod, PaymentRequest, idempotency_key_problem,
+    MethodSummary, Mode, Payment, PaymentMethod, PaymentRequest, check_idempotency_key,
     outcome_message, payment_id,
 };
 use cip_common::secret::last_four;
@@ -206,9 +206,7 @@ impl Engine {
         idempotency_key: String,
         mut request: PaymentRequest,
     ) -> Result<Submitted, ApiError> {
-        if let Some(message) = idempotency_key_problem(&idempotency_key) {
-            return Err(ApiError::InvalidRequest { message });
-        }
+        check_idempotency_key(&idempotency_key, "idempotency_key")?;
         let form = self.form(&caller.application).await?;
         // Before the fingerprint, so `abc123` and `ABC123` are one request under one key.
         form.normalize_fields(&mut request.fields);

@@ -341,6 +341,14 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
     }
     // One pass over each file for every number at once.
     let numbers = aho_corasick::AhoCorasick::new(&long).expect("numbers to look for");
+    // The card numbers among them, looked for again written out with spaces, hyphens, dots.
+    let cards: Vec<&str> = long
+        .iter()
+        .copied()
+        .filter(|n| (13..=19).contains(&n.len()) && cip_common::card::luhn_valid(n))
+        .collect();
+    let spaced = aho_corasick::AhoCorasick::new(&cards).expect("card numbers to look for");
+    let starts = spaced_run_starts();
     let cvvs = serde_json::to_string(&short).expect("JSON");
     let mut scanned = Scanned::default();
     for path in files {
@@ -351,6 +359,13 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
             let number = long[found.pattern().as_usize()];
             return Err(format!(
                 "{} holds a card or account number ending {}",
+                path.display(),
+                &number[number.len() - 4..]
+            ));
+        }
+        if let Some(number) = spaced_card_number(&bytes, &starts, &spaced, &cards) {
+            return Err(format!(
+                "{} holds a card number ending {}, written with separators between its digits",
                 path.display(),
                 &number[number.len() - 4..]
             ));
@@ -368,6 +383,77 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
         }
     }
     Ok(scanned)
+}
+
+/// Most separators (ASCII spaces and punctuation) between two digits of a card number written
+/// out by hand: `4242 4242`, `4242-4242`, `4242 - 4242`. Any other byte (a letter, a control
+/// byte, the binary of a database record) ends a run, so stored digits that only stand side by
+/// side in a file (a first six, an expiry, a last four) never join into one.
+const MAX_SPACING: usize = 3;
+
+fn separator(b: u8) -> bool {
+    b.is_ascii_punctuation() || b.is_ascii_whitespace()
+}
+
+/// Where a spaced run can begin: a digit and a separator. Found by the compiled automaton, so the
+/// bytes between candidates (most of a database) are not read one by one in this crate's code.
+fn spaced_run_starts() -> aho_corasick::AhoCorasick {
+    let pairs: Vec<[u8; 2]> = (b'0'..=b'9')
+        .flat_map(|d| (0..=127u8).filter(|&b| separator(b)).map(move |s| [d, s]))
+        .collect();
+    aho_corasick::AhoCorasick::new(pairs).expect("digit and separator pairs")
+}
+
+/// The first of `cards` found in `bytes` within a run of digits that has separators: each run
+/// (see [`MAX_SPACING`]) is read without its separators and searched. Runs without separators
+/// are left to the plain search.
+fn spaced_card_number<'a>(
+    bytes: &[u8],
+    starts: &aho_corasick::AhoCorasick,
+    numbers: &aho_corasick::AhoCorasick,
+    cards: &[&'a str],
+) -> Option<&'a str> {
+    let mut digits = Vec::new();
+    let mut from = 0;
+    while let Some(pair) = starts.find(&bytes[from..]) {
+        // The run's first separator is this pair's (an earlier one would have been found), so
+        // it begins at the digits just before it.
+        let mut start = from + pair.start();
+        while start > from && bytes[start - 1].is_ascii_digit() {
+            start -= 1;
+        }
+        let (found, length) = read_run(&bytes[start..], &mut digits);
+        if found && let Some(card) = numbers.find(&digits[..]) {
+            return Some(cards[card.pattern().as_usize()]);
+        }
+        from = start + length;
+    }
+    None
+}
+
+/// Reads the run of digits `bytes` begins with into `digits`, without its separators; says
+/// whether it is long enough and spaced, and how many bytes it takes (at least its first).
+fn read_run(bytes: &[u8], digits: &mut Vec<u8>) -> (bool, usize) {
+    digits.clear();
+    let (mut gap, mut separated) = (0usize, false);
+    let mut length = bytes.len();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            if gap > MAX_SPACING {
+                length = i;
+                break;
+            }
+            separated |= gap > 0;
+            gap = 0;
+            digits.push(b);
+        } else if separator(b) {
+            gap += 1;
+        } else {
+            length = i;
+            break;
+        }
+    }
+    (separated && digits.len() >= 13, length.max(1))
 }
 
 /// How much a scan for card data read.
@@ -547,4 +633,53 @@ pub fn new_key() -> String {
         time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan finds a test card number however it is spaced, and passes what is legitimately
+    /// stored: first six and last four, expiry, amounts, times and ids.
+    #[test]
+    fn the_scan_finds_a_spaced_card_number_and_passes_stored_digits() {
+        let sent = vec!["4111111111111111".to_owned(), "123".to_owned()];
+        let scan = |text: &[u8]| {
+            let dir = tempfile::tempdir().expect("a dir");
+            std::fs::write(dir.path().join("cipd.log"), text).expect("written");
+            card_data_in(dir.path(), &sent)
+        };
+        // Each text, and whether it holds a card number.
+        for (text, leaked) in [
+            (&b"payer: Ada 4242 4242 4242 4242"[..], true),
+            (b"\"name\":\"4242-4242-4242-4242\"", true),
+            (b"4.2.4.2.4.2.4.2.4.2.4.2.4.2.4.2", true),
+            (b"ref 4111 - 1111 - 1111 - 1111 thanks", true),
+            (b"1,4111 1111 1111 1111,2", true),
+            (b"row\x00\x024111\t1111\n1111\r\n1111\x01", true),
+            (b"first_six 424242 last_four 4242 exp 12/2028", false),
+            (b"\"first_six\":\"424242\",\"last_four\":\"4242\"", false),
+            (b"424242\x0c\x07\xec4242", false),
+            (
+                b"12.50,0.00,12.50,USD,4242,2026-12-03T09:34:59Z,1764754499123",
+                false,
+            ),
+            (b"4242 4242 4242    4242", false),
+            (
+                b"pay_01JDX8Z3Q4K7M9P2R5T8 1764754499123 1764754499124",
+                false,
+            ),
+        ] {
+            let found = scan(text);
+            assert_eq!(
+                found.is_err(),
+                leaked,
+                "{:?}: {found:?}",
+                String::from_utf8_lossy(text)
+            );
+            if let Err(said) = found {
+                assert!(said.contains("ending"), "{said}");
+            }
+        }
+    }
 }

@@ -7,6 +7,11 @@ use cip_common::status::PaymentStatus;
 use cip_tests::{Daemon, card_request, ctx, new_key};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The longest this test waits for anything: far beyond a loaded machine's worst, so running
+/// out means what was awaited never happened.
+const WAIT: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice() {
@@ -34,10 +39,12 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
             (payment.id, resolves_to)
         }
     });
-    let in_doubt: HashMap<String, PaymentStatus> = futures::future::join_all(submits)
-        .await
-        .into_iter()
-        .collect();
+    let in_doubt: HashMap<String, PaymentStatus> =
+        tokio::time::timeout(WAIT, futures::future::join_all(submits))
+            .await
+            .unwrap_or_else(|_| panic!("the in-doubt payments were not answered within {WAIT:?}"))
+            .into_iter()
+            .collect();
 
     // Clients submitting approvals (and slow approvals, which are mid-call at the kill).
     let mut workers = Vec::new();
@@ -63,13 +70,30 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
             }
         }));
     }
-    while acknowledged.lock().expect("not poisoned").len() < 40 {
-        tokio::task::yield_now().await;
+    // Every wait has a bound, and says what never happened when it runs out.
+    let started = std::time::Instant::now();
+    loop {
+        let taken = acknowledged.lock().expect("not poisoned").len();
+        if taken >= 40 {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "only {taken} of 40 payments were acknowledged within {WAIT:?} before the kill \
+             (workers ended: {}): {}",
+            workers.iter().filter(|w| w.is_finished()).count(),
+            daemon.log()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     daemon.kill();
     for worker in workers {
-        worker.await.expect("worker ends when the daemon dies");
+        tokio::time::timeout(WAIT, worker)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("a worker's call did not end within {WAIT:?} of the daemon's death")
+            })
+            .expect("worker ends when the daemon dies");
     }
     daemon.serve().await;
 

@@ -789,3 +789,83 @@ async fn the_page_reads_the_expiry_and_plate_as_meant_and_the_email_may_be_left_
     daemon.sent(&cip_tests::card_request("4242424242424242", 4_200));
     daemon.assert_no_card_data();
 }
+
+/// A card number in the hand-off's data or typed into the page's free text is refused naming
+/// the field (on the page, next to it, and not shown again); nothing of it is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_card_number_outside_the_card_is_refused_at_the_handoff_and_on_the_page() {
+    use cip_common::free_text::CARD_NUMBER_IN_TEXT;
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
+    let mut body = handoff_body();
+    body["payer"]["name"] = json!("Ada 4242 4242 4242 4242");
+    body["payer"]["email"] = json!("4242-4242-4242-4242@example.com");
+    body["fields"]["plate_number"] = json!("4242424242424242");
+    body["return_url"] = json!(format!("{RETURN_URL}?card=4242.4242.4242.4242"));
+    let (status, refused) = agency.send("/v1/handoffs", &body).await;
+    assert_eq!(status, 422, "{refused}");
+    for field in [
+        "payer.name",
+        "payer.email",
+        "fields.plate_number",
+        "return_url",
+    ] {
+        let message = refused["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .find(|e| e["field"] == field)
+            .map(|e| e["message"].clone());
+        assert_eq!(
+            message,
+            Some(json!(CARD_NUMBER_IN_TEXT)),
+            "{field}: {refused}"
+        );
+    }
+    assert!(!refused.to_string().contains("4242 4242"), "{refused}");
+
+    let (id, pay_url) = handoff(&agency).await;
+    let customer = Customer::sign_in(&agency.base, &pay_url, "agent1", "agent1-demo-pass").await;
+    let mut form = vec![
+        ("csrf", hidden(&customer.form, "csrf")),
+        ("key", hidden(&customer.form, "key")),
+        ("method", "card".to_owned()),
+        ("payer.name", "4242 4242 4242 4242".to_owned()),
+        ("payer.email", "ada@example.com".to_owned()),
+        ("payer.postal_code", "94107".to_owned()),
+        ("card.number", "4242424242424242".to_owned()),
+        ("card.exp_month", "12".to_owned()),
+        ("card.exp_year", cip_tests::exp_year().to_string()),
+        ("card.cvv", "123".to_owned()),
+        ("card.name", "Ada Lovelace".to_owned()),
+        ("card.postal_code", "94107".to_owned()),
+    ];
+    let post = |form: &[(&str, String)]| {
+        customer
+            .browser
+            .post(format!("{}/pay", customer.base))
+            .header("cookie", &customer.cookie)
+            .form(form)
+            .send()
+    };
+    let refused = post(&form).await.expect("answers");
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("a page");
+    assert!(
+        page.contains(&format!(
+            "<p class=\"error\" id=\"payer-name-error\">{CARD_NUMBER_IN_TEXT}</p>"
+        )),
+        "the message stands beside the name: {page}"
+    );
+    assert!(!page.contains("4242 4242"), "never shown again: {page}");
+    assert_eq!(handoff_status(&agency, &id).await["status"], "open");
+
+    form[3].1 = "Ada Lovelace".to_owned();
+    form[0].1 = hidden(&page, "csrf");
+    form[1].1 = hidden(&page, "key");
+    let paid = post(&form).await.expect("answers");
+    assert_eq!(paid.status(), 303);
+    assert_eq!(handoff_status(&agency, &id).await["status"], "paid");
+    daemon.sent(&cip_tests::card_request("4242424242424242", 4_200));
+    daemon.assert_no_card_data();
+}

@@ -85,6 +85,12 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("5 payments written"));
+    let header = std::fs::read_to_string(&csv).expect("the file");
+    assert_eq!(
+        header.lines().next().expect("a header row"),
+        documented_columns(&["notes"]).join(","),
+        "the columns in the README's order"
+    );
 
     let read = std::process::Command::new("python3")
         .arg("-c")
@@ -108,8 +114,18 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
         _ => cell.to_owned(),
     };
-    for (row, ((number, payer, notes), id)) in rows.iter().zip(taken.iter().zip(&ids)) {
-        assert_eq!(&row["payment_id"], id);
+    // Rows come in the export's order, by payment id (oldest first); payments taken in one
+    // millisecond order among themselves by the id's random part, not as they were sent.
+    let exported: Vec<&str> = rows.iter().map(|r| r["payment_id"].as_str()).collect();
+    let mut by_id = exported.clone();
+    by_id.sort_unstable();
+    assert_eq!(exported, by_id, "rows are in payment id order");
+    for row in &rows {
+        let sent = ids
+            .iter()
+            .position(|id| *id == row["payment_id"])
+            .unwrap_or_else(|| panic!("a payment that was not taken: {row:?}"));
+        let (number, payer, notes) = taken[sent];
         assert_eq!(row["payer_name"], defused(payer), "{row:?}");
         assert_eq!(row["field:notes"], defused(notes), "{row:?}");
         assert_eq!(row["amount"], "12.50");
@@ -205,6 +221,37 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
     }
     assert_eq!(audited(), 3, "each export is audited");
     daemon.assert_no_card_data();
+}
+
+/// The export's columns as the README lists them, with one `field:<name>` per field of
+/// `fields`: the backquoted names between "The columns:" and "RFC 4180", leaving out what is
+/// said in parentheses (the `ach` brand, what `fee` holds).
+fn documented_columns(fields: &[&str]) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("The columns:")
+        .expect("the README lists the columns");
+    let end = start + readme[start..].find("RFC 4180").expect("the list ends");
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for c in readme[start..end].chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    plain
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|names| names.split(", "))
+        .flat_map(|name| match name {
+            "field:<name>" => fields.iter().map(|f| format!("field:{f}")).collect(),
+            _ => vec![name.to_owned()],
+        })
+        .collect()
 }
 
 /// Waits for `child` and returns its peak resident memory in KiB (the kernel's own count).

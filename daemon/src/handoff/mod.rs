@@ -15,6 +15,7 @@ use crate::store::handoffs;
 pub use crate::store::handoffs::{Handoff, KnownPayer};
 use crate::store::{Store, StoreError};
 use cip_common::error::ApiError;
+use cip_common::free_text::refuse_card_numbers;
 use cip_common::money::Currency;
 use cip_common::payment::{Mode, Payment, PaymentRequest};
 use serde::Deserialize;
@@ -90,7 +91,18 @@ impl Handoffs {
             )
             .err()
             .unwrap_or_default();
-        if !return_url_allowed(&order.return_url, &form.spec.return_urls) {
+        refuse_card_numbers(
+            &mut errors,
+            [
+                ("payer.name", order.payer.name.as_str()),
+                ("payer.email", &order.payer.email),
+                ("payer.postal_code", &order.payer.postal_code),
+                ("return_url", &order.return_url),
+            ],
+        );
+        if errors.get("return_url").is_none()
+            && !return_url_allowed(&order.return_url, &form.spec.return_urls)
+        {
             errors.add(
                 "return_url",
                 format!(

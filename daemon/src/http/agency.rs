@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
+use cip_common::free_text::looks_like_card_number;
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use serde::de::DeserializeOwned;
@@ -89,7 +90,18 @@ pub fn json_body<T: DeserializeOwned>(
     })?;
     let mut json = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let field = e.path().to_string();
+        let mut field = e.path().to_string();
+        // A map's keys are in the path, and one may be a card number: name what holds it.
+        if looks_like_card_number(&field) {
+            field = field
+                .split('.')
+                .take_while(|part| !looks_like_card_number(part))
+                .collect::<Vec<_>>()
+                .join(".");
+            if field.is_empty() {
+                field.push('.');
+            }
+        }
         let inner = e.into_inner();
         // serde's own words can quote the value sent, which may be a card number: never used.
         match inner.classify() {

@@ -14,6 +14,7 @@ use cip_common::error::ApiError;
 use cip_common::gateway::PaymentBody;
 use cip_common::payment::{
     Mode, PaymentLookup, PaymentMethod, PaymentRequest, SearchQuery, SearchSort,
+    check_idempotency_key,
 };
 use cip_common::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,7 @@ pub async fn submit(
                 .to_owned(),
         })?
         .to_owned();
+    check_idempotency_key(&key, "Idempotency-Key")?;
     let body = json_body::<PaymentBody>(body, state.settings.max_body_bytes)?;
     let engine = &state.shared.engine;
     let form = engine.form(&caller.application).await?;
@@ -164,6 +166,9 @@ pub async fn search(
 
 #[cfg(test)]
 mod properties {
+    use super::{Refusal, json_body};
+    use axum::response::IntoResponse;
+    use cip_common::error::ApiError;
     use cip_common::gateway::PaymentBody;
     use cip_common::validate::Form;
     use proptest::prelude::*;
@@ -215,20 +220,45 @@ mod properties {
             if let Some(key) = extra {
                 body[key] = serde_json::Value::from(1);
             }
-            let refusal = match serde_json::from_value::<PaymentBody>(body) {
+            // Decoded as the adapter decodes it, so a body serde refuses is answered as a user
+            // sees it: a 422 naming each field to fix.
+            let bytes = axum::body::Bytes::from(serde_json::to_vec(&body).expect("JSON"));
+            let decoded = json_body::<PaymentBody>(Ok(bytes), usize::MAX);
+            let refused_by_serde = decoded.is_err();
+            let refusal = match decoded {
                 Ok(body) => body
                     .into_request(&demo_form(), time::macros::date!(2026 - 11 - 29))
-                    .err(),
-                Err(_) => None,
+                    .err()
+                    .map(Refusal::from),
+                Err(refusal) => {
+                    let named = match &refusal {
+                        Refusal::Api(ApiError::Fields(errors)) => errors
+                            .0
+                            .iter()
+                            .map(|e| e.field.clone())
+                            .collect::<Vec<_>>(),
+                        _ => Vec::new(),
+                    };
+                    prop_assert!(
+                        !named.is_empty() && named.iter().all(|f| !f.is_empty() && f != "."),
+                        "a body serde refuses names the field to fix: {refusal:?}"
+                    );
+                    Some(refusal)
+                }
             };
             if let Some(refusal) = refusal {
-                let said = format!("{refusal} {refusal:?}");
+                let said = format!("{refusal:?}");
                 let digits: String = number.chars().filter(char::is_ascii_digit).collect();
                 prop_assert!(!said.contains(&digits) && !said.contains(number.trim()), "{said}");
                 prop_assert!(!said.contains(&account), "{said}");
                 if cvv.len() >= 3 {
                     prop_assert!(!said.contains(&format!("\"{cvv}\"")), "{said}");
                 }
+                let status = refusal.into_response().status();
+                prop_assert!(
+                    !refused_by_serde || status == axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "{status}: {said}"
+                );
             }
         }
     }

@@ -706,6 +706,8 @@ fn shown_again(form: &HashMap<String, String>) -> HashMap<String, String> {
         .filter(|(k, _)| {
             !SECRET.contains(&k.as_str()) && k.as_str() != "csrf" && k.as_str() != "key"
         })
+        // What looks like a card number is refused next to its field, never shown again.
+        .filter(|(_, v)| !cip_common::free_text::looks_like_card_number(v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -56,6 +56,16 @@ pub fn claim(
                AND status IN ('approved', 'declined', 'failed', 'voided')",
         )?
         .execute(params![id, application])?;
+    // The batch is new, so it holds exactly what this claim took: a payment already in it
+    // would be reported twice.
+    let held: i64 = conn
+        .prepare_cached("SELECT count(*) FROM payments WHERE batch_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if usize::try_from(held).ok() != Some(count) {
+        return Err(StoreError::Broken(format!(
+            "batch {id} holds {held} payments after a claim of {count}"
+        )));
+    }
     conn.prepare_cached("UPDATE batches SET payment_count = ?1 WHERE id = ?2")?
         .execute(params![i64::try_from(count).unwrap_or(i64::MAX), id])?;
     Ok(Claimed {

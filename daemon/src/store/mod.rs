@@ -32,6 +32,10 @@ pub enum StoreError {
     },
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
+    /// A write that would break a rule the code keeps (a bug, never the input's fault):
+    /// refused whole rather than stored half right.
+    #[error("a write broke an invariant, so nothing of it was kept: {0}")]
+    Broken(String),
 }
 
 /// A stored value this code does not know: the database was written by something else.

@@ -148,6 +148,31 @@ pub enum Decided {
     CodeTaken,
 }
 
+/// Why a decision cannot be right, whatever the input: a move off the transition table, or an
+/// approval without both its authorization and its confirmation code (it would be approved with
+/// no confirmation row), or an authorization on anything else. Such a write fails loudly rather
+/// than store a payment half right.
+fn broken_move(
+    from: PaymentStatus,
+    to: PaymentStatus,
+    authorization: bool,
+    confirmation_code: bool,
+) -> Option<String> {
+    if !from.can_become(to) {
+        return Some(format!("may not move from {from} to {to}"));
+    }
+    let approving = to == PaymentStatus::Approved;
+    (approving != authorization || (approving && !confirmation_code)).then(|| {
+        let said = |present: bool| if present { "present" } else { "absent" };
+        format!(
+            "became {to} with authorization {} and confirmation code {}: an approval has both, \
+             nothing else an authorization",
+            said(authorization),
+            said(confirmation_code)
+        )
+    })
+}
+
 /// Commits the outcome held in `payment`, its confirmation and its event, in one transaction.
 /// Nothing is written unless everything is: the code is checked free and the row's status
 /// checked before the first write.
@@ -156,6 +181,14 @@ pub fn decide(
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
+    if let Some(broken) = broken_move(
+        decision.from,
+        payment.status,
+        decision.authorization.is_some(),
+        payment.confirmation_code.is_some(),
+    ) {
+        return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
+    }
     let confirmation = payment
         .confirmation_code
         .as_ref()
@@ -584,4 +617,43 @@ pub fn unsettled_in_span(
         payment_from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broken_move;
+    use cip_common::status::PaymentStatus::{Approved, Declined, InDoubt, Processing, Voided};
+
+    #[test]
+    fn only_a_move_on_the_table_with_what_it_needs_is_written() {
+        for (from, to, authorization, code) in [
+            (Processing, Approved, true, true),
+            (InDoubt, Approved, true, true),
+            (Processing, Declined, false, false),
+            (Processing, InDoubt, false, false),
+            (Approved, Voided, false, true),
+        ] {
+            assert_eq!(
+                broken_move(from, to, authorization, code),
+                None,
+                "{from} → {to}"
+            );
+        }
+        for (from, to, authorization, code, why) in [
+            (Processing, Approved, false, true, "authorization absent"),
+            (
+                Processing,
+                Approved,
+                true,
+                false,
+                "confirmation code absent",
+            ),
+            (Processing, Declined, true, false, "authorization present"),
+            (Processing, Voided, false, false, "may not move"),
+            (Declined, Approved, true, true, "may not move"),
+        ] {
+            let broken = broken_move(from, to, authorization, code).expect("refused");
+            assert!(broken.contains(why), "{from} → {to}: {broken}");
+        }
+    }
 }
