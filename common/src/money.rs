@@ -233,29 +233,42 @@ impl Money {
 
     /// The amount as a person reads it, with group separators and no currency: "1,234.56".
     pub fn amount_text(&self) -> String {
+        self.decimal(true)
+    }
+
+    /// The amount as a machine reads it, without group separators or currency: "1234.56" (the
+    /// CSV exports and batch manifests).
+    pub fn plain_decimal(&self) -> String {
+        self.decimal(false)
+    }
+
+    /// The one writing of an amount: its sign, its whole units (in groups of three with
+    /// `grouped`), and the currency's decimals.
+    fn decimal(&self, grouped: bool) -> String {
         let exponent = self.currency.exponent();
         let scale = 10u64.pow(exponent);
         let magnitude = self.minor.unsigned_abs();
         let whole = (magnitude / scale).to_string();
-        let mut grouped = String::with_capacity(whole.len() + whole.len() / 3 + 8);
+        let mut text = String::with_capacity(whole.len() + whole.len() / 3 + 8);
         if self.minor < 0 {
-            grouped.push('-');
+            text.push('-');
         }
         for (i, c) in whole.chars().enumerate() {
-            if i > 0 && (whole.len() - i).is_multiple_of(3) {
-                grouped.push(',');
+            if grouped && i > 0 && (whole.len() - i).is_multiple_of(3) {
+                text.push(',');
             }
-            grouped.push(c);
+            text.push(c);
         }
         if exponent > 0 {
-            grouped.push('.');
-            grouped.push_str(&format!(
-                "{:0width$}",
+            use fmt::Write;
+            let _ = write!(
+                text,
+                ".{:0width$}",
                 magnitude % scale,
                 width = exponent as usize
-            ));
+            );
         }
-        grouped
+        text
     }
 }
 
@@ -335,6 +348,26 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_amount_is_written_with_its_sign_even_below_one_unit() {
+        for (minor, currency, plain, grouped) in [
+            (-50, Currency::Usd, "-0.50", "-0.50"),
+            (-100, Currency::Usd, "-1.00", "-1.00"),
+            (0, Currency::Usd, "0.00", "0.00"),
+            (5, Currency::Usd, "0.05", "0.05"),
+            (123_450, Currency::Usd, "1234.50", "1,234.50"),
+            (-123_456_789, Currency::Usd, "-1234567.89", "-1,234,567.89"),
+            (1_500, Currency::Jpy, "1500", "1,500"),
+            (-7, Currency::Jpy, "-7", "-7"),
+            (1_234, Currency::Kwd, "1.234", "1.234"),
+            (-1, Currency::Kwd, "-0.001", "-0.001"),
+        ] {
+            let money = Money::new(minor, currency);
+            assert_eq!(money.plain_decimal(), plain, "{minor} {currency}");
+            assert_eq!(money.amount_text(), grouped, "{minor} {currency}");
+        }
+    }
 
     #[test]
     fn jpy_usd_and_kwd_round_trip_through_text() {

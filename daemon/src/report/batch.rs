@@ -9,7 +9,7 @@
 //! from the same claim before it claims anything new, so no payment is in two batches and none
 //! is missed.
 
-use super::{decimal, export_csv, rfc3339};
+use super::{export_csv, rfc3339};
 use crate::clock::{Clock, Entropy};
 use crate::store::Store;
 use crate::store::accounts::AuditEntry;
@@ -151,7 +151,7 @@ fn write_files(
         Ok(format!("{:x}", hashing.hash.finalize()))
     })?;
     for total in totals.values_mut() {
-        total.amount = decimal(Money::new(total.minor, spec.currency));
+        total.amount = Money::new(total.minor, spec.currency).plain_decimal();
     }
     let approved = Money::new(
         totals

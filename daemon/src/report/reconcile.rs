@@ -2,7 +2,6 @@
 //! status and method, with every one still unsettled, for `cipd report reconcile` and the
 //! console's reports view.
 
-use super::decimal;
 use crate::store::{Store, StoreError, payments};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
@@ -58,7 +57,11 @@ pub fn render(r: &Reconciliation) -> String {
             line.status.code(),
             line.method.code(),
             line.count,
-            format!("{} {}", decimal(line.total), line.total.currency.code())
+            format!(
+                "{} {}",
+                line.total.plain_decimal(),
+                line.total.currency.code()
+            )
         );
     }
     let count: u64 = r.lines.iter().map(|l| l.count).sum();
@@ -77,7 +80,7 @@ pub fn render(r: &Reconciliation) -> String {
                     "  {} {:<10} {:>12} {} {}",
                     p.id,
                     p.status.code(),
-                    decimal(p.amount),
+                    p.amount.plain_decimal(),
                     p.payer.name,
                     p.method.last_four()
                 );
