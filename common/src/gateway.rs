@@ -4,6 +4,7 @@
 use crate::ach::AccountType;
 use crate::error::ApiError;
 use crate::fields::FieldErrors;
+use crate::fields::path;
 use crate::money::Currency;
 use crate::payment::{AchInput, CardInput, Payer, PaymentMethod, PaymentRequest};
 use crate::secret::{AccountNumber, Cvv, Pan};
@@ -77,7 +78,7 @@ impl PaymentBody {
             (Some(body), None) => (card(body), false),
             (None, Some(ach)) => {
                 if ach.account_type.is_none() {
-                    errors.add("ach.account_type", "say checking or savings");
+                    errors.add(path::ACH_ACCOUNT_TYPE, "say checking or savings");
                 }
                 let method = PaymentMethod::Ach(AchInput {
                     routing_number: ach.routing_number,

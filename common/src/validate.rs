@@ -4,6 +4,7 @@
 use crate::ach::{account_number_error, routing_number_error};
 use crate::card::{Expiry, cvv_error, validate_pan};
 use crate::fields::FieldErrors;
+use crate::fields::path;
 use crate::form::{ApplicationSpec, FieldSpec, MethodKind, Need};
 use crate::free_text::{CARD_NUMBER_IN_TEXT, looks_like_card_number, refuse_card_number};
 use crate::money::Currency;
@@ -54,24 +55,28 @@ impl Form {
         );
         text_field(
             &mut errors,
-            "payer.name",
+            path::PAYER_NAME,
             &request.payer.name,
             "the payer's name",
         );
         let email = request.payer.email.trim();
         if looks_like_card_number(email) {
-            errors.add("payer.email", CARD_NUMBER_IN_TEXT);
+            errors.add(path::PAYER_EMAIL, CARD_NUMBER_IN_TEXT);
         } else if email.is_empty() {
             if spec.payer_email == Need::Required {
-                errors.add("payer.email", "enter the payer's email address");
+                errors.add(path::PAYER_EMAIL, "enter the payer's email address");
             }
         } else if !plausible_email(email) {
             errors.add(
-                "payer.email",
+                path::PAYER_EMAIL,
                 "the email address needs a name, an @ and a domain, like name@example.com",
             );
         }
-        postal_code(&mut errors, "payer.postal_code", &request.payer.postal_code);
+        postal_code(
+            &mut errors,
+            path::PAYER_POSTAL_CODE,
+            &request.payer.postal_code,
+        );
         match &request.method {
             PaymentMethod::Card(card) => {
                 if !spec.methods.contains(&MethodKind::Card) {
@@ -83,7 +88,7 @@ impl Form {
                 let brand = match validate_pan(&card.number.digits()) {
                     Ok(brand) => Some(brand),
                     Err(e) => {
-                        errors.add("card.number", e.to_string());
+                        errors.add(path::CARD_NUMBER, e.to_string());
                         None
                     }
                 };
@@ -92,13 +97,18 @@ impl Form {
                     year: card.exp_year,
                 };
                 if let Some(message) = expiry.error(today) {
-                    errors.add("card.expiry", message);
+                    errors.add(path::CARD_EXPIRY, message);
                 }
                 if let Some(message) = cvv_error(card.cvv.expose(), brand) {
-                    errors.add("card.cvv", message);
+                    errors.add(path::CARD_CVV, message);
                 }
-                text_field(&mut errors, "card.name", &card.name, "the name on the card");
-                postal_code(&mut errors, "card.postal_code", &card.postal_code);
+                text_field(
+                    &mut errors,
+                    path::CARD_NAME,
+                    &card.name,
+                    "the name on the card",
+                );
+                postal_code(&mut errors, path::CARD_POSTAL_CODE, &card.postal_code);
             }
             PaymentMethod::Ach(ach) => {
                 if !spec.methods.contains(&MethodKind::Ach) {
@@ -108,14 +118,14 @@ impl Form {
                     );
                 }
                 if let Some(message) = routing_number_error(&ach.routing_number) {
-                    errors.add("ach.routing_number", message);
+                    errors.add(path::ACH_ROUTING_NUMBER, message);
                 }
                 if let Some(message) = account_number_error(ach.account_number.expose()) {
-                    errors.add("ach.account_number", message);
+                    errors.add(path::ACH_ACCOUNT_NUMBER, message);
                 }
                 text_field(
                     &mut errors,
-                    "ach.holder_name",
+                    path::ACH_HOLDER_NAME,
                     &ach.holder_name,
                     "the account holder's name",
                 );

@@ -4,6 +4,7 @@
 use cip_common::ach::AccountType;
 use cip_common::card::{Expiry, brand_of};
 use cip_common::fields::FieldErrors;
+use cip_common::fields::path;
 use cip_common::form::{ApplicationSpec, MethodKind, Need};
 use cip_common::money::Money;
 use cip_common::payment::{AchInput, CardInput, Payer, PaymentMethod, PaymentRequest};
@@ -98,20 +99,24 @@ pub struct PaymentForm {
 
 fn card_fields() -> Vec<Field> {
     vec![
-        Field::new("card.number", "Card number", Kind::CardNumber),
-        Field::new("card.expiry", "Expiry (MM/YY)", Kind::Expiry),
-        Field::new("card.cvv", "Security code", Kind::Secret),
-        Field::new("card.name", "Name on card", Kind::Text),
-        Field::new("card.postal_code", "Card postal code", Kind::Text),
+        Field::new(path::CARD_NUMBER, "Card number", Kind::CardNumber),
+        Field::new(path::CARD_EXPIRY, "Expiry (MM/YY)", Kind::Expiry),
+        Field::new(path::CARD_CVV, "Security code", Kind::Secret),
+        Field::new(path::CARD_NAME, "Name on card", Kind::Text),
+        Field::new(path::CARD_POSTAL_CODE, "Card postal code", Kind::Text),
     ]
 }
 
 fn ach_fields() -> Vec<Field> {
     vec![
-        Field::new("ach.routing_number", "Routing number", Kind::Text),
-        Field::new("ach.account_number", "Account number", Kind::AccountNumber),
-        Field::new("ach.account_type", "Account type", Kind::AccountType),
-        Field::new("ach.holder_name", "Account holder", Kind::Text),
+        Field::new(path::ACH_ROUTING_NUMBER, "Routing number", Kind::Text),
+        Field::new(
+            path::ACH_ACCOUNT_NUMBER,
+            "Account number",
+            Kind::AccountNumber,
+        ),
+        Field::new(path::ACH_ACCOUNT_TYPE, "Account type", Kind::AccountType),
+        Field::new(path::ACH_HOLDER_NAME, "Account holder", Kind::Text),
     ]
 }
 
@@ -123,9 +128,9 @@ impl PaymentForm {
             Need::Optional => "Email (optional)",
         };
         let mut fields = vec![
-            Field::new("payer.name", "Payer name", Kind::Text),
-            Field::new("payer.email", email, Kind::Text),
-            Field::new("payer.postal_code", "Payer postal code", Kind::Text),
+            Field::new(path::PAYER_NAME, "Payer name", Kind::Text),
+            Field::new(path::PAYER_EMAIL, email, Kind::Text),
+            Field::new(path::PAYER_POSTAL_CODE, "Payer postal code", Kind::Text),
         ];
         for custom in &spec.fields {
             let mut label = capitalized(&custom.label);
@@ -238,8 +243,8 @@ impl PaymentForm {
             return;
         };
         let from = match self.fields[i].path.as_str() {
-            "card.name" | "ach.holder_name" => "payer.name",
-            "card.postal_code" => "payer.postal_code",
+            path::CARD_NAME | path::ACH_HOLDER_NAME => path::PAYER_NAME,
+            path::CARD_POSTAL_CODE => path::PAYER_POSTAL_CODE,
             _ => return,
         };
         let payer = self.value(from).to_owned();
@@ -260,11 +265,11 @@ impl PaymentForm {
     /// corrected here never goes out with half of the old card.
     pub fn correct_method(&mut self) {
         const REFUSED: [&str; 5] = [
-            "card.number",
-            "card.expiry",
-            "card.cvv",
-            "ach.routing_number",
-            "ach.account_number",
+            path::CARD_NUMBER,
+            path::CARD_EXPIRY,
+            path::CARD_CVV,
+            path::ACH_ROUTING_NUMBER,
+            path::ACH_ACCOUNT_NUMBER,
         ];
         for field in &mut self.fields {
             if REFUSED.contains(&field.path.as_str()) {
@@ -430,8 +435,8 @@ impl PaymentForm {
         };
         let method = match self.method {
             MethodKind::Card => {
-                let expiry = Expiry::parse(self.value("card.expiry")).unwrap_or_else(|e| {
-                    errors.add("card.expiry", e.to_string());
+                let expiry = Expiry::parse(self.value(path::CARD_EXPIRY)).unwrap_or_else(|e| {
+                    errors.add(path::CARD_EXPIRY, e.to_string());
                     // Stands in so the rest is checked; its own error is the one shown.
                     Expiry {
                         month: 1,
@@ -439,19 +444,19 @@ impl PaymentForm {
                     }
                 });
                 PaymentMethod::Card(CardInput {
-                    number: Pan::new(self.value("card.number")),
+                    number: Pan::new(self.value(path::CARD_NUMBER)),
                     exp_month: expiry.month,
                     exp_year: expiry.year,
-                    cvv: Cvv::new(self.value("card.cvv")),
-                    name: self.value("card.name").to_owned(),
-                    postal_code: self.value("card.postal_code").to_owned(),
+                    cvv: Cvv::new(self.value(path::CARD_CVV)),
+                    name: self.value(path::CARD_NAME).to_owned(),
+                    postal_code: self.value(path::CARD_POSTAL_CODE).to_owned(),
                 })
             }
             MethodKind::Ach => PaymentMethod::Ach(AchInput {
-                routing_number: self.value("ach.routing_number").to_owned(),
-                account_number: AccountNumber::new(self.value("ach.account_number")),
+                routing_number: self.value(path::ACH_ROUTING_NUMBER).to_owned(),
+                account_number: AccountNumber::new(self.value(path::ACH_ACCOUNT_NUMBER)),
                 account_type: self.account_type,
-                holder_name: self.value("ach.holder_name").to_owned(),
+                holder_name: self.value(path::ACH_HOLDER_NAME).to_owned(),
             }),
         };
         let mut fields: BTreeMap<String, String> = self
@@ -472,9 +477,9 @@ impl PaymentForm {
             amount_minor,
             currency: self.spec.currency,
             payer: Payer {
-                name: self.value("payer.name").to_owned(),
-                email: self.value("payer.email").to_owned(),
-                postal_code: self.value("payer.postal_code").to_owned(),
+                name: self.value(path::PAYER_NAME).to_owned(),
+                email: self.value(path::PAYER_EMAIL).to_owned(),
+                postal_code: self.value(path::PAYER_POSTAL_CODE).to_owned(),
             },
             fields,
             method,
@@ -521,7 +526,7 @@ impl PaymentForm {
 
     /// The brand the card number's first digits show.
     pub fn brand(&self) -> Option<&'static str> {
-        brand_of(self.value("card.number")).map(|b| b.name())
+        brand_of(self.value(path::CARD_NUMBER)).map(|b| b.name())
     }
 
     /// Clears the card and bank secrets (after an outcome, or when starting anew).
@@ -529,7 +534,7 @@ impl PaymentForm {
         for field in &mut self.fields {
             if matches!(
                 field.path.as_str(),
-                "card.number" | "card.cvv" | "ach.account_number"
+                path::CARD_NUMBER | path::CARD_CVV | path::ACH_ACCOUNT_NUMBER
             ) {
                 field.input.reset();
             }

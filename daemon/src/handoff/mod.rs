@@ -15,6 +15,7 @@ use crate::store::handoffs;
 pub use crate::store::handoffs::{Handoff, KnownPayer};
 use crate::store::{Store, StoreError};
 use cip_common::error::ApiError;
+use cip_common::fields::path;
 use cip_common::free_text::refuse_card_numbers;
 use cip_common::money::Currency;
 use cip_common::payment::{Mode, Payment, PaymentRequest};
@@ -94,9 +95,9 @@ impl Handoffs {
         refuse_card_numbers(
             &mut errors,
             [
-                ("payer.name", order.payer.name.as_str()),
-                ("payer.email", &order.payer.email),
-                ("payer.postal_code", &order.payer.postal_code),
+                (path::PAYER_NAME, order.payer.name.as_str()),
+                (path::PAYER_EMAIL, &order.payer.email),
+                (path::PAYER_POSTAL_CODE, &order.payer.postal_code),
                 ("return_url", &order.return_url),
             ],
         );

@@ -16,6 +16,7 @@ use cip_common::ach::AccountType;
 use cip_common::card::{Expiry, ExpiryError};
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
+use cip_common::fields::{SECRET_FIELDS, path};
 use cip_common::form::{ApplicationSpec, MethodKind, Need};
 use cip_common::money::Money;
 use cip_common::payment::{AchInput, CardInput, Payer, Payment, PaymentMethod, PaymentRequest};
@@ -440,14 +441,14 @@ fn payment_form(
         escape(&visit.form_key)
     );
     let (name, email, postal) = (
-        value("payer.name", &known.name),
-        value("payer.email", &known.email),
-        value("payer.postal_code", &known.postal_code),
+        value(path::PAYER_NAME, &known.name),
+        value(path::PAYER_EMAIL, &known.email),
+        value(path::PAYER_POSTAL_CODE, &known.postal_code),
     );
     for input in [
         Input {
             label: "Name",
-            name: "payer.name",
+            name: path::PAYER_NAME,
             value: &name,
             attributes: "autocomplete=\"name\"",
             hint: "",
@@ -457,14 +458,14 @@ fn payment_form(
                 Need::Required => "Email",
                 Need::Optional => "Email (optional)",
             },
-            name: "payer.email",
+            name: path::PAYER_EMAIL,
             value: &email,
             attributes: "type=\"email\" autocomplete=\"email\"",
             hint: "",
         },
         Input {
             label: "Postal code",
-            name: "payer.postal_code",
+            name: path::PAYER_POSTAL_CODE,
             value: &postal,
             attributes: "autocomplete=\"postal-code\"",
             hint: "",
@@ -506,25 +507,25 @@ fn payment_form(
         match method {
             MethodKind::Card => {
                 let (month, year, card_name, card_postal) = (
-                    value("card.exp_month", ""),
-                    value("card.exp_year", ""),
-                    value("card.name", &known.name),
-                    value("card.postal_code", &known.postal_code),
+                    value(path::CARD_EXP_MONTH, ""),
+                    value(path::CARD_EXP_YEAR, ""),
+                    value(path::CARD_NAME, &known.name),
+                    value(path::CARD_POSTAL_CODE, &known.postal_code),
                 );
                 Input {
                     label: "Card number",
-                    name: "card.number",
+                    name: path::CARD_NUMBER,
                     value: "",
                     attributes: "inputmode=\"numeric\" autocomplete=\"cc-number\"",
                     hint: "",
                 }
                 .render(errors, body);
-                Input { label: "Expiry month (MM)", name: "card.exp_month", value: &month, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-month\" maxlength=\"2\"", hint: "" }.render_as("card.expiry", errors, body);
-                Input { label: "Expiry year (YYYY)", name: "card.exp_year", value: &year, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-year\" maxlength=\"4\"", hint: "" }.render_as("card.expiry", errors, body);
-                Input { label: "Security code (CVV)", name: "card.cvv", value: "", attributes: "type=\"password\" inputmode=\"numeric\" autocomplete=\"cc-csc\" maxlength=\"4\"", hint: "3 digits on the back, or 4 on the front of an American Express card" }.render(errors, body);
+                Input { label: "Expiry month (MM)", name: path::CARD_EXP_MONTH, value: &month, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-month\" maxlength=\"2\"", hint: "" }.render_as(path::CARD_EXPIRY, errors, body);
+                Input { label: "Expiry year (YYYY)", name: path::CARD_EXP_YEAR, value: &year, attributes: "inputmode=\"numeric\" autocomplete=\"cc-exp-year\" maxlength=\"4\"", hint: "" }.render_as(path::CARD_EXPIRY, errors, body);
+                Input { label: "Security code (CVV)", name: path::CARD_CVV, value: "", attributes: "type=\"password\" inputmode=\"numeric\" autocomplete=\"cc-csc\" maxlength=\"4\"", hint: "3 digits on the back, or 4 on the front of an American Express card" }.render(errors, body);
                 Input {
                     label: "Name on card",
-                    name: "card.name",
+                    name: path::CARD_NAME,
                     value: &card_name,
                     attributes: "autocomplete=\"cc-name\"",
                     hint: "",
@@ -532,7 +533,7 @@ fn payment_form(
                 .render(errors, body);
                 Input {
                     label: "Card postal code",
-                    name: "card.postal_code",
+                    name: path::CARD_POSTAL_CODE,
                     value: &card_postal,
                     attributes: "autocomplete=\"postal-code\"",
                     hint: "",
@@ -541,13 +542,13 @@ fn payment_form(
             }
             MethodKind::Ach => {
                 let (routing, kind, holder) = (
-                    value("ach.routing_number", ""),
-                    value("ach.account_type", "checking"),
-                    value("ach.holder_name", &known.name),
+                    value(path::ACH_ROUTING_NUMBER, ""),
+                    value(path::ACH_ACCOUNT_TYPE, "checking"),
+                    value(path::ACH_HOLDER_NAME, &known.name),
                 );
                 Input {
                     label: "Routing number",
-                    name: "ach.routing_number",
+                    name: path::ACH_ROUTING_NUMBER,
                     value: &routing,
                     attributes: "inputmode=\"numeric\" maxlength=\"9\"",
                     hint: "9 digits",
@@ -555,7 +556,7 @@ fn payment_form(
                 .render(errors, body);
                 Input {
                     label: "Account number",
-                    name: "ach.account_number",
+                    name: path::ACH_ACCOUNT_NUMBER,
                     value: "",
                     attributes: "autocomplete=\"off\"",
                     hint: "",
@@ -571,7 +572,7 @@ fn payment_form(
                 );
                 Input {
                     label: "Account holder",
-                    name: "ach.holder_name",
+                    name: path::ACH_HOLDER_NAME,
                     value: &holder,
                     attributes: "autocomplete=\"name\"",
                     hint: "",
@@ -645,45 +646,46 @@ fn request_of(
 ) -> Result<PaymentRequest, FieldErrors> {
     let mut take = |name: &str| form.remove(name).unwrap_or_default();
     let payer = Payer {
-        name: take("payer.name"),
-        email: take("payer.email"),
-        postal_code: take("payer.postal_code"),
+        name: take(path::PAYER_NAME),
+        email: take(path::PAYER_EMAIL),
+        postal_code: take(path::PAYER_POSTAL_CODE),
     };
     let mut errors = FieldErrors::default();
     let method = match take("method").as_str() {
         "ach" => {
-            let account_type = match take("ach.account_type").as_str() {
+            let account_type = match take(path::ACH_ACCOUNT_TYPE).as_str() {
                 "savings" => AccountType::Savings,
                 _ => AccountType::Checking,
             };
             PaymentMethod::Ach(AchInput {
-                routing_number: take("ach.routing_number"),
-                account_number: AccountNumber::new(take("ach.account_number")),
+                routing_number: take(path::ACH_ROUTING_NUMBER),
+                account_number: AccountNumber::new(take(path::ACH_ACCOUNT_NUMBER)),
                 account_type,
-                holder_name: take("ach.holder_name"),
+                holder_name: take(path::ACH_HOLDER_NAME),
             })
         }
         _ => {
-            let expiry = Expiry::from_parts(&take("card.exp_month"), &take("card.exp_year"))
-                .unwrap_or_else(|e| {
-                    // The page asks in two boxes, so the shared rule's "MM/YY" is said as such.
-                    let message = match e {
-                        ExpiryError::Format => {
-                            "enter the month (MM) and year (YY or YYYY) printed on the card"
-                                .to_owned()
-                        }
-                        other => other.to_string(),
-                    };
-                    errors.add("card.expiry", message);
-                    Expiry { month: 0, year: 0 }
-                });
+            let expiry =
+                Expiry::from_parts(&take(path::CARD_EXP_MONTH), &take(path::CARD_EXP_YEAR))
+                    .unwrap_or_else(|e| {
+                        // The page asks in two boxes, so the shared rule's "MM/YY" is said as such.
+                        let message = match e {
+                            ExpiryError::Format => {
+                                "enter the month (MM) and year (YY or YYYY) printed on the card"
+                                    .to_owned()
+                            }
+                            other => other.to_string(),
+                        };
+                        errors.add(path::CARD_EXPIRY, message);
+                        Expiry { month: 0, year: 0 }
+                    });
             PaymentMethod::Card(CardInput {
-                number: cip_common::secret::Pan::new(take("card.number")),
+                number: cip_common::secret::Pan::new(take(path::CARD_NUMBER)),
                 exp_month: expiry.month,
                 exp_year: expiry.year,
-                cvv: Cvv::new(take("card.cvv")),
-                name: take("card.name"),
-                postal_code: take("card.postal_code"),
+                cvv: Cvv::new(take(path::CARD_CVV)),
+                name: take(path::CARD_NAME),
+                postal_code: take(path::CARD_POSTAL_CODE),
             })
         }
     };
@@ -701,10 +703,9 @@ fn request_of(
 
 /// The values that may be shown again after a refusal.
 fn shown_again(form: &HashMap<String, String>) -> HashMap<String, String> {
-    const SECRET: [&str; 3] = ["card.number", "card.cvv", "ach.account_number"];
     form.iter()
         .filter(|(k, _)| {
-            !SECRET.contains(&k.as_str()) && k.as_str() != "csrf" && k.as_str() != "key"
+            !SECRET_FIELDS.contains(&k.as_str()) && k.as_str() != "csrf" && k.as_str() != "key"
         })
         // What looks like a card number is refused next to its field, never shown again.
         .filter(|(_, v)| !cip_common::free_text::looks_like_card_number(v))
