@@ -96,9 +96,9 @@ impl Default for HttpSettings {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PaymentSettings {
-    /// The business day's offset from UTC, in minutes (-300 for UTC-5). A supervisor may void an
-    /// approved payment until the end of the business day it was approved in.
-    pub business_day_utc_offset_minutes: i32,
+    /// No longer read: a void is allowed until the end of the day of approval in the
+    /// application's own time zone. Kept only to tell an operator whose file still sets it.
+    pub business_day_utc_offset_minutes: Option<i32>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -367,10 +367,13 @@ impl Settings {
         if self.rpc.max_frame_bytes < 4096 {
             problems.push(("rpc.max_frame_bytes", "must be at least 4096".to_owned()));
         }
-        if !(-720..=840).contains(&self.payments.business_day_utc_offset_minutes) {
+        if self.payments.business_day_utc_offset_minutes.is_some() {
             problems.push((
                 "payments.business_day_utc_offset_minutes",
-                "must be -720 to 840 (UTC-12:00 to UTC+14:00)".to_owned(),
+                "is no longer read: a supervisor may void a payment until the end of the day it \
+                 was approved in its application's time zone (`time_zone` in the application's \
+                 file); remove this line"
+                    .to_owned(),
             ));
         }
         if !(100..=1_000_000).contains(&self.console.feed_buffer) {
@@ -492,6 +495,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("auth.lockout_minutes"), "{err}");
+    }
+
+    #[test]
+    fn the_business_day_offset_is_refused_saying_what_voids_follow_now() {
+        let err = parse_text("[payments]\nbusiness_day_utc_offset_minutes = -300\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("payments.business_day_utc_offset_minutes")
+                && err.contains("time_zone")
+                && err.contains("remove this line"),
+            "{err}"
+        );
     }
 
     #[test]

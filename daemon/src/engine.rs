@@ -5,12 +5,13 @@
 //! asking the processor, never by sending again.
 
 use crate::auth::Caller;
-use crate::clock::{Clock, Entropy, format_ms};
+use crate::clock::{Clock, Entropy};
 use crate::figures::{self, Figures};
 use crate::processor::{Authorization, Inquiry, Outcome, Processor};
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{self, Begun, Decided, Decision};
 use crate::store::{Store, StoreError, accounts};
+use cip_common::calendar;
 use cip_common::card::validate_pan;
 use cip_common::confirmation::confirmation_code;
 use cip_common::error::ApiError;
@@ -36,18 +37,6 @@ const TIMEOUT_CODE: &str = "processor_timeout";
 const NOT_CHARGED_CODE: &str = "not_charged";
 /// Most payments the queue view lists in each of its tables.
 const MAX_QUEUE_ITEMS: usize = 200;
-
-/// Where business days begin and end: voids are allowed until the end of the day of approval.
-#[derive(Clone, Copy, Debug)]
-pub struct BusinessDay {
-    pub utc_offset_minutes: i32,
-}
-
-impl BusinessDay {
-    fn day_of(self, ms: i64) -> i64 {
-        (ms + i64::from(self.utc_offset_minutes) * 60_000).div_euclid(86_400_000)
-    }
-}
 
 /// The key an application's hand-off notifications are signed with (HMAC-SHA256): derived from
 /// the daemon's secret key, so nothing more is stored; `cipd app show` prints it for the agency.
@@ -93,7 +82,6 @@ pub struct Engine {
     /// Key of the request fingerprint: a fingerprint never reveals the card number.
     fingerprint_key: [u8; 32],
     deadline: Duration,
-    business_day: BusinessDay,
     figures: Arc<Figures>,
     forms: RwLock<HashMap<String, Arc<Form>>>,
     /// Payments this process is carrying to their outcome, by id; a replay of the same key waits
@@ -115,7 +103,6 @@ impl Engine {
         entropy: Entropy,
         fingerprint_key: [u8; 32],
         deadline: Duration,
-        business_day: BusinessDay,
     ) -> Engine {
         Engine {
             store,
@@ -124,7 +111,6 @@ impl Engine {
             entropy,
             fingerprint_key,
             deadline,
-            business_day,
             figures: Arc::default(),
             forms: RwLock::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
@@ -475,7 +461,8 @@ impl Engine {
             })
     }
 
-    /// Voids an approved payment, within the business day it was approved in.
+    /// Voids an approved payment, on the day it was approved in its application's time zone (the
+    /// day its reports count it in).
     pub async fn void(&self, caller: &Caller, id: &str, origin: &str) -> Result<Payment, ApiError> {
         let payment = self.visible_payment(caller, id).await?;
         if payment.status != PaymentStatus::Approved {
@@ -488,11 +475,12 @@ impl Engine {
         }
         let approved_ms = payment.decided_ms.unwrap_or(payment.created_ms);
         let now = self.clock.now_ms();
-        if self.business_day.day_of(approved_ms) != self.business_day.day_of(now) {
+        let zone = self.form(&payment.application).await?.spec.zone();
+        if calendar::day_of(&zone, approved_ms) != calendar::day_of(&zone, now) {
             return Err(ApiError::InvalidRequest {
                 message: format!(
-                    "{id} was approved on an earlier business day ({}); it can no longer be voided: refund it instead",
-                    format_ms(approved_ms)
+                    "{id} was approved on an earlier day ({}); it can no longer be voided: refund it instead",
+                    calendar::local_minute(&zone, approved_ms)
                 ),
             });
         }

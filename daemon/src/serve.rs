@@ -5,7 +5,7 @@
 
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::engine::{BusinessDay, Engine};
+use crate::engine::Engine;
 use crate::feed::Feed;
 use crate::handoff::Handoffs;
 use crate::lookup::Lookup;
@@ -114,9 +114,6 @@ impl Daemon {
             entropy.clone(),
             key,
             Duration::from_millis(settings.processor.deadline_ms),
-            BusinessDay {
-                utc_offset_minutes: settings.payments.business_day_utc_offset_minutes,
-            },
         ));
         engine.load_figures().await?;
         let settled = engine.resolve_unsettled().await?;

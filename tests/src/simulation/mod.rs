@@ -19,7 +19,7 @@ use cip_common::status::PaymentStatus;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::auth::Caller;
 use cip_daemon::clock::{Clock, Entropy};
-use cip_daemon::engine::{BusinessDay, Engine, Submitted};
+use cip_daemon::engine::{Engine, Submitted};
 use cip_daemon::processor::sandbox::{Sandbox, contract_rows};
 use cip_daemon::store::{Store, StoreError, StoreLimits};
 use network::{Behind, Delivery, Network};
@@ -295,9 +295,6 @@ impl World {
             Entropy::seeded(self.seed.rotate_left(8) ^ run),
             [7; 32],
             Duration::from_millis(DEADLINE_MS),
-            BusinessDay {
-                utc_offset_minutes: 0,
-            },
         ));
         let mut daemon = DaemonRun {
             engine,
