@@ -278,15 +278,15 @@ impl Expiry {
         Ok(Expiry { month, year })
     }
 
-    pub fn error(self, today: time::Date) -> Option<&'static str> {
+    pub fn error(self, today: jiff::civil::Date) -> Option<&'static str> {
         if !(1..=12).contains(&self.month) {
             return Some("the expiry month must be 01 to 12");
         }
         if self.year < 2000 || self.year > 2099 {
             return Some("enter the expiry year as printed on the card");
         }
-        let now = (today.year(), u8::from(today.month()));
-        if (i32::from(self.year), self.month) < now {
+        let now = (i32::from(today.year()), i32::from(today.month()));
+        if (i32::from(self.year), i32::from(self.month)) < now {
             return Some("the card has expired: use another card");
         }
         None
@@ -296,7 +296,6 @@ impl Expiry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
 
     #[test]
     fn brands_by_iin_range() {
@@ -385,9 +384,9 @@ mod tests {
             month: 11,
             year: 2026,
         };
-        assert_eq!(card.error(date!(2026 - 11 - 30)), None);
+        assert_eq!(card.error(jiff::civil::date(2026, 11, 30)), None);
         assert_eq!(
-            card.error(date!(2026 - 12 - 01)),
+            card.error(jiff::civil::date(2026, 12, 1)),
             Some("the card has expired: use another card")
         );
         assert_eq!(
@@ -395,7 +394,7 @@ mod tests {
                 month: 13,
                 year: 2027
             }
-            .error(date!(2026 - 1 - 1)),
+            .error(jiff::civil::date(2026, 1, 1)),
             Some("the expiry month must be 01 to 12")
         );
         assert_eq!(
@@ -403,7 +402,7 @@ mod tests {
                 month: 1,
                 year: 2027
             }
-            .error(date!(2026 - 12 - 31)),
+            .error(jiff::civil::date(2026, 12, 31)),
             None
         );
     }

@@ -56,7 +56,11 @@ impl PaymentBody {
     /// The engine's request. When the currency, the method or the account type is missing, the
     /// rest is still checked against `form` (with the application's currency, checking, or no
     /// method), so the answer names every field to fix at once.
-    pub fn into_request(self, form: &Form, today: time::Date) -> Result<PaymentRequest, ApiError> {
+    pub fn into_request(
+        self,
+        form: &Form,
+        today: jiff::civil::Date,
+    ) -> Result<PaymentRequest, ApiError> {
         let mut errors = FieldErrors::default();
         if self.currency.is_none() {
             errors.add("currency", "name the currency, like USD");

@@ -43,7 +43,11 @@ impl Form {
 
     /// Checks everything in `request`, collecting every error. `today` decides card expiry and
     /// "this year".
-    pub fn validate(&self, request: &PaymentRequest, today: time::Date) -> Result<(), FieldErrors> {
+    pub fn validate(
+        &self,
+        request: &PaymentRequest,
+        today: jiff::civil::Date,
+    ) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
         let spec = &self.spec;
         self.order_errors(
@@ -155,7 +159,7 @@ impl Form {
         amount_minor: i64,
         currency: Currency,
         fields: &BTreeMap<String, String>,
-        today: time::Date,
+        today: jiff::civil::Date,
     ) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
         self.order_errors(&mut errors, amount_minor, currency, fields, today);
@@ -168,7 +172,7 @@ impl Form {
         amount_minor: i64,
         currency: Currency,
         fields: &BTreeMap<String, String>,
-        today: time::Date,
+        today: jiff::civil::Date,
     ) {
         let spec = &self.spec;
         if currency != spec.currency {
@@ -263,7 +267,7 @@ fn field_error(
     field: &FieldSpec,
     pattern: Option<&Regex>,
     value: &str,
-    today: time::Date,
+    today: jiff::civil::Date,
 ) -> Option<String> {
     if looks_like_card_number(value) {
         return Some(CARD_NUMBER_IN_TEXT.to_owned());
@@ -283,7 +287,7 @@ fn field_error(
         return Some(format!("the {} must be {}", field.label, field.hint));
     }
     if let Some(first) = field.year_from {
-        let this_year = today.year();
+        let this_year = i32::from(today.year());
         let in_range = value
             .parse::<i32>()
             .is_ok_and(|year| (first..=this_year).contains(&year));
@@ -306,9 +310,8 @@ mod tests {
     use crate::payment::{AchInput, CardInput, Payer};
     use crate::secret::{AccountNumber, Cvv, Pan};
     use std::collections::BTreeMap;
-    use time::macros::date;
 
-    const TODAY: time::Date = date!(2026 - 11 - 29);
+    const TODAY: jiff::civil::Date = jiff::civil::date(2026, 11, 29);
 
     fn tax_form() -> Form {
         Form::new(ApplicationSpec {

@@ -94,7 +94,7 @@ pub struct PaymentForm {
     suggested: Option<usize>,
     pub errors: FieldErrors,
     /// The date validation judges expiry and "this year" by; set by the app, never read here.
-    pub today: time::Date,
+    pub today: jiff::civil::Date,
 }
 
 fn card_fields() -> Vec<Field> {
@@ -121,7 +121,7 @@ fn ach_fields() -> Vec<Field> {
 }
 
 impl PaymentForm {
-    pub fn new(spec: ApplicationSpec, today: time::Date) -> Result<PaymentForm, String> {
+    pub fn new(spec: ApplicationSpec, today: jiff::civil::Date) -> Result<PaymentForm, String> {
         let form = Form::new(spec.clone())?;
         let email = match spec.payer_email {
             Need::Required => "Payer email",

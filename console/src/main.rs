@@ -141,7 +141,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         format!("cip-{nonce}"),
         resolved.settings.console.feed_buffer,
         Instant::now(),
-        time::OffsetDateTime::now_utc().date(),
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date(),
     );
     app.demo_http = private
         .as_ref()

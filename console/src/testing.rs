@@ -13,7 +13,6 @@ use cip_common::stats::Stats;
 use cip_common::status::PaymentStatus;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Instant;
-use time::macros::date;
 
 /// 2027-01-15 08:00 UTC.
 pub const DECIDED_MS: i64 = 1_800_000_000_000;
@@ -76,7 +75,7 @@ pub fn new_app(demo: bool) -> App {
         "cip-TEST".into(),
         10_000,
         Instant::now(),
-        date!(2026 - 11 - 29),
+        jiff::civil::date(2026, 11, 29),
     );
     app.update(Msg::Connection(crate::app::Connection::Connected));
     seen(&mut app);

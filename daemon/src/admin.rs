@@ -2,12 +2,13 @@
 //! audited as the operator at the command line. A running daemon sees the changes at once.
 
 use crate::auth::{PASSWORD_HISTORY, hash_password, is_any_of, password_problem};
-use crate::clock::{Clock, Entropy, SystemClock, format_ms};
+use crate::clock::{Clock, Entropy, SystemClock};
 use crate::report::batch::{self, BatchFile};
 use crate::report::{Reports, Runner};
 use crate::store::accounts::{self, AuditEntry, UserRow};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
+use cip_common::calendar;
 use cip_common::form::{ApplicationSpec, demo_applications};
 use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::Password;
@@ -293,7 +294,10 @@ impl Admin {
 /// One line per user for `cipd user list`.
 pub fn describe_user(user: &UserRow, now_ms: i64) -> String {
     let lock = match user.locked_until_ms {
-        Some(until) if until > now_ms => format!("  locked until {}", format_ms(until)),
+        Some(until) if until > now_ms => format!(
+            "  locked until {}",
+            calendar::local_minute(&jiff::tz::TimeZone::UTC, until)
+        ),
         _ if user.failed_attempts > 0 => format!("  {} failed sign-ins", user.failed_attempts),
         _ => String::new(),
     };

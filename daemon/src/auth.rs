@@ -1,12 +1,13 @@
 //! Passwords, sign-in with lockout, sessions with an idle expiry, and the audit entries they
 //! leave. An unknown user takes the same path, and the same time, as a wrong password.
 
-use crate::clock::{Clock, Entropy, format_ms};
+use crate::clock::{Clock, Entropy};
 use crate::store::Store;
 use crate::store::accounts::{self, AuditEntry, UserRow};
 use crate::store::events::{SecurityEvent, Visibility, insert_security_event};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::event::EventKind;
 use cip_common::secret::{Password, SessionToken};
@@ -261,7 +262,7 @@ impl Auth {
                 .await?;
             return Err(ApiError::Locked {
                 until_ms: until,
-                until: format_ms(until),
+                until: calendar::local_minute(&jiff::tz::TimeZone::UTC, until),
             });
         }
         let hash = row
@@ -319,7 +320,7 @@ impl Auth {
         Err(match locked {
             Some(until) => ApiError::Locked {
                 until_ms: until,
-                until: format_ms(until),
+                until: calendar::local_minute(&jiff::tz::TimeZone::UTC, until),
             },
             None => ApiError::BadCredentials,
         })

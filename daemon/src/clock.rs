@@ -10,9 +10,8 @@ pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 
-    fn today(&self) -> time::Date {
-        time::OffsetDateTime::from_unix_timestamp(self.now_ms().div_euclid(1000))
-            .map_or(time::Date::MIN, |t| t.date())
+    fn today(&self) -> jiff::civil::Date {
+        cip_common::calendar::day_of(&jiff::tz::TimeZone::UTC, self.now_ms())
     }
 }
 
@@ -85,13 +84,4 @@ impl Entropy {
     pub fn secret_hex(&self) -> String {
         blake3::Hash::from(self.bytes::<32>()).to_hex().to_string()
     }
-}
-
-/// Time as a person reads it in messages: `2026-11-29 14:05 UTC`.
-pub fn format_ms(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| ms.to_string())
 }

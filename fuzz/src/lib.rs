@@ -4,7 +4,7 @@ use cip_common::form::ApplicationSpec;
 use cip_common::validate::Form;
 
 /// The day every target validates on.
-pub const TODAY: time::Date = time::macros::date!(2026 - 11 - 29);
+pub const TODAY: jiff::civil::Date = jiff::civil::date(2026, 11, 29);
 
 /// A form like the demo's tax payment: cards and ACH, a 9-digit id and a year (made once).
 pub fn form() -> &'static Form {

@@ -528,7 +528,13 @@ pub fn demo_password(user: &str) -> Password {
 
 /// A card expiry two years ahead.
 pub fn exp_year() -> u16 {
-    u16::try_from(time::OffsetDateTime::now_utc().year() + 2).expect("a four-digit year")
+    u16::try_from(
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .year()
+            + 2,
+    )
+    .expect("a four-digit year")
 }
 
 pub fn payer() -> Payer {
@@ -630,7 +636,7 @@ pub fn new_key() -> String {
     format!(
         "test-{}-{}-{}",
         std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+        jiff::Timestamp::now().as_nanosecond(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }

@@ -287,7 +287,7 @@ pub struct App {
     /// Who the views' data belongs to: (user, application) of the last sign-in.
     signed_in_as: Option<(String, String)>,
     pub now: Instant,
-    pub today: time::Date,
+    pub today: jiff::civil::Date,
     /// Unique per console run; idempotency keys are `<nonce>-<n>`.
     key_nonce: String,
     keys_made: u64,
@@ -303,7 +303,7 @@ impl App {
         key_nonce: String,
         feed_buffer: usize,
         now: Instant,
-        today: time::Date,
+        today: jiff::civil::Date,
     ) -> App {
         App {
             screen: Screen::Login,

@@ -299,11 +299,14 @@ fn views_bar(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
 /// Time of day for lists: `14:05:09` (UTC).
 pub fn clock_time(ms: i64) -> String {
-    let format = time::macros::format_description!("[hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map_or_else(
+        |_| String::new(),
+        |t| {
+            t.to_zoned(jiff::tz::TimeZone::UTC)
+                .strftime("%H:%M:%S")
+                .to_string()
+        },
+    )
 }
 
 fn too_small(frame: &mut Frame, area: Rect, theme: Theme) {

@@ -227,7 +227,7 @@ mod properties {
             let refused_by_serde = decoded.is_err();
             let refusal = match decoded {
                 Ok(body) => body
-                    .into_request(&demo_form(), time::macros::date!(2026 - 11 - 29))
+                    .into_request(&demo_form(), jiff::civil::date(2026, 11, 29))
                     .err()
                     .map(Refusal::from),
                 Err(refusal) => {

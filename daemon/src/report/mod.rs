@@ -73,13 +73,7 @@ fn neutralized(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
 /// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time;
