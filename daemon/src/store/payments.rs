@@ -656,4 +656,118 @@ mod tests {
             assert!(broken.contains(why), "{from} → {to}: {broken}");
         }
     }
+
+    /// Through a real database: an approval without its authorization is refused before anything
+    /// is written, so the payment stays `processing` with no confirmation and no second event,
+    /// and the whole approval then goes through.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refused_decision_writes_nothing_and_the_right_one_goes_through() {
+        use super::{Decided, Decision, begin, by_id, decide};
+        use crate::admin::{Admin, Operator};
+        use crate::clock::Entropy;
+        use crate::store::{Store, StoreError, StoreLimits};
+        use cip_common::card::Brand;
+        use cip_common::event::EventKind;
+        use cip_common::money::{Currency, Money};
+        use cip_common::payment::{MethodSummary, Mode, Payer, Payment};
+
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let store = Store::open(
+            &dir.path().join("cip.db"),
+            StoreLimits {
+                write_queue: 16,
+                max_batch: 4,
+                readers: 1,
+            },
+        )
+        .expect("a store");
+        Admin {
+            store: store.clone(),
+            operator: Operator::from_env(),
+            entropy: Entropy::seeded(1),
+        }
+        .load_demo()
+        .await
+        .expect("the demo's applications and users");
+        let mut payment = Payment {
+            id: cip_common::payment::payment_id(1_796_338_800_000, 7),
+            application: "DMV-RENEWAL".into(),
+            mode: Mode::Full,
+            status: Processing,
+            amount: Money::new(2_500, Currency::Usd),
+            payer: Payer {
+                name: "Ada Lovelace".into(),
+                email: String::new(),
+                postal_code: "94107".into(),
+            },
+            fields: [("plate_number".to_owned(), "ABC123".to_owned())].into(),
+            method: MethodSummary::Card {
+                brand: Brand::Visa,
+                first_six: "424242".into(),
+                last_four: "4242".into(),
+                exp_month: 12,
+                exp_year: 2099,
+            },
+            confirmation_code: None,
+            code: None,
+            message: None,
+            idempotency_key: "refused-then-right".into(),
+            user: "agent1".into(),
+            created_ms: 1_796_338_800_000,
+            decided_ms: None,
+            batch: None,
+        };
+        let first = payment.clone();
+        store
+            .write(move |c| begin(c, &first, &[0; 32]).map(|_| ()))
+            .await
+            .expect("committed as processing");
+        payment.status = Approved;
+        payment.decided_ms = Some(1_796_338_800_500);
+        payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(42));
+        let decision = |authorization: Option<&str>| Decision {
+            from: Processing,
+            authorization: authorization.map(str::to_owned),
+            kind: EventKind::PaymentApproved,
+            at_ms: 1_796_338_800_500,
+            audit: None,
+        };
+        let (refused, without) = (payment.clone(), decision(None));
+        let answer = store.write(move |c| decide(c, &refused, &without)).await;
+        assert!(
+            matches!(&answer, Err(StoreError::Broken(why)) if why.contains("authorization absent")),
+            "{answer:?}"
+        );
+        let id = payment.id.clone();
+        let (stored, events): (Payment, i64) = store
+            .read(move |c| {
+                let stored = by_id(c, &id)?.expect("the payment");
+                let events = c.query_row(
+                    "SELECT count(*) FROM events WHERE payment_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                Ok((stored, events))
+            })
+            .await
+            .expect("read back");
+        assert_eq!(stored.status, Processing);
+        assert_eq!(stored.confirmation_code, None);
+        assert_eq!(events, 1, "only payment.received");
+
+        let (right, with) = (payment.clone(), decision(Some("A1B2C3")));
+        let answer = store
+            .write(move |c| decide(c, &right, &with))
+            .await
+            .expect("the approval is written");
+        assert!(matches!(answer, Decided::Committed));
+        let id = payment.id.clone();
+        let stored = store
+            .read(move |c| by_id(c, &id))
+            .await
+            .expect("read back")
+            .expect("the payment");
+        assert_eq!(stored.status, Approved);
+        assert_eq!(stored.confirmation_code, payment.confirmation_code);
+    }
 }
