@@ -40,9 +40,13 @@ fn every_fuzz_target_runs_clean_from_its_corpus() {
         .unwrap_or(10);
     let built = cargo_fuzz(&fuzz)
         .args(["build", "-s", "none"])
-        .status()
+        .output()
         .expect("cargo fuzz build runs");
-    assert!(built.success(), "the fuzz targets do not build");
+    assert!(
+        built.status.success(),
+        "the fuzz targets do not build; cargo fuzz said:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let scratch = tempfile::tempdir().expect("a temporary dir");
     for target in TARGETS {
         // New inputs go to the scratch corpus; the kept one is only read.
