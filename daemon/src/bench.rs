@@ -66,6 +66,39 @@ pub struct Report {
     pub startup_1m_ms: Option<f64>,
 }
 
+/// [`demo_request`] as the store keeps it once taken at `now_ms`, `processing`: what the store
+/// ceiling writes, and what a store test reads back.
+pub fn demo_payment(id: String, idempotency_key: String, now_ms: i64) -> Payment {
+    Payment {
+        id,
+        application: "DMV-RENEWAL".into(),
+        mode: Mode::Full,
+        status: PaymentStatus::Processing,
+        amount: Money::new(2_500, Currency::Usd),
+        payer: Payer {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+            postal_code: "94107".into(),
+        },
+        fields: [("plate_number".to_owned(), "ABC123".to_owned())].into(),
+        method: MethodSummary::Card {
+            brand: Brand::Visa,
+            first_six: "424242".into(),
+            last_four: "4242".into(),
+            exp_month: 12,
+            exp_year: 2099,
+        },
+        confirmation_code: None,
+        code: None,
+        message: None,
+        idempotency_key,
+        user: "agent1".into(),
+        created_ms: now_ms,
+        decided_ms: None,
+        batch: None,
+    }
+}
+
 /// The payment every benchmark sends: an approved card for DMV-RENEWAL.
 pub fn demo_request() -> PaymentRequest {
     PaymentRequest {
@@ -182,34 +215,11 @@ async fn write_payments(
                     break;
                 }
                 let now_ms = SystemClock.now_ms();
-                let mut payment = Payment {
-                    id: cip_common::payment::payment_id(now_ms, entropy.next_u64()),
-                    application: "DMV-RENEWAL".into(),
-                    mode: Mode::Full,
-                    status: PaymentStatus::Processing,
-                    amount: Money::new(2_500, Currency::Usd),
-                    payer: Payer {
-                        name: "Ada Lovelace".into(),
-                        email: "ada@example.com".into(),
-                        postal_code: "94107".into(),
-                    },
-                    fields: [("plate_number".to_owned(), "ABC123".to_owned())].into(),
-                    method: MethodSummary::Card {
-                        brand: Brand::Visa,
-                        first_six: "424242".into(),
-                        last_four: "4242".into(),
-                        exp_month: 12,
-                        exp_year: 2099,
-                    },
-                    confirmation_code: None,
-                    code: None,
-                    message: None,
-                    idempotency_key: format!("bench-{w}-{n}"),
-                    user: "agent1".into(),
-                    created_ms: now_ms,
-                    decided_ms: None,
-                    batch: None,
-                };
+                let mut payment = demo_payment(
+                    cip_common::payment::payment_id(now_ms, entropy.next_u64()),
+                    format!("bench-{w}-{n}"),
+                    now_ms,
+                );
                 let fingerprint = entropy.bytes::<32>();
                 let first = payment.clone();
                 if store

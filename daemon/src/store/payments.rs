@@ -666,10 +666,8 @@ mod tests {
         use crate::admin::{Admin, Operator};
         use crate::clock::Entropy;
         use crate::store::{Store, StoreError, StoreLimits};
-        use cip_common::card::Brand;
         use cip_common::event::EventKind;
-        use cip_common::money::{Currency, Money};
-        use cip_common::payment::{MethodSummary, Mode, Payer, Payment};
+        use cip_common::payment::Payment;
 
         let dir = tempfile::tempdir().expect("a temporary dir");
         let store = Store::open(
@@ -689,34 +687,11 @@ mod tests {
         .load_demo()
         .await
         .expect("the demo's applications and users");
-        let mut payment = Payment {
-            id: cip_common::payment::payment_id(1_796_338_800_000, 7),
-            application: "DMV-RENEWAL".into(),
-            mode: Mode::Full,
-            status: Processing,
-            amount: Money::new(2_500, Currency::Usd),
-            payer: Payer {
-                name: "Ada Lovelace".into(),
-                email: String::new(),
-                postal_code: "94107".into(),
-            },
-            fields: [("plate_number".to_owned(), "ABC123".to_owned())].into(),
-            method: MethodSummary::Card {
-                brand: Brand::Visa,
-                first_six: "424242".into(),
-                last_four: "4242".into(),
-                exp_month: 12,
-                exp_year: 2099,
-            },
-            confirmation_code: None,
-            code: None,
-            message: None,
-            idempotency_key: "refused-then-right".into(),
-            user: "agent1".into(),
-            created_ms: 1_796_338_800_000,
-            decided_ms: None,
-            batch: None,
-        };
+        let mut payment = crate::bench::demo_payment(
+            cip_common::payment::payment_id(1_796_338_800_000, 7),
+            "refused-then-right".into(),
+            1_796_338_800_000,
+        );
         let first = payment.clone();
         store
             .write(move |c| begin(c, &first, &[0; 32]).map(|_| ()))
