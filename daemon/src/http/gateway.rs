@@ -248,8 +248,12 @@ mod properties {
             };
             if let Some(refusal) = refusal {
                 let said = format!("{refusal:?}");
+                // A run too short to be a card number (a card has 12 to 19 digits) is in every
+                // answer by chance, so only a card-length run is looked for.
                 let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-                prop_assert!(!said.contains(&digits) && !said.contains(number.trim()), "{said}");
+                if digits.len() >= 12 {
+                    prop_assert!(!said.contains(&digits) && !said.contains(number.trim()), "{said}");
+                }
                 prop_assert!(!said.contains(&account), "{said}");
                 if cvv.len() >= 3 {
                     prop_assert!(!said.contains(&format!("\"{cvv}\"")), "{said}");
