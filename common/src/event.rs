@@ -17,6 +17,10 @@ pub enum EventKind {
     /// An in-doubt payment was settled by asking the processor.
     PaymentResolved,
     PaymentVoided,
+    /// An approval turned up for a payment CIP had reported not charged: CIP is voiding it.
+    PaymentLateApproval,
+    /// That late approval is voided: nothing stays charged.
+    PaymentLateApprovalVoided,
     /// The agency's callback took the notification of a paid hand-off.
     AgencyNotified,
     /// A notification attempt failed; it is tried again later.
@@ -30,7 +34,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApproved,
         EventKind::PaymentDeclined,
@@ -38,6 +42,8 @@ impl EventKind {
         EventKind::PaymentInDoubt,
         EventKind::PaymentResolved,
         EventKind::PaymentVoided,
+        EventKind::PaymentLateApproval,
+        EventKind::PaymentLateApprovalVoided,
         EventKind::AgencyNotified,
         EventKind::AgencyNotifyFailed,
         EventKind::BatchTransmitted,
@@ -56,6 +62,8 @@ impl EventKind {
             EventKind::PaymentInDoubt => "payment.in_doubt",
             EventKind::PaymentResolved => "payment.resolved",
             EventKind::PaymentVoided => "payment.voided",
+            EventKind::PaymentLateApproval => "payment.late_approval",
+            EventKind::PaymentLateApprovalVoided => "payment.late_approval_voided",
             EventKind::AgencyNotified => "agency.notified",
             EventKind::AgencyNotifyFailed => "agency.notify_failed",
             EventKind::BatchTransmitted => "batch.transmitted",

@@ -244,7 +244,13 @@ pub fn outcome_message(code: &str) -> &'static str {
             "the processor did not answer in time: CIP asks it what happened; do not take the payment again"
         }
         "not_charged" => {
-            "the processor did not answer in time and nothing was charged: the payment can be taken again"
+            "the processor did not answer in time; CIP reversed it and nothing was charged: the payment can be taken again"
+        }
+        "late_approval" => {
+            "an approval arrived after CIP reported nothing charged: CIP is voiding it, do not take the payment again until it is voided"
+        }
+        "late_approval_voided" => {
+            "an approval arrived after CIP reported nothing charged, and CIP voided it: nothing was charged"
         }
         "no_account" => "the bank has no such account: check the account number",
         "account_closed" => "the bank account is closed: ask for another account or a card",

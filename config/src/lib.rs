@@ -134,6 +134,9 @@ pub struct ProcessorSettings {
     pub added_latency_ms: u64,
     /// How long CIP waits for the processor before the payment is in doubt, in milliseconds.
     pub deadline_ms: u64,
+    /// How long after that CIP first asks the processor what became of a payment in doubt (and
+    /// reverses it if the processor has nothing), in milliseconds; then again with backoff.
+    pub ask_after_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -190,6 +193,7 @@ impl Default for ProcessorSettings {
         ProcessorSettings {
             added_latency_ms: 0,
             deadline_ms: 10_000,
+            ask_after_ms: 1_000,
         }
     }
 }

@@ -2,12 +2,13 @@
 //! own transaction: validate and send nothing on any error; commit the payment as `processing`
 //! with its idempotency key; call the processor with a deadline; commit the outcome, the
 //! confirmation code and the event together; then answer. Payments left unsettled are resolved by
-//! asking the processor, never by sending again.
+//! asking the processor, never by sending again: what it has never seen is reversed, and called
+//! failed only once the reversal is acknowledged; an approval that turns up after that is voided.
 
 use crate::auth::Caller;
 use crate::clock::{Clock, Entropy};
 use crate::figures::{self, Figures};
-use crate::processor::{Authorization, Inquiry, Outcome, Processor};
+use crate::processor::{Authorization, Inquiry, Outcome, Processor, ProcessorError};
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{self, Begun, Decided, Decision};
 use crate::store::{Store, StoreError, accounts};
@@ -26,15 +27,30 @@ use cip_common::secret::last_four;
 use cip_common::stats::{QueueItem, Stats};
 use cip_common::status::PaymentStatus;
 use cip_common::validate::Form;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// The code an in-doubt payment carries until an inquiry settles it.
 const TIMEOUT_CODE: &str = "processor_timeout";
-/// The code of an in-doubt payment the processor never charged.
-const NOT_CHARGED_CODE: &str = "not_charged";
+/// The code of an in-doubt payment the processor never charged: its reversal was acknowledged.
+pub const NOT_CHARGED_CODE: &str = "not_charged";
+/// The code of a payment reported not charged whose approval turned up later, while CIP voids it.
+pub const LATE_APPROVAL_CODE: &str = "late_approval";
+/// The code of a payment whose late approval CIP voided.
+pub const LATE_APPROVAL_VOIDED_CODE: &str = "late_approval_voided";
+/// How long after reporting a payment not charged CIP still asks the processor about it, in case
+/// an approval turns up that the processor should have refused.
+const LATE_WATCH_MS: i64 = 15 * 60_000;
+/// Most payments one sweep asks about again for a late approval.
+const MAX_WATCHED: u32 = 500;
+/// The first wait before asking again about a payment in doubt, doubled after each try up to
+/// `RETRY_AT_MOST`.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_AT_MOST: Duration = Duration::from_secs(60);
+/// Most in-doubt payments followed by a task of their own; the rest wait for the next sweep.
+const MAX_FOLLOWED: usize = 10_000;
 /// Most payments the queue view lists in each of its tables.
 const MAX_QUEUE_ITEMS: usize = 200;
 
@@ -81,12 +97,24 @@ pub struct Engine {
     entropy: Entropy,
     /// Key of the request fingerprint: a fingerprint never reveals the card number.
     fingerprint_key: [u8; 32],
-    deadline: Duration,
+    waits: ProcessorWaits,
     figures: Arc<Figures>,
     forms: RwLock<HashMap<String, Arc<Form>>>,
     /// Payments this process is carrying to their outcome, by id; a replay of the same key waits
     /// on its receiver instead of calling the processor again.
     in_flight: Mutex<HashMap<String, watch::Receiver<Option<Payment>>>>,
+    /// In-doubt payments a task of their own is settling (`Engine::follow`); sweeps leave them.
+    followed: Mutex<HashSet<String>>,
+}
+
+/// How long CIP waits on the processor.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessorWaits {
+    /// For an authorization's answer; after it, the payment is in doubt.
+    pub deadline: Duration,
+    /// After the deadline, before the first inquiry about a payment in doubt (then again with
+    /// backoff until the processor tells).
+    pub ask_after: Duration,
 }
 
 /// A submitted payment, and whether an earlier call with the same key had already taken it.
@@ -102,7 +130,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         entropy: Entropy,
         fingerprint_key: [u8; 32],
-        deadline: Duration,
+        waits: ProcessorWaits,
     ) -> Engine {
         Engine {
             store,
@@ -110,10 +138,11 @@ impl Engine {
             clock,
             entropy,
             fingerprint_key,
-            deadline,
+            waits,
             figures: Arc::default(),
             forms: RwLock::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            followed: Mutex::new(HashSet::new()),
         }
     }
 
@@ -130,7 +159,7 @@ impl Engine {
     }
 
     pub fn deadline_ms(&self) -> u64 {
-        u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.waits.deadline.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Payments this process is carrying right now.
@@ -201,14 +230,25 @@ impl Engine {
         let fingerprint = fingerprint(&self.fingerprint_key, &caller.application, &request);
         let payment = self.new_payment(caller, mode, idempotency_key, &request);
         let engine = Arc::clone(self);
-        tokio::spawn(async move { engine.carry(payment, fingerprint, request).await })
-            .await
-            .map_err(|e| {
-                tracing::error!("payment task ended abnormally: {e}");
-                ApiError::Unavailable {
-                    reason: "the payment task stopped".to_owned(),
-                }
-            })?
+        tokio::spawn(async move {
+            let carried = engine.carry(payment, fingerprint, request).await;
+            if let Ok(Submitted {
+                payment,
+                replayed: false,
+            }) = &carried
+                && payment.status == PaymentStatus::InDoubt
+            {
+                engine.follow(payment.clone());
+            }
+            carried
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!("payment task ended abnormally: {e}");
+            ApiError::Unavailable {
+                reason: "the payment task stopped".to_owned(),
+            }
+        })?
     }
 
     fn new_payment(
@@ -324,8 +364,9 @@ impl Engine {
             reference: &payment.id,
             amount: payment.amount,
             method: &request.method,
+            deadline: self.waits.deadline,
         });
-        let answer = tokio::time::timeout(self.deadline, call).await.ok();
+        let answer = tokio::time::timeout(self.waits.deadline, call).await.ok();
         drop(request);
         self.settle(payment, answer).await.map(|payment| Submitted {
             payment,
@@ -336,16 +377,70 @@ impl Engine {
     /// Commits what the processor said (`None`: it did not answer in time) and returns the
     /// payment as stored.
     async fn settle(&self, payment: Payment, answer: Option<Outcome>) -> Result<Payment, ApiError> {
-        let (status, code, authorization) = match answer {
-            Some(Outcome::Approved { authorization }) => {
-                (PaymentStatus::Approved, None, Some(authorization))
-            }
-            Some(Outcome::Declined { code }) => (PaymentStatus::Declined, Some(code), None),
-            Some(Outcome::Failed { code }) => (PaymentStatus::Failed, Some(code), None),
-            None => (PaymentStatus::InDoubt, Some(TIMEOUT_CODE.to_owned()), None),
-        };
+        let (status, code, authorization) = decision_of(answer);
         self.commit_move(payment, status, code, authorization, None)
             .await
+    }
+
+    /// What became of `reference`, whose answer never came: the processor's decision, or, when
+    /// it has none, a failure once its reversal is acknowledged (an inquiry that finds nothing is
+    /// not final: the authorization may still be on its way, and the reversal makes the
+    /// processor refuse it).
+    async fn ask(&self, reference: &str) -> Result<Outcome, ProcessorError> {
+        match self.processor.inquire(reference).await? {
+            Inquiry::Decided(outcome) => Ok(outcome),
+            Inquiry::NotFound => {
+                self.processor.reverse(reference).await?;
+                tracing::info!(payment = %reference, "reversed: nothing was charged");
+                Ok(Outcome::Failed {
+                    code: NOT_CHARGED_CODE.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Settles an in-doubt payment in a task of its own, asking again with backoff until the
+    /// processor tells (supervisors see it in doubt meanwhile); beyond `MAX_FOLLOWED`, or once
+    /// the daemon restarts, the sweeps ask instead.
+    fn follow(self: &Arc<Self>, payment: Payment) {
+        {
+            let mut followed = self.followed.lock().unwrap_or_else(|p| p.into_inner());
+            if followed.len() >= MAX_FOLLOWED || !followed.insert(payment.id.clone()) {
+                return;
+            }
+        }
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let id = payment.id.clone();
+            let mut wait = RETRY_FIRST;
+            let mut payment = payment;
+            tokio::time::sleep(engine.waits.ask_after).await;
+            loop {
+                match engine.ask(&id).await {
+                    Ok(outcome) => {
+                        if let Err(e) = engine.settle(payment, Some(outcome)).await {
+                            tracing::warn!(payment = %id, "not settled: {e}");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(payment = %id, "in doubt, asking again in {wait:?}: {e}")
+                    }
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_AT_MOST);
+                // A supervisor may have settled it meanwhile.
+                match engine.stored(&id).await {
+                    Ok(stored) if stored.status == PaymentStatus::InDoubt => payment = stored,
+                    _ => break,
+                }
+            }
+            engine
+                .followed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        });
     }
 
     /// Moves `payment` to `status` (with its code, confirmation and event, and an audit entry
@@ -521,24 +616,13 @@ impl Engine {
                 ),
             });
         }
-        let answer = match self.processor.inquire(&payment.id).await {
-            Ok(Inquiry::Decided(outcome)) => outcome,
-            Ok(Inquiry::NotFound) => Outcome::Failed {
-                code: NOT_CHARGED_CODE.to_owned(),
-            },
-            Err(e) => {
-                return Err(ApiError::Unavailable {
-                    reason: e.to_string(),
-                });
-            }
-        };
-        let (status, code, authorization) = match answer {
-            Outcome::Approved { authorization } => {
-                (PaymentStatus::Approved, None, Some(authorization))
-            }
-            Outcome::Declined { code } => (PaymentStatus::Declined, Some(code), None),
-            Outcome::Failed { code } => (PaymentStatus::Failed, Some(code), None),
-        };
+        let answer = self
+            .ask(&payment.id)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                reason: e.to_string(),
+            })?;
+        let (status, code, authorization) = decision_of(Some(answer));
         let audit = audit_entry(
             caller,
             "payment.resolve",
@@ -615,18 +699,22 @@ impl Engine {
 
     /// Asks the processor about every payment left `processing` or `in_doubt` that this process is
     /// not carrying, and commits what it says. Returns how many were settled.
+    /// Then asks again about the payments lately reported not charged, and voids any approval
+    /// that turned up for one.
     pub async fn resolve_unsettled(&self) -> Result<usize, StoreError> {
         let unsettled = self.store.read(payments::unsettled).await?;
         let mut settled = 0;
         for payment in unsettled {
-            if self.lock_in_flight().contains_key(&payment.id) {
+            let followed = self
+                .followed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&payment.id);
+            if followed || self.lock_in_flight().contains_key(&payment.id) {
                 continue;
             }
-            let answer = match self.processor.inquire(&payment.id).await {
-                Ok(Inquiry::Decided(outcome)) => Some(outcome),
-                Ok(Inquiry::NotFound) => Some(Outcome::Failed {
-                    code: NOT_CHARGED_CODE.to_owned(),
-                }),
+            let answer = match self.ask(&payment.id).await {
+                Ok(outcome) => Some(outcome),
                 Err(e) => {
                     tracing::warn!(payment = %payment.id, "inquiry failed: {e}");
                     None
@@ -642,6 +730,104 @@ impl Engine {
                 Err(e) => tracing::warn!(payment = %id, "not settled: {e}"),
             }
         }
+        self.watch_not_charged().await?;
         Ok(settled)
+    }
+
+    /// Asks about every payment reported not charged in the last `LATE_WATCH_MS`, and voids an
+    /// approval that turned up for one (a processor should have refused it after the reversal).
+    async fn watch_not_charged(&self) -> Result<(), StoreError> {
+        let since = self.clock.now_ms() - LATE_WATCH_MS;
+        let watched = self
+            .store
+            .read(move |conn| payments::not_charged_since(conn, since, MAX_WATCHED))
+            .await?;
+        for payment in watched {
+            let approved = payment.code.as_deref() == Some(LATE_APPROVAL_CODE)
+                || matches!(
+                    self.processor.inquire(&payment.id).await,
+                    Ok(Inquiry::Decided(Outcome::Approved { .. }))
+                );
+            if approved {
+                let id = payment.id.clone();
+                if let Err(e) = self.void_late_approval(payment).await {
+                    tracing::error!(payment = %id, "a late approval is not voided yet: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Voids the approval that turned up for `payment`, which CIP reported not charged: first
+    /// the feed says so, then the processor voids it, then the feed and the audit log say it is
+    /// done. The payment stays failed: nothing stays charged.
+    async fn void_late_approval(&self, mut payment: Payment) -> Result<(), ApiError> {
+        if payment.code.as_deref() != Some(LATE_APPROVAL_CODE) {
+            tracing::error!(payment = %payment.id, "an approval turned up for a payment reported not charged: voiding it");
+            payment = self
+                .note(
+                    payment,
+                    LATE_APPROVAL_CODE,
+                    EventKind::PaymentLateApproval,
+                    None,
+                )
+                .await?;
+        }
+        self.processor
+            .void(&payment.id)
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                reason: e.to_string(),
+            })?;
+        let now = self.clock.now_ms();
+        let audit = AuditEntry {
+            at_ms: now,
+            actor: "cipd".to_owned(),
+            action: "payment.late_approval_voided",
+            success: true,
+            origin: "processor".to_owned(),
+            object: format!("payment:{}", payment.id),
+        };
+        self.note(
+            payment,
+            LATE_APPROVAL_VOIDED_CODE,
+            EventKind::PaymentLateApprovalVoided,
+            Some(audit),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Gives a failed payment a new code, with its event (and audit entry), in one transaction.
+    async fn note(
+        &self,
+        mut payment: Payment,
+        code: &'static str,
+        kind: EventKind,
+        audit: Option<AuditEntry>,
+    ) -> Result<Payment, ApiError> {
+        let from = payment.code.take();
+        payment.message = Some(outcome_message(code).to_owned());
+        payment.code = Some(code.to_owned());
+        let (record, at_ms) = (payment.clone(), self.clock.now_ms());
+        self.store
+            .write(move |conn| {
+                payments::note_failed(conn, &record, from.as_deref(), kind, at_ms, audit.as_ref())
+            })
+            .await?;
+        Ok(payment)
+    }
+}
+
+/// The status, code and authorization a processor's answer gives a payment (`None`: no answer
+/// in time).
+fn decision_of(answer: Option<Outcome>) -> (PaymentStatus, Option<String>, Option<String>) {
+    match answer {
+        Some(Outcome::Approved { authorization }) => {
+            (PaymentStatus::Approved, None, Some(authorization))
+        }
+        Some(Outcome::Declined { code }) => (PaymentStatus::Declined, Some(code), None),
+        Some(Outcome::Failed { code }) => (PaymentStatus::Failed, Some(code), None),
+        None => (PaymentStatus::InDoubt, Some(TIMEOUT_CODE.to_owned()), None),
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::engine::Engine;
+use crate::engine::{Engine, ProcessorWaits};
 use crate::feed::Feed;
 use crate::handoff::Handoffs;
 use crate::lookup::Lookup;
@@ -113,7 +113,10 @@ impl Daemon {
             Arc::clone(&clock),
             entropy.clone(),
             key,
-            Duration::from_millis(settings.processor.deadline_ms),
+            ProcessorWaits {
+                deadline: Duration::from_millis(settings.processor.deadline_ms),
+                ask_after: Duration::from_millis(settings.processor.ask_after_ms),
+            },
         ));
         engine.load_figures().await?;
         let settled = engine.resolve_unsettled().await?;

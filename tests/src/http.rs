@@ -5,16 +5,13 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// [`crate::TEST_CONFIG`] with HTTP on a free loopback port.
-pub const HTTP_CONFIG: &str = "\
-[auth]
-max_failures = 3
-
-[processor]
-deadline_ms = 4000
-
+pub const HTTP_CONFIG: &str = concat!(
+    crate::test_config!(),
+    "
 [http]
 listen = \"127.0.0.1:0\"
-";
+"
+);
 
 impl Daemon {
     /// The base URL the daemon printed when it started serving HTTP.

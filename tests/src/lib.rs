@@ -21,14 +21,24 @@ pub mod simulation;
 pub mod terminal;
 
 /// Settings every test daemon runs with: a processor deadline above the sandbox's 3-second slow
-/// approval, and a lockout after 3 failures so lockout tests stay short.
-pub const TEST_CONFIG: &str = "\
+/// approval; a payment in doubt asked about only when a supervisor or a restart asks, so tests
+/// see it in doubt; and a lockout after 3 failures so lockout tests stay short.
+pub const TEST_CONFIG: &str = test_config!();
+
+/// [`TEST_CONFIG`]'s text, for settings built on it at compile time.
+#[macro_export]
+macro_rules! test_config {
+    () => {
+        "\
 [auth]
 max_failures = 3
 
 [processor]
 deadline_ms = 4000
-";
+ask_after_ms = 600000
+"
+    };
+}
 
 /// A binary of this build: `cipd` or `cip` (built by `cargo test --workspace` along with the
 /// daemon's and the console's own tests).

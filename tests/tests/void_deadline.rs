@@ -9,7 +9,7 @@ use cip_common::status::PaymentStatus;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::auth::Caller;
 use cip_daemon::clock::{Entropy, ManualClock};
-use cip_daemon::engine::Engine;
+use cip_daemon::engine::{Engine, ProcessorWaits};
 use cip_daemon::processor::sandbox::Sandbox;
 use cip_daemon::store::{Store, StoreLimits};
 use std::sync::Arc;
@@ -79,7 +79,10 @@ async fn a_void_is_allowed_until_midnight_in_the_application_s_time_zone() {
         clock.clone(),
         Entropy::from_os(),
         [7; 32],
-        Duration::from_secs(5),
+        ProcessorWaits {
+            deadline: Duration::from_secs(5),
+            ask_after: Duration::from_secs(1),
+        },
     ));
     let supervisor = caller("super1", Role::Supervisor);
 

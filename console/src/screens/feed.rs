@@ -86,6 +86,8 @@ fn kind_label(kind: EventKind) -> &'static str {
         EventKind::PaymentInDoubt => "in doubt",
         EventKind::PaymentResolved => "resolved",
         EventKind::PaymentVoided => "voided",
+        EventKind::PaymentLateApproval => "LATE APPR",
+        EventKind::PaymentLateApprovalVoided => "late void",
         EventKind::AgencyNotified => "notified",
         EventKind::AgencyNotifyFailed => "notify ✗",
         EventKind::BatchTransmitted => "reported",

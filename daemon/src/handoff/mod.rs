@@ -10,13 +10,14 @@ pub use notify::{Notifier, signature};
 pub use standing::Standing;
 
 use crate::auth::Caller;
+use crate::clock::Entropy;
 use crate::engine::Engine;
 use crate::store::handoffs;
 pub use crate::store::handoffs::{Handoff, KnownPayer};
 use crate::store::{Store, StoreError};
 use cip_common::error::ApiError;
 use cip_common::fields::path;
-use cip_common::free_text::refuse_card_numbers;
+use cip_common::free_text::{looks_like_card_number, refuse_card_numbers};
 use cip_common::money::Currency;
 use cip_common::payment::{Mode, Payment, PaymentRequest};
 use serde::Deserialize;
@@ -118,7 +119,7 @@ impl Handoffs {
         let link = entropy.secret_hex();
         let now = engine.clock().now_ms();
         let handoff = Handoff {
-            id: format!("hof_{:016x}{:016x}", entropy.next_u64(), entropy.next_u64()),
+            id: handoff_id(entropy),
             application: caller.application.clone(),
             user: caller.user.clone(),
             amount_minor: order.amount_minor,
@@ -186,11 +187,7 @@ impl Handoffs {
     /// A new form key for `handoff_id`: the hand-off's key prefix, which ties the payment to it in
     /// the same commit, and a random part, new for each attempt.
     pub fn form_key(&self, handoff_id: &str) -> String {
-        format!(
-            "{}{}",
-            handoffs::key_prefix(handoff_id),
-            &self.engine.entropy().secret_hex()[..16]
-        )
+        form_key(self.engine.entropy(), handoff_id)
     }
 
     /// The key the form on screen goes under: `key`, unless the attempt made under it is over (it
@@ -258,9 +255,49 @@ fn link_hash(link: &str) -> [u8; 32] {
     *blake3::hash(link.as_bytes()).as_bytes()
 }
 
+/// A new form key for `handoff_id`, drawn again in the rare case its random digits make a run a
+/// card number could be: the engine refuses such a key, as it would an agency's.
+fn form_key(entropy: &Entropy, handoff_id: &str) -> String {
+    loop {
+        let key = format!(
+            "{}{}",
+            handoffs::key_prefix(handoff_id),
+            &entropy.secret_hex()[..16]
+        );
+        if !looks_like_card_number(&key) {
+            return key;
+        }
+    }
+}
+
+/// A new hand-off id, whose form keys' prefix holds no run of digits a card number could be
+/// (hex is mostly digits; once in a few hundred draws, 13 of them in a row pass Luhn).
+fn handoff_id(entropy: &Entropy) -> String {
+    loop {
+        let id = format!("hof_{:016x}{:016x}", entropy.next_u64(), entropy.next_u64());
+        if !looks_like_card_number(&handoffs::key_prefix(&id)) {
+            return id;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hex is mostly digits: without drawing again, about one hand-off in a few hundred had
+    /// keys the engine refused as card numbers, and its customer saw the form come back.
+    #[test]
+    fn no_form_key_looks_like_a_card_number() {
+        let entropy = Entropy::seeded(15);
+        for _ in 0..5_000 {
+            let id = handoff_id(&entropy);
+            let key = form_key(&entropy, &id);
+            assert!(!looks_like_card_number(&key), "{key}");
+            cip_common::payment::check_idempotency_key(&key, "key")
+                .expect("a key the engine takes");
+        }
+    }
 
     #[test]
     fn the_customer_goes_back_only_under_an_allowed_prefix() {

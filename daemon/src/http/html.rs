@@ -1,7 +1,7 @@
 //! The hosted pages' HTML: a layout, escaping, and form inputs with their errors beside them.
 //! No script anywhere; styles come from `/pay/style.css`.
 
-use cip_common::fields::FieldErrors;
+use cip_common::fields::{FieldErrors, path};
 use std::fmt::Write;
 
 pub const STYLE: &str = include_str!("../../../assets/pay.css");
@@ -32,6 +32,29 @@ pub fn page(title: &str, body: &str) -> String {
          </body></html>\n",
         title = escape(title)
     )
+}
+
+/// Every error of a refused form, first on the page, each linked to its input: an error for a
+/// field the page has no input for is still seen.
+pub fn error_summary(errors: &FieldErrors, out: &mut String) {
+    if errors.is_empty() {
+        return;
+    }
+    out.push_str("<div class=\"error-summary\" role=\"alert\"><h2>There is a problem</h2><ul>");
+    for error in &errors.0 {
+        // The two expiry boxes share one error; it links to the first.
+        let id = match error.field.as_str() {
+            path::CARD_EXPIRY => path::CARD_EXP_MONTH.replace('.', "-"),
+            field => field.replace('.', "-"),
+        };
+        let _ = write!(
+            out,
+            "<li><a href=\"#{}\">{}</a></li>",
+            escape(&id),
+            escape(&error.message)
+        );
+    }
+    out.push_str("</ul></div>");
 }
 
 /// One labelled input. `attributes` is HTML already (`autocomplete="cc-number"`).

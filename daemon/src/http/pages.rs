@@ -3,7 +3,7 @@
 //! console's validation and messages, and sees the confirmation with a link back to the agency.
 
 use super::HttpState;
-use super::html::{self, Input, escape};
+use super::html::{self, Input, error_summary, escape};
 use crate::auth::Caller;
 use crate::handoff::{Attempt, Found, Handoff, KnownPayer, Standing};
 use crate::store::StoreError;
@@ -305,6 +305,7 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
             escape(notice)
         );
     }
+    error_summary(&entered.errors, &mut body);
     let title = match (standing, &visit.caller) {
         (Standing::Paid | Standing::Voided, _) => {
             confirmation(

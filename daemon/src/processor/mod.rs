@@ -1,5 +1,6 @@
 //! The processor (the "source application") that authorizes payments, behind one trait so the
-//! sandbox and a real processor plug in the same way.
+//! sandbox and a real processor plug in the same way. Every verb names CIP's own reference, so
+//! any call can be sent again without a second effect.
 
 pub mod sandbox;
 
@@ -7,6 +8,7 @@ use cip_common::money::Money;
 use cip_common::payment::PaymentMethod;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 pub type ProcessorFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -16,6 +18,8 @@ pub struct Authorization<'a> {
     pub reference: &'a str,
     pub amount: Money,
     pub method: &'a PaymentMethod,
+    /// How long CIP waits for the answer; after it, the payment is in doubt.
+    pub deadline: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,8 +40,23 @@ pub enum Outcome {
 pub enum Inquiry {
     /// The processor has a decision for the reference.
     Decided(Outcome),
-    /// The processor never authorized the reference: nothing was charged.
+    /// The processor has no authorization of the reference yet. Not final: one may still
+    /// arrive, until a reversal of the reference is acknowledged.
     NotFound,
+}
+
+/// A refund of an approved payment: `reference` is CIP's refund id, so a refund sent again is
+/// made once; `payment` is the reference of the payment it gives back.
+pub struct Refund<'a> {
+    pub reference: &'a str,
+    pub payment: &'a str,
+    pub amount: Money,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Succeeded,
+    Declined { code: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,4 +80,15 @@ pub trait Processor: Send + Sync {
 
     /// Cancels the approval of `reference` before it settles.
     fn void<'a>(&'a self, reference: &'a str) -> ProcessorFuture<'a, Result<(), ProcessorError>>;
+
+    /// Gives back `amount` of an approved payment to the card or account it was paid with.
+    fn refund<'a>(
+        &'a self,
+        request: Refund<'a>,
+    ) -> ProcessorFuture<'a, Result<RefundOutcome, ProcessorError>>;
+
+    /// Reverses `reference` whatever became of it: once acknowledged, nothing is charged for it,
+    /// now or later, and an authorization of it that arrives afterwards is refused.
+    fn reverse<'a>(&'a self, reference: &'a str)
+    -> ProcessorFuture<'a, Result<(), ProcessorError>>;
 }

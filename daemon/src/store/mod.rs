@@ -135,6 +135,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/04_password_history.sql")),
     M::up(include_str!("../../migrations/05_handoff_deliveries.sql")),
     M::up(include_str!("../../migrations/06_decided_covering.sql")),
+    M::up(include_str!("../../migrations/07_not_charged.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

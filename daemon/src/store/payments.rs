@@ -355,6 +355,49 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Failed payments reported not charged since `since_ms`, and any whose late approval is still
+/// being voided, at most `limit`.
+pub fn not_charged_since(
+    conn: &Connection,
+    since_ms: i64,
+    limit: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.code IN ('not_charged', 'late_approval')
+           AND (p.code = 'late_approval' OR p.decided_ms >= ?1)
+         ORDER BY p.decided_ms LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![since_ms, limit], payment_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Gives a failed payment whose code is still `from` the code and message of `payment`, with an
+/// event of `kind` and the audit entry, if any; a payment no longer so is left as it is.
+pub fn note_failed(
+    conn: &Connection,
+    payment: &Payment,
+    from: Option<&str>,
+    kind: EventKind,
+    at_ms: i64,
+    audit: Option<&super::accounts::AuditEntry>,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE payments SET code = ?1, message = ?2
+             WHERE id = ?3 AND status = 'failed' AND code IS ?4",
+        )?
+        .execute(params![payment.code, payment.message, payment.id, from])?;
+    if changed == 1 {
+        super::events::insert_payment_event(conn, payment, kind, at_ms)?;
+        if let Some(entry) = audit {
+            super::accounts::audit(conn, entry)?;
+        }
+    }
+    Ok(())
+}
+
 /// Which payments an export takes: one application's, optionally by creation time
 /// (`from_ms` inclusive, `to_ms` exclusive), status, mode and batch, after the payment `after`,
 /// at most `limit`.

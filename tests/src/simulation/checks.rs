@@ -1,12 +1,14 @@
 //! What must hold at the end of every simulated run, whatever its seed did: every answer CIP gave
 //! an agent (heard, or lost on the way) is still true of the stored payment; a key has one payment; every payment reached an
 //! outcome through allowed moves, each with its event; CIP sent each payment to the processor at
-//! most once, and the processor's books and CIP's agree on every charge, decline and void; SQLite
-//! finds the database whole; and no card data was written.
+//! most once, and the processor's books and CIP's agree on every charge, decline, void and
+//! reversal, so nothing is charged that CIP calls failed; SQLite finds the database whole; and no
+//! card data was written.
 
 use super::{Answer, World};
 use cip_common::error::ApiError;
 use cip_common::status::PaymentStatus;
+use cip_daemon::engine::LATE_APPROVAL_VOIDED_CODE;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::BTreeMap;
 
@@ -27,6 +29,14 @@ struct Booked {
     approved: Vec<String>,
     declined: Vec<String>,
     voided: bool,
+    reversed: bool,
+}
+
+impl Booked {
+    /// Whether the processor holds a charge for the reference.
+    fn charged(&self) -> bool {
+        !self.approved.is_empty() && !self.voided && !self.reversed
+    }
 }
 
 pub(super) fn check(world: &World) -> Result<(), String> {
@@ -169,7 +179,11 @@ fn answers_hold(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), 
 fn moves_allowed(db: &Connection, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
     let mut moves: BTreeMap<String, Vec<PaymentStatus>> = BTreeMap::new();
     let mut statement = db
-        .prepare("SELECT payment_id, status FROM events WHERE payment_id IS NOT NULL ORDER BY seq")
+        .prepare(
+            "SELECT payment_id, status FROM events
+             WHERE payment_id IS NOT NULL AND kind NOT LIKE 'payment.late_approval%'
+             ORDER BY seq",
+        )
         .map_err(|e| e.to_string())?;
     let rows = statement
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -209,7 +223,7 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
     let mut books: BTreeMap<&str, Booked> = BTreeMap::new();
     for line in ledger.lines() {
         match line.split('\t').collect::<Vec<_>>().as_slice() {
-            ["authorize", reference, amount, _, result, detail] => {
+            ["authorize", reference, amount, _, result, detail, ..] => {
                 let booked = books.entry(reference).or_default();
                 booked.amount_minor = amount.parse().ok();
                 match *result {
@@ -219,6 +233,7 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
                 }
             }
             ["void", reference, ..] => books.entry(reference).or_default().voided = true,
+            ["reverse", reference, ..] => books.entry(reference).or_default().reversed = true,
             _ => {
                 return Err(format!(
                     "the processor's ledger has a line it cannot read: {line}"
@@ -235,13 +250,17 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
         if booked.approved.len() + booked.declined.len() > 1 {
             return Err(format!("the processor decided {reference} more than once"));
         }
-        if booked.amount_minor != Some(payment.amount_minor) {
+        if booked
+            .amount_minor
+            .is_some_and(|a| a != payment.amount_minor)
+        {
             return Err(format!(
                 "the processor booked {reference} for another amount"
             ));
         }
     }
     let none = Booked::default();
+    let breaks_reversals = world.network().breaks_reversals;
     for (id, payment) in stored {
         let booked = books.get(id.as_str()).unwrap_or(&none);
         let agrees = match payment.status {
@@ -249,16 +268,31 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
                 payment.authorization.is_some()
                     && booked.approved.first() == payment.authorization.as_ref()
                     && booked.voided == (payment.status == PaymentStatus::Voided)
+                    && !booked.reversed
             }
             PaymentStatus::Declined => {
                 payment.code.is_some() && booked.declined.first() == payment.code.as_ref()
             }
-            _ => booked.approved.is_empty() && booked.declined.is_empty(),
+            // Nothing charged: never approved, or reversed; an approval that turned up after
+            // the reversal (a processor breaking its word) is voided and said so, and only such
+            // a processor decides anything after a reversal.
+            _ => {
+                (booked.declined.is_empty() || breaks_reversals)
+                    && !booked.charged()
+                    && (booked.approved.is_empty()
+                        || booked.reversed
+                        || payment.code.as_deref() == Some(LATE_APPROVAL_VOIDED_CODE))
+            }
         };
         if !agrees {
             return Err(format!(
-                "{id} is {} ({:?}) in CIP; the processor booked approvals {:?}, declines {:?}, voided {}",
-                payment.status, payment.code, booked.approved, booked.declined, booked.voided
+                "{id} is {} ({:?}) in CIP; the processor booked approvals {:?}, declines {:?}, voided {}, reversed {}",
+                payment.status,
+                payment.code,
+                booked.approved,
+                booked.declined,
+                booked.voided,
+                booked.reversed
             ));
         }
     }

@@ -1,6 +1,6 @@
 //! A deterministic simulation of the payment engine: the real engine and store on a real SQLite
-//! file, under a simulated clock, with a network to the processor that delays, loses, duplicates
-//! and refuses, and crashes of the daemon wherever the pipeline waits between its phases. Every
+//! file, under a simulated clock, with a network to the processor that delays, loses, duplicates,
+//! refuses and delivers late, and crashes of the daemon wherever the pipeline waits between its phases. Every
 //! choice comes from one seed, so a run replays exactly; each ends by checking CIP's promises
 //! (`checks`).
 //!
@@ -19,8 +19,8 @@ use cip_common::status::PaymentStatus;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::auth::Caller;
 use cip_daemon::clock::{Clock, Entropy};
-use cip_daemon::engine::{Engine, Submitted};
-use cip_daemon::processor::sandbox::{Sandbox, contract_rows};
+use cip_daemon::engine::{Engine, ProcessorWaits, Submitted};
+use cip_daemon::processor::sandbox::{LATE_BY, Sandbox, contract_rows};
 use cip_daemon::store::{Store, StoreError, StoreLimits};
 use network::{Behind, Delivery, Network};
 use rand::rngs::StdRng;
@@ -32,6 +32,9 @@ use tokio::task::JoinHandle;
 
 /// The processor's deadline: above the sandbox's 3-second slow approval.
 const DEADLINE_MS: u64 = 4_000;
+/// After a deadline, before CIP first asks about the payment in doubt: below the late row's
+/// arrival, so its reversal comes first.
+const ASK_AFTER_MS: u64 = 1_000;
 /// Agents taking payments at once, and payments each takes.
 const AGENTS: usize = 3;
 const PAYMENTS_PER_AGENT: usize = 3;
@@ -237,7 +240,10 @@ impl World {
             .collect();
         World {
             seed,
-            network: Network::new(StdRng::seed_from_u64(seed ^ 0x0005_eed0_f0a7_a6e5)),
+            network: Network::new(
+                StdRng::seed_from_u64(seed ^ 0x0005_eed0_f0a7_a6e5),
+                rng.random_ratio(1, 8),
+            ),
             rng,
             dir: dir.to_path_buf(),
             agents,
@@ -285,19 +291,24 @@ impl World {
             base_ms: self.now_ms,
             start: tokio::time::Instant::now(),
         });
+        let processor = Arc::new(Behind {
+            books,
+            network: Arc::clone(&self.network),
+        });
         let engine = Arc::new(Engine::new(
             store.clone(),
-            Arc::new(Behind {
-                books,
-                network: Arc::clone(&self.network),
-            }),
+            Arc::clone(&processor) as Arc<dyn cip_daemon::processor::Processor>,
             Arc::clone(&clock) as Arc<dyn Clock>,
             Entropy::seeded(self.seed.rotate_left(8) ^ run),
             [7; 32],
-            Duration::from_millis(DEADLINE_MS),
+            ProcessorWaits {
+                deadline: Duration::from_millis(DEADLINE_MS),
+                ask_after: Duration::from_millis(ASK_AFTER_MS),
+            },
         ));
         let mut daemon = DaemonRun {
             engine,
+            processor,
             store,
             tasks: Vec::new(),
         };
@@ -322,7 +333,7 @@ impl World {
         for _ in 0..STEPS_PER_RUN {
             match self.rng.random_range(0..100) {
                 0..30 => self.pay(daemon),
-                30..60 => self.deliver(),
+                30..60 => self.deliver(daemon),
                 60..75 => {
                     let ms = self.rng.random_range(1..=DEADLINE_MS * 3 / 2);
                     self.trace.push(format!("advance {ms}"));
@@ -355,12 +366,20 @@ impl World {
                 self.network().deliver(0, Delivery::Answer);
                 self.step(daemon).await;
             }
+            self.arrive_late(daemon, usize::MAX);
+            self.step(daemon).await;
             // Calls that never answer time out, and the slow approval comes.
             tokio::time::advance(Duration::from_millis(DEADLINE_MS + 1)).await;
             self.step(daemon).await;
             daemon.sweep();
             self.step(daemon).await;
             if daemon.tasks.is_empty() && self.agents.iter().all(|a| a.next == a.work.len()) {
+                // The sandbox's own late row arrives after its deadline; a sweep then sees
+                // anything it charged.
+                tokio::time::advance(Duration::from_millis(DEADLINE_MS) + LATE_BY).await;
+                self.step(daemon).await;
+                daemon.sweep();
+                self.step(daemon).await;
                 return Ok(());
             }
         }
@@ -405,15 +424,21 @@ impl World {
         );
     }
 
-    /// The network lets one waiting authorization through, in one of its ways.
-    fn deliver(&mut self) {
+    /// The network lets one waiting authorization through, in one of its ways, or one it held
+    /// reaches the processor late.
+    fn deliver(&mut self, daemon: &DaemonRun) {
+        if !self.network().held.is_empty() && self.rng.random_ratio(1, 3) {
+            self.arrive_late(daemon, 1);
+            return;
+        }
         let waiting = self.network().waiting().len();
         if waiting == 0 {
             return;
         }
         let index = self.rng.random_range(0..waiting);
         let delivery = match self.rng.random_range(0..10) {
-            0..6 => Delivery::Answer,
+            0..5 => Delivery::Answer,
+            5 => Delivery::Late,
             6 => Delivery::Twice,
             7 => Delivery::LoseAnswer,
             8 => Delivery::LoseRequest,
@@ -421,6 +446,19 @@ impl World {
         };
         let reference = self.network().deliver(index, delivery);
         self.trace.push(format!("{delivery:?} {reference}"));
+    }
+
+    /// Up to `count` of the authorizations the network held reach the processor, oldest first.
+    fn arrive_late(&mut self, daemon: &DaemonRun, count: usize) {
+        let arriving: Vec<_> = {
+            let mut network = self.network();
+            let count = count.min(network.held.len());
+            network.held.drain(..count).collect()
+        };
+        for held in arriving {
+            self.trace.push(format!("arrives late {}", held.reference));
+            daemon.processor.arrive(held);
+        }
     }
 
     /// One of the payments an agent was told have `status`, if any.
@@ -517,6 +555,7 @@ impl World {
 /// One run of the daemon: its engine and the tasks it is carrying.
 struct DaemonRun {
     engine: Arc<Engine>,
+    processor: Arc<Behind>,
     store: Store,
     tasks: Vec<(Task, JoinHandle<Done>)>,
 }

@@ -1,15 +1,22 @@
 //! The processor under simulation: the sandbox's own decisions and books, behind a network the
 //! simulation controls. Every authorization waits at the door until the simulation says what the
-//! network does with it; inquiries and voids meet outages drawn from the seed.
+//! network does with it (one it holds may reach the processor long after CIP gave up on it, even
+//! after CIP restarted); inquiries, voids, refunds and reversals meet outages drawn from the seed.
+//! Now and then the processor is one that breaks its word and lets an authorization through after
+//! its reversal, so CIP's watch for late approvals is tried too.
 
+use cip_common::money::Money;
+use cip_common::payment::PaymentMethod;
 use cip_daemon::processor::sandbox::Sandbox;
 use cip_daemon::processor::{
-    Authorization, Inquiry, Outcome, Processor, ProcessorError, ProcessorFuture,
+    Authorization, Inquiry, Outcome, Processor, ProcessorError, ProcessorFuture, Refund,
+    RefundOutcome,
 };
 use rand::RngExt;
 use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// What the network does with one authorization.
@@ -25,35 +32,60 @@ pub enum Delivery {
     LoseRequest,
     /// The connection is refused before anything is sent.
     Refuse,
+    /// The network holds the request: it reaches the processor later, whether or not CIP still
+    /// waits, and no answer comes.
+    Late,
+}
+
+/// An authorization the network holds, to arrive late.
+pub struct Held {
+    pub reference: String,
+    pub amount: Money,
+    pub method: PaymentMethod,
+    pub deadline: Duration,
 }
 
 /// The network's side of the simulation, kept across restarts of the daemon (it is not the
 /// daemon's): the calls waiting at the door, and how often CIP sent each reference.
 pub struct Network {
-    waiting: Vec<(String, oneshot::Sender<Delivery>)>,
+    waiting: Vec<(Held, oneshot::Sender<Delivery>)>,
+    /// Authorizations held to arrive late, in the order the network took them.
+    pub held: Vec<Held>,
     /// Authorizations CIP sent, by reference: never more than one each.
     pub sent: BTreeMap<String, usize>,
-    /// Outages of inquiries and voids, from the seed; none once the run winds down.
+    /// Outages of inquiries, voids, refunds and reversals, from the seed; none once the run
+    /// winds down.
     outages: Option<StdRng>,
+    /// The processor acknowledges reversals and forgets them: a late authorization charges.
+    pub breaks_reversals: bool,
 }
 
 impl Network {
-    pub fn new(outages: StdRng) -> Arc<Mutex<Network>> {
+    pub fn new(outages: StdRng, breaks_reversals: bool) -> Arc<Mutex<Network>> {
         Arc::new(Mutex::new(Network {
             waiting: Vec::new(),
+            held: Vec::new(),
             sent: BTreeMap::new(),
             outages: Some(outages),
+            breaks_reversals,
         }))
     }
 
     /// References of the authorizations waiting at the door, in the order they came.
     pub fn waiting(&self) -> Vec<String> {
-        self.waiting.iter().map(|(r, _)| r.clone()).collect()
+        self.waiting
+            .iter()
+            .map(|(held, _)| held.reference.clone())
+            .collect()
     }
 
     /// Lets the `index`th waiting authorization through as `delivery` says.
     pub fn deliver(&mut self, index: usize, delivery: Delivery) -> String {
-        let (reference, door) = self.waiting.remove(index);
+        let (held, door) = self.waiting.remove(index);
+        let reference = held.reference.clone();
+        if delivery == Delivery::Late {
+            self.held.push(held);
+        }
         // A call given up on (its deadline passed) is no longer listening: nothing happens.
         let _ = door.send(delivery);
         reference
@@ -87,6 +119,20 @@ pub struct Behind {
 }
 
 impl Behind {
+    /// A held authorization reaches the processor now; nobody waits for its answer.
+    pub fn arrive(self: &Arc<Self>, held: Held) {
+        let behind = Arc::clone(self);
+        tokio::spawn(async move {
+            let request = Authorization {
+                reference: &held.reference,
+                amount: held.amount,
+                method: &held.method,
+                deadline: held.deadline,
+            };
+            behind.books.authorize(request).await;
+        });
+    }
+
     fn network(&self) -> MutexGuard<'_, Network> {
         self.network.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -108,7 +154,13 @@ impl Processor for Behind {
                     .sent
                     .entry(request.reference.to_owned())
                     .or_default() += 1;
-                network.waiting.push((request.reference.to_owned(), door));
+                let held = Held {
+                    reference: request.reference.to_owned(),
+                    amount: request.amount,
+                    method: request.method.clone(),
+                    deadline: request.deadline,
+                };
+                network.waiting.push((held, door));
             }
             let Ok(delivery) = delivery.await else {
                 return std::future::pending().await;
@@ -120,6 +172,7 @@ impl Processor for Behind {
                         reference: request.reference,
                         amount: request.amount,
                         method: request.method,
+                        deadline: request.deadline,
                     };
                     let (first, _) =
                         futures::join!(self.books.authorize(request), self.books.authorize(again));
@@ -129,7 +182,7 @@ impl Processor for Behind {
                     self.books.authorize(request).await;
                     std::future::pending().await
                 }
-                Delivery::LoseRequest => std::future::pending().await,
+                Delivery::LoseRequest | Delivery::Late => std::future::pending().await,
                 Delivery::Refuse => Outcome::Failed {
                     code: "processor_unavailable".to_owned(),
                 },
@@ -151,6 +204,27 @@ impl Processor for Behind {
         match self.unreachable() {
             Some(outage) => Box::pin(std::future::ready(outage)),
             None => self.books.void(reference),
+        }
+    }
+
+    fn refund<'a>(
+        &'a self,
+        request: Refund<'a>,
+    ) -> ProcessorFuture<'a, Result<RefundOutcome, ProcessorError>> {
+        match self.unreachable() {
+            Some(outage) => Box::pin(std::future::ready(outage)),
+            None => self.books.refund(request),
+        }
+    }
+
+    fn reverse<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> ProcessorFuture<'a, Result<(), ProcessorError>> {
+        match self.unreachable() {
+            Some(outage) => Box::pin(std::future::ready(outage)),
+            None if self.network().breaks_reversals => Box::pin(std::future::ready(Ok(()))),
+            None => self.books.reverse(reference),
         }
     }
 }
