@@ -53,7 +53,12 @@ async fn every_contract_row_gives_its_outcome() {
             outcome => {
                 let payment = answer.unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_eq!(payment.status.code(), outcome, "{what}");
-                assert_eq!(daemon.processor_calls(&payment.id), 1, "{what}");
+                // The late row's call reaches the books only after CIP's deadline.
+                let calls = daemon.processor_calls(&payment.id);
+                assert!(
+                    calls == 1 || (calls == 0 && payment.status == PaymentStatus::InDoubt),
+                    "{what}: {calls} calls"
+                );
                 match payment.status {
                     PaymentStatus::Approved => {
                         let code = payment
@@ -83,9 +88,15 @@ async fn every_contract_row_gives_its_outcome() {
             }
         }
     }
-    // Field errors never reached the processor: the books hold one call per accepted row.
+    // Field errors never reached the processor: the books hold one call per accepted row, but
+    // for the one still on its way.
     let accepted = rows.iter().filter(|r| r.outcome != "invalid").count();
-    assert_eq!(daemon.ledger().lines().count(), accepted);
-    assert_eq!(in_doubt.len(), 2);
+    let on_the_way = in_doubt
+        .iter()
+        .filter(|(_, p)| daemon.processor_calls(&p.id) == 0)
+        .count();
+    assert_eq!(on_the_way, 1, "{in_doubt:?}");
+    assert_eq!(daemon.ledger().lines().count(), accepted - on_the_way);
+    assert_eq!(in_doubt.len(), 3);
     daemon.assert_no_card_data();
 }
