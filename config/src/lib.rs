@@ -130,7 +130,11 @@ pub struct AuthSettings {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorSettings {
-    /// Latency the sandbox processor adds to every call, in milliseconds.
+    /// Which processor authorizes payments.
+    pub kind: ProcessorKind,
+    /// Where a `sandbox-http` processor listens: `http://ADDR:PORT` (or `https://…`).
+    pub url: String,
+    /// Latency the sandbox processor in this process adds to every call, in milliseconds.
     pub added_latency_ms: u64,
     /// How long CIP waits for the processor before the payment is in doubt, in milliseconds.
     pub deadline_ms: u64,
@@ -188,9 +192,22 @@ impl Default for AuthSettings {
     }
 }
 
+/// The processor behind `[processor] kind`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessorKind {
+    /// The sandbox, in this process, with its ledger in the data dir: the demo's.
+    #[default]
+    Sandbox,
+    /// A processor speaking the sandbox's wire protocol at `url`, such as `cipd sandbox serve`.
+    SandboxHttp,
+}
+
 impl Default for ProcessorSettings {
     fn default() -> Self {
         ProcessorSettings {
+            kind: ProcessorKind::Sandbox,
+            url: String::new(),
             added_latency_ms: 0,
             deadline_ms: 10_000,
             ask_after_ms: 1_000,
@@ -344,6 +361,23 @@ impl Settings {
                 "must be 1 to 15 (PCI DSS 8.2.8)".to_owned(),
             ));
         }
+        let processor = &self.processor;
+        match processor.kind {
+            ProcessorKind::Sandbox if !processor.url.is_empty() => problems.push((
+                "processor.url",
+                "is for kind = \"sandbox-http\": set that kind, or remove the url".to_owned(),
+            )),
+            ProcessorKind::SandboxHttp
+                if !(processor.url.starts_with("http://")
+                    || processor.url.starts_with("https://")) =>
+            {
+                problems.push((
+                    "processor.url",
+                    "must be the processor's http:// or https:// address, such as http://127.0.0.1:8490".to_owned(),
+                ));
+            }
+            _ => {}
+        }
         if self.processor.deadline_ms == 0 {
             problems.push(("processor.deadline_ms", "must be at least 1".to_owned()));
         }
@@ -484,6 +518,32 @@ mod tests {
             .to_string();
         assert!(err.contains("processor.deadline_ms"), "{err}");
         assert!(err.contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn a_shared_sandbox_needs_its_address_and_only_it_has_one() {
+        let err = parse_text("[processor]\nkind = \"sandbox-http\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("processor.url") && err.contains("http://"),
+            "{err}"
+        );
+        let err = parse_text("[processor]\nurl = \"http://127.0.0.1:8490\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("processor.url") && err.contains("sandbox-http"),
+            "{err}"
+        );
+        let err = parse_text("[processor]\nkind = \"paypal\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("processor.kind"), "{err}");
+        let settings =
+            parse_text("[processor]\nkind = \"sandbox-http\"\nurl = \"http://127.0.0.1:8490\"\n")
+                .expect("taken");
+        assert_eq!(settings.processor.kind, ProcessorKind::SandboxHttp);
     }
 
     #[test]

@@ -58,6 +58,9 @@ enum Command {
     Backup { to: PathBuf },
     /// Put a backup in place of the database (stop `cipd serve` first).
     Restore { from: PathBuf },
+    /// The sandbox processor as a service of its own, shared by several daemons.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Measure throughput and latency next to the store's and the wire's ceilings.
     Bench {
         /// Seconds each measurement runs.
@@ -69,6 +72,23 @@ enum Command {
         /// Also time a start-up on a database of a million payments (about a minute more).
         #[arg(long)]
         startup: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Serve the sandbox's books over HTTP (the protocol is in the README, "Processors") until
+    /// SIGTERM or Ctrl-C; point daemons at it with `[processor] kind = "sandbox-http"`.
+    Serve {
+        /// Where to listen, `ADDR:PORT` (port 0: any free one, printed at start).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The books: a ledger file, created if missing, read again at every start.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// Latency added to every call, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        added_latency_ms: u64,
     },
 }
 
@@ -239,6 +259,15 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The sandbox keeps no CIP data and reads no CIP settings.
+    if let Command::Sandbox(SandboxCommand::Serve {
+        listen,
+        ledger,
+        added_latency_ms,
+    }) = cli.command
+    {
+        return sandbox_serve(listen, &ledger, added_latency_ms).await;
+    }
     let resolved = cip_config::load(&Overrides {
         config: cli.config,
         data_dir: cli.data_dir,
@@ -292,6 +321,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Sandbox(SandboxCommand::Serve { .. }) => {
+            unreachable!("the sandbox is served before the settings are read")
+        }
     }
 }
 
@@ -308,6 +340,23 @@ fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
 async fn serve(resolved: &Resolved) -> anyhow::Result<()> {
     let daemon = Daemon::start(resolved, false).await?;
     daemon.serve(&resolved.socket, shutdown_signal()).await
+}
+
+async fn sandbox_serve(
+    listen: std::net::SocketAddr,
+    ledger: &std::path::Path,
+    added_latency_ms: u64,
+) -> anyhow::Result<()> {
+    let sandbox = crate::processor::sandbox::Sandbox::open(
+        ledger,
+        std::time::Duration::from_millis(added_latency_ms),
+    )
+    .with_context(|| format!("cannot open the ledger {}", ledger.display()))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!("cipd sandbox on http://{}", listener.local_addr()?);
+    crate::processor::sandbox_server::serve(listener, sandbox, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -366,7 +366,14 @@ impl Engine {
             method: &request.method,
             deadline: self.waits.deadline,
         });
-        let answer = tokio::time::timeout(self.waits.deadline, call).await.ok();
+        let answer = match tokio::time::timeout(self.waits.deadline, call).await {
+            Ok(Ok(outcome)) => Some(outcome),
+            Ok(Err(e)) => {
+                tracing::warn!(payment = %payment.id, "in doubt: {e}");
+                None
+            }
+            Err(_) => None,
+        };
         drop(request);
         self.settle(payment, answer).await.map(|payment| Submitted {
             payment,

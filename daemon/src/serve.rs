@@ -9,13 +9,15 @@ use crate::engine::{Engine, ProcessorWaits};
 use crate::feed::Feed;
 use crate::handoff::Handoffs;
 use crate::lookup::Lookup;
+use crate::processor::Processor;
 use crate::processor::sandbox::Sandbox;
+use crate::processor::sandbox_http::SandboxHttp;
 use crate::report::Reports;
 use crate::rpc::{Connection, Shared};
 use crate::store::{Store, StoreLimits};
 use anyhow::{Context as _, bail};
 use cip_common::service::Cip;
-use cip_config::Resolved;
+use cip_config::{ProcessorKind, Resolved};
 use futures::StreamExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -76,6 +78,24 @@ pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8
     }
 }
 
+/// The processor `[processor] kind` names.
+fn processor(resolved: &Resolved) -> anyhow::Result<Arc<dyn Processor>> {
+    let settings = &resolved.settings.processor;
+    Ok(match settings.kind {
+        ProcessorKind::Sandbox => {
+            let ledger = resolved.processor_ledger();
+            let latency = Duration::from_millis(settings.added_latency_ms);
+            Arc::new(Sandbox::open(&ledger, latency).with_context(|| {
+                format!("cannot open the processor ledger {}", ledger.display())
+            })?)
+        }
+        ProcessorKind::SandboxHttp => Arc::new(
+            SandboxHttp::new(&settings.url, Duration::from_millis(settings.deadline_ms))
+                .context("cannot set up the processor's client")?,
+        ),
+    })
+}
+
 /// A daemon ready to serve: store open, processor books read, unsettled payments resolved.
 pub struct Daemon {
     shared: Arc<Shared>,
@@ -97,19 +117,9 @@ impl Daemon {
                 format!("cannot open the database {}", resolved.database().display())
             })?;
         let key = fingerprint_key(&resolved.data_dir, &entropy)?;
-        let sandbox = Sandbox::open(
-            &resolved.processor_ledger(),
-            Duration::from_millis(settings.processor.added_latency_ms),
-        )
-        .with_context(|| {
-            format!(
-                "cannot open the processor ledger {}",
-                resolved.processor_ledger().display()
-            )
-        })?;
         let engine = Arc::new(Engine::new(
             store.clone(),
-            Arc::new(sandbox),
+            processor(resolved)?,
             Arc::clone(&clock),
             entropy.clone(),
             key,

@@ -17,6 +17,7 @@ use tarpc::context;
 pub use cip_client::connect;
 
 pub mod http;
+pub mod sandbox;
 pub mod simulation;
 pub mod terminal;
 
@@ -29,13 +30,24 @@ pub const TEST_CONFIG: &str = test_config!();
 #[macro_export]
 macro_rules! test_config {
     () => {
-        "\
-[auth]
-max_failures = 3
-
+        concat!(
+            $crate::test_auth!(),
+            "
 [processor]
 deadline_ms = 4000
 ask_after_ms = 600000
+"
+        )
+    };
+}
+
+/// [`TEST_CONFIG`]'s `[auth]` table, for settings with a processor of their own.
+#[macro_export]
+macro_rules! test_auth {
+    () => {
+        "\
+[auth]
+max_failures = 3
 "
     };
 }

@@ -3,9 +3,12 @@
 //! any call can be sent again without a second effect.
 
 pub mod sandbox;
+pub mod sandbox_http;
+pub mod sandbox_server;
 
 use cip_common::money::Money;
 use cip_common::payment::PaymentMethod;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,7 +25,9 @@ pub struct Authorization<'a> {
     pub deadline: Duration,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A processor's decision; on the sandbox's wire, `{"outcome": "approved", "authorization": …}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Approved {
         authorization: String,
@@ -53,7 +58,8 @@ pub struct Refund<'a> {
     pub amount: Money,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RefundOutcome {
     Succeeded,
     Declined { code: String },
@@ -69,8 +75,12 @@ pub enum ProcessorError {
 
 pub trait Processor: Send + Sync {
     /// Authorizes one payment. The caller bounds the wait with its own deadline; a call that
-    /// does not answer in time leaves the payment in doubt.
-    fn authorize<'a>(&'a self, request: Authorization<'a>) -> ProcessorFuture<'a, Outcome>;
+    /// does not answer in time, or ends in an error that does not prove nothing was sent
+    /// (anything but a refused connection), leaves the payment in doubt.
+    fn authorize<'a>(
+        &'a self,
+        request: Authorization<'a>,
+    ) -> ProcessorFuture<'a, Result<Outcome, ProcessorError>>;
 
     /// Asks what became of `reference`, without sending it again.
     fn inquire<'a>(

@@ -397,7 +397,10 @@ fn authorization_code(reference: &str) -> String {
 }
 
 impl Processor for Sandbox {
-    fn authorize<'a>(&'a self, request: Authorization<'a>) -> ProcessorFuture<'a, Outcome> {
+    fn authorize<'a>(
+        &'a self,
+        request: Authorization<'a>,
+    ) -> ProcessorFuture<'a, Result<Outcome, ProcessorError>> {
         Box::pin(async move {
             self.latency().await;
             let behaviour = self.behaviour(request.method);
@@ -426,7 +429,7 @@ impl Processor for Sandbox {
             if matches!(behaviour, Behaviour::Hang | Behaviour::ApproveAndHang) {
                 std::future::pending::<()>().await;
             }
-            outcome
+            Ok(outcome)
         })
     }
 
@@ -500,6 +503,7 @@ mod tests {
                 deadline: Duration::from_secs(1),
             })
             .await
+            .expect("the sandbox in this process always answers")
     }
 
     async fn refund(

@@ -129,7 +129,7 @@ impl Behind {
                 method: &held.method,
                 deadline: held.deadline,
             };
-            behind.books.authorize(request).await;
+            let _ = behind.books.authorize(request).await;
         });
     }
 
@@ -145,7 +145,10 @@ impl Behind {
 }
 
 impl Processor for Behind {
-    fn authorize<'a>(&'a self, request: Authorization<'a>) -> ProcessorFuture<'a, Outcome> {
+    fn authorize<'a>(
+        &'a self,
+        request: Authorization<'a>,
+    ) -> ProcessorFuture<'a, Result<Outcome, ProcessorError>> {
         Box::pin(async move {
             let (door, delivery) = oneshot::channel();
             {
@@ -179,13 +182,13 @@ impl Processor for Behind {
                     first
                 }
                 Delivery::LoseAnswer => {
-                    self.books.authorize(request).await;
+                    let _ = self.books.authorize(request).await;
                     std::future::pending().await
                 }
                 Delivery::LoseRequest | Delivery::Late => std::future::pending().await,
-                Delivery::Refuse => Outcome::Failed {
+                Delivery::Refuse => Ok(Outcome::Failed {
                     code: "processor_unavailable".to_owned(),
-                },
+                }),
             }
         })
     }
