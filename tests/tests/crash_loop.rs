@@ -3,7 +3,9 @@
 //! idempotency key after any error. After restarts and at the end: every payment a client saw
 //! decided is there with the same outcome and confirmation code, no key has two payments, the
 //! processor's own ledger shows nothing authorized twice and nothing without its CIP payment,
-//! nothing stays unsettled, and SQLite finds the database whole.
+//! nothing stays unsettled, nothing is charged that CIP calls anything but approved, and SQLite
+//! finds the database whole. It runs twice: with the sandbox in the daemon's process, and against
+//! a shared `cipd sandbox serve` that is killed and restarted at random too.
 //!
 //! `CIP_CRASH_KILLS` sets the number of kills (200 by default; 1,000 or more for a long run) and
 //! `CIP_SEED` replays a run's kill times.
@@ -12,6 +14,7 @@ use cip_client::connect;
 use cip_common::payment::PaymentRequest;
 use cip_common::status::PaymentStatus;
 use cip_tests::http::{HTTP_CONFIG, answer, payment_body};
+use cip_tests::sandbox::SandboxServer;
 use cip_tests::{Daemon, card_request, ctx, demo_password, new_key};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -145,12 +148,25 @@ async fn agency(log: PathBuf, running: Arc<AtomicBool>, book: Book) {
     }
 }
 
+/// Where the processor's books are: in the daemon's process, or a shared sandbox process the
+/// loop kills too.
+enum Processor {
+    InProcess,
+    Shared(SandboxServer),
+}
+
+impl Processor {
+    fn ledger(&self, daemon: &Daemon) -> String {
+        match self {
+            Processor::InProcess => daemon.ledger(),
+            Processor::Shared(sandbox) => sandbox.ledger(),
+        }
+    }
+}
+
 /// Every promise, checked on the database and the processor's ledger as they are now.
 /// `settled_before_ms`: no payment created before then may still be unsettled.
-fn check(daemon: &Daemon, told: &[Told], settled_before_ms: i64, seed: u64) {
-    // The ledger first: whatever it authorized was committed to the database before the call,
-    // so the database read after it holds it, while clients go on paying.
-    let ledger = daemon.ledger();
+fn check(daemon: &Daemon, ledger: &str, told: &[Told], settled_before_ms: i64, seed: u64) {
     let db = rusqlite::Connection::open_with_flags(
         daemon.dir.path().join("cip.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -202,12 +218,23 @@ fn check(daemon: &Daemon, told: &[Told], settled_before_ms: i64, seed: u64) {
         "payments left unsettled by a restart (seed {seed})"
     );
 
-    // The processor's books: one charge decision per reference, each a payment of CIP's.
+    // The processor's books: one charge decision per reference, each a payment of CIP's, and
+    // a charge only where CIP says approved (the loop never voids).
     let mut decided: BTreeMap<String, usize> = BTreeMap::new();
+    let mut charged = BTreeSet::new();
     for line in ledger.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
-        if fields.first() == Some(&"authorize") && fields.get(4) != Some(&"duplicate") {
-            *decided.entry(fields[1].to_owned()).or_default() += 1;
+        match (fields[0], fields.get(4).copied()) {
+            ("authorize", Some(result @ ("approved" | "declined"))) => {
+                *decided.entry(fields[1].to_owned()).or_default() += 1;
+                if result == "approved" {
+                    charged.insert(fields[1].to_owned());
+                }
+            }
+            ("reverse", _) => {
+                charged.remove(fields[1]);
+            }
+            _ => {}
         }
     }
     for (reference, times) in &decided {
@@ -220,10 +247,26 @@ fn check(daemon: &Daemon, told: &[Told], settled_before_ms: i64, seed: u64) {
             "the processor authorized {reference}, which CIP has no payment for (seed {seed})"
         );
     }
+    for reference in &charged {
+        let (_, status, _) = &stored[reference];
+        assert!(
+            status == "approved" || status == "in_doubt",
+            "the processor charged {reference}, which CIP calls {status} (seed {seed})"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
+    crash_loop(Processor::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kills_of_the_daemon_and_of_a_shared_processor_lose_no_payment_and_charge_none_twice() {
+    crash_loop(Processor::Shared(SandboxServer::start())).await;
+}
+
+async fn crash_loop(mut processor: Processor) {
     let kills: usize = std::env::var("CIP_CRASH_KILLS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -237,7 +280,13 @@ async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
         random % below
     };
 
-    let mut daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let config = match &processor {
+        Processor::InProcess => HTTP_CONFIG.to_owned(),
+        Processor::Shared(sandbox) => {
+            sandbox.daemon_config(4_000, 200, "[http]\nlisten = \"127.0.0.1:0\"\n")
+        }
+    };
+    let mut daemon = Daemon::start_with(&config).await;
     let (running, book): (Arc<AtomicBool>, Book) =
         (Arc::new(AtomicBool::new(true)), Book::default());
     let mut clients = Vec::new();
@@ -256,13 +305,32 @@ async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
 
     for kill in 1..=kills {
         tokio::time::sleep(Duration::from_millis(20 + next(180))).await;
+        // A shared processor dies too, now and then: alone, or with the daemon (and is back
+        // before it, so the daemon's start can ask it about what the kill left).
+        if let Processor::Shared(sandbox) = &mut processor {
+            match next(4) {
+                0 => {
+                    sandbox.kill();
+                    tokio::time::sleep(Duration::from_millis(next(100))).await;
+                    sandbox.restart();
+                }
+                1 => sandbox.kill(),
+                _ => {}
+            }
+        }
         daemon.kill();
+        if let Processor::Shared(sandbox) = &mut processor {
+            sandbox.restart();
+        }
         let restarted_ms = now_ms();
         daemon.serve().await;
         // The daemon settles what the kill left before it answers.
         if kill % 50 == 0 {
             let told = book.lock().expect("not poisoned").clone();
-            check(&daemon, &told, restarted_ms, seed);
+            // The ledger first: whatever it authorized was committed to the database before
+            // the call, so the database read after it holds it, while clients go on paying.
+            let ledger = processor.ledger(&daemon);
+            check(&daemon, &ledger, &told, restarted_ms, seed);
         }
     }
     running.store(false, Ordering::Relaxed);
@@ -273,7 +341,8 @@ async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
     let restarted_ms = now_ms();
     daemon.serve().await;
     let told = book.lock().expect("not poisoned").clone();
-    check(&daemon, &told, restarted_ms, seed);
+    let ledger = processor.ledger(&daemon);
+    check(&daemon, &ledger, &told, restarted_ms, seed);
     eprintln!(
         "crash loop: {kills} kills survived, {} payments acknowledged",
         told.len()
@@ -283,6 +352,9 @@ async fn kills_at_random_moments_lose_no_payment_and_charge_none_twice() {
         "payments went through between the kills"
     );
     daemon.assert_no_card_data();
+    if let Processor::Shared(sandbox) = &processor {
+        sandbox.assert_no_card_data();
+    }
 }
 
 fn now_ms() -> i64 {
