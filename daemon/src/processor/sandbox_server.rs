@@ -79,14 +79,26 @@ pub async fn serve(
     .context("the sandbox server stopped")
 }
 
-/// A body decoded, or a `400` naming where it is malformed without quoting it.
-fn decoded<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
+/// Where a body is malformed; answered as a `400` that never quotes the body.
+struct Malformed(String);
+
+impl IntoResponse for Malformed {
+    fn into_response(self) -> Response {
+        let error = format!(
+            "malformed request at {}: see the sandbox protocol in CIP's README",
+            self.0
+        );
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": error })),
+        )
+            .into_response()
+    }
+}
+
+fn decoded<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Malformed> {
     let mut reader = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
-        let at = e.path().to_string();
-        let error = json!({ "error": format!("malformed request at {at}: see the sandbox protocol in CIP's README") });
-        (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
-    })
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| Malformed(e.path().to_string()))
 }
 
 fn refused(e: &ProcessorError) -> Response {
@@ -100,7 +112,7 @@ fn refused(e: &ProcessorError) -> Response {
 async fn authorize(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Response {
     let body: AuthorizationBody = match decoded(&body) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let request = Authorization {
         reference: &body.reference,
@@ -143,7 +155,7 @@ async fn reverse(State(sandbox): State<Arc<Sandbox>>, Path(reference): Path<Stri
 async fn refund(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Response {
     let body: RefundBody = match decoded(&body) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let request = Refund {
         reference: &body.reference,
