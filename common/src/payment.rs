@@ -73,6 +73,15 @@ pub enum PaymentMethod {
     Ach(AchInput),
 }
 
+impl PaymentMethod {
+    pub fn kind(&self) -> crate::form::MethodKind {
+        match self {
+            PaymentMethod::Card(_) => crate::form::MethodKind::Card,
+            PaymentMethod::Ach(_) => crate::form::MethodKind::Ach,
+        }
+    }
+}
+
 /// A payment as submitted, before validation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRequest {

@@ -134,6 +134,12 @@ pub struct ProcessorSettings {
     pub kind: ProcessorKind,
     /// Where a `sandbox-http` processor listens: `http://ADDR:PORT` (or `https://…`).
     pub url: String,
+    /// Stripe's API, for `kind = "stripe"`: Stripe's public one unless a test server is meant.
+    pub api_base: String,
+    /// The file holding the Stripe secret key (`sk_…`), readable by its owner only.
+    pub secret_key_file: Option<PathBuf>,
+    /// How long a call to the processor other than an authorization may take, in milliseconds.
+    pub timeout_ms: u64,
     /// Latency the sandbox processor in this process adds to every call, in milliseconds.
     pub added_latency_ms: u64,
     /// How long CIP waits for the processor before the payment is in doubt, in milliseconds.
@@ -201,6 +207,8 @@ pub enum ProcessorKind {
     Sandbox,
     /// A processor speaking the sandbox's wire protocol at `url`, such as `cipd sandbox serve`.
     SandboxHttp,
+    /// Stripe's API at `api_base`, with the key in `secret_key_file`.
+    Stripe,
 }
 
 impl Default for ProcessorSettings {
@@ -208,6 +216,9 @@ impl Default for ProcessorSettings {
         ProcessorSettings {
             kind: ProcessorKind::Sandbox,
             url: String::new(),
+            api_base: "https://api.stripe.com".to_owned(),
+            secret_key_file: None,
+            timeout_ms: 10_000,
             added_latency_ms: 0,
             deadline_ms: 10_000,
             ask_after_ms: 1_000,
@@ -260,6 +271,11 @@ impl Resolved {
 
     pub fn processor_ledger(&self) -> PathBuf {
         self.data_dir.join("sandbox-ledger.log")
+    }
+
+    /// The Stripe connector's own books: what each PaymentIntent was sent with.
+    pub fn stripe_books(&self) -> PathBuf {
+        self.data_dir.join("stripe-books.log")
     }
 
     /// The outbox of every application's batch reports.
@@ -376,7 +392,28 @@ impl Settings {
                     "must be the processor's http:// or https:// address, such as http://127.0.0.1:8490".to_owned(),
                 ));
             }
+            ProcessorKind::Stripe if processor.secret_key_file.is_none() => problems.push((
+                "processor.secret_key_file",
+                "is needed for kind = \"stripe\": the file holding the secret key (sk_…), mode 0600".to_owned(),
+            )),
             _ => {}
+        }
+        if processor.kind != ProcessorKind::Stripe && processor.secret_key_file.is_some() {
+            problems.push((
+                "processor.secret_key_file",
+                "is for kind = \"stripe\": set that kind, or remove the key file".to_owned(),
+            ));
+        }
+        if !(processor.api_base.starts_with("https://")
+            || processor.api_base.starts_with("http://"))
+        {
+            problems.push((
+                "processor.api_base",
+                "must be an http:// or https:// address, such as https://api.stripe.com".to_owned(),
+            ));
+        }
+        if processor.timeout_ms == 0 {
+            problems.push(("processor.timeout_ms", "must be at least 1".to_owned()));
         }
         if self.processor.deadline_ms == 0 {
             problems.push(("processor.deadline_ms", "must be at least 1".to_owned()));
@@ -544,6 +581,10 @@ mod tests {
             parse_text("[processor]\nkind = \"sandbox-http\"\nurl = \"http://127.0.0.1:8490\"\n")
                 .expect("taken");
         assert_eq!(settings.processor.kind, ProcessorKind::SandboxHttp);
+        let err = parse_text("[processor]\nkind = \"stripe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("processor.secret_key_file"), "{err}");
     }
 
     #[test]

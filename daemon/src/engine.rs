@@ -17,7 +17,7 @@ use cip_common::card::validate_pan;
 use cip_common::confirmation::confirmation_code;
 use cip_common::error::ApiError;
 use cip_common::event::EventKind;
-use cip_common::form::ApplicationSpec;
+use cip_common::form::{ApplicationSpec, MethodKind};
 use cip_common::money::Money;
 use cip_common::payment::{
     MethodSummary, Mode, Payment, PaymentMethod, PaymentRequest, check_idempotency_key,
@@ -227,6 +227,17 @@ impl Engine {
         form.normalize_fields(&mut request.fields);
         form.validate(&request, self.clock.today())
             .map_err(ApiError::Fields)?;
+        if !self.processor.takes(request.method.kind()) {
+            let mut errors = cip_common::fields::FieldErrors::default();
+            let message = match request.method.kind() {
+                MethodKind::Ach => "this daemon's processor takes cards only: pay by card",
+                MethodKind::Card => {
+                    "this daemon's processor does not take cards: pay by bank (ACH)"
+                }
+            };
+            errors.add("method", message);
+            return Err(ApiError::Fields(errors));
+        }
         let fingerprint = fingerprint(&self.fingerprint_key, &caller.application, &request);
         let payment = self.new_payment(caller, mode, idempotency_key, &request);
         let engine = Arc::clone(self);

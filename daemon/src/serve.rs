@@ -12,6 +12,7 @@ use crate::lookup::Lookup;
 use crate::processor::Processor;
 use crate::processor::sandbox::Sandbox;
 use crate::processor::sandbox_http::SandboxHttp;
+use crate::processor::stripe::Stripe;
 use crate::report::Reports;
 use crate::rpc::{Connection, Shared};
 use crate::store::{Store, StoreLimits};
@@ -90,9 +91,18 @@ fn processor(resolved: &Resolved) -> anyhow::Result<Arc<dyn Processor>> {
             })?)
         }
         ProcessorKind::SandboxHttp => Arc::new(
-            SandboxHttp::new(&settings.url, Duration::from_millis(settings.deadline_ms))
+            SandboxHttp::new(&settings.url, Duration::from_millis(settings.timeout_ms))
                 .context("cannot set up the processor's client")?,
         ),
+        ProcessorKind::Stripe => Arc::new(Stripe::new(
+            &settings.api_base,
+            settings
+                .secret_key_file
+                .as_deref()
+                .context("processor.secret_key_file is needed for kind = \"stripe\"")?,
+            &resolved.stripe_books(),
+            Duration::from_millis(settings.timeout_ms),
+        )?),
     })
 }
 

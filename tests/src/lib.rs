@@ -17,6 +17,7 @@ use tarpc::context;
 pub use cip_client::connect;
 
 pub mod http;
+pub mod localstripe;
 pub mod sandbox;
 pub mod simulation;
 pub mod terminal;

@@ -5,7 +5,9 @@
 pub mod sandbox;
 pub mod sandbox_http;
 pub mod sandbox_server;
+pub mod stripe;
 
+use cip_common::form::MethodKind;
 use cip_common::money::Money;
 use cip_common::payment::PaymentMethod;
 use serde::{Deserialize, Serialize};
@@ -74,6 +76,13 @@ pub enum ProcessorError {
 }
 
 pub trait Processor: Send + Sync {
+    /// Whether the processor takes payments by `method`; one it does not is refused before
+    /// anything is stored or sent.
+    fn takes(&self, method: MethodKind) -> bool {
+        let _ = method;
+        true
+    }
+
     /// Authorizes one payment. The caller bounds the wait with its own deadline; a call that
     /// does not answer in time, or ends in an error that does not prove nothing was sent
     /// (anything but a refused connection), leaves the payment in doubt.
