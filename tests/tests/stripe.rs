@@ -208,3 +208,60 @@ fn assert_key_shown_nowhere(daemon: &Daemon) {
         }
     }
 }
+
+/// The connector's refund, as Stripe defines it: part of a PaymentIntent given back under the
+/// refund's own id as its key and in its metadata.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connector_refunds_part_of_a_payment_at_stripe() {
+    use cip_common::money::{Currency, Money};
+    use cip_daemon::processor::stripe::Stripe;
+    use cip_daemon::processor::{Authorization, Outcome, Processor, Refund, RefundOutcome};
+    let Some(stripe) = Localstripe::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a dir");
+    let connector = Stripe::new(
+        &stripe.url,
+        &stripe.key_file(),
+        &dir.path().join("stripe-books.log"),
+        std::time::Duration::from_secs(5),
+    )
+    .expect("the connector");
+    let request = cip_tests::card_request("4242424242424242", 2_500);
+    let approved = connector
+        .authorize(Authorization {
+            reference: "pay_refunded",
+            amount: Money::new(2_500, Currency::Usd),
+            method: &request.method,
+            deadline: std::time::Duration::from_secs(5),
+        })
+        .await
+        .expect("an answer");
+    assert!(matches!(approved, Outcome::Approved { .. }), "{approved:?}");
+    let refunded = connector
+        .refund(Refund {
+            reference: "ref_part",
+            payment: "pay_refunded",
+            amount: Money::new(1_000, Currency::Usd),
+        })
+        .await
+        .expect("an answer");
+    assert_eq!(refunded, RefundOutcome::Succeeded);
+    let refunds = stripe.get("/v1/refunds?limit=100").await;
+    let given_back: Vec<(i64, String)> = refunds["data"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|r| r["metadata"]["cip_reference"] == "ref_part")
+        .map(|r| {
+            (
+                r["amount"].as_i64().unwrap_or_default(),
+                r["payment_intent"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let Outcome::Approved { authorization } = approved else {
+        unreachable!("approved above");
+    };
+    assert_eq!(given_back, [(1_000, authorization)], "{refunds}");
+}

@@ -51,6 +51,7 @@ pub(super) fn check(world: &World) -> Result<(), String> {
     let stored = stored(&db).map_err(|e| e.to_string())?;
     answers_hold(world, &stored)?;
     moves_allowed(&db, &stored)?;
+    late_approvals_said(&db, &stored)?;
     books_agree(world, &stored)?;
     let sent: Vec<String> = world
         .agents
@@ -200,6 +201,35 @@ fn moves_allowed(db: &Connection, stored: &BTreeMap<String, Stored>) -> Result<(
             && path.last() == Some(&payment.status);
         if !allowed {
             return Err(format!("{id} is {} after events {path:?}", payment.status));
+        }
+    }
+    Ok(())
+}
+
+/// A late approval CIP voided is in the feed (found, then voided) and in the audit log.
+fn late_approvals_said(db: &Connection, stored: &BTreeMap<String, Stored>) -> Result<(), String> {
+    for (id, payment) in stored {
+        if payment.code.as_deref() != Some(LATE_APPROVAL_VOIDED_CODE) {
+            continue;
+        }
+        let kinds: Vec<String> = db
+            .prepare("SELECT kind FROM events WHERE payment_id = ?1 AND kind LIKE 'payment.late_approval%' ORDER BY seq")
+            .and_then(|mut s| s.query_map([id], |r| r.get(0))?.collect())
+            .map_err(|e| e.to_string())?;
+        if kinds != ["payment.late_approval", "payment.late_approval_voided"] {
+            return Err(format!("{id}'s late approval is in the feed as {kinds:?}"));
+        }
+        let audited: i64 = db
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'payment.late_approval_voided' AND object = ?1",
+                [format!("payment:{id}")],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if audited != 1 {
+            return Err(format!(
+                "{id}'s late approval was voided {audited} times in the audit log"
+            ));
         }
     }
     Ok(())
