@@ -607,12 +607,7 @@ impl Engine {
                 ),
             });
         }
-        self.processor
-            .void(&payment.id)
-            .await
-            .map_err(|e| ApiError::Unavailable {
-                reason: e.to_string(),
-            })?;
+        self.processor.void(&payment.id).await?;
         let audit = audit_entry(caller, "payment.void", origin, &payment.id, now);
         self.commit_move(payment, PaymentStatus::Voided, None, None, Some(audit))
             .await
@@ -634,12 +629,7 @@ impl Engine {
                 ),
             });
         }
-        let answer = self
-            .ask(&payment.id)
-            .await
-            .map_err(|e| ApiError::Unavailable {
-                reason: e.to_string(),
-            })?;
+        let answer = self.ask(&payment.id).await?;
         let (status, code, authorization) = decision_of(Some(answer));
         let audit = audit_entry(
             caller,
@@ -791,12 +781,7 @@ impl Engine {
                 )
                 .await?;
         }
-        self.processor
-            .void(&payment.id)
-            .await
-            .map_err(|e| ApiError::Unavailable {
-                reason: e.to_string(),
-            })?;
+        self.processor.void(&payment.id).await?;
         let now = self.clock.now_ms();
         let audit = AuditEntry {
             at_ms: now,

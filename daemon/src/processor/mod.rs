@@ -75,6 +75,15 @@ pub enum ProcessorError {
     Refused(String),
 }
 
+/// A processor that cannot answer now: the caller may try again shortly.
+impl From<ProcessorError> for cip_common::error::ApiError {
+    fn from(e: ProcessorError) -> Self {
+        cip_common::error::ApiError::Unavailable {
+            reason: e.to_string(),
+        }
+    }
+}
+
 pub trait Processor: Send + Sync {
     /// Whether the processor takes payments by `method`; one it does not is refused before
     /// anything is stored or sent.
