@@ -125,10 +125,10 @@ impl Engine {
             .await
     }
 
-    /// Asks the processor about every payment left `processing` or `in_doubt` that this process is
-    /// not carrying, and commits what it says. Returns how many were settled.
-    /// Then asks again about the payments lately reported not charged, and voids any approval
-    /// that turned up for one.
+    /// Asks the processor about every payment left `processing` or `in_doubt` that no task of
+    /// this process is carrying or following, and commits what it says; then asks again about
+    /// the payments lately reported not charged, and voids any approval that turned up for one.
+    /// Returns how many were settled.
     pub async fn resolve_unsettled(&self) -> Result<usize, StoreError> {
         let unsettled = self.store.read(payments::unsettled).await?;
         let mut settled = 0;
