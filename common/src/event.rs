@@ -140,7 +140,8 @@ pub enum EventDetail {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// Commit order, gap-free per database: a feed resumes after the last seq it showed.
+    /// The event's place in the feed, rising in commit order: a feed resumes after the last seq
+    /// it showed. On SQLite seqs follow one another; on PostgreSQL they leave gaps.
     pub seq: u64,
     pub at_ms: i64,
     pub kind: EventKind,

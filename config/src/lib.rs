@@ -14,6 +14,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--socket` / `CIP_SOCKET`.
     pub socket: Option<PathBuf>,
+    /// `--database-url` / `CIP_DATABASE_URL`: the PostgreSQL store instead of `[store] url`.
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,11 +154,15 @@ pub struct ProcessorSettings {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
+    /// A PostgreSQL database (`postgres://user@host/db`, or `host=/run/postgresql dbname=cip`)
+    /// that several daemons may share; empty: the SQLite file in the data dir.
+    pub url: String,
     /// Writes waiting for the writer thread before callers are told CIP is busy.
     pub write_queue: usize,
     /// Most writes committed in one transaction (one fsync).
     pub max_batch: usize,
-    /// Read-only connections for searches, lookups and feeds.
+    /// Read-only connections for searches, lookups and feeds; on PostgreSQL, the connections
+    /// of the pool, which every operation shares.
     pub readers: usize,
 }
 
@@ -229,6 +235,7 @@ impl Default for ProcessorSettings {
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
+            url: String::new(),
             write_queue: 4096,
             max_batch: 256,
             readers: 4,
@@ -269,6 +276,11 @@ impl Resolved {
         self.data_dir.join("cip.db")
     }
 
+    /// The PostgreSQL store's URL, when one is set; `None`: the SQLite file, [`Self::database`].
+    pub fn store_url(&self) -> Option<&str> {
+        Some(self.settings.store.url.as_str()).filter(|url| !url.is_empty())
+    }
+
     pub fn processor_ledger(&self) -> PathBuf {
         self.data_dir.join("sandbox-ledger.log")
     }
@@ -300,7 +312,7 @@ pub fn load(overrides: &Overrides) -> Result<Resolved, ConfigError> {
             .map(|d| d.config_dir().join("cipd.toml"))
             .filter(|p| p.exists())
     });
-    let settings = match &file {
+    let mut settings = match &file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.clone(),
@@ -310,6 +322,9 @@ pub fn load(overrides: &Overrides) -> Result<Resolved, ConfigError> {
         }
         None => Settings::default(),
     };
+    if let Some(url) = overrides.database_url.clone() {
+        settings.store.url = url;
+    }
     let data_dir = match overrides.data_dir.clone().or(settings.data_dir.clone()) {
         Some(dir) => dir,
         None => dirs
@@ -667,6 +682,7 @@ mod tests {
             config: Some(file),
             data_dir: Some(dir.path().to_path_buf()),
             socket: Some(dir.path().join("s.sock")),
+            database_url: None,
         })
         .unwrap();
         assert_eq!(overridden.data_dir, dir.path());

@@ -112,8 +112,8 @@ async fn remote(
 async fn run(args: Args) -> anyhow::Result<()> {
     let resolved = cip_config::load(&Overrides {
         config: args.config,
-        data_dir: None,
         socket: args.socket,
+        ..Overrides::default()
     })?;
     // Held to the end of `run`: a private demo daemon stops once the console is done.
     let private = if args.demo {

@@ -5,7 +5,7 @@ use crate::auth::{PASSWORD_HISTORY, hash_password, is_any_of, password_problem};
 use crate::clock::{Clock, Entropy, SystemClock};
 use crate::report::batch::{self, BatchFile};
 use crate::report::{Reports, Runner};
-use crate::store::accounts::{self, AuditEntry, UserRow};
+use crate::store::accounts::{AuditEntry, UserAdded, UserRow};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, bail};
 use cip_common::calendar;
@@ -91,20 +91,8 @@ impl Admin {
         let entry =
             self.operator
                 .entry("application.add", true, format!("application:{}", spec.id));
-        let id = spec.id.clone();
-        let added = self
-            .store
-            .write(move |conn| {
-                if accounts::application(conn, &spec.id)?.is_some() {
-                    return Ok(false);
-                }
-                accounts::add_application(conn, &spec, entry.at_ms)?;
-                accounts::audit(conn, &entry)?;
-                Ok(true)
-            })
-            .await?;
-        if !added {
-            bail!("application {id} exists already");
+        if !self.store.add_application(&spec, &entry).await? {
+            bail!("application {} exists already", spec.id);
         }
         Ok(())
     }
@@ -112,9 +100,7 @@ impl Admin {
     /// Audits what the operator did outside the database (a backup, a restore).
     pub async fn record(&self, action: &'static str, object: String) -> anyhow::Result<()> {
         let entry = self.operator.entry(action, true, object);
-        self.store
-            .write(move |conn| accounts::audit(conn, &entry))
-            .await?;
+        self.store.audit(&entry).await?;
         Ok(())
     }
 
@@ -175,7 +161,7 @@ impl Admin {
     }
 
     pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {
-        self.store.read(accounts::applications).await
+        self.store.applications().await
     }
 
     pub async fn add_user(
@@ -195,40 +181,34 @@ impl Admin {
         let entry = self
             .operator
             .entry("user.add", true, format!("user:{id} role:{role}"));
-        let user = id.to_owned();
-        let outcome = self
-            .store
-            .write(move |conn| {
-                if accounts::user(conn, &user)?.is_some() {
-                    return Ok(Err(format!("user {user} exists already")));
-                }
-                for app in &applications {
-                    if accounts::application(conn, app)?.is_none() {
-                        return Ok(Err(format!(
-                            "no application {app}: add it first with `cipd app add`"
-                        )));
-                    }
-                }
-                accounts::add_user(conn, &user, role, &hash, &applications, entry.at_ms)?;
-                accounts::audit(conn, &entry)?;
-                Ok(Ok(()))
-            })
-            .await?;
-        outcome.map_err(anyhow::Error::msg)
+        let user = UserRow {
+            id: id.to_owned(),
+            role,
+            password_hash: hash,
+            failed_attempts: 0,
+            locked_until_ms: None,
+            applications,
+        };
+        match self.store.add_user(&user, &entry).await? {
+            UserAdded::Added => Ok(()),
+            UserAdded::Exists => bail!("user {id} exists already"),
+            UserAdded::NoApplication(app) => {
+                bail!("no application {app}: add it first with `cipd app add`")
+            }
+        }
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
-        self.store.read(accounts::users).await
+        self.store.users().await
     }
 
     pub async fn set_password(&self, id: &str, password: &Password) -> anyhow::Result<()> {
         if let Some(problem) = password_problem(password.expose()) {
             bail!("{problem}: choose another");
         }
-        let user = id.to_owned();
         let recent = self
             .store
-            .read(move |conn| accounts::recent_password_hashes(conn, &user, PASSWORD_HISTORY))
+            .recent_password_hashes(id, PASSWORD_HISTORY)
             .await?;
         if is_any_of(password, &recent) {
             bail!("that is one of the last {PASSWORD_HISTORY} passwords of {id}: choose another");
@@ -237,20 +217,7 @@ impl Admin {
         let entry = self
             .operator
             .entry("user.passwd", true, format!("user:{id}"));
-        let user = id.to_owned();
-        let changed = self
-            .store
-            .write(move |conn| {
-                let changed = accounts::set_password(conn, &user, &hash, entry.at_ms)?;
-                if changed {
-                    // A new password ends the sessions the old one opened.
-                    accounts::end_sessions_of(conn, &user, entry.at_ms)?;
-                    accounts::audit(conn, &entry)?;
-                }
-                Ok(changed)
-            })
-            .await?;
-        if !changed {
+        if !self.store.change_password(id, &hash, &entry).await? {
             bail!("no user {id}: see `cipd user list`");
         }
         Ok(())
@@ -260,12 +227,7 @@ impl Admin {
         let entry = self
             .operator
             .entry("user.unlock", true, format!("user:{id}"));
-        let (user, actor) = (id.to_owned(), self.operator.actor.clone());
-        let unlocked = self
-            .store
-            .write(move |conn| crate::auth::unlock_user(conn, &user, None, &entry, &actor))
-            .await?;
-        if !unlocked {
+        if !self.store.unlock_user(id, None, &entry).await? {
             bail!("no user {id}: see `cipd user list`");
         }
         Ok(())

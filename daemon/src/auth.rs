@@ -3,13 +3,12 @@
 
 use crate::clock::{Clock, Entropy};
 use crate::store::Store;
-use crate::store::accounts::{self, AuditEntry, UserRow};
-use crate::store::events::{SecurityEvent, Visibility, insert_security_event};
+use crate::store::accounts::{AuditEntry, FailedSignIn, Lockout, UserRow};
+use crate::store::events::Visibility;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use cip_common::calendar;
 use cip_common::error::ApiError;
-use cip_common::event::EventKind;
 use cip_common::secret::{Password, SessionToken};
 use cip_common::session::{Role, SessionInfo};
 use std::collections::HashMap;
@@ -18,27 +17,6 @@ use std::sync::{Arc, Mutex};
 /// How a sign-in by a user that does not exist shows in the feed: what was typed may be a
 /// password typed into the wrong field.
 const UNKNOWN_USER: &str = "(unknown user)";
-
-/// Audits a refused sign-in and shows it in the supervisors' feed.
-fn failed_sign_in(
-    conn: &rusqlite::Connection,
-    entry: &AuditEntry,
-    application: Option<&str>,
-    user: &str,
-) -> Result<(), crate::store::StoreError> {
-    accounts::audit(conn, entry)?;
-    insert_security_event(
-        conn,
-        &SecurityEvent {
-            kind: EventKind::SignInFailed,
-            at_ms: entry.at_ms,
-            application,
-            user,
-            actor: None,
-            origin: &entry.origin,
-        },
-    )
-}
 
 /// Shortest password accepted (PCI DSS 8.3.6 asks for 12).
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -215,11 +193,7 @@ impl Auth {
         password: Password,
         origin: &str,
     ) -> Result<Caller, ApiError> {
-        let id = user.to_owned();
-        let first = self
-            .store
-            .read(move |conn| accounts::user(conn, &id))
-            .await?;
+        let first = self.store.user(user).await?;
         let remembered = self.remembered(user, &password);
         if let Some(row) = first.as_ref().filter(|row| {
             remembered.as_deref() == Some(row.password_hash.as_str())
@@ -237,11 +211,7 @@ impl Auth {
             false => None,
         };
         let now = self.clock.now_ms();
-        let id = user.to_owned();
-        let row: Option<UserRow> = self
-            .store
-            .read(move |conn| accounts::user(conn, &id))
-            .await?;
+        let row: Option<UserRow> = self.store.user(user).await?;
         let granted = row
             .as_ref()
             .is_some_and(|r| r.applications.iter().any(|a| a == application));
@@ -255,10 +225,12 @@ impl Auth {
         if let Some(row) = &row
             && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
         {
-            let entry = self.entry(user, "login", false, origin, format!("user:{user} locked"));
-            let shown = row.id.clone();
             self.store
-                .write(move |conn| failed_sign_in(conn, &entry, shown_app.as_deref(), &shown))
+                .sign_in_failed(FailedSignIn {
+                    entry: self.entry(user, "login", false, origin, format!("user:{user} locked")),
+                    application: shown_app,
+                    user: row.id.clone(),
+                })
                 .await?;
             return Err(ApiError::Locked {
                 until_ms: until,
@@ -277,45 +249,32 @@ impl Auth {
             self.remember(key, hash, now);
         }
         let Some(row) = row else {
-            let entry = self.entry(user, "login", false, origin, format!("user:{user} unknown"));
             self.store
-                .write(move |conn| failed_sign_in(conn, &entry, None, UNKNOWN_USER))
+                .sign_in_failed(FailedSignIn {
+                    entry: self.entry(user, "login", false, origin, format!("user:{user} unknown")),
+                    application: None,
+                    user: UNKNOWN_USER.to_owned(),
+                })
                 .await?;
             return Err(ApiError::BadCredentials);
         };
         if verified && granted {
             return self.signed_in(row, application).await;
         }
-        let (max, lock_until) = (self.settings.max_failures, now + self.settings.lockout_ms);
-        let entry = self.entry(user, "login", false, origin, format!("user:{user}"));
-        let id = row.id.clone();
         let locked = self
             .store
-            .write(move |conn| {
-                failed_sign_in(conn, &entry, shown_app.as_deref(), &id)?;
-                let locked = accounts::record_failure(conn, &id, max, now, lock_until)?;
-                if locked.is_some() {
-                    accounts::audit(
-                        conn,
-                        &AuditEntry {
-                            action: "lockout",
-                            ..entry.clone()
-                        },
-                    )?;
-                    insert_security_event(
-                        conn,
-                        &SecurityEvent {
-                            kind: EventKind::Lockout,
-                            at_ms: entry.at_ms,
-                            application: shown_app.as_deref(),
-                            user: &id,
-                            actor: None,
-                            origin: &entry.origin,
-                        },
-                    )?;
-                }
-                Ok(locked)
-            })
+            .count_failed_sign_in(
+                FailedSignIn {
+                    entry: self.entry(user, "login", false, origin, format!("user:{user}")),
+                    application: shown_app,
+                    user: row.id.clone(),
+                },
+                Lockout {
+                    max_failures: self.settings.max_failures,
+                    now_ms: now,
+                    until_ms: now + self.settings.lockout_ms,
+                },
+            )
             .await?;
         Err(match locked {
             Some(until) => ApiError::Locked {
@@ -329,10 +288,7 @@ impl Auth {
     /// A user whose password was right: failures forgotten, the caller made.
     async fn signed_in(&self, row: UserRow, application: &str) -> Result<Caller, ApiError> {
         if row.failed_attempts > 0 {
-            let id = row.id.clone();
-            self.store
-                .write(move |conn| accounts::reset_failures(conn, &id))
-                .await?;
+            self.store.reset_failures(&row.id).await?;
         }
         Ok(Caller {
             user: row.id,
@@ -406,23 +362,8 @@ impl Auth {
             origin,
             format!("application:{application}"),
         );
-        let (u, a) = (caller.user.clone(), caller.application.clone());
         self.store
-            .write(move |conn| {
-                accounts::add_session(conn, &hash, &u, &a, now)?;
-                accounts::audit(conn, &entry)?;
-                insert_security_event(
-                    conn,
-                    &SecurityEvent {
-                        kind: EventKind::SignIn,
-                        at_ms: now,
-                        application: Some(&a),
-                        user: &u,
-                        actor: None,
-                        origin: &entry.origin,
-                    },
-                )
-            })
+            .open_session(&hash, &caller.user, &caller.application, &entry)
             .await?;
         let info = SessionInfo {
             token,
@@ -445,7 +386,6 @@ impl Auth {
     pub async fn logout(&self, token: &SessionToken, origin: &str) -> Result<(), ApiError> {
         let caller = self.session(token).await?;
         let hash = token_hash(token);
-        let now = self.clock.now_ms();
         let entry = self.entry(
             &caller.user,
             "logout",
@@ -453,12 +393,7 @@ impl Auth {
             origin,
             format!("application:{}", caller.application),
         );
-        self.store
-            .write(move |conn| {
-                accounts::end_session(conn, &hash, now)?;
-                accounts::audit(conn, &entry)
-            })
-            .await?;
+        self.store.close_session(&hash, &entry).await?;
         // Forgotten after the end is committed: a check racing this one reads it ended.
         self.sessions
             .lock()
@@ -470,11 +405,7 @@ impl Auth {
     /// A supervisor lifts the lockout of a user who shares one of its applications.
     pub async fn unlock(&self, caller: &Caller, user: &str, origin: &str) -> Result<(), ApiError> {
         caller.require(&[Role::Supervisor], "unlock users")?;
-        let id = user.to_owned();
-        let target = self
-            .store
-            .read(move |conn| accounts::user(conn, &id))
-            .await?;
+        let target = self.store.user(user).await?;
         let shared = target.as_ref().and_then(|t| {
             t.applications
                 .iter()
@@ -505,10 +436,7 @@ impl Auth {
             origin,
             format!("user:{user}"),
         );
-        let (id, actor) = (user.to_owned(), caller.user.clone());
-        self.store
-            .write(move |conn| unlock_user(conn, &id, Some(&shared), &entry, &actor))
-            .await?;
+        self.store.unlock_user(user, Some(&shared), &entry).await?;
         Ok(())
     }
 
@@ -551,12 +479,7 @@ impl Auth {
                 "cipd",
                 format!("user:{user}"),
             );
-            self.store
-                .write(move |conn| {
-                    accounts::end_session(conn, &hash, now)?;
-                    accounts::audit(conn, &entry)
-                })
-                .await?;
+            self.store.close_session(&hash, &entry).await?;
             return Err(ApiError::SessionExpired);
         }
         if active {
@@ -567,10 +490,7 @@ impl Auth {
         if now - session.persisted_ms >= TOUCH_EVERY_MS {
             session.persisted_ms = now;
             let seen = session.last_seen_ms;
-            let open = self
-                .store
-                .write(move |conn| accounts::touch_session(conn, &hash, seen))
-                .await?;
+            let open = self.store.touch_session(&hash, seen).await?;
             if !open {
                 self.sessions
                     .lock()
@@ -597,16 +517,7 @@ impl Auth {
     }
 
     async fn load_session(&self, hash: [u8; 32]) -> Result<CachedSession, ApiError> {
-        let found = self
-            .store
-            .read(move |conn| {
-                let Some(session) = accounts::session(conn, &hash)? else {
-                    return Ok(None);
-                };
-                let user = accounts::user(conn, &session.user)?;
-                Ok(user.map(|user| (session, user)))
-            })
-            .await?;
+        let found = self.store.session(&hash).await?;
         match found {
             Some((session, user)) if !session.ended => Ok(CachedSession {
                 caller: Caller {
@@ -654,35 +565,4 @@ impl Auth {
             object,
         }
     }
-}
-
-/// Lifts a lockout, audits it and shows it in the supervisors' feed, in one transaction.
-/// The event names `application` (one the user uses), or the user's first application.
-pub fn unlock_user(
-    conn: &rusqlite::Connection,
-    user: &str,
-    application: Option<&str>,
-    entry: &AuditEntry,
-    actor: &str,
-) -> Result<bool, crate::store::StoreError> {
-    let Some(row) = accounts::user(conn, user)? else {
-        return Ok(false);
-    };
-    if !accounts::unlock(conn, user)? {
-        return Ok(false);
-    }
-    let application = application.or(row.applications.first().map(String::as_str));
-    accounts::audit(conn, entry)?;
-    insert_security_event(
-        conn,
-        &SecurityEvent {
-            kind: EventKind::Unlock,
-            at_ms: entry.at_ms,
-            application,
-            user,
-            actor: Some(actor),
-            origin: &entry.origin,
-        },
-    )?;
-    Ok(true)
 }

@@ -6,7 +6,7 @@
 
 use crate::admin::{Admin, Operator};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::store::payments::{self, Decision};
+use crate::store::payments::Decision;
 use crate::store::{Store, StoreLimits};
 use anyhow::{Context as _, bail};
 use cip_client::connect;
@@ -221,12 +221,7 @@ async fn write_payments(
                     now_ms,
                 );
                 let fingerprint = entropy.bytes::<32>();
-                let first = payment.clone();
-                if store
-                    .write(move |c| payments::begin(c, &first, &fingerprint))
-                    .await
-                    .is_err()
-                {
+                if store.begin(&payment, &fingerprint).await.is_err() {
                     continue;
                 }
                 payment.status = PaymentStatus::Approved;
@@ -234,18 +229,14 @@ async fn write_payments(
                 payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(
                     entropy.next_u64(),
                 ));
-                let decision = Decision {
+                let decision = Arc::new(Decision {
                     from: PaymentStatus::Processing,
                     authorization: Some("A1B2C3".into()),
                     kind: EventKind::PaymentApproved,
                     at_ms: SystemClock.now_ms(),
                     audit: None,
-                };
-                if store
-                    .write(move |c| payments::decide(c, &payment, &decision))
-                    .await
-                    .is_ok()
-                {
+                });
+                if store.decide(&payment, &decision).await.is_ok() {
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -3,8 +3,7 @@
 
 use crate::admin::{Admin, Operator, describe_user};
 use crate::clock::{Clock, Entropy, SystemClock};
-use crate::serve::{Daemon, store_limits};
-use crate::store::Store;
+use crate::serve::Daemon;
 use anyhow::{Context, bail};
 use cip_common::form::{ApplicationSpec, ApplicationsFile};
 use cip_common::report::ReportFilter;
@@ -32,6 +31,10 @@ struct Cli {
     /// The daemon's Unix socket.
     #[arg(long, env = "CIP_SOCKET", global = true)]
     socket: Option<PathBuf>,
+    /// A PostgreSQL store shared by several daemons (`postgres://user@host/db`); without it,
+    /// `[store] url`, or the SQLite file in the data dir.
+    #[arg(long, env = "CIP_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -272,17 +275,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config: cli.config,
         data_dir: cli.data_dir,
         socket: cli.socket,
+        database_url: cli.database_url.filter(|url| !url.is_empty()),
     })?;
     match cli.command {
         Command::Serve => serve(&resolved).await,
         Command::Init { demo } => init(&resolved, demo).await,
-        Command::App(command) => app(&admin(&resolved)?, command, &resolved).await,
-        Command::User(command) => user(&admin(&resolved)?, command).await,
-        Command::Report(command) => report(&admin(&resolved)?, &resolved, command).await,
+        Command::App(command) => app(&admin(&resolved).await?, command, &resolved).await,
+        Command::User(command) => user(&admin(&resolved).await?, command).await,
+        Command::Report(command) => report(&admin(&resolved).await?, &resolved, command).await,
         Command::Backup { to } => {
+            refuse_on_postgres(&resolved, "backup")?;
             let copied = crate::backup::backup(&resolved.database(), &to)?;
             let object = format!("file:{} payments:{}", to.display(), copied.payments);
-            admin(&resolved)?.record("database.backup", object).await?;
+            admin(&resolved)
+                .await?
+                .record("database.backup", object)
+                .await?;
             println!(
                 "backed up {} payments ({} bytes) to {}; keep {} too, apart from it",
                 copied.payments,
@@ -296,10 +304,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { from } => {
+            refuse_on_postgres(&resolved, "restore")?;
             let copied = crate::backup::restore(&from, &resolved.database(), &resolved.socket)?;
             // Opening it brings an older backup's schema up to date.
             let object = format!("file:{} payments:{}", from.display(), copied.payments);
-            admin(&resolved)?.record("database.restore", object).await?;
+            admin(&resolved)
+                .await?
+                .record("database.restore", object)
+                .await?;
             println!(
                 "restored {} payments from {} into {}",
                 copied.payments,
@@ -327,9 +339,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
-    let store = Store::open(&resolved.database(), store_limits(resolved))
-        .with_context(|| format!("cannot open the database {}", resolved.database().display()))?;
+/// `cipd backup` and `cipd restore` copy the SQLite file; a PostgreSQL store has its own tools.
+fn refuse_on_postgres(resolved: &Resolved, command: &str) -> anyhow::Result<()> {
+    if resolved.store_url().is_some() {
+        anyhow::bail!(
+            "`cipd {command}` copies the SQLite file, and this daemon's store is PostgreSQL \
+             ([store] url): {command} it with PostgreSQL's tools (pg_basebackup and WAL \
+             archiving, or pg_dump and pg_restore)"
+        );
+    }
+    Ok(())
+}
+
+async fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
+    let store = crate::serve::open_store(resolved).await?;
     Ok(Admin {
         store,
         operator: Operator::from_env(),
@@ -377,7 +400,7 @@ async fn shutdown_signal() {
 
 async fn init(resolved: &Resolved, demo: bool) -> anyhow::Result<()> {
     let existed = resolved.database().exists();
-    let admin = admin(resolved)?;
+    let admin = admin(resolved).await?;
     println!("database: {}", resolved.database().display());
     if !demo {
         return Ok(());

@@ -1,10 +1,9 @@
 //! The live feed: events after a seq, answered at once or as soon as one is committed, and the
 //! older events before a seq.
 
-use crate::store::events::{self, Visibility};
+use crate::store::events::Visibility;
 use crate::store::{Store, StoreError};
 use cip_common::event::{Event, EventBatch};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The events a caller's visibility allows, for every adapter.
@@ -28,16 +27,12 @@ impl Feed {
         wait: Duration,
     ) -> Result<EventBatch, StoreError> {
         let store = &self.store;
-        let visibility = Arc::new(visibility);
         let mut committed = store.committed_seq();
         let deadline = tokio::time::Instant::now() + wait;
         let mut from = after_seq;
         loop {
             committed.borrow_and_update();
-            let visible = Arc::clone(&visibility);
-            let (events, next_seq) = store
-                .read(move |conn| events::events_after(conn, from, &visible, max))
-                .await?;
+            let (events, next_seq) = store.events_after(from, &visibility, max).await?;
             if !events.is_empty() {
                 return Ok(EventBatch { events, next_seq });
             }
@@ -60,8 +55,6 @@ impl Feed {
         visibility: Visibility,
         max: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        self.store
-            .read(move |conn| events::events_before(conn, before_seq, &visibility, max))
-            .await
+        self.store.events_before(before_seq, &visibility, max).await
     }
 }

@@ -146,25 +146,10 @@ pub struct Decision<'a> {
     pub decided_ms: i64,
 }
 
-/// The figures held for a run of decisions (the last hour's, read back at start): one lock for
-/// them all.
-pub struct Loading<'a>(MutexGuard<'a, HashMap<String, VecDeque<Minute>>>);
-
-impl Loading<'_> {
-    pub fn record(&mut self, decision: &Decision<'_>) {
-        count(&mut self.0, decision);
-    }
-}
-
 impl Figures {
     /// Counts a payment that reached its status at its decision.
     pub fn record(&self, decision: &Decision<'_>) {
         count(&mut self.lock(), decision);
-    }
-
-    /// Holds the figures while a run of decisions is counted.
-    pub fn loading(&self) -> Loading<'_> {
-        Loading(self.lock())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, VecDeque<Minute>>> {

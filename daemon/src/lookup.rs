@@ -3,7 +3,7 @@
 //! applications.
 
 use crate::auth::Caller;
-use crate::store::{Store, events, payments};
+use crate::store::Store;
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::Event;
@@ -40,13 +40,11 @@ impl Lookup {
         let found = match lookup {
             PaymentLookup::Id(id) => {
                 let id = normalize_payment_id(&id).unwrap_or(id);
-                store.read(move |conn| payments::by_id(conn, &id)).await
+                store.payment(&id).await
             }
             PaymentLookup::ConfirmationCode(code) => {
                 let code = normalize(&code).ok_or_else(not_found)?;
-                store
-                    .read(move |conn| payments::by_confirmation_code(conn, &code))
-                    .await
+                store.payment_confirmed_by(&code).await
             }
         }?;
         found
@@ -70,10 +68,7 @@ impl Lookup {
             query.payment_id = Some(normalize_payment_id(id).unwrap_or_else(|| id.clone()));
         }
         let apps = caller.visible_applications();
-        let (payments, more) = self
-            .store
-            .read(move |conn| payments::search(conn, &query, &apps, page_size))
-            .await?;
+        let (payments, more) = self.store.search(&query, &apps, page_size).await?;
         Ok(SearchPage { payments, more })
     }
 
@@ -85,9 +80,6 @@ impl Lookup {
     ) -> Result<Vec<Event>, ApiError> {
         caller.require(&READERS, "look up payments")?;
         let visibility = caller.visibility();
-        Ok(self
-            .store
-            .read(move |conn| events::timeline(conn, &payment_id, &visibility))
-            .await?)
+        Ok(self.store.timeline(&payment_id, &visibility).await?)
     }
 }

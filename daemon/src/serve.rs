@@ -46,6 +46,19 @@ pub fn store_limits(resolved: &Resolved) -> StoreLimits {
     }
 }
 
+/// The store the settings name: the PostgreSQL database at `[store] url` when set, else the
+/// SQLite file in the data dir.
+pub async fn open_store(resolved: &Resolved) -> anyhow::Result<Store> {
+    let limits = store_limits(resolved);
+    match resolved.store_url() {
+        Some(url) => Store::connect(url, limits)
+            .await
+            .context("cannot open the PostgreSQL store at [store] url"),
+        None => Store::open(&resolved.database(), limits)
+            .with_context(|| format!("cannot open the database {}", resolved.database().display())),
+    }
+}
+
 /// The file beside the database that holds the fingerprint key (outside the database, so a
 /// copy of the database alone cannot link requests to payments).
 pub const FINGERPRINT_KEY_FILE: &str = "fingerprint.key";
@@ -122,10 +135,7 @@ impl Daemon {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let entropy = Entropy::from_os();
         let settings = &resolved.settings;
-        let store =
-            Store::open(&resolved.database(), store_limits(resolved)).with_context(|| {
-                format!("cannot open the database {}", resolved.database().display())
-            })?;
+        let store = open_store(resolved).await?;
         let key = fingerprint_key(&resolved.data_dir, &entropy)?;
         let engine = Arc::new(Engine::new(
             store.clone(),

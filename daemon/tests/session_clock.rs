@@ -6,7 +6,7 @@ use cip_common::session::Role;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::auth::{Auth, AuthSettings};
 use cip_daemon::clock::{Entropy, ManualClock};
-use cip_daemon::store::{Store, StoreLimits, accounts};
+use cip_daemon::store::{Store, StoreLimits};
 use std::sync::Arc;
 
 const MINUTE: i64 = 60_000;
@@ -82,10 +82,7 @@ async fn a_session_ends_after_fifteen_idle_minutes_and_use_keeps_it_alive() {
         auth.session(&session.token).await.unwrap_err(),
         ApiError::SessionExpired
     );
-    let audit = store
-        .read(|c| accounts::audit_entries(c, 10))
-        .await
-        .unwrap();
+    let audit = store.audit_entries(10).await.unwrap();
     assert!(
         audit
             .iter()
@@ -136,10 +133,7 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
             .await
             .is_ok()
     );
-    let audit = store
-        .read(|c| accounts::audit_entries(c, 50))
-        .await
-        .unwrap();
+    let audit = store.audit_entries(50).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.action == "lockout").count(), 1);
     assert!(audit.iter().all(|e| !e.object.contains("demo-pass")));
 }
@@ -182,10 +176,7 @@ async fn parallel_guesses_cannot_pass_the_lockout() {
         a.unwrap(),
         ApiError::BadCredentials | ApiError::Locked { .. }
     )));
-    let audit = store
-        .read(|c| accounts::audit_entries(c, 100))
-        .await
-        .unwrap();
+    let audit = store.audit_entries(100).await.unwrap();
     assert_eq!(audit.iter().filter(|e| e.action == "lockout").count(), 1);
     let right = auth
         .login(

@@ -18,6 +18,7 @@ pub use cip_client::connect;
 
 pub mod http;
 pub mod localstripe;
+pub mod postgres;
 pub mod sandbox;
 pub mod simulation;
 pub mod terminal;
@@ -76,6 +77,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
+    /// The PostgreSQL database it runs on (`CIP_TEST_STORE=postgres`); `None`: its SQLite file.
+    pub store_url: Option<String>,
     child: Option<Child>,
     /// Card numbers and CVVs sent during the test, searched for on disk at the end.
     secrets: std::sync::Mutex<Vec<String>>,
@@ -101,6 +104,7 @@ impl Daemon {
         let mut daemon = Daemon {
             dir,
             socket,
+            store_url: postgres::wanted().then(|| postgres::cluster().new_database()),
             child: None,
             secrets: std::sync::Mutex::new(Vec::new()),
         };
@@ -134,8 +138,60 @@ impl Daemon {
             .args(args)
             .env_remove("CIP_CONFIG")
             .env_remove("CIP_DATA_DIR")
-            .env_remove("CIP_SOCKET");
+            .env_remove("CIP_SOCKET")
+            .env_remove("CIP_DATABASE_URL");
+        if let Some(url) = &self.store_url {
+            command.env("CIP_DATABASE_URL", url);
+        }
         command
+    }
+
+    /// The rows `sql` gives on the daemon's store, each value as text (NULL as empty): the
+    /// same query on SQLite and PostgreSQL, so a test reads the store it runs on.
+    pub fn sql(&self, sql: &str) -> Vec<Vec<String>> {
+        self.try_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// [`Self::sql`], or the database's refusal.
+    pub fn try_sql(&self, sql: &str) -> Result<Vec<Vec<String>>, String> {
+        match &self.store_url {
+            Some(url) => {
+                let database = url.rsplit("dbname=").next().expect("a database name");
+                let out = postgres::cluster().psql(database, sql);
+                if !out.status.success() {
+                    return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+                }
+                Ok(String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(|line| line.split('\t').map(str::to_owned).collect())
+                    .collect())
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("cip.db")).expect("opens");
+                db.busy_timeout(Duration::from_secs(10))
+                    .expect("timeout set");
+                let mut statement = db.prepare(sql).map_err(|e| e.to_string())?;
+                let columns = statement.column_count();
+                statement
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|i| {
+                                Ok(match row.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Null => String::new(),
+                                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                                    rusqlite::types::ValueRef::Text(t)
+                                    | rusqlite::types::ValueRef::Blob(t) => {
+                                        String::from_utf8_lossy(t).into_owned()
+                                    }
+                                })
+                            })
+                            .collect()
+                    })
+                    .and_then(|rows| rows.collect())
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// Starts a `cipd` administration command with its output piped, to watch or kill.
@@ -301,6 +357,11 @@ impl Daemon {
         if let Err(found) = card_data_in(self.dir.path(), &secrets) {
             panic!("{found}");
         }
+        if self.store_url.is_some()
+            && let Err(found) = card_data_in(&postgres::cluster().dir, &secrets)
+        {
+            panic!("{found}");
+        }
     }
 }
 
@@ -349,9 +410,18 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
     );
     let mut dirs = vec![dir.to_path_buf()];
     let mut files = Vec::new();
+    // A running PostgreSQL server removes files as it goes (temporary files, old WAL): one
+    // gone between the listing and the read was not there to hold anything.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("data dir") {
-            let path = entry.expect("dir entry").path();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => panic!("{} is not readable: {e}", dir.display()),
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
             } else if path.is_file()
@@ -375,7 +445,11 @@ pub fn card_data_in(dir: &Path, sent: &[String]) -> Result<Scanned, String> {
     let cvvs = serde_json::to_string(&short).expect("JSON");
     let mut scanned = Scanned::default();
     for path in files {
-        let bytes = std::fs::read(&path).expect("readable");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if gone(&e) => continue,
+            Err(e) => panic!("{} is not readable: {e}", path.display()),
+        };
         scanned.files += 1;
         scanned.bytes += bytes.len() as u64;
         if let Some(found) = numbers.find(&bytes) {

@@ -353,13 +353,9 @@ async fn the_daily_batch_runs_in_the_agency_s_time_zone_and_reconciliation_adds_
     let outbox = daemon.dir.path().join("outbox").join("DOG-LICENSE");
     assert!(listing(&outbox).is_empty());
     daemon.kill();
-    rusqlite::Connection::open(daemon.dir.path().join("cip.db"))
-        .expect("opens")
-        .execute(
-            "UPDATE applications SET created_ms = created_ms - 3 * 86400000 WHERE id = 'DOG-LICENSE'",
-            [],
-        )
-        .expect("made older");
+    daemon.sql(
+        "UPDATE applications SET created_ms = created_ms - 3 * 86400000 WHERE id = 'DOG-LICENSE'",
+    );
     daemon.serve().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !listing(&outbox)

@@ -208,14 +208,11 @@ async fn a_console_that_trusts_the_ca_signs_in_and_pays() {
     let remotely = Remotely::start(false).await;
     sign_in_and_pay(&remotely, &remotely.endpoint(&remotely.ca.file, None)).await;
     // The audit log says where the sign-in came from.
-    let db = rusqlite::Connection::open(remotely.daemon.dir.path().join("cip.db")).expect("opens");
-    let from_tls: i64 = db
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE origin LIKE 'tls 127.0.0.1:%'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("counted");
+    let from_tls: i64 = remotely
+        .daemon
+        .sql("SELECT count(*) FROM audit_log WHERE origin LIKE 'tls 127.0.0.1:%'")[0][0]
+        .parse()
+        .expect("a count");
     assert!(from_tls > 0, "no audit entry names the TLS peer");
     remotely.daemon.assert_no_card_data();
 }

@@ -204,14 +204,10 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
     assert_eq!(refused.status(), 400);
 
     // The export over HTTP is audited once its last row is out: a moment after the body ends.
-    let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("opens");
-    let audited = || -> i64 {
-        db.query_row(
-            "SELECT count(*) FROM audit_log WHERE action = 'payments.export'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("counted")
+    let audited = || {
+        daemon.sql("SELECT count(*) FROM audit_log WHERE action = 'payments.export'")[0][0]
+            .parse::<i64>()
+            .expect("a count")
     };
     for _ in 0..100 {
         if audited() >= 3 {
@@ -283,23 +279,26 @@ async fn an_export_of_a_million_payments_takes_the_memory_of_none() {
         .expect("rpc")
         .expect("declined");
     // Copies of that real payment, each with its own id in the same millisecond.
-    let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("opens");
-    db.busy_timeout(std::time::Duration::from_secs(10))
-        .expect("timeout set");
     let columns = "application_id, mode, status, amount_minor, currency, payer_name, payer_email,
         payer_postal_code, fields, method, brand, first_six, exp_month, exp_year, routing_number,
         account_type, last_four, code, message, idempotency_key, user_id, created_ms, decided_ms";
-    db.execute(
-        &format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-             INSERT INTO payments (id, {columns})
-             SELECT substr(p.id, 1, 13) || printf('%08d', n.i), {columns}
-             FROM payments p, n"
+    // Numbers written out to 8 digits: SQLite's printf, PostgreSQL's lpad.
+    let (numbers, numbered) = match daemon.store_url {
+        Some(_) => (
+            format!("SELECT generate_series(1, {COPIES}) AS i"),
+            "lpad(n.i::text, 8, '0')",
         ),
-        [COPIES],
-    )
-    .expect("copies written");
-    drop(db);
+        None => (
+            format!("SELECT 1 AS i UNION ALL SELECT i + 1 FROM n WHERE i < {COPIES}"),
+            "printf('%08d', n.i)",
+        ),
+    };
+    daemon.sql(&format!(
+        "WITH RECURSIVE n(i) AS ({numbers})
+         INSERT INTO payments (id, {columns})
+         SELECT substr(p.id, 1, 13) || {numbered}, {columns}
+         FROM payments p, n"
+    ));
 
     let export = |name: &str, filter: &[&str]| {
         let file = daemon.dir.path().join(name);

@@ -159,29 +159,28 @@ async fn a_supervisor_voids_resolves_and_unlocks_and_an_agent_may_not() {
     assert!(
         matches!(&unlock.detail, EventDetail::Security { user, actor: Some(actor), .. } if user == "agent1" && actor == "super1")
     );
-    let db = rusqlite::Connection::open(daemon.dir.path().join("cip.db")).expect("db");
-    let audited: Vec<(String, String, String)> = db
-        .prepare("SELECT actor, action, object FROM audit_log WHERE action IN ('payment.void', 'payment.resolve', 'user.unlock')")
-        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
-        .expect("audit read");
+    let audited = daemon.sql(
+        "SELECT actor, action, object FROM audit_log
+         WHERE action IN ('payment.void', 'payment.resolve', 'user.unlock') ORDER BY id",
+    );
     assert_eq!(
         audited,
         [
-            (
+            [
                 "super1".to_owned(),
                 "payment.void".to_owned(),
                 format!("payment:{}", approved.id)
-            ),
-            (
+            ],
+            [
                 "super1".to_owned(),
                 "payment.resolve".to_owned(),
                 format!("payment:{}", in_doubt.id)
-            ),
-            (
+            ],
+            [
                 "super1".to_owned(),
                 "user.unlock".to_owned(),
                 "user:agent1".to_owned()
-            ),
+            ],
         ]
     );
 

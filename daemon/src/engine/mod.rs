@@ -10,8 +10,8 @@ use crate::clock::{Clock, Entropy};
 use crate::figures::{self, Figures};
 use crate::processor::{Authorization, Outcome, Processor};
 use crate::store::accounts::AuditEntry;
-use crate::store::payments::{self, Begun, Decided, Decision};
-use crate::store::{Store, StoreError, accounts};
+use crate::store::payments::{Begun, Decided, Decision};
+use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::card::validate_pan;
 use cip_common::confirmation::confirmation_code;
@@ -164,11 +164,7 @@ impl Engine {
         {
             return Ok(Arc::clone(form));
         }
-        let id = application.to_owned();
-        let spec: Option<ApplicationSpec> = self
-            .store
-            .read(move |conn| accounts::application(conn, &id))
-            .await?;
+        let spec: Option<ApplicationSpec> = self.store.application(application).await?;
         let spec = spec.ok_or_else(|| ApiError::NotFound {
             what: "application".to_owned(),
             id: application.to_owned(),
@@ -333,11 +329,7 @@ impl Engine {
         fingerprint: [u8; 32],
         request: PaymentRequest,
     ) -> Result<Submitted, ApiError> {
-        let received = payment.clone();
-        let begun = self
-            .store
-            .write(move |conn| payments::begin(conn, &received, &fingerprint))
-            .await?;
+        let begun = self.store.begin(&payment, &fingerprint).await?;
         match begun {
             Begun::Created { .. } => {}
             Begun::Existing {
@@ -423,11 +415,7 @@ impl Engine {
             if status == PaymentStatus::Approved {
                 payment.confirmation_code = Some(confirmation_code(self.entropy.next_u64()));
             }
-            let (record, decision_ref) = (payment.clone(), Arc::clone(&decision));
-            let decided = self
-                .store
-                .write(move |conn| payments::decide(conn, &record, &decision_ref))
-                .await?;
+            let decided = self.store.decide(&payment, &decision).await?;
             match decided {
                 Decided::Committed => {
                     tracing::debug!(payment = %payment.id, status = %payment.status, "payment moved");
@@ -465,9 +453,8 @@ impl Engine {
     }
 
     async fn stored(&self, id: &str) -> Result<Payment, ApiError> {
-        let key = id.to_owned();
         self.store
-            .read(move |conn| payments::by_id(conn, &key))
+            .payment(id)
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 what: "payment".to_owned(),
@@ -542,23 +529,20 @@ impl Engine {
     /// Fills the queue figures with the last hour's decisions (at start).
     pub async fn load_figures(&self) -> Result<(), StoreError> {
         let since = self.clock.now_ms() - 3_600_000;
-        let figures = Arc::clone(&self.figures);
+        let counted = Arc::clone(&self.figures);
         self.store
-            .read(move |conn| {
-                let mut loading = figures.loading();
-                payments::for_each_decided_since(conn, since, |p| {
-                    // Counted by status now, as a void left them live; one in doubt is not decided.
-                    if matches!(p.status, PaymentStatus::InDoubt | PaymentStatus::Processing) {
-                        return;
-                    }
-                    loading.record(&figures::Decision {
-                        application: p.application,
-                        status: p.status,
-                        amount: p.amount,
-                        latency_ms: Some(u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0)),
-                        decided_ms: p.decided_ms,
-                    });
-                })
+            .for_each_decided_since(since, move |p| {
+                // Counted by status now, as a void left them live; one in doubt is not decided.
+                if matches!(p.status, PaymentStatus::InDoubt | PaymentStatus::Processing) {
+                    return;
+                }
+                counted.record(&figures::Decision {
+                    application: p.application,
+                    status: p.status,
+                    amount: p.amount,
+                    latency_ms: Some(u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0)),
+                    decided_ms: p.decided_ms,
+                });
             })
             .await
     }
@@ -576,19 +560,16 @@ impl Engine {
             amount: p.amount,
             code: p.code,
         };
-        let visible = apps.clone();
         let unsettled = self
             .store
-            .read(move |conn| payments::unsettled_in(conn, &visible, MAX_QUEUE_ITEMS as u32))
+            .unsettled_in(&apps, MAX_QUEUE_ITEMS as u32)
             .await?
             .into_iter()
             .map(queue_item)
             .collect();
         let recent_failures = self
             .store
-            .read(move |conn| {
-                payments::recent_failures(conn, now - 3_600_000, &apps, MAX_QUEUE_ITEMS as u32)
-            })
+            .recent_failures(now - 3_600_000, &apps, MAX_QUEUE_ITEMS as u32)
             .await?
             .into_iter()
             .map(queue_item)

@@ -7,8 +7,8 @@
 use super::{Engine, audit_entry, decision_of};
 use crate::auth::Caller;
 use crate::processor::{Inquiry, Outcome, ProcessorError};
+use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
-use crate::store::{StoreError, payments};
 use cip_common::error::ApiError;
 use cip_common::event::EventKind;
 use cip_common::payment::{Payment, outcome_message};
@@ -130,7 +130,7 @@ impl Engine {
     /// the payments lately reported not charged, and voids any approval that turned up for one.
     /// Returns how many were settled.
     pub async fn resolve_unsettled(&self) -> Result<usize, StoreError> {
-        let unsettled = self.store.read(payments::unsettled).await?;
+        let unsettled = self.store.unsettled().await?;
         let mut settled = 0;
         for payment in unsettled {
             let followed = self
@@ -166,10 +166,7 @@ impl Engine {
     /// approval that turned up for one (a processor should have refused it after the reversal).
     async fn watch_not_charged(&self) -> Result<(), StoreError> {
         let since = self.clock.now_ms() - LATE_WATCH_MS;
-        let watched = self
-            .store
-            .read(move |conn| payments::not_charged_since(conn, since, MAX_WATCHED))
-            .await?;
+        let watched = self.store.not_charged_since(since, MAX_WATCHED).await?;
         for payment in watched {
             let approved = payment.code.as_deref() == Some(LATE_APPROVAL_CODE)
                 || matches!(
@@ -232,11 +229,9 @@ impl Engine {
         let from = payment.code.take();
         payment.message = Some(outcome_message(code).to_owned());
         payment.code = Some(code.to_owned());
-        let (record, at_ms) = (payment.clone(), self.clock.now_ms());
+        let at_ms = self.clock.now_ms();
         self.store
-            .write(move |conn| {
-                payments::note_failed(conn, &record, from.as_deref(), kind, at_ms, audit.as_ref())
-            })
+            .note_failed(&payment, from.as_deref(), kind, at_ms, audit)
             .await?;
         Ok(payment)
     }

@@ -131,29 +131,18 @@ impl Handoffs {
             created_ms: now,
             expires_ms: now + LINK_VALID_MS,
         };
-        let link_hash = link_hash(&link);
-        let stored = handoff.clone();
-        self.store
-            .write(move |conn| handoffs::insert(conn, &stored, &link_hash))
-            .await?;
+        self.store.add_handoff(&handoff, &link_hash(&link)).await?;
         Ok(Registered { handoff, link })
     }
 
     /// The hand-off `id` if `application` owns it, with the payment that counts and where it
     /// stands; another application's hand-off is not found.
     pub async fn find(&self, application: &str, id: &str) -> Result<Found, ApiError> {
-        let wanted = id.to_owned();
-        let found = self
+        let (handoff, payment) = self
             .store
-            .read(move |conn| {
-                let Some(handoff) = handoffs::by_id(conn, &wanted)? else {
-                    return Ok(None);
-                };
-                let payments = handoffs::payments_of(conn, &handoff)?;
-                Ok(Some((handoff, standing::counting(payments))))
-            })
-            .await?;
-        let (handoff, payment) = found
+            .handoff(id)
+            .await?
+            .map(|(handoff, payments)| (handoff, standing::counting(payments)))
             .filter(|(handoff, _)| handoff.application == application)
             .ok_or_else(|| ApiError::NotFound {
                 what: "hand-off".to_owned(),
@@ -171,17 +160,13 @@ impl Handoffs {
     /// a link preview that fetches it leaves it for the customer.
     pub async fn linked(&self, link: &str) -> Result<Option<Handoff>, StoreError> {
         let (hash, now) = (link_hash(link), self.engine.clock().now_ms());
-        self.store
-            .read(move |conn| handoffs::unused_link(conn, &hash, now))
-            .await
+        self.store.unused_link(&hash, now).await
     }
 
     /// Spends the link: its hand-off the first time, nothing ever after.
     pub async fn spend_link(&self, link: &str) -> Result<Option<Handoff>, StoreError> {
         let (hash, now) = (link_hash(link), self.engine.clock().now_ms());
-        self.store
-            .write(move |conn| handoffs::use_link(conn, &hash, now))
-            .await
+        self.store.use_link(&hash, now).await
     }
 
     /// A new form key for `handoff_id`: the hand-off's key prefix, which ties the payment to it in

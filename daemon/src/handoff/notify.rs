@@ -7,7 +7,7 @@
 
 use crate::engine::Engine;
 use crate::store::Store;
-use crate::store::handoffs::{self, Delivery};
+use crate::store::handoffs::Delivery;
 use cip_common::payment::Payment;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -77,11 +77,7 @@ impl Notifier {
         let Some(url) = form.spec.callback_url.clone() else {
             return;
         };
-        let id = handoff_id.clone();
-        let told = self
-            .store
-            .read(move |conn| handoffs::notified(conn, &id))
-            .await;
+        let told = self.store.notified(&handoff_id).await;
         if told.unwrap_or(true) || !self.lock_sending().insert(handoff_id.clone()) {
             return;
         }
@@ -113,11 +109,7 @@ impl Notifier {
                     }
                     tokio::time::sleep(GATHER).await;
                     let upto = *committed.borrow_and_update();
-                    match self
-                        .store
-                        .read(move |conn| handoffs::approved_between(conn, seen, upto))
-                        .await
-                    {
+                    match self.store.approved_between(seen, upto).await {
                         Ok(approved) => {
                             seen = upto;
                             for (handoff_id, payment) in approved {
@@ -135,11 +127,7 @@ impl Notifier {
 
     async fn sweep(self: &Arc<Self>) {
         let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
-        match self
-            .store
-            .read(move |conn| handoffs::to_notify(conn, since))
-            .await
-        {
+        match self.store.to_notify(since).await {
             Ok(found) => {
                 for (handoff_id, payment) in found {
                     self.notify(handoff_id, payment).await;
@@ -180,22 +168,15 @@ impl Notifier {
                 Err(e) if e.is_timeout() => (false, "no answer in time".to_owned()),
                 Err(_) => (false, "could not connect".to_owned()),
             };
-            let (handoff, payment_id) = (handoff_id.to_owned(), payment.id.clone());
-            let attempt = u32::try_from(attempt + 1).expect("a handful of attempts");
             let written = self
                 .store
-                .write(move |conn| {
-                    handoffs::record_delivery(
-                        conn,
-                        &Delivery {
-                            handoff_id: &handoff,
-                            payment_id: &payment_id,
-                            attempt,
-                            at_ms,
-                            outcome: &outcome,
-                            taken,
-                        },
-                    )
+                .record_delivery(Delivery {
+                    handoff_id: handoff_id.to_owned(),
+                    payment_id: payment.id.clone(),
+                    attempt: u32::try_from(attempt + 1).expect("a handful of attempts"),
+                    at_ms,
+                    outcome,
+                    taken,
                 })
                 .await;
             if let Err(e) = written {

@@ -11,13 +11,14 @@
 
 use super::{export_csv, rfc3339};
 use crate::clock::{Clock, Entropy};
-use crate::store::Store;
 use crate::store::accounts::AuditEntry;
-use crate::store::batches::{self, Claimed, Transmitted};
+use crate::store::batches::{Claimed, Transmitted};
 use crate::store::payments::Selection;
+use crate::store::{Rows, Store};
 use anyhow::Context;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
+use cip_common::payment::Payment;
 use cip_common::status::PaymentStatus;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -122,19 +123,14 @@ fn remove_stale_parts(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the batch's file and manifest from its claim; returns the file's sha256 and what its
-/// approved payments come to.
+/// Writes the batch's file and manifest from `payments`, those of its claim; returns the file's
+/// sha256 and what its approved payments come to.
 fn write_files(
-    conn: &rusqlite::Connection,
+    payments: Rows<Payment>,
     spec: &ApplicationSpec,
     batch: &Claimed,
     dir: &Path,
 ) -> anyhow::Result<(String, Money)> {
-    let selection = Selection {
-        application: spec.id.clone(),
-        batch: Some(batch.id.clone()),
-        ..Selection::default()
-    };
     let file = format!("{}.csv", batch.id);
     let mut totals: BTreeMap<&'static str, StatusTotal> = BTreeMap::new();
     let sha256 = write_atomically(dir, &file, |out| {
@@ -142,7 +138,7 @@ fn write_files(
             inner: out,
             hash: Sha256::new(),
         };
-        export_csv(conn, spec, &selection, &mut hashing, |p, _| {
+        export_csv(spec, true, payments, &mut hashing, |p, _| {
             let total = totals.entry(p.status.code()).or_default();
             total.count += 1;
             total.minor += p.amount.minor;
@@ -211,13 +207,16 @@ pub async fn run(
             cip_common::payment::batch_id(clock.now_ms(), entropy.next_u64()),
             clock.now_ms(),
         );
-        let batch = store
-            .write(move |conn| batches::claim(conn, &application, &id, now_ms))
-            .await?;
+        let batch = store.claim_batch(&application, &id, now_ms).await?;
+        let claimed = Selection {
+            application: spec.id.clone(),
+            batch: Some(batch.id.clone()),
+            ..Selection::default()
+        };
         let (sha256, approved) = store
-            .read({
+            .with_selected(claimed, {
                 let (spec, batch, dir) = (spec.clone(), batch.clone(), dir.clone());
-                move |conn| Ok(write_files(conn, &spec, &batch, &dir))
+                move |payments| write_files(payments, &spec, &batch, &dir)
             })
             .await?
             .with_context(|| format!("batch {} was not written", batch.id))?;
@@ -232,19 +231,12 @@ pub async fn run(
                 spec.id, batch.id, batch.payment_count
             ),
         };
-        let marked = batch.clone();
         store
-            .write(move |conn| {
-                batches::transmitted(
-                    conn,
-                    &Transmitted {
-                        batch: &marked,
-                        sha256: &sha256,
-                        approved,
-                        at_ms: audit.at_ms,
-                        audit: &audit,
-                    },
-                )
+            .batch_transmitted(Transmitted {
+                batch: batch.clone(),
+                sha256,
+                approved,
+                audit,
             })
             .await?;
         files.push(BatchFile {

@@ -14,15 +14,14 @@ pub mod reconcile;
 pub mod schedule;
 
 use crate::clock::Clock;
-use crate::store::accounts::{self, AuditEntry};
-use crate::store::payments::{self, Selection};
+use crate::store::accounts::AuditEntry;
+use crate::store::payments::Selection;
 use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{MethodSummary, Payment};
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
-use rusqlite::Connection;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -76,14 +75,14 @@ fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
-/// Writes the selected payments of `spec`'s application as CSV to `out`, one row at a time;
-/// returns how many rows. Each payment is first shown to `take` with the most bytes its row
-/// can come to (CSV quoted, then escaped in a JSON string); a break leaves it and the rest out.
-/// The header comes first unless the selection continues after a payment.
+/// Writes `payments` of `spec`'s application as CSV to `out`, one row at a time, the header
+/// first when `header`; returns how many rows. Each payment is first shown to `take` with the
+/// most bytes its row can come to (CSV quoted, then escaped in a JSON string); a break leaves
+/// it and the rest out.
 pub fn export_csv(
-    conn: &Connection,
     spec: &ApplicationSpec,
-    selection: &Selection,
+    header: bool,
+    payments: impl Iterator<Item = Result<Payment, StoreError>>,
     out: impl Write,
     mut take: impl FnMut(&Payment, usize) -> ControlFlow<()>,
 ) -> Result<u64, StoreError> {
@@ -94,7 +93,7 @@ pub fn export_csv(
         .iter()
         .map(|f| format!("field:{}", f.name))
         .collect();
-    if selection.after.is_none() {
+    if header {
         csv.write_record(
             BEFORE_FIELDS
                 .iter()
@@ -104,7 +103,9 @@ pub fn export_csv(
         )
         .map_err(io)?;
     }
-    let rows = payments::for_each_selected(conn, selection, |p: Payment| {
+    let mut rows = 0;
+    for p in payments {
+        let p = p?;
         let amount = p.amount.plain_decimal();
         let brand = match &p.method {
             MethodSummary::Card { brand, .. } => brand.code().to_owned(),
@@ -138,12 +139,12 @@ pub fn export_csv(
         ]);
         let most_bytes = record.iter().map(|cell| 6 * cell.len() + 8).sum();
         if take(&p, most_bytes).is_break() {
-            return Ok(ControlFlow::Break(()));
+            break;
         }
         csv.write_record(record.iter().map(|cell| neutralized(cell).into_owned()))
             .map_err(io)?;
-        Ok(ControlFlow::Continue(()))
-    })?;
+        rows += 1;
+    }
     csv.flush()
         .map_err(|e| StoreError::Corrupt(format!("the export could not be written: {e}")))?;
     Ok(rows)
@@ -179,16 +180,12 @@ impl Reports {
         let chosen = format!("application:{} {selection:?}", spec.id);
         let rows = self
             .store
-            .read(move |conn| {
-                export_csv(conn, &spec, &selection, out, |_, _| {
-                    ControlFlow::Continue(())
-                })
+            .with_selected(selection, move |payments| {
+                export_csv(&spec, true, payments, out, |_, _| ControlFlow::Continue(()))
             })
-            .await?;
+            .await??;
         let entry = self.audited(runner, format!("{chosen} rows:{rows}"));
-        self.store
-            .write(move |conn| accounts::audit(conn, &entry))
-            .await?;
+        self.store.audit(&entry).await?;
         Ok(rows)
     }
 
@@ -210,9 +207,9 @@ impl Reports {
         };
         let (csv, rows, last, more) = self
             .store
-            .read(move |conn| {
+            .with_selected(selection, move |payments| {
                 let (mut csv, mut last, mut left, mut more) = (Vec::new(), None, max_bytes, false);
-                let rows = export_csv(conn, &spec, &selection, &mut csv, |p, bytes| {
+                let rows = export_csv(&spec, first, payments, &mut csv, |p, bytes| {
                     if bytes > left && last.is_some() {
                         more = true;
                         return ControlFlow::Break(());
@@ -221,17 +218,15 @@ impl Reports {
                     last = Some(p.id.clone());
                     ControlFlow::Continue(())
                 })?;
-                Ok((csv, rows, last, more))
+                Ok::<_, StoreError>((csv, rows, last, more))
             })
-            .await?;
+            .await??;
         if first {
             let entry = self.audited(
                 runner,
                 format!("application:{} {filter:?} in parts", filter.application),
             );
-            self.store
-                .write(move |conn| accounts::audit(conn, &entry))
-                .await?;
+            self.store.audit(&entry).await?;
         }
         Ok(ExportPart {
             csv: String::from_utf8(csv).map_err(|e| StoreError::Corrupt(e.to_string()))?,

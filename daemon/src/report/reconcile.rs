@@ -2,7 +2,7 @@
 //! status and method, with every one still unsettled, for `cipd report reconcile` and the
 //! console's reports view.
 
-use crate::store::{Store, StoreError, payments};
+use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
@@ -16,15 +16,8 @@ pub async fn reconcile(
     day: Date,
 ) -> Result<Reconciliation, StoreError> {
     let (from_ms, to_ms) = calendar::day_bounds_ms(&spec.zone(), day);
-    let application = spec.id.clone();
-    let (lines, unsettled) = store
-        .read(move |conn| {
-            Ok((
-                payments::span_lines(conn, &application, from_ms, to_ms)?,
-                payments::unsettled_in_span(conn, &application, from_ms, to_ms)?,
-            ))
-        })
-        .await?;
+    let lines = store.span_lines(&spec.id, from_ms, to_ms).await?;
+    let unsettled = store.unsettled_in_span(&spec.id, from_ms, to_ms).await?;
     Ok(Reconciliation {
         application: spec.id.clone(),
         day,

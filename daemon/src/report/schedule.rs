@@ -5,7 +5,7 @@
 use super::batch;
 use super::{Reports, Runner};
 use crate::engine::Engine;
-use crate::store::{Store, batches};
+use crate::store::Store;
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use std::path::PathBuf;
@@ -22,11 +22,7 @@ pub async fn run(reports: Reports, engine: Arc<Engine>, outbox: PathBuf) {
         origin: format!("cipd pid={}", std::process::id()),
     };
     loop {
-        match reports
-            .store
-            .read(crate::store::accounts::applications)
-            .await
-        {
+        match reports.store.applications().await {
             Ok(applications) => {
                 for spec in applications {
                     if let Err(e) =
@@ -59,10 +55,7 @@ async fn run_if_due(
         return Ok(());
     };
     let due_ms = calendar::last_due_ms(&spec.zone(), at, engine.clock().now_ms());
-    let application = spec.id.clone();
-    let done_since = store
-        .read(move |conn| batches::done_since_ms(conn, &application))
-        .await?;
+    let done_since = store.batch_done_since_ms(&spec.id).await?;
     if done_since.is_some_and(|ms| ms >= due_ms) {
         return Ok(());
     }

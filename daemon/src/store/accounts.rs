@@ -1,40 +1,9 @@
-//! SQL for applications, users and their grants, sessions, and the append-only audit log.
+//! Applications, users and their grants, sign-in failures and lockouts, sessions, and the
+//! append-only audit log.
 
-use super::StoreError;
+use super::{Backend, Store, StoreError, postgres, sqlite};
 use cip_common::form::ApplicationSpec;
 use cip_common::session::Role;
-use rusqlite::{Connection, OptionalExtension, params};
-
-pub fn add_application(
-    conn: &Connection,
-    spec: &ApplicationSpec,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.prepare_cached("INSERT INTO applications (id, spec, created_ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![spec.id, json, now_ms])?;
-    Ok(())
-}
-
-pub fn applications(conn: &Connection) -> Result<Vec<ApplicationSpec>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT spec FROM applications ORDER BY id")?;
-    let texts: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    texts
-        .iter()
-        .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .collect()
-}
-
-pub fn application(conn: &Connection, id: &str) -> Result<Option<ApplicationSpec>, StoreError> {
-    let json: Option<String> = conn
-        .prepare_cached("SELECT spec FROM applications WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .transpose()
-}
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
@@ -46,224 +15,12 @@ pub struct UserRow {
     pub applications: Vec<String>,
 }
 
-pub fn add_user(
-    conn: &Connection,
-    id: &str,
-    role: Role,
-    password_hash: &str,
-    applications: &[String],
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO users (id, role, password_hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, role.code(), password_hash, now_ms])?;
-    let mut grant = conn.prepare_cached(
-        "INSERT INTO user_applications (user_id, application_id) VALUES (?1, ?2)",
-    )?;
-    for app in applications {
-        grant.execute(params![id, app])?;
-    }
-    Ok(())
-}
-
-pub fn user(conn: &Connection, id: &str) -> Result<Option<UserRow>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT id, role, password_hash, failed_attempts, locked_until_ms FROM users WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            let role: String = r.get(1)?;
-            Ok(UserRow {
-                id: r.get(0)?,
-                role: Role::from_code(&role).unwrap_or(Role::Agent),
-                password_hash: r.get(2)?,
-                failed_attempts: r.get(3)?,
-                locked_until_ms: r.get(4)?,
-                applications: Vec::new(),
-            })
-        })
-        .optional()?;
-    let Some(mut row) = row else { return Ok(None) };
-    row.applications = grants(conn, id)?;
-    Ok(Some(row))
-}
-
-fn grants(conn: &Connection, user: &str) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT application_id FROM user_applications WHERE user_id = ?1 ORDER BY application_id",
-    )?;
-    let apps = stmt
-        .query_map([user], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(apps)
-}
-
-pub fn users(conn: &Connection) -> Result<Vec<UserRow>, StoreError> {
-    let ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM users ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    ids.iter()
-        .filter_map(|id| user(conn, id).transpose())
-        .collect()
-}
-
-/// Sets a user's password, keeping the one it replaces in the history. Returns false for an
-/// unknown user.
-pub fn set_password(
-    conn: &Connection,
-    id: &str,
-    password_hash: &str,
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO password_history (user_id, password_hash, replaced_ms)
-         SELECT id, password_hash, ?2 FROM users WHERE id = ?1",
-    )?
-    .execute(params![id, now_ms])?;
-    Ok(conn
-        .prepare_cached("UPDATE users SET password_hash = ?1 WHERE id = ?2")?
-        .execute(params![password_hash, id])?
-        > 0)
-}
-
-/// The user's current password hash and the ones before it, newest first, `max` in all.
-pub fn recent_password_hashes(
-    conn: &Connection,
-    id: &str,
-    max: u32,
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT password_hash FROM (
-             SELECT password_hash, 1 AS current, 0 AS at FROM users WHERE id = ?1
-             UNION ALL
-             SELECT password_hash, 0, replaced_ms FROM password_history WHERE user_id = ?1)
-         ORDER BY current DESC, at DESC LIMIT ?2",
-    )?;
-    let hashes = stmt.query_map(params![id, max], |r| r.get(0))?;
-    Ok(hashes.collect::<Result<_, _>>()?)
-}
-
-/// Clears failed attempts and any lockout. Returns false for an unknown user.
-pub fn unlock(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL WHERE id = ?1",
-        )?
-        .execute([id])?
-        > 0)
-}
-
-/// Counts a failed sign-in (a lockout that has run out starts the count again); at
-/// `max_failures` in a row the user is locked until `lock_until_ms`. Returns the lockout end when
-/// this failure locked the user.
-pub fn record_failure(
-    conn: &Connection,
-    id: &str,
-    max_failures: u32,
-    now_ms: i64,
-    lock_until_ms: i64,
-) -> Result<Option<i64>, StoreError> {
-    let locked: Option<i64> = conn
-        .prepare_cached(
-            "UPDATE users SET
-                failed_attempts = (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1,
-                locked_until_ms = CASE
-                    WHEN (CASE WHEN locked_until_ms <= ?3 THEN 0 ELSE failed_attempts END) + 1 >= ?2 THEN ?4
-                    WHEN locked_until_ms <= ?3 THEN NULL
-                    ELSE locked_until_ms END
-             WHERE id = ?1
-             RETURNING CASE WHEN failed_attempts >= ?2 THEN locked_until_ms END",
-        )?
-        .query_row(params![id, max_failures, now_ms, lock_until_ms], |r| r.get(0))
-        .optional()?
-        .flatten();
-    Ok(locked)
-}
-
-pub fn reset_failures(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL WHERE id = ?1 AND failed_attempts > 0",
-    )?
-    .execute([id])?;
-    Ok(())
-}
-
 #[derive(Clone, Debug)]
 pub struct SessionRow {
     pub user: String,
     pub application: String,
     pub last_seen_ms: i64,
     pub ended: bool,
-}
-
-pub fn add_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-    user: &str,
-    application: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO sessions (token_hash, user_id, application_id, created_ms, last_seen_ms)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-    )?
-    .execute(params![token_hash.as_slice(), user, application, now_ms])?;
-    Ok(())
-}
-
-pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT user_id, application_id, last_seen_ms, ended_ms IS NOT NULL FROM sessions WHERE token_hash = ?1",
-        )?
-        .query_row([token_hash.as_slice()], |r| {
-            Ok(SessionRow {
-                user: r.get(0)?,
-                application: r.get(1)?,
-                last_seen_ms: r.get(2)?,
-                ended: r.get(3)?,
-            })
-        })
-        .optional()?)
-}
-
-/// Records a session's use; false when the session was ended meanwhile (a sign-out elsewhere,
-/// a password change).
-pub fn touch_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-    now_ms: i64,
-) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2)
-             WHERE token_hash = ?1 AND ended_ms IS NULL",
-        )?
-        .execute(params![token_hash.as_slice(), now_ms])?
-        > 0)
-}
-
-/// Ends every open session of a user (after its password changes).
-pub fn end_sessions_of(conn: &Connection, user: &str, now_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE sessions SET ended_ms = ?2 WHERE user_id = ?1 AND ended_ms IS NULL",
-        )?
-        .execute(params![user, now_ms])?)
-}
-
-pub fn end_session(
-    conn: &Connection,
-    token_hash: &[u8; 32],
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE sessions SET ended_ms = ?2 WHERE token_hash = ?1 AND ended_ms IS NULL",
-    )?
-    .execute(params![token_hash.as_slice(), now_ms])?;
-    Ok(())
 }
 
 /// One security event: who did what to which object, from where, when, and how it went.
@@ -277,41 +34,6 @@ pub struct AuditEntry {
     pub object: String,
 }
 
-pub fn audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (at_ms, actor, action, outcome, origin, object) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        entry.at_ms,
-        entry.actor,
-        entry.action,
-        if entry.success { "success" } else { "failure" },
-        entry.origin,
-        entry.object
-    ])?;
-    Ok(())
-}
-
-/// The newest audit entries, newest first.
-pub fn audit_entries(conn: &Connection, limit: u32) -> Result<Vec<AuditEntryRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT at_ms, actor, action, outcome, origin, object FROM audit_log ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt
-        .query_map([limit], |r| {
-            Ok(AuditEntryRow {
-                at_ms: r.get(0)?,
-                actor: r.get(1)?,
-                action: r.get(2)?,
-                outcome: r.get(3)?,
-                origin: r.get(4)?,
-                object: r.get(5)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntryRow {
     pub at_ms: i64,
@@ -320,4 +42,360 @@ pub struct AuditEntryRow {
     pub outcome: String,
     pub origin: String,
     pub object: String,
+}
+
+/// What adding a user came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UserAdded {
+    Added,
+    Exists,
+    /// An application to grant is not in the store.
+    NoApplication(String),
+}
+
+/// A refused sign-in: its audit entry, and the user and application the supervisors' feed names.
+#[derive(Clone, Debug)]
+pub struct FailedSignIn {
+    pub entry: AuditEntry,
+    pub application: Option<String>,
+    pub user: String,
+}
+
+/// When failures lock a user: at `max_failures` in a row, until `until_ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct Lockout {
+    pub max_failures: u32,
+    pub now_ms: i64,
+    pub until_ms: i64,
+}
+
+impl Store {
+    /// Adds an application, audited, unless one has its id; false when one has.
+    pub async fn add_application(
+        &self,
+        spec: &ApplicationSpec,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (spec, entry) = (spec.clone(), entry.clone());
+                db.write(move |c| sqlite::accounts::add_new_application(c, &spec, &entry))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::add_new_application(db, spec, entry))
+                    .await
+            }
+        }
+    }
+
+    pub async fn applications(&self) -> Result<Vec<ApplicationSpec>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(sqlite::accounts::applications).await,
+            Backend::Postgres(db) => {
+                db.run(async { postgres::accounts::applications(&db.client().await?).await })
+                    .await
+            }
+        }
+    }
+
+    pub async fn application(&self, id: &str) -> Result<Option<ApplicationSpec>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.read(move |c| sqlite::accounts::application(c, &id))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::accounts::application(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    /// Adds `user` (its failure count and lockout are ignored), audited.
+    pub async fn add_user(
+        &self,
+        user: &UserRow,
+        entry: &AuditEntry,
+    ) -> Result<UserAdded, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (user, entry) = (user.clone(), entry.clone());
+                db.write(move |c| sqlite::accounts::add_new_user(c, &user, &entry))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::add_new_user(db, user, entry))
+                    .await
+            }
+        }
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.read(move |c| sqlite::accounts::user(c, &id)).await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::accounts::user(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(sqlite::accounts::users).await,
+            Backend::Postgres(db) => {
+                db.run(async { postgres::accounts::users(&db.client().await?).await })
+                    .await
+            }
+        }
+    }
+
+    /// The user's current password hash and the ones before it, newest first, `max` in all.
+    pub async fn recent_password_hashes(
+        &self,
+        id: &str,
+        max: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.read(move |c| sqlite::accounts::recent_password_hashes(c, &id, max))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::accounts::recent_password_hashes(&db.client().await?, id, max).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Sets a user's password, keeping the old one in the history, ends the sessions the old
+    /// one opened, and audits it; false for an unknown user.
+    pub async fn change_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (id, hash, entry) = (id.to_owned(), password_hash.to_owned(), entry.clone());
+                db.write(move |c| sqlite::accounts::change_password(c, &id, &hash, &entry))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::change_password(
+                    db,
+                    id,
+                    password_hash,
+                    entry,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Lifts a user's lockout, audited as `entry.actor`'s and shown to the supervisors of
+    /// `application` (or of the user's first application); false for an unknown user.
+    pub async fn unlock_user(
+        &self,
+        id: &str,
+        application: Option<&str>,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (id, application, entry) =
+                    (id.to_owned(), application.map(str::to_owned), entry.clone());
+                db.write(move |c| {
+                    sqlite::accounts::unlock_user(c, &id, application.as_deref(), &entry)
+                })
+                .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::unlock_user(db, id, application, entry))
+                    .await
+            }
+        }
+    }
+
+    /// A sign-in refused without counting against the user (one unknown, or locked already),
+    /// audited and shown to supervisors.
+    pub async fn sign_in_failed(&self, failed: FailedSignIn) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::accounts::sign_in_failed(c, &failed))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::sign_in_failed(db, &failed))
+                    .await
+            }
+        }
+    }
+
+    /// A wrong password, counted, audited and shown; returns the lockout's end when this
+    /// failure locked the user.
+    pub async fn count_failed_sign_in(
+        &self,
+        failed: FailedSignIn,
+        lockout: Lockout,
+    ) -> Result<Option<i64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::accounts::count_failed_sign_in(c, &failed, &lockout))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::count_failed_sign_in(
+                    db, &failed, &lockout,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Clears a user's failed attempts and any lockout.
+    pub async fn reset_failures(&self, id: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.write(move |c| sqlite::accounts::reset_failures(c, &id))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::accounts::reset_failures(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    /// Opens a session of `user` in `application` under the token's hash, audited and shown to
+    /// supervisors as a sign-in.
+    pub async fn open_session(
+        &self,
+        token_hash: &[u8; 32],
+        user: &str,
+        application: &str,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (hash, user, application, entry) = (
+                    *token_hash,
+                    user.to_owned(),
+                    application.to_owned(),
+                    entry.clone(),
+                );
+                db.write(move |c| {
+                    sqlite::accounts::open_session(c, &hash, &user, &application, &entry)
+                })
+                .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::open_session(
+                    db,
+                    token_hash,
+                    user,
+                    application,
+                    entry,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// Ends a session (a sign-out, an idle expiry) at `entry.at_ms`, audited.
+    pub async fn close_session(
+        &self,
+        token_hash: &[u8; 32],
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (hash, entry) = (*token_hash, entry.clone());
+                db.write(move |c| sqlite::accounts::close_session(c, &hash, &entry))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::accounts::close_session(db, token_hash, entry))
+                    .await
+            }
+        }
+    }
+
+    /// Records a session's use; false when it was ended meanwhile (a sign-out elsewhere, a
+    /// password change).
+    pub async fn touch_session(
+        &self,
+        token_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let hash = *token_hash;
+                db.write(move |c| sqlite::accounts::touch_session(c, &hash, now_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::accounts::touch_session(&db.client().await?, token_hash, now_ms).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// A session and its user.
+    pub async fn session(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let hash = *token_hash;
+                db.read(move |c| sqlite::accounts::session_of(c, &hash))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::accounts::session_of(&db.client().await?, token_hash).await
+                })
+                .await
+            }
+        }
+    }
+
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let entry = entry.clone();
+                db.write(move |c| sqlite::accounts::audit(c, &entry)).await
+            }
+            Backend::Postgres(db) => db.run(postgres::accounts::audit_one(db, entry)).await,
+        }
+    }
+
+    /// The newest audit entries, newest first.
+    pub async fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntryRow>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::accounts::audit_entries(c, limit))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::accounts::audit_entries(&db.client().await?, limit).await
+                })
+                .await
+            }
+        }
+    }
 }

@@ -1,11 +1,9 @@
-//! SQL for batch reports: claiming an application's decided payments for one batch, and
-//! recording that its file reached the outbox.
+//! Batch reports: claiming an application's decided payments for one batch, and recording that
+//! its file reached the outbox.
 
-use super::StoreError;
-use super::accounts::{self, AuditEntry};
-use super::events::{self, BatchEvent};
+use super::accounts::AuditEntry;
+use super::{Backend, Store, StoreError, postgres, sqlite};
 use cip_common::money::Money;
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// A batch and the payments it has claimed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,114 +16,65 @@ pub struct Claimed {
     pub unfinished: bool,
 }
 
-/// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
-/// batch `id` claiming every decided payment of `application` that no batch holds (none twice:
-/// one transaction claims them, and a payment's batch never changes).
-pub fn claim(
-    conn: &Connection,
-    application: &str,
-    id: &str,
-    now_ms: i64,
-) -> Result<Claimed, StoreError> {
-    let unfinished = conn
-        .prepare_cached(
-            "SELECT id, created_ms, payment_count FROM batches
-             WHERE application_id = ?1 AND transmitted_ms IS NULL ORDER BY created_ms LIMIT 1",
-        )?
-        .query_row([application], |r| {
-            Ok(Claimed {
-                id: r.get(0)?,
-                application: application.to_owned(),
-                created_ms: r.get(1)?,
-                payment_count: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
-                unfinished: true,
-            })
-        })
-        .optional()?;
-    if let Some(batch) = unfinished {
-        return Ok(batch);
-    }
-    conn.prepare_cached(
-        "INSERT INTO batches (id, application_id, created_ms, payment_count) VALUES (?1, ?2, ?3, 0)",
-    )?
-    .execute(params![id, application, now_ms])?;
-    let count = conn
-        .prepare_cached(
-            "UPDATE payments SET batch_id = ?1
-             WHERE application_id = ?2 AND batch_id IS NULL
-               AND status IN ('approved', 'declined', 'failed', 'voided')",
-        )?
-        .execute(params![id, application])?;
-    // The batch is new, so it holds exactly what this claim took: a payment already in it
-    // would be reported twice.
-    let held: i64 = conn
-        .prepare_cached("SELECT count(*) FROM payments WHERE batch_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
-    if usize::try_from(held).ok() != Some(count) {
-        return Err(StoreError::Broken(format!(
-            "batch {id} holds {held} payments after a claim of {count}"
-        )));
-    }
-    conn.prepare_cached("UPDATE batches SET payment_count = ?1 WHERE id = ?2")?
-        .execute(params![i64::try_from(count).unwrap_or(i64::MAX), id])?;
-    Ok(Claimed {
-        id: id.to_owned(),
-        application: application.to_owned(),
-        created_ms: now_ms,
-        payment_count: count as u64,
-        unfinished: false,
-    })
-}
-
 /// What a complete batch file holds, for its record and its event.
-pub struct Transmitted<'a> {
-    pub batch: &'a Claimed,
-    pub sha256: &'a str,
+pub struct Transmitted {
+    pub batch: Claimed,
+    pub sha256: String,
     pub approved: Money,
-    pub at_ms: i64,
-    pub audit: &'a AuditEntry,
+    /// Its entry, and its time the batch's.
+    pub audit: AuditEntry,
 }
 
-/// Records that the batch's file is complete in the outbox, with its `batch.transmitted` event
-/// and audit entry, unless another run recorded it first.
-pub fn transmitted(conn: &Connection, done: &Transmitted<'_>) -> Result<(), StoreError> {
-    let first = conn
-        .prepare_cached(
-            "UPDATE batches SET sha256 = ?1, transmitted_ms = ?2
-             WHERE id = ?3 AND transmitted_ms IS NULL",
-        )?
-        .execute(params![done.sha256, done.at_ms, done.batch.id])?;
-    if first == 0 {
-        return Ok(());
+impl Store {
+    /// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
+    /// batch `id` claiming every decided payment of `application` that no batch holds (none
+    /// twice: one transaction claims them, and a payment's batch never changes).
+    pub async fn claim_batch(
+        &self,
+        application: &str,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<Claimed, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (application, id) = (application.to_owned(), id.to_owned());
+                db.write(move |c| sqlite::batches::claim(c, &application, &id, now_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::batches::claim(db, application, id, now_ms))
+                    .await
+            }
+        }
     }
-    events::insert_batch_event(
-        conn,
-        &BatchEvent {
-            at_ms: done.at_ms,
-            application: &done.batch.application,
-            batch_id: &done.batch.id,
-            payment_count: done.batch.payment_count,
-            approved: done.approved,
-            by: &done.audit.actor,
-        },
-    )?;
-    accounts::audit(conn, done.audit)?;
-    Ok(())
-}
 
-/// Since when `application`'s daily batch counts as done: the claim of its latest sent batch,
-/// or the application's creation (a new application's first run is at its next daily time);
-/// `None` while a batch is unfinished (it is due again at once).
-pub fn done_since_ms(conn: &Connection, application: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM batches
-                                      WHERE application_id = ?1 AND transmitted_ms IS NULL)
-                    THEN NULL
-                    ELSE max(a.created_ms, coalesce((SELECT max(created_ms) FROM batches
-                                                     WHERE application_id = ?1), 0))
-                    END
-             FROM applications a WHERE a.id = ?1",
-        )?
-        .query_row([application], |r| r.get(0))?)
+    /// Records that the batch's file is complete in the outbox, with its `batch.transmitted`
+    /// event and audit entry, unless another run recorded it first.
+    pub async fn batch_transmitted(&self, done: Transmitted) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::batches::transmitted(c, &done))
+                    .await
+            }
+            Backend::Postgres(db) => db.run(postgres::batches::transmitted(db, &done)).await,
+        }
+    }
+
+    /// Since when `application`'s daily batch counts as done: the claim of its latest sent
+    /// batch, or the application's creation; `None` while a batch is unfinished.
+    pub async fn batch_done_since_ms(&self, application: &str) -> Result<Option<i64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let application = application.to_owned();
+                db.read(move |c| sqlite::batches::done_since_ms(c, &application))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::batches::done_since_ms(&db.client().await?, application).await
+                })
+                .await
+            }
+        }
+    }
 }

@@ -1,12 +1,9 @@
-//! SQL for the events table: payment and security events, each numbered in the transaction that
-//! makes the change it reports, and the feed's reads over them.
+//! Events: payment, security and batch events, each numbered in the transaction that makes the
+//! change it reports, and the feed's reads over them.
 
-use super::{StoreError, corrupt};
-use cip_common::event::{Event, EventDetail, EventKind};
-use cip_common::money::{Currency, Money};
-use cip_common::payment::{Mode, Payment};
-use cip_common::status::PaymentStatus;
-use rusqlite::{Connection, Row, params};
+use super::{Backend, Store, StoreError, postgres, sqlite};
+use cip_common::event::{Event, EventKind};
+use cip_common::money::Money;
 
 /// Which events a session may read: payment events of `applications`, and, for supervisors,
 /// batch events and security events of those applications, or of none (sign-ins by a user that does not exist,
@@ -17,63 +14,8 @@ pub struct Visibility {
     pub security: bool,
 }
 
-pub fn insert_payment_event(
-    conn: &Connection,
-    payment: &Payment,
-    kind: EventKind,
-    at_ms: i64,
-) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor, currency,
-            confirmation_code, code, last_four, payer_name)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        at_ms,
-        kind.code(),
-        payment.application,
-        payment.id,
-        payment.status.code(),
-        payment.amount.minor,
-        payment.amount.currency.code(),
-        payment.confirmation_code,
-        payment.code,
-        payment.method.last_four(),
-        payment.payer.name,
-    ])?;
-    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
-}
-
-/// An event about a payment that does not move it (a notification of its hand-off, say): the
-/// payment's own columns from its row, `code` the event's own outcome.
-pub fn insert_event_of_payment(
-    conn: &Connection,
-    payment_id: &str,
-    kind: EventKind,
-    code: &str,
-    at_ms: i64,
-) -> Result<(), StoreError> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO events (at_ms, kind, application_id, payment_id, status, amount_minor,
-                currency, confirmation_code, code, last_four, payer_name)
-             SELECT ?1, ?2, p.application_id, p.id, p.status, p.amount_minor, p.currency,
-                (SELECT c.code FROM confirmations c WHERE c.payment_id = p.id), ?4, p.last_four,
-                p.payer_name
-             FROM payments p WHERE p.id = ?3",
-        )?
-        .execute(params![at_ms, kind.code(), payment_id, code])?;
-    if inserted == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Corrupt(format!(
-            "an event of payment {payment_id}, which is not in the store"
-        )))
-    }
-}
-
 /// A sign-in, failure, lockout or unlock, for the supervisors' feed.
-pub struct SecurityEvent<'a> {
+pub(in crate::store) struct SecurityEvent<'a> {
     pub kind: EventKind,
     pub at_ms: i64,
     pub application: Option<&'a str>,
@@ -82,27 +24,8 @@ pub struct SecurityEvent<'a> {
     pub origin: &'a str,
 }
 
-pub fn insert_security_event(
-    conn: &Connection,
-    event: &SecurityEvent<'_>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (at_ms, kind, application_id, user_id, actor, origin)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        event.at_ms,
-        event.kind.code(),
-        event.application,
-        event.user,
-        event.actor,
-        event.origin
-    ])?;
-    Ok(())
-}
-
 /// A batch report's file is complete in the agency's outbox; `by` ran it.
-pub struct BatchEvent<'a> {
+pub(in crate::store) struct BatchEvent<'a> {
     pub at_ms: i64,
     pub application: &'a str,
     pub batch_id: &'a str,
@@ -111,172 +34,77 @@ pub struct BatchEvent<'a> {
     pub by: &'a str,
 }
 
-pub fn insert_batch_event(conn: &Connection, event: &BatchEvent<'_>) -> Result<u64, StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO events (at_ms, kind, application_id, batch_id, payment_count, amount_minor,
-            currency, user_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        event.at_ms,
-        EventKind::BatchTransmitted.code(),
-        event.application,
-        event.batch_id,
-        i64::try_from(event.payment_count).unwrap_or(i64::MAX),
-        event.approved.minor,
-        event.approved.currency.code(),
-        event.by,
-    ])?;
-    Ok(u64::try_from(conn.last_insert_rowid()).unwrap_or(0))
-}
-
-/// Who keyed a payment and its mode are read from the payment itself, where they never change:
-/// every payment event, old or new, has them without a copy.
-const EVENT_COLUMNS: &str = "seq, at_ms, kind, application_id, payment_id, status, amount_minor,
-    currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin, batch_id,
-    payment_count,
-    (SELECT p.user_id FROM payments p WHERE p.id = events.payment_id) AS keyed_by,
-    (SELECT p.mode FROM payments p WHERE p.id = events.payment_id) AS mode";
-
-/// The visibility filter over `events`, with the applications as JSON in `?2` and the security
-/// flag in `?3`.
-const VISIBLE: &str =
-    "((payment_id IS NOT NULL AND application_id IN (SELECT value FROM json_each(?2)))
-    OR (?3 AND user_id IS NOT NULL
-        AND (application_id IS NULL OR application_id IN (SELECT value FROM json_each(?2)))))";
-
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
-    let kind: String = row.get(2)?;
-    let kind = EventKind::from_code(&kind).ok_or_else(|| corrupt("event kind", &kind))?;
-    let money = |row: &Row<'_>| -> rusqlite::Result<Money> {
-        let currency: String = row.get(7)?;
-        Ok(Money::new(
-            row.get(6)?,
-            currency
-                .parse::<Currency>()
-                .map_err(|_| corrupt("currency", &currency))?,
-        ))
-    };
-    let detail = match (
-        row.get::<_, Option<String>>(4)?,
-        row.get::<_, Option<String>>(15)?,
-    ) {
-        (None, Some(batch_id)) => EventDetail::Batch {
-            batch_id,
-            payment_count: row.get::<_, i64>(16)?.try_into().unwrap_or(0),
-            approved: money(row)?,
-            actor: row.get(12)?,
-        },
-        (Some(payment_id), _) => {
-            let status: String = row.get(5)?;
-            let mode: String = row.get(18)?;
-            EventDetail::Payment {
-                payment_id,
-                status: PaymentStatus::from_code(&status)
-                    .ok_or_else(|| corrupt("status", &status))?,
-                amount: money(row)?,
-                confirmation_code: row.get(8)?,
-                code: row.get(9)?,
-                last_four: row.get(10)?,
-                payer_name: row.get(11)?,
-                keyed_by: row.get(17)?,
-                mode: Mode::from_code(&mode).ok_or_else(|| corrupt("mode", &mode))?,
+impl Store {
+    /// Visible events after `after_seq`, at most `max`, and the highest seq examined.
+    pub async fn events_after(
+        &self,
+        after_seq: u64,
+        visibility: &Visibility,
+        max: u32,
+    ) -> Result<(Vec<Event>, u64), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let visibility = visibility.clone();
+                db.read(move |c| sqlite::events::events_after(c, after_seq, &visibility, max))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::events::events_after(&db.client().await?, after_seq, visibility, max)
+                        .await
+                })
+                .await
             }
         }
-        (None, None) => EventDetail::Security {
-            user: row.get(12)?,
-            actor: row.get(13)?,
-            origin: row.get(14)?,
-        },
-    };
-    Ok(Event {
-        seq: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
-        at_ms: row.get(1)?,
-        kind,
-        application: row.get(3)?,
-        detail,
-    })
-}
+    }
 
-fn apps_json(visibility: &Visibility) -> Result<String, StoreError> {
-    serde_json::to_string(&visibility.applications).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+    /// Up to `max` visible events before `before_seq`, oldest first.
+    pub async fn events_before(
+        &self,
+        before_seq: u64,
+        visibility: &Visibility,
+        max: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let visibility = visibility.clone();
+                db.read(move |c| sqlite::events::events_before(c, before_seq, &visibility, max))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::events::events_before(
+                        &db.client().await?,
+                        before_seq,
+                        visibility,
+                        max,
+                    )
+                    .await
+                })
+                .await
+            }
+        }
+    }
 
-fn seq_param(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// Visible events after `after_seq`, at most `max`, and the highest seq examined.
-pub fn events_after(
-    conn: &Connection,
-    after_seq: u64,
-    visibility: &Visibility,
-    max: u32,
-) -> Result<(Vec<Event>, u64), StoreError> {
-    let apps = apps_json(visibility)?;
-    let tx = conn.unchecked_transaction()?;
-    let newest: i64 = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-        .query_row([], |r| r.get(0))?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?1 AND {VISIBLE} ORDER BY seq LIMIT ?4"
-    );
-    let events: Vec<Event> = tx
-        .prepare_cached(&sql)?
-        .query_map(
-            params![seq_param(after_seq), apps, visibility.security, max],
-            event_from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    tx.finish()?;
-    // A full page stops at its last event; otherwise every event up to `newest` was examined.
-    let next = if events.len() == max as usize {
-        events.last().map_or(after_seq, |e| e.seq)
-    } else {
-        u64::try_from(newest).unwrap_or(0).max(after_seq)
-    };
-    Ok((events, next))
-}
-
-/// Up to `max` visible events before `before_seq`, oldest first.
-pub fn events_before(
-    conn: &Connection,
-    before_seq: u64,
-    visibility: &Visibility,
-    max: u32,
-) -> Result<Vec<Event>, StoreError> {
-    let apps = apps_json(visibility)?;
-    let sql = format!(
-        "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM events WHERE seq < ?1 AND {VISIBLE} ORDER BY seq DESC LIMIT ?4)
-         ORDER BY seq"
-    );
-    let events = conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![seq_param(before_seq), apps, visibility.security, max],
-            event_from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(events)
-}
-
-/// Every event of one payment that `visibility` allows, oldest first: none for a payment of
-/// an application the caller does not see.
-pub fn timeline(
-    conn: &Connection,
-    payment_id: &str,
-    visibility: &Visibility,
-) -> Result<Vec<Event>, StoreError> {
-    let apps = apps_json(visibility)?;
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE payment_id = ?1 AND {VISIBLE} ORDER BY seq"
-    );
-    let events = conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![payment_id, apps, visibility.security],
-            event_from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(events)
+    /// Every event of one payment that `visibility` allows, oldest first: none for a payment of
+    /// an application the caller does not see.
+    pub async fn timeline(
+        &self,
+        payment_id: &str,
+        visibility: &Visibility,
+    ) -> Result<Vec<Event>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (payment_id, visibility) = (payment_id.to_owned(), visibility.clone());
+                db.read(move |c| sqlite::events::timeline(c, &payment_id, &visibility))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::events::timeline(&db.client().await?, payment_id, visibility).await
+                })
+                .await
+            }
+        }
+    }
 }

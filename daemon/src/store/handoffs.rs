@@ -1,14 +1,9 @@
-//! SQL for hand-offs: what an agency registered for its customer, the one-time link that opens
-//! CIP's payment pages, and the payment taken for it.
+//! Hand-offs: what an agency registered for its customer, the one-time link that opens CIP's
+//! payment pages, the payments taken for it, and the log of telling the agency.
 
-use super::events::insert_event_of_payment;
-use super::payments;
-use super::{StoreError, corrupt};
-use cip_common::event::EventKind;
+use super::{Backend, Store, StoreError, postgres, sqlite};
 use cip_common::money::Currency;
 use cip_common::payment::Payment;
-use cip_common::status::PaymentStatus;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -42,228 +37,164 @@ pub fn key_prefix(handoff_id: &str) -> String {
     format!("hof-{}-", handoff_id.trim_start_matches("hof_"))
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub fn insert(
-    conn: &Connection,
-    handoff: &Handoff,
-    link_hash: &[u8; 32],
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO handoffs (id, application_id, user_id, amount_minor, currency, fields, payer,
-                               return_url, link_hash, created_ms, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        handoff.id,
-        handoff.application,
-        handoff.user,
-        handoff.amount_minor,
-        handoff.currency.code(),
-        json(&handoff.fields)?,
-        json(&handoff.payer)?,
-        handoff.return_url,
-        link_hash.as_slice(),
-        handoff.created_ms,
-        handoff.expires_ms,
-    ])?;
-    Ok(())
-}
-
-const COLUMNS: &str =
-    "id, application_id, user_id, amount_minor, currency, fields, payer, return_url,
-                       link_used_ms, created_ms, expires_ms";
-
-fn from_row(r: &Row) -> rusqlite::Result<Handoff> {
-    let currency: String = r.get(4)?;
-    let fields: String = r.get(5)?;
-    let payer: String = r.get(6)?;
-    Ok(Handoff {
-        id: r.get(0)?,
-        application: r.get(1)?,
-        user: r.get(2)?,
-        amount_minor: r.get(3)?,
-        currency: currency
-            .parse::<Currency>()
-            .map_err(|_| corrupt("currency", &currency))?,
-        fields: serde_json::from_str(&fields).map_err(|_| corrupt("hand-off fields", &fields))?,
-        payer: serde_json::from_str(&payer).map_err(|_| corrupt("hand-off payer", &payer))?,
-        return_url: r.get(7)?,
-        link_used_ms: r.get(8)?,
-        created_ms: r.get(9)?,
-        expires_ms: r.get(10)?,
-    })
-}
-
-pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Handoff>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM handoffs WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
-}
-
-/// The hand-off behind an unused, unexpired link, leaving the link as it is.
-pub fn unused_link(
-    conn: &Connection,
-    link_hash: &[u8; 32],
-    now_ms: i64,
-) -> Result<Option<Handoff>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM handoffs
-             WHERE link_hash = ?1 AND link_used_ms IS NULL AND expires_ms > ?2"
-        ))?
-        .query_row(params![link_hash.as_slice(), now_ms], from_row)
-        .optional()?)
-}
-
-/// Marks the link behind `link_hash` used and returns its hand-off, if it was unused and
-/// unexpired at `now_ms`: a link opens the pages once.
-pub fn use_link(
-    conn: &Connection,
-    link_hash: &[u8; 32],
-    now_ms: i64,
-) -> Result<Option<Handoff>, StoreError> {
-    let id: Option<String> = conn
-        .prepare_cached(
-            "UPDATE handoffs SET link_used_ms = ?2
-             WHERE link_hash = ?1 AND link_used_ms IS NULL AND expires_ms > ?2 RETURNING id",
-        )?
-        .query_row(params![link_hash.as_slice(), now_ms], |r| r.get(0))
-        .optional()?;
-    match id {
-        Some(id) => by_id(conn, &id),
-        None => Ok(None),
-    }
-}
-
-/// The hand-off's payments, oldest first: those whose idempotency key has its prefix.
-pub fn payments_of(conn: &Connection, handoff: &Handoff) -> Result<Vec<Payment>, StoreError> {
-    let prefix = key_prefix(&handoff.id);
-    // Keys with the prefix sort between it and the prefix with its `-` raised to `.`.
-    let end = format!("{}.", &prefix[..prefix.len() - 1]);
-    let ids: Vec<String> = conn
-        .prepare_cached(
-            "SELECT payment_id FROM idempotency_keys
-             WHERE application_id = ?1 AND key > ?2 AND key < ?3 ORDER BY created_ms",
-        )?
-        .query_map(params![handoff.application, prefix, end], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(payment) = payments::by_id(conn, &id)? {
-            found.push(payment);
-        }
-    }
-    Ok(found)
-}
-
-/// One attempt to tell the agency that its hand-off was paid.
-pub struct Delivery<'a> {
-    pub handoff_id: &'a str,
-    pub payment_id: &'a str,
-    pub attempt: u32,
-    pub at_ms: i64,
-    /// What the callback answered, in words: `HTTP 200`, `no answer in time`.
-    pub outcome: &'a str,
-    pub taken: bool,
-}
-
-/// Writes a delivery attempt to the delivery log, with its event on the payment (the event's code
-/// tells the attempt and its outcome: `HTTP 503, attempt 2`), and marks the hand-off notified when the callback took it.
-pub fn record_delivery(conn: &Connection, delivery: &Delivery<'_>) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO handoff_deliveries (handoff_id, attempt, at_ms, payment_id, outcome, taken)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        delivery.handoff_id,
-        delivery.attempt,
-        delivery.at_ms,
-        delivery.payment_id,
-        delivery.outcome,
-        delivery.taken,
-    ])?;
-    let kind = match delivery.taken {
-        true => EventKind::AgencyNotified,
-        false => EventKind::AgencyNotifyFailed,
-    };
-    let told = format!("{}, attempt {}", delivery.outcome, delivery.attempt);
-    insert_event_of_payment(conn, delivery.payment_id, kind, &told, delivery.at_ms)?;
-    if delivery.taken {
-        conn.prepare_cached("UPDATE handoffs SET notified_ms = ?2 WHERE id = ?1")?
-            .execute(params![delivery.handoff_id, delivery.at_ms])?;
-    }
-    Ok(())
-}
-
-/// Whether the agency's callback has taken a notification of the hand-off.
-pub fn notified(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT notified_ms IS NOT NULL FROM handoffs WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(false))
-}
-
 /// The hand-off a payment was taken for, from its idempotency key (see [`key_prefix`]).
 pub fn handoff_of_key(key: &str) -> Option<String> {
     let (hex, _) = key.strip_prefix("hof-")?.split_once('-')?;
     Some(format!("hof_{hex}"))
 }
 
-/// Hand-off payments approved by the events after `after_seq` up to `upto_seq`, with their
-/// hand-offs' ids, in commit order.
-pub fn approved_between(
-    conn: &Connection,
-    after_seq: u64,
-    upto_seq: u64,
-) -> Result<Vec<(String, Payment)>, StoreError> {
-    let ids: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT p.idempotency_key, p.id FROM events e JOIN payments p ON p.id = e.payment_id
-             WHERE e.seq > ?1 AND e.seq <= ?2 AND e.status = 'approved'
-               AND e.kind IN ('payment.approved', 'payment.resolved')
-               AND p.idempotency_key >= 'hof-' AND p.idempotency_key < 'hof.'
-             ORDER BY e.seq",
-        )?
-        .query_map(
-            params![
-                i64::try_from(after_seq).unwrap_or(i64::MAX),
-                i64::try_from(upto_seq).unwrap_or(i64::MAX)
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<Result<_, _>>()?;
-    let mut found = Vec::with_capacity(ids.len());
-    for (key, id) in ids {
-        if let (Some(handoff), Some(payment)) = (handoff_of_key(&key), payments::by_id(conn, &id)?)
-        {
-            found.push((handoff, payment));
-        }
-    }
-    Ok(found)
+/// One attempt to tell the agency that its hand-off was paid.
+pub struct Delivery {
+    pub handoff_id: String,
+    pub payment_id: String,
+    pub attempt: u32,
+    pub at_ms: i64,
+    /// What the callback answered, in words: `HTTP 200`, `no answer in time`.
+    pub outcome: String,
+    pub taken: bool,
 }
 
-/// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.
-pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<(String, Payment)>, StoreError> {
-    let candidates: Vec<String> = conn
-        .prepare_cached("SELECT id FROM handoffs WHERE notified_ms IS NULL AND created_ms >= ?1")?
-        .query_map([since_ms], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut found = Vec::new();
-    for id in candidates {
-        let Some(handoff) = by_id(conn, &id)? else {
-            continue;
-        };
-        if let Some(paid) = payments_of(conn, &handoff)?
-            .into_iter()
-            .find(|p| p.status == PaymentStatus::Approved)
-        {
-            found.push((id, paid));
+impl Store {
+    pub async fn add_handoff(
+        &self,
+        handoff: &Handoff,
+        link_hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let (handoff, hash) = (handoff.clone(), *link_hash);
+                db.write(move |c| sqlite::handoffs::insert(c, &handoff, &hash))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::handoffs::insert(&db.client().await?, handoff, link_hash).await
+                })
+                .await
+            }
         }
     }
-    Ok(found)
+
+    /// A hand-off and its payments, oldest first.
+    pub async fn handoff(&self, id: &str) -> Result<Option<(Handoff, Vec<Payment>)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.read(move |c| sqlite::handoffs::with_payments(c, &id))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::handoffs::with_payments(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    /// The hand-off behind an unused, unexpired link, leaving the link as it is.
+    pub async fn unused_link(
+        &self,
+        link_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<Handoff>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let hash = *link_hash;
+                db.read(move |c| sqlite::handoffs::unused_link(c, &hash, now_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::handoffs::unused_link(&db.client().await?, link_hash, now_ms).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Marks the link behind `link_hash` used and returns its hand-off, if it was unused and
+    /// unexpired at `now_ms`: a link opens the pages once.
+    pub async fn use_link(
+        &self,
+        link_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<Handoff>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let hash = *link_hash;
+                db.write(move |c| sqlite::handoffs::use_link(c, &hash, now_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::handoffs::use_link(&db.client().await?, link_hash, now_ms).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Writes a delivery attempt to the delivery log, with its event on the payment, and marks
+    /// the hand-off notified when the callback took it.
+    pub async fn record_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::handoffs::record_delivery(c, &delivery))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(postgres::handoffs::record_delivery(db, &delivery))
+                    .await
+            }
+        }
+    }
+
+    /// Whether the agency's callback has taken a notification of the hand-off.
+    pub async fn notified(&self, id: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.read(move |c| sqlite::handoffs::notified(c, &id)).await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::handoffs::notified(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    /// Hand-off payments approved by the events after `after_seq` up to `upto_seq`, with their
+    /// hand-offs' ids, in commit order.
+    pub async fn approved_between(
+        &self,
+        after_seq: u64,
+        upto_seq: u64,
+    ) -> Result<Vec<(String, Payment)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::handoffs::approved_between(c, after_seq, upto_seq))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::handoffs::approved_between(&db.client().await?, after_seq, upto_seq)
+                        .await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.
+    pub async fn to_notify(&self, since_ms: i64) -> Result<Vec<(String, Payment)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::handoffs::to_notify(c, since_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::handoffs::to_notify(&db.client().await?, since_ms).await })
+                    .await
+            }
+        }
+    }
 }

@@ -1,0 +1,288 @@
+//! The store on PostgreSQL, for several daemons sharing one database. Every rule that must hold
+//! across daemons is the database's: unique keys, row locks and advisory locks, never one
+//! process's memory. A pool of connections (prepared statements cached on each) serves the
+//! operations, each in a transaction of its own; a separate connection follows the feed's
+//! horizon, woken by this daemon's commits and by the others' notifications.
+
+pub(super) mod accounts;
+pub(super) mod batches;
+pub(super) mod events;
+pub(super) mod handoffs;
+pub(super) mod payments;
+
+use super::rows::Columns;
+use super::{StoreError, StoreLimits};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+/// The schema, in order; each is applied once, under an advisory lock, so daemons starting
+/// together do not race.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/01_schema.sql")];
+
+/// How long a caller waits for a connection or for the database to answer one operation: past
+/// it, the caller hears that the database did not answer instead of hanging (a stopped or
+/// failing-over server).
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// The channel other daemons' commits are announced on; only a wake-up, never the data.
+const CHANNEL: &str = "cip_events";
+/// How often the feed's horizon is looked at again while it lags what is committed (a
+/// transaction still running holds it back) or when nothing woke it.
+const HORIZON_RETRY: Duration = Duration::from_millis(5);
+const HORIZON_IDLE: Duration = Duration::from_millis(500);
+/// Between attempts to reach a database that does not answer.
+const RECONNECT_AFTER: Duration = Duration::from_millis(250);
+/// Below every seq a running (or later) transaction can still commit: the oldest transaction
+/// still running, in the place its events would take (see `events.rs`).
+pub(super) const HORIZON: &str = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)";
+/// The lock key that serializes migrations across daemons (any number unique to CIP).
+const MIGRATION_LOCK: i64 = 0x4349_5000_0001;
+
+#[derive(Clone)]
+pub(super) struct Postgres {
+    pool: Pool,
+    committed_seq: watch::Receiver<u64>,
+    /// Told after each commit that wrote an event, so the horizon is read again at once.
+    wake: Arc<Notify>,
+}
+
+pub(super) type Client = deadpool_postgres::Object;
+pub(super) type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+impl Postgres {
+    /// Connects to `url`, brings the schema up to date and starts following the feed's horizon.
+    pub(super) async fn open(url: &str, limits: StoreLimits) -> Result<Postgres, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unreachable(format!("the store URL is not valid: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(limits.readers.max(2))
+            .timeouts(Timeouts {
+                wait: Some(ANSWER_WITHIN),
+                create: Some(ANSWER_WITHIN),
+                recycle: Some(ANSWER_WITHIN),
+            })
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        migrate(&mut *get(&pool).await?).await?;
+        let start = horizon(&**get(&pool).await?).await?;
+        let (seq_tx, committed_seq) = watch::channel(start);
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(follow_horizon(config, seq_tx, Arc::clone(&wake)));
+        Ok(Postgres {
+            pool,
+            committed_seq,
+            wake,
+        })
+    }
+
+    /// A connection from the pool, or `Unreachable` within [`ANSWER_WITHIN`].
+    pub(super) async fn client(&self) -> Result<Client, StoreError> {
+        get(&self.pool).await
+    }
+
+    /// Runs one operation, answering `Unreachable` if the database takes longer than
+    /// [`ANSWER_WITHIN`] (the transaction is then rolled back with its connection).
+    pub(super) async fn run<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(ANSWER_WITHIN, operation)
+            .await
+            .map_err(|_| StoreError::Unreachable("no answer in time".to_owned()))?
+    }
+
+    /// Says that a commit wrote events.
+    pub(super) fn committed(&self) {
+        self.wake.notify_one();
+    }
+
+    pub(super) fn committed_seq(&self) -> watch::Receiver<u64> {
+        self.committed_seq.clone()
+    }
+}
+
+impl Columns for tokio_postgres::Row {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+
+    fn number(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// Every row `sql` gives for `params`, each read by `read`.
+async fn read_all<T>(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    read: fn(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let statement = client.prepare_cached(sql).await?;
+    client
+        .query(&statement, params)
+        .await?
+        .iter()
+        .map(|row| read(row))
+        .collect()
+}
+
+/// The first row `sql` gives for `params`, if any, read by `read`.
+async fn read_one<T>(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    read: fn(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let statement = client.prepare_cached(sql).await?;
+    client
+        .query_opt(&statement, params)
+        .await?
+        .as_ref()
+        .map(|row| read(row))
+        .transpose()
+}
+
+async fn get(pool: &Pool) -> Result<Client, StoreError> {
+    pool.get()
+        .await
+        .map_err(|e| StoreError::Unreachable(e.to_string()))
+}
+
+async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .await?;
+    let done: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let done = usize::try_from(done).unwrap_or(0);
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database's schema is version {done}, newer than this cipd's {}: run a newer cipd",
+            MIGRATIONS.len()
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_ms)
+             VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
+            &[&i32::try_from(version + 1).unwrap_or(i32::MAX)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The feed's horizon: the highest seq of an event whose transaction, and every older one, has
+/// ended. Nothing can be committed at or below it any more.
+async fn horizon(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+    let seq: i64 = client
+        .query_one(
+            &format!("SELECT coalesce(max(seq), 0) FROM events WHERE seq < {HORIZON}"),
+            &[],
+        )
+        .await?
+        .get(0);
+    Ok(u64::try_from(seq).unwrap_or(0))
+}
+
+/// Keeps `seq_tx` at the feed's horizon, until the store is dropped: read again when this
+/// daemon commits events (and then announced to the others), when another daemon announces
+/// its commits, shortly after while it lags, and now and then regardless. Reconnects by itself.
+async fn follow_horizon(
+    config: tokio_postgres::Config,
+    seq_tx: watch::Sender<u64>,
+    wake: Arc<Notify>,
+) {
+    use futures::StreamExt;
+    while !seq_tx.is_closed() {
+        let Ok((client, mut connection)) = config.connect(NoTls).await else {
+            tokio::time::sleep(RECONNECT_AFTER).await;
+            continue;
+        };
+        let (told_tx, mut told) = tokio::sync::mpsc::unbounded_channel();
+        let messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        let driver = tokio::spawn(messages.for_each(move |message| {
+            if let Ok(tokio_postgres::AsyncMessage::Notification(_)) = message {
+                let _ = told_tx.send(());
+            }
+            futures::future::ready(())
+        }));
+        if client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .is_ok()
+        {
+            let _ = keep_horizon(&client, &seq_tx, &wake, &mut told).await;
+        }
+        driver.abort();
+        tokio::time::sleep(RECONNECT_AFTER).await;
+    }
+}
+
+async fn keep_horizon(
+    client: &tokio_postgres::Client,
+    seq_tx: &watch::Sender<u64>,
+    wake: &Notify,
+    told: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) -> Result<(), StoreError> {
+    let mut lagging = false;
+    loop {
+        let ours = tokio::select! {
+            () = wake.notified() => true,
+            heard = told.recv() => {
+                heard.ok_or(StoreError::Closed)?;
+                false
+            }
+            () = tokio::time::sleep(if lagging { HORIZON_RETRY } else { HORIZON_IDLE }) => false,
+        };
+        if seq_tx.is_closed() {
+            return Ok(());
+        }
+        if ours {
+            client.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
+        }
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT coalesce(max(seq), 0) FROM events WHERE seq < {HORIZON}),
+                        (SELECT coalesce(max(seq), 0) FROM events)"
+                ),
+                &[],
+            )
+            .await?;
+        let (horizon, newest): (i64, i64) = (row.get(0), row.get(1));
+        lagging = newest > horizon;
+        let horizon = u64::try_from(horizon).unwrap_or(0);
+        seq_tx.send_if_modified(|current| {
+            let changed = horizon > *current;
+            *current = (*current).max(horizon);
+            changed
+        });
+    }
+}

@@ -1,0 +1,506 @@
+//! SQL for payments on PostgreSQL. Statements within one transaction are sent together
+//! (pipelined) and checked once all have answered; a transaction that must not stand is rolled
+//! back whole.
+
+use super::accounts::audit;
+use super::events::insert_payment_event;
+use super::{Client, Postgres, read_all, read_one};
+use crate::store::accounts::AuditEntry;
+use crate::store::payments::{
+    Begun, Decided, DecidedRow, Decision, Selection, SpanLine, broken_move,
+};
+use crate::store::rows::{self, MethodColumns, PAYMENT_COLUMNS, PAYMENTS_JOINED};
+use crate::store::{Rows, StoreError};
+use cip_common::event::EventKind;
+use cip_common::money::Money;
+use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bound};
+use cip_common::status::PaymentStatus;
+use futures::TryStreamExt;
+
+pub(in crate::store) async fn begin(
+    pg: &Postgres,
+    payment: &Payment,
+    fingerprint: &[u8; 32],
+) -> Result<Begun, StoreError> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let fields =
+        serde_json::to_string(&payment.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let method = MethodColumns::of(&payment.method);
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO payments (id, application_id, mode, status, amount_minor, currency,
+                payer_name, payer_email, payer_postal_code, fields, method, brand, first_six,
+                exp_month, exp_year, routing_number, account_type, last_four, idempotency_key,
+                user_id, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21)",
+        )
+        .await?;
+    let key = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let last_four = payment.method.last_four();
+    let (_, keyed, seq) = tokio::try_join!(
+        async {
+            tx.execute(
+                &insert,
+                &[
+                    &payment.id,
+                    &payment.application,
+                    &payment.mode.code(),
+                    &payment.status.code(),
+                    &payment.amount.minor,
+                    &payment.amount.currency.code(),
+                    &payment.payer.name,
+                    &payment.payer.email,
+                    &payment.payer.postal_code,
+                    &fields,
+                    &method.method,
+                    &method.brand,
+                    &method.first_six,
+                    &method.exp_month,
+                    &method.exp_year,
+                    &method.routing_number,
+                    &method.account_type,
+                    &last_four,
+                    &payment.idempotency_key,
+                    &payment.user,
+                    &payment.created_ms,
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        async {
+            tx.execute(
+                &key,
+                &[
+                    &payment.application,
+                    &payment.idempotency_key,
+                    &fingerprint.as_slice(),
+                    &payment.id,
+                    &payment.created_ms,
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        insert_payment_event(
+            &tx,
+            0,
+            payment,
+            EventKind::PaymentReceived,
+            payment.created_ms
+        ),
+    )?;
+    if keyed == 1 {
+        tx.commit().await?;
+        pg.committed();
+        return Ok(Begun::Created { seq });
+    }
+    // The key was used before: this payment is not kept, and the first one answers.
+    tx.rollback().await?;
+    let row = client
+        .query_one(
+            &client
+                .prepare_cached(
+                    "SELECT fingerprint, payment_id FROM idempotency_keys
+                     WHERE application_id = $1 AND key = $2",
+                )
+                .await?,
+            &[&payment.application, &payment.idempotency_key],
+        )
+        .await?;
+    let stored: Vec<u8> = row.try_get(0)?;
+    Ok(Begun::Existing {
+        payment_id: row.try_get(1)?,
+        same_request: stored.as_slice() == fingerprint.as_slice(),
+    })
+}
+
+pub(in crate::store) async fn decide(
+    pg: &Postgres,
+    payment: &Payment,
+    decision: &Decision,
+) -> Result<Decided, StoreError> {
+    if let Some(broken) = broken_move(
+        decision.from,
+        payment.status,
+        decision.authorization.is_some(),
+        payment.confirmation_code.is_some(),
+    ) {
+        return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
+    }
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let update = tx
+        .prepare_cached(
+            "UPDATE payments SET status = $1, code = $2, message = $3, decided_ms = $4
+             WHERE id = $5 AND status = $6",
+        )
+        .await?;
+    let confirm = tx
+        .prepare_cached(
+            "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
+        )
+        .await?;
+    let confirmation = payment
+        .confirmation_code
+        .as_ref()
+        .zip(decision.authorization.as_ref());
+    let confirmed = async {
+        match confirmation {
+            Some((code, authorization)) => tx
+                .execute(
+                    &confirm,
+                    &[code, &payment.id, authorization, &payment.decided_ms],
+                )
+                .await
+                .map(|n| n == 1),
+            None => Ok(true),
+        }
+    };
+    let audited = async {
+        match &decision.audit {
+            Some(entry) => audit(&tx, entry).await,
+            None => Ok(()),
+        }
+    };
+    let (moved, confirmed, _, ()) = tokio::try_join!(
+        async {
+            tx.execute(
+                &update,
+                &[
+                    &payment.status.code(),
+                    &payment.code,
+                    &payment.message,
+                    &payment.decided_ms,
+                    &payment.id,
+                    &decision.from.code(),
+                ],
+            )
+            .await
+            .map_err(StoreError::from)
+        },
+        async { confirmed.await.map_err(StoreError::from) },
+        insert_payment_event(&tx, 0, payment, decision.kind, decision.at_ms),
+        audited,
+    )?;
+    let decided = match (moved, confirmed) {
+        (0, _) => Decided::Moved,
+        (_, false) => Decided::CodeTaken,
+        _ => Decided::Committed,
+    };
+    if matches!(decided, Decided::Committed) {
+        tx.commit().await?;
+        pg.committed();
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(decided)
+}
+
+pub(in crate::store) async fn note_failed(
+    pg: &Postgres,
+    payment: &Payment,
+    from: Option<&str>,
+    kind: EventKind,
+    at_ms: i64,
+    audit_entry: Option<&AuditEntry>,
+) -> Result<(), StoreError> {
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let changed = tx
+        .execute(
+            &tx.prepare_cached(
+                "UPDATE payments SET code = $1, message = $2
+                 WHERE id = $3 AND status = 'failed' AND code IS NOT DISTINCT FROM $4",
+            )
+            .await?,
+            &[&payment.code, &payment.message, &payment.id, &from],
+        )
+        .await?;
+    if changed == 1 {
+        insert_payment_event(&tx, 0, payment, kind, at_ms).await?;
+        if let Some(entry) = audit_entry {
+            audit(&tx, entry).await?;
+        }
+    }
+    tx.commit().await?;
+    if changed == 1 {
+        pg.committed();
+    }
+    Ok(())
+}
+
+pub(in crate::store) async fn by_id(
+    client: &Client,
+    id: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE p.id = $1");
+    read_one(client, &sql, &[&id], rows::payment).await
+}
+
+pub(in crate::store) async fn by_confirmation_code(
+    client: &Client,
+    code: &str,
+) -> Result<Option<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id
+         LEFT JOIN batches b ON b.id = p.batch_id WHERE c.code = $1"
+    );
+    read_one(client, &sql, &[&code], rows::payment).await
+}
+
+pub(in crate::store) async fn unsettled_in(
+    client: &Client,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') AND p.application_id = ANY($1)
+         ORDER BY p.created_ms LIMIT $2"
+    );
+    read_all(
+        client,
+        &sql,
+        &[&applications, &i64::from(max)],
+        rows::payment,
+    )
+    .await
+}
+
+pub(in crate::store) async fn unsettled(client: &Client) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') ORDER BY p.created_ms"
+    );
+    read_all(client, &sql, &[], rows::payment).await
+}
+
+pub(in crate::store) async fn not_charged_since(
+    client: &Client,
+    since_ms: i64,
+    limit: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.code IN ('not_charged', 'late_approval')
+           AND (p.code = 'late_approval' OR p.decided_ms >= $1)
+         ORDER BY p.decided_ms LIMIT $2"
+    );
+    read_all(client, &sql, &[&since_ms, &i64::from(limit)], rows::payment).await
+}
+
+pub(in crate::store) async fn search(
+    client: &Client,
+    query: &SearchQuery,
+    applications: &[String],
+    page_size: u32,
+) -> Result<(Vec<Payment>, bool), StoreError> {
+    let order = match query.sort {
+        SearchSort::Newest => "p.id DESC",
+        SearchSort::Oldest => "p.id",
+        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
+        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
+    };
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.application_id = ANY($1)
+           AND ($2::text IS NULL OR p.application_id = $2)
+           AND ($3::text IS NULL OR p.status = $3)
+           AND ($4::bigint IS NULL OR p.created_ms >= $4)
+           AND ($5::bigint IS NULL OR p.created_ms < $5)
+           AND ($6::text IS NULL OR c.code = $6)
+           AND ($7::text IS NULL OR p.last_four = $7)
+           AND ($8::text IS NULL OR strpos(lower(p.payer_name), lower($8)) > 0)
+           AND ($11::text IS NULL OR p.id = $11)
+         ORDER BY {order}
+         LIMIT $9 OFFSET $10"
+    );
+    let mut payments = read_all(
+        client,
+        &sql,
+        &[
+            &applications,
+            &query.application,
+            &query.status.map(PaymentStatus::code),
+            &query.from_ms,
+            &query.to_ms,
+            &query.confirmation_code,
+            &query.last_four,
+            &query.payer_name,
+            &(i64::from(page_size) + 1),
+            &(i64::from(query.page) * i64::from(page_size)),
+            &query.payment_id,
+        ],
+        rows::payment,
+    )
+    .await?;
+    let more = payments.len() > page_size as usize;
+    payments.truncate(page_size as usize);
+    Ok((payments, more))
+}
+
+pub(in crate::store) async fn recent_failures(
+    client: &Client,
+    since_ms: i64,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.decided_ms >= $1 AND p.status IN ('declined', 'failed')
+           AND p.application_id = ANY($2)
+         ORDER BY p.decided_ms DESC LIMIT $3"
+    );
+    read_all(
+        client,
+        &sql,
+        &[&since_ms, &applications, &i64::from(max)],
+        rows::payment,
+    )
+    .await
+}
+
+/// Rows a selection walks are fetched this many at a time from a server-side cursor.
+const FETCH_ROWS: i32 = 500;
+
+/// Streams the selected payments, oldest first, from a cursor in a transaction of its own, so
+/// a million rows are never in memory at once.
+pub(in crate::store) fn selected(pg: &Postgres, selection: Selection) -> Rows<Payment> {
+    let (tx, rows) = Rows::channel();
+    let pg = pg.clone();
+    tokio::spawn(async move {
+        if let Err(e) = walk_selected(&pg, &selection, &tx).await {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    rows
+}
+
+async fn walk_selected(
+    pg: &Postgres,
+    selection: &Selection,
+    out: &tokio::sync::mpsc::Sender<Result<Payment, StoreError>>,
+) -> Result<(), StoreError> {
+    let which = match selection.batch {
+        Some(_) => "p.batch_id = $6 AND p.application_id = $1",
+        None => "p.application_id = $1 AND $6::text IS NULL",
+    };
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE {which} AND p.id > $2 AND p.id < $3
+           AND ($4::text IS NULL OR p.status = $4)
+           AND ($5::text IS NULL OR p.mode = $5)
+         ORDER BY p.id LIMIT $7"
+    );
+    let (low, high) = selection.id_range();
+    let mut client = pg.client().await?;
+    let tx = client.transaction().await?;
+    let statement = tx.prepare_cached(&sql).await?;
+    let portal = tx
+        .bind(
+            &statement,
+            &[
+                &selection.application,
+                &low,
+                &high,
+                &selection.status.map(PaymentStatus::code),
+                &selection.mode.map(Mode::code),
+                &selection.batch,
+                &selection.limit.map(i64::from),
+            ],
+        )
+        .await?;
+    loop {
+        let rows = tx.query_portal(&portal, FETCH_ROWS).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            if out.send(Ok(rows::payment(row)?)).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub(in crate::store) async fn for_each_decided_since(
+    client: &Client,
+    since_ms: i64,
+    mut each: impl FnMut(&DecidedRow<'_>),
+) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms
+             FROM payments WHERE decided_ms >= $1 ORDER BY decided_ms",
+        )
+        .await?;
+    let rows = client.query_raw(&statement, [&since_ms]).await?;
+    futures::pin_mut!(rows);
+    while let Some(r) = rows.try_next().await? {
+        let (status, currency): (&str, &str) = (r.try_get(1)?, r.try_get(3)?);
+        each(&DecidedRow {
+            application: r.try_get(0)?,
+            status: rows::status(status)?,
+            amount: Money::new(r.try_get(2)?, rows::currency(currency)?),
+            received_ms: r.try_get(4)?,
+            decided_ms: r.try_get(5)?,
+        });
+    }
+    Ok(())
+}
+
+pub(in crate::store) async fn span_lines(
+    client: &Client,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<SpanLine>, StoreError> {
+    read_all(
+        client,
+        "SELECT p.status, p.method, count(*), sum(p.amount_minor)::bigint, count(b.transmitted_ms)
+         FROM payments p LEFT JOIN batches b ON b.id = p.batch_id
+         WHERE p.id > $2 AND p.id < $3 AND p.application_id = $1
+         GROUP BY p.status, p.method ORDER BY p.status, p.method",
+        &[
+            &application,
+            &payment_id_bound(from_ms),
+            &payment_id_bound(to_ms),
+        ],
+        rows::span_line,
+    )
+    .await
+}
+
+pub(in crate::store) async fn unsettled_in_span(
+    client: &Client,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') AND p.application_id = $1
+           AND p.id > $2 AND p.id < $3
+         ORDER BY p.id"
+    );
+    read_all(
+        client,
+        &sql,
+        &[
+            &application,
+            &payment_id_bound(from_ms),
+            &payment_id_bound(to_ms),
+        ],
+        rows::payment,
+    )
+    .await
+}

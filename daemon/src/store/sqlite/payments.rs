@@ -1,0 +1,411 @@
+//! SQL for payments, their idempotency keys, confirmations and events.
+
+use super::{read_all, read_one};
+use crate::store::StoreError;
+use crate::store::accounts::AuditEntry;
+use crate::store::payments::{
+    Begun, Decided, DecidedRow, Decision, Selection, SpanLine, broken_move,
+};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
+use cip_common::event::EventKind;
+use cip_common::money::Money;
+use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bound};
+use cip_common::status::PaymentStatus;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::ops::ControlFlow;
+
+/// Commits `payment` (status `processing`) with its idempotency key and received event, unless
+/// the key was used before.
+pub fn begin(
+    conn: &Connection,
+    payment: &Payment,
+    fingerprint: &[u8; 32],
+) -> Result<Begun, StoreError> {
+    let existing = conn
+        .prepare_cached(
+            "SELECT fingerprint, payment_id FROM idempotency_keys WHERE application_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![payment.application, payment.idempotency_key], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()?;
+    if let Some((stored, payment_id)) = existing {
+        return Ok(Begun::Existing {
+            payment_id,
+            same_request: stored.as_slice() == fingerprint.as_slice(),
+        });
+    }
+    let fields =
+        serde_json::to_string(&payment.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let method = rows::MethodColumns::of(&payment.method);
+    conn.prepare_cached(
+        "INSERT INTO payments (id, application_id, mode, status, amount_minor, currency, payer_name,
+            payer_email, payer_postal_code, fields, method, brand, first_six, exp_month, exp_year,
+            routing_number, account_type, last_four, idempotency_key, user_id, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+    )?
+    .execute(params![
+        payment.id,
+        payment.application,
+        payment.mode.code(),
+        payment.status.code(),
+        payment.amount.minor,
+        payment.amount.currency.code(),
+        payment.payer.name,
+        payment.payer.email,
+        payment.payer.postal_code,
+        fields,
+        method.method,
+        method.brand,
+        method.first_six,
+        method.exp_month,
+        method.exp_year,
+        method.routing_number,
+        method.account_type,
+        payment.method.last_four(),
+        payment.idempotency_key,
+        payment.user,
+        payment.created_ms,
+    ])?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        payment.application,
+        payment.idempotency_key,
+        fingerprint.as_slice(),
+        payment.id,
+        payment.created_ms
+    ])?;
+    let seq = super::events::insert_payment_event(
+        conn,
+        payment,
+        EventKind::PaymentReceived,
+        payment.created_ms,
+    )?;
+    Ok(Begun::Created { seq })
+}
+
+/// Commits the outcome held in `payment`, its confirmation and its event, in one transaction.
+/// Nothing is written unless everything is: the code is checked free and the row's status
+/// checked before the first write.
+pub fn decide(
+    conn: &Connection,
+    payment: &Payment,
+    decision: &Decision,
+) -> Result<Decided, StoreError> {
+    if let Some(broken) = broken_move(
+        decision.from,
+        payment.status,
+        decision.authorization.is_some(),
+        payment.confirmation_code.is_some(),
+    ) {
+        return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
+    }
+    let confirmation = payment
+        .confirmation_code
+        .as_ref()
+        .zip(decision.authorization.as_ref());
+    if let Some((code, _)) = confirmation {
+        let taken = conn
+            .prepare_cached("SELECT 1 FROM confirmations WHERE code = ?1")?
+            .exists([code])?;
+        if taken {
+            return Ok(Decided::CodeTaken);
+        }
+    }
+    let moved = conn
+        .prepare_cached(
+            "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4
+             WHERE id = ?5 AND status = ?6",
+        )?
+        .execute(params![
+            payment.status.code(),
+            payment.code,
+            payment.message,
+            payment.decided_ms,
+            payment.id,
+            decision.from.code()
+        ])?;
+    if moved == 0 {
+        return Ok(Decided::Moved);
+    }
+    if let Some((code, authorization)) = confirmation {
+        // The one writer checked the code free above, in this same transaction.
+        conn.prepare_cached(
+            "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![code, payment.id, authorization, payment.decided_ms])?;
+    }
+    super::events::insert_payment_event(conn, payment, decision.kind, decision.at_ms)?;
+    if let Some(entry) = &decision.audit {
+        super::accounts::audit(conn, entry)?;
+    }
+    Ok(Decided::Committed)
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE p.id = ?1");
+    read_one(conn.prepare_cached(&sql)?.query([id])?, rows::payment)
+}
+
+pub fn by_confirmation_code(conn: &Connection, code: &str) -> Result<Option<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id
+         LEFT JOIN batches b ON b.id = p.batch_id WHERE c.code = ?1"
+    );
+    read_one(conn.prepare_cached(&sql)?.query([code])?, rows::payment)
+}
+
+/// At most `max` payments `processing` or `in_doubt` in `applications`, oldest first.
+pub fn unsettled_in(
+    conn: &Connection,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt')
+           AND p.application_id IN (SELECT value FROM json_each(?1))
+         ORDER BY p.created_ms LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    read_all(stmt.query(params![apps, max])?, rows::payment)
+}
+
+/// Payments left `processing` or `in_doubt`, oldest first.
+pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') ORDER BY p.created_ms"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    read_all(stmt.query([])?, rows::payment)
+}
+
+/// Failed payments reported not charged since `since_ms`, and any whose late approval is still
+/// being voided, at most `limit`.
+pub fn not_charged_since(
+    conn: &Connection,
+    since_ms: i64,
+    limit: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.code IN ('not_charged', 'late_approval')
+           AND (p.code = 'late_approval' OR p.decided_ms >= ?1)
+         ORDER BY p.decided_ms LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    read_all(stmt.query(params![since_ms, limit])?, rows::payment)
+}
+
+/// Gives a failed payment whose code is still `from` the code and message of `payment`, with an
+/// event of `kind` and the audit entry, if any; a payment no longer so is left as it is.
+pub fn note_failed(
+    conn: &Connection,
+    payment: &Payment,
+    from: Option<&str>,
+    kind: EventKind,
+    at_ms: i64,
+    audit: Option<&AuditEntry>,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE payments SET code = ?1, message = ?2
+             WHERE id = ?3 AND status = 'failed' AND code IS ?4",
+        )?
+        .execute(params![payment.code, payment.message, payment.id, from])?;
+    if changed == 1 {
+        super::events::insert_payment_event(conn, payment, kind, at_ms)?;
+        if let Some(entry) = audit {
+            super::accounts::audit(conn, entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// Hands the selected payments to `each`, oldest first, one row at a time, until it breaks.
+pub fn for_each_selected(
+    conn: &Connection,
+    selection: &Selection,
+    each: &mut dyn FnMut(Payment) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    // A batch's payments come from their own index; the rest walk the primary key's range.
+    let which = match selection.batch {
+        Some(_) => "p.batch_id = ?6 AND p.application_id = ?1",
+        None => "p.application_id = ?1",
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE {which} AND p.id > ?2 AND p.id < ?3
+           AND (?4 IS NULL OR p.status = ?4)
+           AND (?5 IS NULL OR p.mode = ?5)
+         ORDER BY p.id LIMIT ?7"
+    ))?;
+    let (low, high) = selection.id_range();
+    let mut rows = stmt.query(params![
+        selection.application,
+        low,
+        high,
+        selection.status.map(PaymentStatus::code),
+        selection.mode.map(Mode::code),
+        selection.batch,
+        selection.limit.map_or(-1, i64::from),
+    ])?;
+    while let Some(row) = rows.next()? {
+        if each(rows::payment(row)?).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One page of payments within `applications`, in the query's order, and whether more follow.
+pub fn search(
+    conn: &Connection,
+    query: &SearchQuery,
+    applications: &[String],
+    page_size: u32,
+) -> Result<(Vec<Payment>, bool), StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let order = match query.sort {
+        SearchSort::Newest => "p.id DESC",
+        SearchSort::Oldest => "p.id",
+        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
+        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
+    };
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.application_id IN (SELECT value FROM json_each(?1))
+           AND (?2 IS NULL OR p.application_id = ?2)
+           AND (?3 IS NULL OR p.status = ?3)
+           AND (?4 IS NULL OR p.created_ms >= ?4)
+           AND (?5 IS NULL OR p.created_ms < ?5)
+           AND (?6 IS NULL OR c.code = ?6)
+           AND (?7 IS NULL OR p.last_four = ?7)
+           AND (?8 IS NULL OR instr(lower(p.payer_name), lower(?8)) > 0)
+           AND (?11 IS NULL OR p.id = ?11)
+         ORDER BY {order}
+         LIMIT ?9 OFFSET ?10"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut payments = read_all(
+        stmt.query(params![
+            apps,
+            query.application,
+            query.status.map(PaymentStatus::code),
+            query.from_ms,
+            query.to_ms,
+            query.confirmation_code,
+            query.last_four,
+            query.payer_name,
+            page_size + 1,
+            i64::from(query.page) * i64::from(page_size),
+            query.payment_id,
+        ])?,
+        rows::payment,
+    )?;
+    let more = payments.len() > page_size as usize;
+    payments.truncate(page_size as usize);
+    Ok((payments, more))
+}
+
+/// Declines and failures decided since `since_ms` in `applications`, newest first.
+pub fn recent_failures(
+    conn: &Connection,
+    since_ms: i64,
+    applications: &[String],
+    max: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.decided_ms >= ?1 AND p.status IN ('declined', 'failed')
+           AND p.application_id IN (SELECT value FROM json_each(?2))
+         ORDER BY p.decided_ms DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    read_all(stmt.query(params![since_ms, apps, max])?, rows::payment)
+}
+
+/// Hands every payment decided since `since_ms` to `each`, in order of decision, without a copy
+/// of any row (a start reads back an hour's payments, perhaps millions).
+pub fn for_each_decided_since(
+    conn: &Connection,
+    since_ms: i64,
+    mut each: impl FnMut(&DecidedRow<'_>),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms FROM payments
+         WHERE decided_ms >= ?1 ORDER BY decided_ms",
+    )?;
+    let mut rows = stmt.query([since_ms])?;
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
+        let (status, currency) = (text(1)?, text(3)?);
+        each(&DecidedRow {
+            application: text(0)?,
+            status: rows::status(status)?,
+            amount: Money::new(r.get(2)?, rows::currency(currency)?),
+            received_ms: r.get(4)?,
+            decided_ms: r.get(5)?,
+        });
+    }
+    Ok(())
+}
+
+/// `application`'s payments created from `from_ms` to before `to_ms`, counted and summed by
+/// status and method. Ids begin with the creation time, so the id range finds them.
+pub fn span_lines(
+    conn: &Connection,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<SpanLine>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.status, p.method, count(*), sum(p.amount_minor), count(b.transmitted_ms)
+         FROM payments p LEFT JOIN batches b ON b.id = p.batch_id
+         WHERE p.id > ?2 AND p.id < ?3 AND p.application_id = ?1
+         GROUP BY p.status, p.method ORDER BY p.status, p.method",
+    )?;
+    read_all(
+        stmt.query(params![
+            application,
+            payment_id_bound(from_ms),
+            payment_id_bound(to_ms),
+        ])?,
+        rows::span_line,
+    )
+}
+
+/// `application`'s payments created from `from_ms` to before `to_ms` that are still
+/// `processing` or `in_doubt`, oldest first.
+pub fn unsettled_in_span(
+    conn: &Connection,
+    application: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.status IN ('processing', 'in_doubt') AND p.application_id = ?1
+           AND p.id > ?2 AND p.id < ?3
+         ORDER BY p.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    read_all(
+        stmt.query(params![
+            application,
+            payment_id_bound(from_ms),
+            payment_id_bound(to_ms)
+        ])?,
+        rows::payment,
+    )
+}

@@ -1,0 +1,203 @@
+//! A private PostgreSQL cluster for the end-to-end suites on the shared store: `initdb` on a
+//! dir under [`suite_dir`] (so the card-data scan after the suite reads its files too), the
+//! server on a Unix socket there and no TCP port, fsync and synchronous commit on as in
+//! production, no system service. It starts on first use in a test process and ends with it
+//! (the server is told to stop when the thread that started it dies with the process). As root,
+//! the server runs as the `postgres` user, which Debian's package creates.
+
+use crate::{SENT_FILE, suite_dir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The settings of the suites' store, from `CIP_TEST_STORE`: `postgres` runs every daemon of
+/// the suite on a database of this process's cluster; unset or `sqlite`, on its SQLite file.
+pub fn wanted() -> bool {
+    match std::env::var("CIP_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("CIP_TEST_STORE={other}: say `sqlite` or `postgres`"),
+    }
+}
+
+pub struct Cluster {
+    /// The cluster's dir: `data/`, the socket and the server's log.
+    pub dir: PathBuf,
+    bin: PathBuf,
+    databases: AtomicUsize,
+}
+
+/// Where Debian puts PostgreSQL's server programs: the newest `/usr/lib/postgresql/<v>/bin`.
+pub fn bin_dir() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("postgres").exists().then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// The installation hint every test that needs PostgreSQL gives when it is missing.
+pub const INSTALL: &str = "install Debian's postgresql (apt-get install postgresql)";
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `program` of the server's, run as the `postgres` user when this process is root (the
+/// server refuses to run as root); `parent_death` also stops it when its starter dies.
+fn server_command(bin: &Path, program: &str, parent_death: bool) -> Command {
+    let mut command = Command::new("setpriv");
+    if running_as_root() {
+        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
+    }
+    if parent_death {
+        command.args(["--pdeathsig", "SIGQUIT"]);
+    }
+    command.arg("--").arg(bin.join(program));
+    command
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+/// This process's cluster, started on first use.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(Cluster::start)
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let bin = bin_dir().unwrap_or_else(|| panic!("PostgreSQL is missing: {INSTALL}"));
+        let dir = suite_dir().join(format!("postgres-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the cluster's dir");
+        // What the tests on this cluster sent is in their own dirs; the scan after the suite
+        // searches this one for every card number of the contract.
+        std::fs::write(dir.join(SENT_FILE), "[]").expect("the cluster's scan note");
+        if running_as_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown runs");
+            assert!(
+                status.success(),
+                "the cluster's dir cannot be given to postgres"
+            );
+        }
+        let data = dir.join("data");
+        let out = server_command(&bin, "initdb", false)
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "cip", "-E", "UTF8", "--locale=C", "-N"])
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = Cluster {
+            dir,
+            bin,
+            databases: AtomicUsize::new(0),
+        };
+        cluster.serve();
+        cluster
+    }
+
+    /// Starts the server, from a thread that lives as long as the server does: the server is
+    /// told to stop (SIGQUIT) when that thread dies, which it does only with this process.
+    fn serve(&self) {
+        let log = std::fs::File::create(self.dir.join("server.log")).expect("the server's log");
+        let mut command = server_command(&self.bin, "postgres", true);
+        command
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-k")
+            .arg(&self.dir)
+            .args([
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "max_connections=400",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the server's log"))
+            .stderr(log);
+        let (started, spawned) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match command.spawn() {
+            Ok(mut child) => {
+                let _ = started.send(Ok(()));
+                let _ = child.wait();
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+            }
+        });
+        spawned
+            .recv()
+            .expect("the starter answers")
+            .expect("postgres starts (setpriv is util-linux's)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.psql("postgres", "SELECT 1").status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not start: {}",
+                std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The connection string of `database`, over the cluster's socket.
+    pub fn url(&self, database: &str) -> String {
+        format!("host={} user=cip dbname={database}", self.dir.display())
+    }
+
+    /// A new, empty database of its own for one daemon (or several that share it).
+    pub fn new_database(&self) -> String {
+        let n = self.databases.fetch_add(1, Ordering::Relaxed);
+        let name = format!("cip_{n}");
+        let out = self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.url(&name)
+    }
+
+    /// Runs `sql` in `database` with psql: unaligned, tab-separated, no headers.
+    pub fn psql(&self, database: &str, sql: &str) -> std::process::Output {
+        Command::new(self.bin.join("psql"))
+            .arg("-h")
+            .arg(&self.dir)
+            .args([
+                "-U",
+                "cip",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-A",
+                "-t",
+            ])
+            .args(["-F", "\t", "-c", sql])
+            .output()
+            .expect("psql runs")
+    }
+}
