@@ -285,7 +285,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(command) => report(&admin(&resolved).await?, &resolved, command).await,
         Command::Backup { to } => {
             refuse_on_postgres(&resolved, "backup")?;
-            let copied = crate::backup::backup(&resolved.database(), &to)?;
+            let copied = crate::store::backup::backup(&resolved.database(), &to)?;
             let object = format!("file:{} payments:{}", to.display(), copied.payments);
             admin(&resolved)
                 .await?
@@ -305,7 +305,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { from } => {
             refuse_on_postgres(&resolved, "restore")?;
-            let copied = crate::backup::restore(&from, &resolved.database(), &resolved.socket)?;
+            let copied =
+                crate::store::backup::restore(&from, &resolved.database(), &resolved.socket)?;
             // Opening it brings an older backup's schema up to date.
             let object = format!("file:{} payments:{}", from.display(), copied.payments);
             admin(&resolved)

@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod auth;
-pub mod backup;
 pub mod bench;
 pub mod cli;
 pub mod clock;

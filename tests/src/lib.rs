@@ -91,6 +91,44 @@ impl Daemon {
     }
 
     pub async fn start_with(config: &str) -> Daemon {
+        let store_url = postgres::wanted().then(|| postgres::cluster().new_database());
+        Daemon::started(config, store_url).await
+    }
+
+    /// [`Self::start_with`] on a new database of this process's PostgreSQL cluster, whatever
+    /// `CIP_TEST_STORE` says: for tests of several daemons sharing it.
+    pub async fn start_on_postgres(config: &str) -> Daemon {
+        Daemon::started(config, Some(postgres::cluster().new_database())).await
+    }
+
+    async fn started(config: &str, store_url: Option<String>) -> Daemon {
+        let mut daemon = Daemon::new(config, store_url);
+        let out = daemon.cipd(&["init", "--demo"], None);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        daemon.serve().await;
+        daemon
+    }
+
+    /// A second daemon on `first`'s PostgreSQL database, with `first`'s settings and its
+    /// fingerprint key (as an operator copies it), on a data dir and socket of its own.
+    pub async fn beside(first: &Daemon) -> Daemon {
+        let store_url = first.store_url.clone();
+        assert!(store_url.is_some(), "daemons share a PostgreSQL store only");
+        let config = std::fs::read_to_string(first.dir.path().join("cipd.toml")).expect("settings");
+        let mut daemon = Daemon::new(&config, store_url);
+        let key = cip_daemon::serve::FINGERPRINT_KEY_FILE;
+        std::fs::copy(first.dir.path().join(key), daemon.dir.path().join(key))
+            .expect("the fingerprint key copied");
+        daemon.serve().await;
+        daemon
+    }
+
+    /// A daemon on a new data dir under [`suite_dir`], not yet initialized or serving.
+    fn new(config: &str, store_url: Option<String>) -> Daemon {
         let suite = suite_dir();
         std::fs::create_dir_all(&suite).expect("the suite's dir");
         // Kept after the test, for the scan after the whole suite (which then removes it).
@@ -101,21 +139,13 @@ impl Daemon {
             .expect("a data dir");
         std::fs::write(dir.path().join("cipd.toml"), config).expect("config written");
         let socket = dir.path().join("cipd.sock");
-        let mut daemon = Daemon {
+        Daemon {
             dir,
             socket,
-            store_url: postgres::wanted().then(|| postgres::cluster().new_database()),
+            store_url,
             child: None,
             secrets: std::sync::Mutex::new(Vec::new()),
-        };
-        let out = daemon.cipd(&["init", "--demo"], None);
-        assert!(
-            out.status.success(),
-            "init failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        daemon.serve().await;
-        daemon
+        }
     }
 
     pub fn log_path(&self) -> PathBuf {

@@ -94,6 +94,10 @@ pub struct Engine {
     followed: Mutex<HashSet<String>>,
 }
 
+/// Past a payment's processor deadline, how long a replay waits for the daemon carrying it to
+/// commit its outcome (or move it to in doubt).
+const CARRIER_GRACE_MS: i64 = 1_000;
+
 /// How long CIP waits on the processor.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessorWaits {
@@ -463,7 +467,9 @@ impl Engine {
     }
 
     /// The outcome of a payment submitted before with the same key: waits while this process is
-    /// still carrying it, then answers with the stored record.
+    /// still carrying it, then answers with the stored record. A payment still `processing`
+    /// that this process is not carrying may be another daemon's on the same store: its
+    /// commits are waited for until its processor deadline has passed (then it is in doubt).
     async fn outcome_of(&self, id: &str) -> Result<Payment, ApiError> {
         let receiver = self.lock_in_flight().get(id).cloned();
         if let Some(mut receiver) = receiver
@@ -472,7 +478,23 @@ impl Engine {
         {
             return Ok(payment);
         }
-        self.stored(id).await
+        let mut committed = self.store.committed_seq();
+        let mut payment = self.stored(id).await?;
+        let deadline = i64::try_from(self.waits.deadline.as_millis()).unwrap_or(i64::MAX);
+        let until = payment
+            .created_ms
+            .saturating_add(deadline)
+            .saturating_add(CARRIER_GRACE_MS);
+        while payment.status == PaymentStatus::Processing {
+            let left = until - self.clock.now_ms();
+            let Ok(wait) = u64::try_from(left) else { break };
+            let changed = tokio::time::timeout(Duration::from_millis(wait), committed.changed());
+            if !matches!(changed.await, Ok(Ok(()))) {
+                break;
+            }
+            payment = self.stored(id).await?;
+        }
+        Ok(payment)
     }
 
     /// A payment `caller` may see, or not found.

@@ -16,7 +16,7 @@ mod sqlite;
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, watch};
 
-pub use sqlite::schema_version;
+pub use sqlite::backup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -3,6 +3,7 @@
 //! each caller after COMMIT; readers have connections of their own.
 
 pub(super) mod accounts;
+pub mod backup;
 pub(super) mod batches;
 pub(super) mod events;
 pub(super) mod handoffs;
@@ -126,7 +127,7 @@ const MIGRATIONS: &[M<'static>] = &[
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).
-pub fn schema_version() -> usize {
+pub(super) fn schema_version() -> usize {
     MIGRATIONS.len()
 }
 

@@ -103,7 +103,7 @@ pub fn restore(from: &Path, database: &Path, socket: &Path) -> anyhow::Result<Co
     let version: i64 = source
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .with_context(|| format!("{} is not a CIP database", from.display()))?;
-    if usize::try_from(version).map_or(true, |v| v > crate::store::schema_version()) {
+    if usize::try_from(version).map_or(true, |v| v > super::schema_version()) {
         bail!(
             "{} was written by a newer cipd (schema {version}); restore it with that version",
             from.display()
