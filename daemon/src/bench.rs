@@ -57,6 +57,8 @@ pub struct Run {
 
 #[derive(Serialize)]
 pub struct Report {
+    /// Which store the runs used.
+    pub store: String,
     pub store_ceiling_per_s: f64,
     pub wire_ceiling_per_s: f64,
     pub runs: Vec<Run>,
@@ -163,15 +165,135 @@ fn micros(since: Instant) -> u32 {
     u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
 }
 
-async fn fresh_store(dir: &Path) -> anyhow::Result<Store> {
-    let store = Store::open(
-        &dir.join("cip.db"),
-        StoreLimits {
-            write_queue: 4096,
-            max_batch: 256,
-            readers: 4,
-        },
-    )?;
+/// Where the runs keep their payments: each run on a SQLite file in a temporary dir of its own,
+/// or (`cipd bench --store URL`) each on a new database of one PostgreSQL server, all dropped
+/// at the end.
+pub enum Stores {
+    Sqlite,
+    Postgres {
+        server: Box<tokio_postgres::Config>,
+        made: std::sync::Mutex<Vec<String>>,
+    },
+}
+
+/// Connections each benchmark daemon keeps to PostgreSQL: enough for 64 clients' transactions
+/// to share each commit's flush.
+const POSTGRES_POOL: usize = 64;
+
+impl Stores {
+    pub fn new(url: Option<&str>) -> anyhow::Result<Stores> {
+        Ok(match url {
+            None => Stores::Sqlite,
+            Some(url) => Stores::Postgres {
+                server: Box::new(url.parse().context("--store is not a PostgreSQL URL")?),
+                made: std::sync::Mutex::new(Vec::new()),
+            },
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Stores::Sqlite => "SQLite, WAL, synchronous=FULL, the daemon's group commit",
+            Stores::Postgres { .. } => "PostgreSQL, synchronous_commit=on, a pool of 64",
+        }
+    }
+
+    /// A new, empty database on the server, and the URL that names it.
+    async fn new_database(&self) -> anyhow::Result<Option<String>> {
+        let Stores::Postgres { server, made } = self else {
+            return Ok(None);
+        };
+        let (client, connection) = server.connect(tokio_postgres::NoTls).await?;
+        let driver = tokio::spawn(connection);
+        let name = {
+            let mut made = made.lock().unwrap_or_else(|p| p.into_inner());
+            let name = format!("cip_bench_{}_{}", std::process::id(), made.len());
+            made.push(name.clone());
+            name
+        };
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .context("the benchmark makes a database of its own on the server: CREATEDB needed")?;
+        drop(client);
+        let _ = driver.await;
+        Ok(Some(database_url(server, &name)))
+    }
+
+    /// Drops the databases the runs made.
+    pub async fn drop_all(&self) -> anyhow::Result<()> {
+        let Stores::Postgres { server, made } = self else {
+            return Ok(());
+        };
+        let names = std::mem::take(&mut *made.lock().unwrap_or_else(|p| p.into_inner()));
+        let (client, connection) = server.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        for name in names {
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A fresh demo store for a run in `dir`, and the URL its daemon is to be told (`None`: the
+    /// SQLite file in `dir`).
+    async fn fresh(&self, dir: &Path) -> anyhow::Result<(Store, Option<String>)> {
+        let url = self.new_database().await?;
+        let store = match &url {
+            Some(url) => {
+                Store::connect(
+                    url,
+                    StoreLimits {
+                        write_queue: 4096,
+                        max_batch: 256,
+                        readers: POSTGRES_POOL,
+                    },
+                )
+                .await?
+            }
+            None => Store::open(
+                &dir.join("cip.db"),
+                StoreLimits {
+                    write_queue: 4096,
+                    max_batch: 256,
+                    readers: 4,
+                },
+            )?,
+        };
+        load_demo(&store).await?;
+        Ok((store, url))
+    }
+}
+
+/// `server`'s connection settings naming `database` instead, as `key=value` pairs.
+fn database_url(server: &tokio_postgres::Config, database: &str) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = server
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let mut pairs = vec![format!("dbname={database}")];
+    if !hosts.is_empty() {
+        pairs.push(format!("host={}", hosts.join(",")));
+    }
+    if let Some(port) = server.get_ports().first() {
+        pairs.push(format!("port={port}"));
+    }
+    if let Some(user) = server.get_user() {
+        pairs.push(format!("user={user}"));
+    }
+    if let Some(password) = server.get_password() {
+        pairs.push(format!("password={}", String::from_utf8_lossy(password)));
+    }
+    pairs.join(" ")
+}
+
+async fn load_demo(store: &Store) -> anyhow::Result<()> {
     Admin {
         store: store.clone(),
         operator: Operator::from_env(),
@@ -179,7 +301,7 @@ async fn fresh_store(dir: &Path) -> anyhow::Result<Store> {
     }
     .load_demo()
     .await?;
-    Ok(store)
+    Ok(())
 }
 
 /// Writers in the store-ceiling run: enough that the writer's batches fill as they do under the
@@ -249,24 +371,24 @@ async fn write_payments(
 }
 
 /// Payments/s the store commits when many writers each write what one payment writes.
-async fn store_ceiling(seconds: f64) -> anyhow::Result<f64> {
+async fn store_ceiling(stores: &Stores, seconds: f64) -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let store = fresh_store(dir.path()).await?;
+    let (store, _) = stores.fresh(dir.path()).await?;
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     Ok(write_payments(&store, Some(end), None).await? as f64 / seconds)
 }
 
 /// Milliseconds from starting `cipd serve` on a database of a million payments (all decided in
 /// the last hour, so the queue's figures load every one) to its socket answering.
-async fn startup_with_a_million() -> anyhow::Result<f64> {
+async fn startup_with_a_million(stores: &Stores) -> anyhow::Result<f64> {
     const PAYMENTS: u64 = 1_000_000;
     let dir = tempfile::tempdir()?;
-    let store = fresh_store(dir.path()).await?;
+    let (store, url) = stores.fresh(dir.path()).await?;
     eprintln!("cipd bench: writing {PAYMENTS} payments for the start-up measurement…");
     write_payments(&store, None, Some(PAYMENTS)).await?;
     drop(store);
     let started = Instant::now();
-    let served = Served::start_in(dir, 0).await?;
+    let served = Served::start_in(dir, url, 0).await?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     drop(served);
     Ok(ms)
@@ -343,28 +465,42 @@ struct Served {
 }
 
 impl Served {
-    async fn start(latency_ms: u64) -> anyhow::Result<Served> {
+    async fn start(stores: &Stores, latency_ms: u64) -> anyhow::Result<Served> {
         let dir = tempfile::tempdir()?;
-        drop(fresh_store(dir.path()).await?);
-        Self::start_in(dir, latency_ms).await
+        let (store, url) = stores.fresh(dir.path()).await?;
+        drop(store);
+        Self::start_in(dir, url, latency_ms).await
     }
 
-    /// Serves the database already in `dir`.
-    async fn start_in(dir: tempfile::TempDir, latency_ms: u64) -> anyhow::Result<Served> {
+    /// Serves the store already in `dir` (SQLite) or at `url` (PostgreSQL).
+    async fn start_in(
+        dir: tempfile::TempDir,
+        url: Option<String>,
+        latency_ms: u64,
+    ) -> anyhow::Result<Served> {
         let config = dir.path().join("cipd.toml");
         // A free port for the daemon's HTTP side (taken back from the system a moment before).
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let pool = match url {
+            Some(_) => format!("\n[store]\nreaders = {POSTGRES_POOL}\n"),
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
                 "[processor]\nadded_latency_ms = {latency_ms}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
-                 rate_per_second = 1000000\nrate_burst = 1000000\n"
+                 rate_per_second = 1000000\nrate_burst = 1000000\n{pool}"
             ),
         )?;
         let socket = dir.path().join("cipd.sock");
-        let child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        match &url {
+            Some(url) => command.env("CIP_DATABASE_URL", url),
+            None => command.env_remove("CIP_DATABASE_URL"),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")
@@ -597,14 +733,14 @@ async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<
     Ok((samples, errors))
 }
 
-pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
+pub async fn run(stores: &Stores, seconds: u64, startup: bool) -> anyhow::Result<Report> {
     let secs = seconds as f64;
-    eprintln!("cipd bench: store ceiling…");
-    let store_ceiling_per_s = store_ceiling(secs).await?;
+    eprintln!("cipd bench: store ceiling ({})…", stores.name());
+    let store_ceiling_per_s = store_ceiling(stores, secs).await?;
     eprintln!("cipd bench: wire ceiling…");
     let wire_ceiling_per_s = wire_ceiling(secs).await?;
     let mut runs = Vec::new();
-    let fast = Served::start(0).await?;
+    let fast = Served::start(stores, 0).await?;
     for clients in CLIENT_COUNTS {
         eprintln!("cipd bench: {clients} clients, closed loop…");
         let (samples, errors) = closed_loop(&fast, clients, secs).await?;
@@ -644,7 +780,7 @@ pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
     ));
     let (mut peak_rss_mb, mut daemon_cpu_s) = (fast.peak_rss_mb(), fast.cpu_s());
     drop(fast);
-    let slow = Served::start(SLOW_LATENCY_MS).await?;
+    let slow = Served::start(stores, SLOW_LATENCY_MS).await?;
     eprintln!("cipd bench: {SLOW_IN_FLIGHT} in flight, {SLOW_LATENCY_MS} ms processor…");
     let (samples, errors) = closed_loop(&slow, SLOW_IN_FLIGHT, secs).await?;
     runs.push(run_of(
@@ -663,6 +799,7 @@ pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
         .find(|r| r.clients == 64 && r.processor_latency_ms == 0)
         .map_or(0.0, |r| r.payments_per_s);
     Ok(Report {
+        store: stores.name().to_owned(),
         store_ceiling_per_s,
         wire_ceiling_per_s,
         ratio_to_ceiling: if store_ceiling_per_s > 0.0 {
@@ -674,7 +811,7 @@ pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
         peak_rss_mb,
         daemon_cpu_s,
         startup_1m_ms: if startup {
-            Some(startup_with_a_million().await?)
+            Some(startup_with_a_million(stores).await?)
         } else {
             None
         },
@@ -683,8 +820,8 @@ pub async fn run(seconds: u64, startup: bool) -> anyhow::Result<Report> {
 
 pub fn print_table(report: &Report) {
     println!(
-        "store ceiling  {:>10.0} payments/s   (SQLite, WAL, synchronous=FULL, the daemon's group commit)",
-        report.store_ceiling_per_s
+        "store ceiling  {:>10.0} payments/s   ({})",
+        report.store_ceiling_per_s, report.store
     );
     println!(
         "wire ceiling   {:>10.0} calls/s      (no-op tarpc JSON calls, 64 clients, Unix socket)",

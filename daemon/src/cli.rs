@@ -75,6 +75,10 @@ enum Command {
         /// Also time a start-up on a database of a million payments (about a minute more).
         #[arg(long)]
         startup: bool,
+        /// Run on PostgreSQL: a server where the user may create databases (each run makes one
+        /// of its own and drops it at the end), e.g. `postgres://cip@localhost/postgres`.
+        #[arg(long)]
+        store: Option<String>,
     },
 }
 
@@ -325,8 +329,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             json,
             startup,
+            store,
         } => {
-            let report = crate::bench::run(seconds.max(1), startup).await?;
+            let stores = crate::bench::Stores::new(store.as_deref())?;
+            let report = crate::bench::run(&stores, seconds.max(1), startup).await;
+            stores.drop_all().await?;
+            let report = report?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -387,10 +387,34 @@ impl Daemon {
         if let Err(found) = card_data_in(self.dir.path(), &secrets) {
             panic!("{found}");
         }
-        if self.store_url.is_some()
-            && let Err(found) = card_data_in(&postgres::cluster().dir, &secrets)
-        {
-            panic!("{found}");
+        if self.store_url.is_some() {
+            if let Err(found) = card_data_in(&postgres::cluster().dir, &secrets) {
+                panic!("{found}");
+            }
+            self.assert_no_cvv_in_postgres(&secrets);
+        }
+    }
+
+    /// No text value in any table of the daemon's PostgreSQL database equals a CVV sent or
+    /// holds a serialized card (the CVVs are too short to search the files for).
+    fn assert_no_cvv_in_postgres(&self, secrets: &[String]) {
+        let cvvs: Vec<&str> = secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        let listed = format!("'{{{}}}'", cvvs.join(","));
+        let columns = self.sql(
+            "SELECT table_name, column_name FROM information_schema.columns
+             WHERE table_schema = 'public' AND data_type = 'text'",
+        );
+        for column in columns {
+            let (table, name) = (&column[0], &column[1]);
+            let held = self.sql(&format!(
+                "SELECT count(*) FROM \"{table}\"
+                 WHERE \"{name}\" = ANY({listed}::text[]) OR strpos(\"{name}\", '\"cvv\"') > 0"
+            ));
+            assert_eq!(held, [["0"]], "{table}.{name} holds a security code");
         }
     }
 }

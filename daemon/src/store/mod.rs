@@ -24,6 +24,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
+    /// The store's settings cannot be used as they are.
+    #[error("the store's settings are not usable: {0}")]
+    Setup(String),
     /// The database cannot be reached or did not answer in time (stopped, failing over).
     #[error("the database did not answer: {0}")]
     Unreachable(String),

@@ -15,8 +15,15 @@ use crate::store::rows::{self, EVENT_COLUMNS};
 use cip_common::event::{Event, EventKind};
 use cip_common::payment::Payment;
 
+/// The seq of the transaction's first event.
+macro_rules! first_seq {
+    () => {
+        "(pg_current_xact_id()::text::bigint << 20)"
+    };
+}
+pub(super) const FIRST_SEQ: &str = first_seq!();
 /// The seq of the `n`th event of the transaction.
-const SEQ: &str = "((pg_current_xact_id()::text::bigint << 20) | $1)";
+const SEQ: &str = concat!("(", first_seq!(), " | $1)");
 
 fn seq_of(row: &tokio_postgres::Row) -> Result<u64, StoreError> {
     u64::try_from(row.try_get::<_, i64>(0)?)

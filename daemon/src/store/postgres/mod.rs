@@ -33,6 +33,8 @@ const CHANNEL: &str = "cip_events";
 /// transaction still running holds it back) or when nothing woke it.
 const HORIZON_RETRY: Duration = Duration::from_millis(5);
 const HORIZON_IDLE: Duration = Duration::from_millis(500);
+/// How long the horizon waits after a wake-up before it reads.
+const GATHER: Duration = Duration::from_millis(2);
 /// Between attempts to reach a database that does not answer.
 const RECONNECT_AFTER: Duration = Duration::from_millis(250);
 /// Below every seq a running (or later) transaction can still commit: the oldest transaction
@@ -57,7 +59,7 @@ impl Postgres {
     pub(super) async fn open(url: &str, limits: StoreLimits) -> Result<Postgres, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Unreachable(format!("the store URL is not valid: {e}")))?;
+            .map_err(|e| StoreError::Setup(format!("[store] url is not a PostgreSQL URL: {e}")))?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -74,7 +76,7 @@ impl Postgres {
             })
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            .map_err(|e| StoreError::Setup(e.to_string()))?;
         migrate(&mut *get(&pool).await?).await?;
         let start = horizon(&**get(&pool).await?).await?;
         let (seq_tx, committed_seq) = watch::channel(start);
@@ -93,7 +95,8 @@ impl Postgres {
     }
 
     /// Runs one operation, answering `Unreachable` if the database takes longer than
-    /// [`ANSWER_WITHIN`] (the transaction is then rolled back with its connection).
+    /// [`ANSWER_WITHIN`]. What it sent may still commit: a caller that hears `Unreachable` sends
+    /// again under its key and finds it, and a payment left `processing` is settled by inquiry.
     pub(super) async fn run<T>(
         &self,
         operation: impl Future<Output = Result<T, StoreError>>,
@@ -264,6 +267,9 @@ async fn keep_horizon(
         if seq_tx.is_closed() {
             return Ok(());
         }
+        // Commits that land meanwhile are read (and announced) with these: under load one read
+        // and one notification serve many commits.
+        tokio::time::sleep(GATHER).await;
         if ours {
             client.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
         }

@@ -1,9 +1,8 @@
-//! SQL for payments on PostgreSQL. Statements within one transaction are sent together
-//! (pipelined) and checked once all have answered; a transaction that must not stand is rolled
-//! back whole.
+//! SQL for payments on PostgreSQL. The two writes every payment makes, `begin` and `decide`,
+//! are one statement each (one round trip, one commit); the rest are transactions of their own.
 
 use super::accounts::audit;
-use super::events::insert_payment_event;
+use super::events::{FIRST_SEQ, insert_payment_event};
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{
@@ -17,93 +16,84 @@ use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bou
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 
+/// The columns of a payment event, from a payment's values: what `begin` and `decide` insert
+/// with the move, in the same statement.
+const PAYMENT_EVENT: &str = "INSERT INTO events (seq, at_ms, kind, application_id, payment_id,
+    status, amount_minor, currency, confirmation_code, code, last_four, payer_name)";
+
+/// One statement, so one round trip and one commit: the key is inserted unless taken (a
+/// second daemon's insert of the same key waits for the first to commit), and the payment and
+/// its event only with it. The key's reference to the payment is checked at the statement's
+/// end, when both rows are there.
 pub(in crate::store) async fn begin(
     pg: &Postgres,
     payment: &Payment,
     fingerprint: &[u8; 32],
 ) -> Result<Begun, StoreError> {
-    let mut client = pg.client().await?;
-    let tx = client.transaction().await?;
+    let client = pg.client().await?;
     let fields =
         serde_json::to_string(&payment.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let method = MethodColumns::of(&payment.method);
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO payments (id, application_id, mode, status, amount_minor, currency,
-                payer_name, payer_email, payer_postal_code, fields, method, brand, first_six,
-                exp_month, exp_year, routing_number, account_type, last_four, idempotency_key,
-                user_id, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19, $20, $21)",
-        )
-        .await?;
-    let key = tx
-        .prepare_cached(
-            "INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH keyed AS (
+                INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
+                VALUES ($2, $19, $22, $1, $21) ON CONFLICT DO NOTHING RETURNING payment_id),
+             paid AS (
+                INSERT INTO payments (id, application_id, mode, status, amount_minor, currency,
+                    payer_name, payer_email, payer_postal_code, fields, method, brand, first_six,
+                    exp_month, exp_year, routing_number, account_type, last_four,
+                    idempotency_key, user_id, created_ms)
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                       $17, $18, $19, $20, $21
+                FROM keyed),
+             told AS (
+                {PAYMENT_EVENT}
+                SELECT {FIRST_SEQ}, $21, $23, $2, $1, $4, $5, $6,
+                       NULL, NULL, $18, $7
+                FROM keyed RETURNING seq)
+             SELECT seq FROM told"
+        ))
         .await?;
     let last_four = payment.method.last_four();
-    let (_, keyed, seq) = tokio::try_join!(
-        async {
-            tx.execute(
-                &insert,
-                &[
-                    &payment.id,
-                    &payment.application,
-                    &payment.mode.code(),
-                    &payment.status.code(),
-                    &payment.amount.minor,
-                    &payment.amount.currency.code(),
-                    &payment.payer.name,
-                    &payment.payer.email,
-                    &payment.payer.postal_code,
-                    &fields,
-                    &method.method,
-                    &method.brand,
-                    &method.first_six,
-                    &method.exp_month,
-                    &method.exp_year,
-                    &method.routing_number,
-                    &method.account_type,
-                    &last_four,
-                    &payment.idempotency_key,
-                    &payment.user,
-                    &payment.created_ms,
-                ],
-            )
-            .await
-            .map_err(StoreError::from)
-        },
-        async {
-            tx.execute(
-                &key,
-                &[
-                    &payment.application,
-                    &payment.idempotency_key,
-                    &fingerprint.as_slice(),
-                    &payment.id,
-                    &payment.created_ms,
-                ],
-            )
-            .await
-            .map_err(StoreError::from)
-        },
-        insert_payment_event(
-            &tx,
-            0,
-            payment,
-            EventKind::PaymentReceived,
-            payment.created_ms
-        ),
-    )?;
-    if keyed == 1 {
-        tx.commit().await?;
+    let created = client
+        .query_opt(
+            &statement,
+            &[
+                &payment.id,
+                &payment.application,
+                &payment.mode.code(),
+                &payment.status.code(),
+                &payment.amount.minor,
+                &payment.amount.currency.code(),
+                &payment.payer.name,
+                &payment.payer.email,
+                &payment.payer.postal_code,
+                &fields,
+                &method.method,
+                &method.brand,
+                &method.first_six,
+                &method.exp_month,
+                &method.exp_year,
+                &method.routing_number,
+                &method.account_type,
+                &last_four,
+                &payment.idempotency_key,
+                &payment.user,
+                &payment.created_ms,
+                &fingerprint.as_slice(),
+                &EventKind::PaymentReceived.code(),
+            ],
+        )
+        .await?;
+    if let Some(row) = created {
         pg.committed();
-        return Ok(Begun::Created { seq });
+        let seq: i64 = row.try_get(0)?;
+        return Ok(Begun::Created {
+            seq: u64::try_from(seq).unwrap_or(0),
+        });
     }
-    // The key was used before: this payment is not kept, and the first one answers.
-    tx.rollback().await?;
+    // The key was used before: nothing of this payment was kept, and the first one answers.
     let row = client
         .query_one(
             &client
@@ -122,6 +112,9 @@ pub(in crate::store) async fn begin(
     })
 }
 
+/// One statement, so one round trip and one commit: the move, only from `decision.from`; the
+/// confirmation with it (a code another payment holds fails the whole statement, which is then
+/// `CodeTaken`); its event; and the audit entry when a person asked for it.
 pub(in crate::store) async fn decide(
     pg: &Postgres,
     payment: &Payment,
@@ -135,74 +128,66 @@ pub(in crate::store) async fn decide(
     ) {
         return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
     }
-    let mut client = pg.client().await?;
-    let tx = client.transaction().await?;
-    let update = tx
-        .prepare_cached(
-            "UPDATE payments SET status = $1, code = $2, message = $3, decided_ms = $4
-             WHERE id = $5 AND status = $6",
-        )
+    let client = pg.client().await?;
+    let statement = client
+        .prepare_cached(&format!(
+            "WITH moved AS (
+                UPDATE payments SET status = $1, code = $2, message = $3, decided_ms = $4
+                WHERE id = $5 AND status = $6
+                RETURNING application_id, amount_minor, currency, last_four, payer_name),
+             confirmed AS (
+                INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
+                SELECT $7, $5, $8, $4 FROM moved WHERE $7::text IS NOT NULL AND $8::text IS NOT NULL),
+             told AS (
+                {PAYMENT_EVENT}
+                SELECT {FIRST_SEQ}, $9, $10, application_id, $5,
+                       $1, amount_minor, currency, $7, $2, last_four, payer_name
+                FROM moved),
+             audited AS (
+                INSERT INTO audit_log (at_ms, actor, action, outcome, origin, object)
+                SELECT $11, $12, $13, $14, $15, $16 FROM moved WHERE $12::text IS NOT NULL)
+             SELECT count(*) FROM moved"
+        ))
         .await?;
-    let confirm = tx
-        .prepare_cached(
-            "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING",
+    let audit = decision.audit.as_ref();
+    let moved = client
+        .query_one(
+            &statement,
+            &[
+                &payment.status.code(),
+                &payment.code,
+                &payment.message,
+                &payment.decided_ms,
+                &payment.id,
+                &decision.from.code(),
+                &payment.confirmation_code,
+                &decision.authorization,
+                &decision.at_ms,
+                &decision.kind.code(),
+                &audit.map(|a| a.at_ms),
+                &audit.map(|a| a.actor.as_str()),
+                &audit.map(|a| a.action),
+                &audit.map(|a| if a.success { "success" } else { "failure" }),
+                &audit.map(|a| a.origin.as_str()),
+                &audit.map(|a| a.object.as_str()),
+            ],
         )
-        .await?;
-    let confirmation = payment
-        .confirmation_code
-        .as_ref()
-        .zip(decision.authorization.as_ref());
-    let confirmed = async {
-        match confirmation {
-            Some((code, authorization)) => tx
-                .execute(
-                    &confirm,
-                    &[code, &payment.id, authorization, &payment.decided_ms],
-                )
-                .await
-                .map(|n| n == 1),
-            None => Ok(true),
+        .await;
+    match moved {
+        Ok(row) if row.try_get::<_, i64>(0)? == 0 => Ok(Decided::Moved),
+        Ok(_) => {
+            pg.committed();
+            Ok(Decided::Committed)
         }
-    };
-    let audited = async {
-        match &decision.audit {
-            Some(entry) => audit(&tx, entry).await,
-            None => Ok(()),
+        Err(e)
+            if e.as_db_error()
+                .and_then(|db| db.constraint())
+                .is_some_and(|c| c == "confirmations_pkey") =>
+        {
+            Ok(Decided::CodeTaken)
         }
-    };
-    let (moved, confirmed, _, ()) = tokio::try_join!(
-        async {
-            tx.execute(
-                &update,
-                &[
-                    &payment.status.code(),
-                    &payment.code,
-                    &payment.message,
-                    &payment.decided_ms,
-                    &payment.id,
-                    &decision.from.code(),
-                ],
-            )
-            .await
-            .map_err(StoreError::from)
-        },
-        async { confirmed.await.map_err(StoreError::from) },
-        insert_payment_event(&tx, 0, payment, decision.kind, decision.at_ms),
-        audited,
-    )?;
-    let decided = match (moved, confirmed) {
-        (0, _) => Decided::Moved,
-        (_, false) => Decided::CodeTaken,
-        _ => Decided::Committed,
-    };
-    if matches!(decided, Decided::Committed) {
-        tx.commit().await?;
-        pg.committed();
-    } else {
-        tx.rollback().await?;
+        Err(e) => Err(e.into()),
     }
-    Ok(decided)
 }
 
 pub(in crate::store) async fn note_failed(
