@@ -45,7 +45,7 @@ pub enum Decided {
 /// approval without both its authorization and its confirmation code (it would be approved with
 /// no confirmation row), or an authorization on anything else. Such a write fails loudly rather
 /// than store a payment half right.
-pub(super) fn broken_move(
+fn broken_move(
     from: PaymentStatus,
     to: PaymentStatus,
     authorization: bool,
@@ -148,6 +148,14 @@ impl Store {
         payment: &Payment,
         decision: &Arc<Decision>,
     ) -> Result<Decided, StoreError> {
+        if let Some(broken) = broken_move(
+            decision.from,
+            payment.status,
+            decision.authorization.is_some(),
+            payment.confirmation_code.is_some(),
+        ) {
+            return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
+        }
         match &self.backend {
             Backend::Sqlite(db) => {
                 let (payment, decision) = (payment.clone(), Arc::clone(decision));

@@ -5,9 +5,7 @@ use super::accounts::audit;
 use super::events::{FIRST_SEQ, insert_payment_event};
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
-use crate::store::payments::{
-    Begun, Decided, DecidedRow, Decision, Selection, SpanLine, broken_move,
-};
+use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
 use crate::store::rows::{self, MethodColumns, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
@@ -120,14 +118,6 @@ pub(in crate::store) async fn decide(
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
-    if let Some(broken) = broken_move(
-        decision.from,
-        payment.status,
-        decision.authorization.is_some(),
-        payment.confirmation_code.is_some(),
-    ) {
-        return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
-    }
     let client = pg.client().await?;
     let statement = client
         .prepare_cached(&format!(

@@ -3,9 +3,7 @@
 use super::{read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
-use crate::store::payments::{
-    Begun, Decided, DecidedRow, Decision, Selection, SpanLine, broken_move,
-};
+use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
@@ -95,14 +93,6 @@ pub fn decide(
     payment: &Payment,
     decision: &Decision,
 ) -> Result<Decided, StoreError> {
-    if let Some(broken) = broken_move(
-        decision.from,
-        payment.status,
-        decision.authorization.is_some(),
-        payment.confirmation_code.is_some(),
-    ) {
-        return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
-    }
     let confirmation = payment
         .confirmation_code
         .as_ref()
