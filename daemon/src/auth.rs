@@ -24,6 +24,9 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 pub const MAX_PASSWORD_LEN: usize = 256;
 /// A session's last use is written back at most this often; the idle check uses memory.
 const TOUCH_EVERY_MS: i64 = 60_000;
+/// The same on a store other daemons share: a sign-out or a use on another daemon is seen here
+/// within this long.
+const SHARED_TOUCH_EVERY_MS: i64 = 5_000;
 /// Users whose sign-in locks are kept before idle ones are forgotten.
 const MAX_TURNS: usize = 10_000;
 /// Sessions kept in memory; beyond this the least recently checked are read back from the store.
@@ -466,6 +469,10 @@ impl Auth {
             Some(session) => session,
             None => self.load_session(hash).await?,
         };
+        if from_cache && self.store.shared() && now - session.last_seen_ms > self.settings.idle_ms {
+            // Another daemon may have seen it used since: its last use is the store's.
+            session = self.load_session(hash).await?;
+        }
         if now - session.last_seen_ms > self.settings.idle_ms {
             self.sessions
                 .lock()
@@ -485,19 +492,25 @@ impl Auth {
         if active {
             session.last_seen_ms = session.last_seen_ms.max(now);
         }
-        // Written back at most once a minute; that write also finds a session ended by another
-        // process (a password changed with `cipd user passwd`), so a cached one ends too.
-        if now - session.persisted_ms >= TOUCH_EVERY_MS {
+        // Written back at most once a minute (every few seconds on a shared store); that write
+        // also finds a session ended by another process (a password changed with `cipd user
+        // passwd`, a sign-out on another daemon), so a cached one ends too, and reads back a
+        // later use another daemon saw.
+        let touch_every = match self.store.shared() {
+            true => SHARED_TOUCH_EVERY_MS,
+            false => TOUCH_EVERY_MS,
+        };
+        if now - session.persisted_ms >= touch_every {
             session.persisted_ms = now;
             let seen = session.last_seen_ms;
-            let open = self.store.touch_session(&hash, seen).await?;
-            if !open {
+            let Some(stored) = self.store.touch_session(&hash, seen).await? else {
                 self.sessions
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&hash);
                 return Err(ApiError::SessionExpired);
-            }
+            };
+            session.last_seen_ms = session.last_seen_ms.max(stored);
         }
         let caller = session.caller.clone();
         if from_cache {

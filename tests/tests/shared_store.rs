@@ -192,8 +192,40 @@ async fn wrong_passwords_spread_over_two_daemons_lock_the_user_on_both() {
             "the right password is refused while locked: {locked:?}"
         );
     }
-    // A session opened on one daemon goes on on the other.
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_opened_on_one_daemon_goes_on_on_the_other_until_signed_out_on_either() {
+    let sandbox = SandboxServer::start();
+    let Some((a, b)) = two_daemons(&sandbox).await else {
+        return;
+    };
+    let clients = [a.client().await, b.client().await];
     let supervisor = a.login(&clients[0], "DMV-RENEWAL", "super1").await;
-    let stats = clients[1].stats(ctx(), supervisor).await.expect("rpc");
-    assert!(stats.is_ok(), "{stats:?}");
+    let stats = clients[1]
+        .stats(ctx(), supervisor.clone())
+        .await
+        .expect("rpc");
+    assert!(stats.is_ok(), "served on the other daemon: {stats:?}");
+    clients[0]
+        .logout(ctx(), supervisor.clone())
+        .await
+        .expect("rpc")
+        .expect("signed out");
+    // The other daemon holds the session in memory, and finds it ended within seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match clients[1]
+            .stats(ctx(), supervisor.clone())
+            .await
+            .expect("rpc")
+        {
+            Err(ApiError::SessionExpired) => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "still served 15 s after signing out elsewhere: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -331,13 +331,13 @@ impl Store {
         }
     }
 
-    /// Records a session's use; false when it was ended meanwhile (a sign-out elsewhere, a
-    /// password change).
+    /// Records a session's use; its last use as stored (another daemon's, if later), or `None`
+    /// when it was ended meanwhile (a sign-out elsewhere, a password change).
     pub async fn touch_session(
         &self,
         token_hash: &[u8; 32],
         now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let hash = *token_hash;

@@ -93,12 +93,10 @@ impl Store {
         })
     }
 
-    /// Which store this is, for logs and status: the SQLite file, or PostgreSQL.
-    pub fn kind(&self) -> &'static str {
-        match &self.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
+    /// Whether other daemons may change this store too (PostgreSQL), so what a process holds
+    /// in memory of it goes stale sooner.
+    pub fn shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Store calls on their way to or from the database. Zero, once every runnable task has run,

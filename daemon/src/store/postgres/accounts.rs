@@ -423,15 +423,16 @@ pub(in crate::store) async fn touch_session(
     client: &Client,
     token_hash: &[u8; 32],
     now_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     Ok(client
-        .execute(
+        .query_opt(
             "UPDATE sessions SET last_seen_ms = greatest(last_seen_ms, $2)
-             WHERE token_hash = $1 AND ended_ms IS NULL",
+             WHERE token_hash = $1 AND ended_ms IS NULL RETURNING last_seen_ms",
             &[&token_hash.as_slice(), &now_ms],
         )
         .await?
-        > 0)
+        .map(|row| row.try_get(0))
+        .transpose()?)
 }
 
 pub(in crate::store) async fn session_of(

@@ -217,20 +217,20 @@ pub fn session(conn: &Connection, token_hash: &[u8; 32]) -> Result<Option<Sessio
         .optional()?)
 }
 
-/// Records a session's use; false when the session was ended meanwhile (a sign-out elsewhere,
-/// a password change).
+/// Records a session's use; its last use as stored, or `None` when the session was ended
+/// meanwhile (a sign-out elsewhere, a password change).
 pub fn touch_session(
     conn: &Connection,
     token_hash: &[u8; 32],
     now_ms: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
             "UPDATE sessions SET last_seen_ms = max(last_seen_ms, ?2)
-             WHERE token_hash = ?1 AND ended_ms IS NULL",
+             WHERE token_hash = ?1 AND ended_ms IS NULL RETURNING last_seen_ms",
         )?
-        .execute(params![token_hash.as_slice(), now_ms])?
-        > 0)
+        .query_row(params![token_hash.as_slice(), now_ms], |r| r.get(0))
+        .optional()?)
 }
 
 /// Ends every open session of a user (after its password changes).
