@@ -9,7 +9,7 @@ use cip_common::card::Brand;
 use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::form::MethodKind;
 use cip_common::money::{Currency, Money};
-use cip_common::payment::{BatchMark, MethodSummary, Mode, Payer, Payment};
+use cip_common::payment::{BatchMark, MethodSummary, Mode, Payer, Payment, SearchSort};
 use cip_common::status::PaymentStatus;
 
 /// A row's columns by position, whichever database it came from.
@@ -253,4 +253,21 @@ pub(super) fn span_line(row: &dyn Columns) -> Result<SpanLine, StoreError> {
         minor: row.some_number(3)?,
         reported: narrow("count", row.some_number(4)?)?,
     })
+}
+
+/// A search's `ORDER BY` over [`PAYMENTS_JOINED`]; the id breaks ties, so pages never overlap.
+pub(super) fn search_order(sort: SearchSort) -> &'static str {
+    match sort {
+        SearchSort::Newest => "p.id DESC",
+        SearchSort::Oldest => "p.id",
+        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
+        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
+    }
+}
+
+/// A page read with one payment more than it holds, and whether more follow.
+pub(super) fn page(mut payments: Vec<Payment>, page_size: u32) -> (Vec<Payment>, bool) {
+    let more = payments.len() > page_size as usize;
+    payments.truncate(page_size as usize);
+    (payments, more)
 }

@@ -10,7 +10,7 @@ use crate::store::rows::{self, MethodColumns, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bound};
+use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 
@@ -279,12 +279,7 @@ pub(in crate::store) async fn search(
     applications: &[String],
     page_size: u32,
 ) -> Result<(Vec<Payment>, bool), StoreError> {
-    let order = match query.sort {
-        SearchSort::Newest => "p.id DESC",
-        SearchSort::Oldest => "p.id",
-        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
-        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
-    };
+    let order = rows::search_order(query.sort);
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.application_id = ANY($1)
@@ -299,7 +294,7 @@ pub(in crate::store) async fn search(
          ORDER BY {order}
          LIMIT $9 OFFSET $10"
     );
-    let mut payments = read_all(
+    let payments = read_all(
         client,
         &sql,
         &[
@@ -318,9 +313,7 @@ pub(in crate::store) async fn search(
         rows::payment,
     )
     .await?;
-    let more = payments.len() > page_size as usize;
-    payments.truncate(page_size as usize);
-    Ok((payments, more))
+    Ok(rows::page(payments, page_size))
 }
 
 pub(in crate::store) async fn recent_failures(

@@ -7,7 +7,7 @@ use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, Sp
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bound};
+use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
@@ -264,12 +264,7 @@ pub fn search(
 ) -> Result<(Vec<Payment>, bool), StoreError> {
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let order = match query.sort {
-        SearchSort::Newest => "p.id DESC",
-        SearchSort::Oldest => "p.id",
-        SearchSort::AmountHighest => "p.amount_minor DESC, p.id DESC",
-        SearchSort::AmountLowest => "p.amount_minor, p.id DESC",
-    };
+    let order = rows::search_order(query.sort);
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
          WHERE p.application_id IN (SELECT value FROM json_each(?1))
@@ -285,7 +280,7 @@ pub fn search(
          LIMIT ?9 OFFSET ?10"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut payments = read_all(
+    let payments = read_all(
         stmt.query(params![
             apps,
             query.application,
@@ -301,9 +296,7 @@ pub fn search(
         ])?,
         rows::payment,
     )?;
-    let more = payments.len() > page_size as usize;
-    payments.truncate(page_size as usize);
-    Ok((payments, more))
+    Ok(rows::page(payments, page_size))
 }
 
 /// Declines and failures decided since `since_ms` in `applications`, newest first.
