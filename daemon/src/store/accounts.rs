@@ -1,7 +1,9 @@
 //! Applications, users and their grants, sign-in failures and lockouts, sessions, and the
 //! append-only audit log.
 
+use super::events::SecurityEvent;
 use super::{Backend, Store, StoreError, postgres, sqlite};
+use cip_common::event::EventKind;
 use cip_common::form::ApplicationSpec;
 use cip_common::session::Role;
 
@@ -59,6 +61,20 @@ pub struct FailedSignIn {
     pub entry: AuditEntry,
     pub application: Option<String>,
     pub user: String,
+}
+
+impl FailedSignIn {
+    /// The supervisors' event of this refusal (`kind`: the failure, or the lockout it caused).
+    pub(super) fn event(&self, kind: EventKind) -> SecurityEvent<'_> {
+        SecurityEvent {
+            kind,
+            at_ms: self.entry.at_ms,
+            application: self.application.as_deref(),
+            user: &self.user,
+            actor: None,
+            origin: &self.entry.origin,
+        }
+    }
 }
 
 /// When failures lock a user: at `max_failures` in a row, until `until_ms`.

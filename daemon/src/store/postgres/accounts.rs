@@ -281,19 +281,7 @@ async fn refused(
     failed: &FailedSignIn,
     kind: EventKind,
 ) -> Result<(), StoreError> {
-    insert_security_event(
-        tx,
-        n,
-        &SecurityEvent {
-            kind,
-            at_ms: failed.entry.at_ms,
-            application: failed.application.as_deref(),
-            user: &failed.user,
-            actor: None,
-            origin: &failed.entry.origin,
-        },
-    )
-    .await
+    insert_security_event(tx, n, &failed.event(kind)).await
 }
 
 pub(in crate::store) async fn sign_in_failed(

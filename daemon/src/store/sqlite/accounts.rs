@@ -377,17 +377,7 @@ pub fn unlock_user(
 
 /// Audits a refused sign-in and shows it (or the lockout it caused) to supervisors.
 fn refused(conn: &Connection, failed: &FailedSignIn, kind: EventKind) -> Result<(), StoreError> {
-    insert_security_event(
-        conn,
-        &SecurityEvent {
-            kind,
-            at_ms: failed.entry.at_ms,
-            application: failed.application.as_deref(),
-            user: &failed.user,
-            actor: None,
-            origin: &failed.entry.origin,
-        },
-    )
+    insert_security_event(conn, &failed.event(kind))
 }
 
 /// A sign-in refused without counting against the user (one unknown, or locked already).
