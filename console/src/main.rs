@@ -212,7 +212,7 @@ async fn event_loop(
                 let msg = match event {
                     Event::Key(key) => Msg::Key { key, at },
                     Event::Paste(text) => Msg::Paste { text, at },
-                    Event::Resize(width, height) => Msg::Resized { width, height },
+                    Event::Resize(..) => Msg::Resized,
                     _ => continue,
                 };
                 if keys.send(msg).is_err() {
@@ -224,16 +224,11 @@ async fn event_loop(
     let mut hangup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(TICK);
     let mut batch = Vec::with_capacity(MAX_MESSAGES_PER_FRAME);
-    let size = terminal.size()?;
-    app.update(Msg::Resized {
-        width: size.width,
-        height: size.height,
-    });
     // A frame's time is taken before it is drawn, so a key read once it is on screen is never
     // older than the frame, however the threads are scheduled.
     let mut last_frame = Instant::now();
-    terminal.draw(|frame| screens::render(frame, &app, theme))?;
-    app.drawn(last_frame);
+    let drawn = terminal.draw(|frame| screens::render(frame, &app, theme))?;
+    app.drawn(last_frame, (drawn.area.width, drawn.area.height));
     let mut frames = 1;
     let mut stale = false;
     loop {
@@ -277,9 +272,9 @@ async fn event_loop(
         }
         if stale && (urgent || last_frame.elapsed() >= MIN_FRAME) {
             last_frame = Instant::now();
-            terminal.draw(|frame| screens::render(frame, &app, theme))?;
+            let drawn = terminal.draw(|frame| screens::render(frame, &app, theme))?;
             frames += 1;
-            app.drawn(last_frame);
+            app.drawn(last_frame, (drawn.area.width, drawn.area.height));
             stale = false;
         }
     }

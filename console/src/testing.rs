@@ -1,7 +1,7 @@
 //! Builders for tests of `app::update` and the screens: an app in each state a user meets,
 //! reached by the same messages the terminal and the daemon send.
 
-use crate::app::{Answer, App, Command, DemoLogin, Msg};
+use crate::app::{Answer, App, Command, DemoLogin, MIN_HEIGHT, MIN_WIDTH, Msg};
 use cip_common::card::Brand;
 use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::form::ApplicationSpec;
@@ -37,9 +37,10 @@ pub fn with_modifiers(code: KeyCode, modifiers: KeyModifiers) -> Msg {
     }
 }
 
-/// A frame is drawn: the screen the app is on has been seen, so keys read from now on act on it.
+/// A frame of the smallest size CIP shows is drawn: the screen the app is on has been seen, so
+/// keys read from now on act on it.
 pub fn seen(app: &mut App) {
-    app.drawn(Instant::now());
+    app.drawn(Instant::now(), (MIN_WIDTH, MIN_HEIGHT));
 }
 
 pub fn ctrl(c: char) -> Msg {

@@ -94,11 +94,8 @@ pub enum Msg {
     Tick {
         now: Instant,
     },
-    /// The terminal's size, at start and whenever it changes.
-    Resized {
-        width: u16,
-        height: u16,
-    },
+    /// The terminal changed size: the next frame shows it.
+    Resized,
     Connection(Connection),
     /// The daemon cannot be used as this console is set up (a certificate one side does not
     /// trust): retrying cannot mend it, so the console ends and says why.
@@ -381,8 +378,10 @@ impl App {
         !self.too_small() && !self.help && (self.session.is_none() || self.view == View::NewPayment)
     }
 
-    /// A frame was drawn at `at`: from now on the screen it showed has been seen.
-    pub fn drawn(&mut self, at: Instant) {
+    /// A frame `size` wide and high was drawn at `at`: from now on the screen it showed has been
+    /// seen, and keys act on it, even when the terminal's resize event comes later or never.
+    pub fn drawn(&mut self, at: Instant, size: (u16, u16)) {
+        self.size = size;
         if self.screen_visible() && self.shown_at.is_none() {
             self.shown_at = Some(at);
         }
@@ -403,10 +402,7 @@ impl App {
             }
             Msg::Key { .. } => Vec::new(),
             Msg::Paste { text, at } => self.paste(&text, at),
-            Msg::Resized { width, height } => {
-                self.size = (width, height);
-                Vec::new()
-            }
+            Msg::Resized => Vec::new(),
             Msg::Tick { now } => {
                 self.now = now;
                 let mut commands = self.retry_due();
@@ -1482,7 +1478,7 @@ mod tests {
         app.update(key_at(KeyCode::Enter, read));
         assert_eq!(app.screen, Screen::Summary);
         assert!(app.update(key_at(KeyCode::Enter, read)).is_empty());
-        app.drawn(read + Duration::from_millis(5));
+        app.drawn(read + Duration::from_millis(5), (MIN_WIDTH, MIN_HEIGHT));
         assert!(
             app.update(key_at(KeyCode::Enter, read + Duration::from_millis(1)))
                 .is_empty(),
@@ -1494,18 +1490,12 @@ mod tests {
     #[test]
     fn keys_do_nothing_while_the_terminal_is_too_small() {
         let mut app = on_summary();
-        app.update(Msg::Resized {
-            width: 79,
-            height: 24,
-        });
+        app.drawn(Instant::now(), (79, 24));
         assert!(app.too_small());
         assert!(app.update(key(KeyCode::Enter)).is_empty());
         assert!(app.update(key(KeyCode::Esc)).is_empty());
         assert_eq!(app.screen, Screen::Summary);
-        app.update(Msg::Resized {
-            width: 80,
-            height: 24,
-        });
+        app.drawn(Instant::now(), (80, 24));
         submitted_key(&app.update(key(KeyCode::Enter)));
     }
 
