@@ -229,3 +229,50 @@ async fn a_session_opened_on_one_daemon_goes_on_on_the_other_until_signed_out_on
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_starting_up_leaves_a_payment_the_other_is_carrying_to_its_answer() {
+    let sandbox = SandboxServer::start();
+    let Some((mut a, b)) = two_daemons(&sandbox).await else {
+        return;
+    };
+    let agency = Agency::new(&b, "DMV-RENEWAL").await;
+    // The processor answers this card after 3 seconds, within the daemons' deadline.
+    let request = card_request("4000000000000325", 3_100);
+    b.sent(&request);
+    let paying = tokio::spawn({
+        let body = payment_body(&request);
+        async move { agency.pay(&new_key(), &body).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let rows = a.sql("SELECT id FROM payments WHERE status = 'processing'");
+        if let Some(row) = rows.first() {
+            break row[0].clone();
+        }
+        assert!(Instant::now() < deadline, "the payment was never taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The other daemon restarts meanwhile, and sweeps what it finds unsettled as it starts.
+    a.restart_after_kill().await;
+    let status = a.sql(&format!("SELECT status FROM payments WHERE id = '{id}'"));
+    assert_eq!(
+        status,
+        [["processing"]],
+        "the sweep ran while the payment was in flight"
+    );
+    let (code, answer) = paying.await.expect("the agency's call");
+    assert_eq!(
+        (code, &answer["status"]),
+        (201, &"approved".into()),
+        "{answer}"
+    );
+    assert_eq!(
+        sandbox.lines_of(&id).len(),
+        1,
+        "one authorization and no reversal: {:?}",
+        sandbox.lines_of(&id)
+    );
+    a.assert_no_card_data();
+    b.assert_no_card_data();
+}

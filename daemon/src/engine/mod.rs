@@ -94,8 +94,9 @@ pub struct Engine {
     followed: Mutex<HashSet<String>>,
 }
 
-/// Past a payment's processor deadline, how long a replay waits for the daemon carrying it to
-/// commit its outcome (or move it to in doubt).
+/// Past a payment's processor deadline, how long the daemon carrying it is given to commit its
+/// outcome (or move it to in doubt): a replay waits that long, and other daemons' sweeps leave
+/// it alone until then.
 const CARRIER_GRACE_MS: i64 = 1_000;
 
 /// How long CIP waits on the processor.
@@ -480,11 +481,7 @@ impl Engine {
         }
         let mut committed = self.store.committed_seq();
         let mut payment = self.stored(id).await?;
-        let deadline = i64::try_from(self.waits.deadline.as_millis()).unwrap_or(i64::MAX);
-        let until = payment
-            .created_ms
-            .saturating_add(deadline)
-            .saturating_add(CARRIER_GRACE_MS);
+        let until = self.carried_until_ms(&payment);
         while payment.status == PaymentStatus::Processing {
             let left = until - self.clock.now_ms();
             let Ok(wait) = u64::try_from(left) else { break };
@@ -495,6 +492,16 @@ impl Engine {
             payment = self.stored(id).await?;
         }
         Ok(payment)
+    }
+
+    /// Until when a payment still `processing` may be in the hands of the daemon that took it:
+    /// its processor deadline, and a little more for the daemon to commit what it heard.
+    fn carried_until_ms(&self, payment: &Payment) -> i64 {
+        let deadline = i64::try_from(self.waits.deadline.as_millis()).unwrap_or(i64::MAX);
+        payment
+            .created_ms
+            .saturating_add(deadline)
+            .saturating_add(CARRIER_GRACE_MS)
     }
 
     /// A payment `caller` may see, or not found.

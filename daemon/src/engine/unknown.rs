@@ -128,9 +128,12 @@ impl Engine {
     /// Asks the processor about every payment left `processing` or `in_doubt` that no task of
     /// this process is carrying or following, and commits what it says; then asks again about
     /// the payments lately reported not charged, and voids any approval that turned up for one.
+    /// On a shared store, a payment still `processing` within its deadline is left to the daemon
+    /// carrying it: asking now would find nothing and reverse a charge that is on its way.
     /// Returns how many were settled.
     pub async fn resolve_unsettled(&self) -> Result<usize, StoreError> {
         let unsettled = self.store.unsettled().await?;
+        let now = self.clock.now_ms();
         let mut settled = 0;
         for payment in unsettled {
             let followed = self
@@ -138,7 +141,10 @@ impl Engine {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&payment.id);
-            if followed || self.lock_in_flight().contains_key(&payment.id) {
+            let carried_elsewhere = self.store.shared()
+                && payment.status == PaymentStatus::Processing
+                && now < self.carried_until_ms(&payment);
+            if followed || carried_elsewhere || self.lock_in_flight().contains_key(&payment.id) {
                 continue;
             }
             let answer = match self.ask(&payment.id).await {
