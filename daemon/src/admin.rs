@@ -140,8 +140,15 @@ impl Admin {
             &spec,
             outbox,
             &self.operator.runner(),
+            None,
         )
-        .await
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "another batch run of {application} is under way (here or on another daemon): \
+                 try again when it ends"
+            )
+        })
     }
 
     /// The application's reconciliation of `day` (its local day), or of today.

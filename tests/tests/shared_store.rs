@@ -276,3 +276,115 @@ async fn a_daemon_starting_up_leaves_a_payment_the_other_is_carrying_to_its_answ
     a.assert_no_card_data();
     b.assert_no_card_data();
 }
+
+/// The payment ids in every complete batch file (one with its manifest) of `daemon`'s outbox.
+fn reported_in_outbox(daemon: &Daemon) -> Vec<String> {
+    let outbox = daemon.dir.path().join("outbox").join("DMV-RENEWAL");
+    let Ok(entries) = std::fs::read_dir(&outbox) else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let name = entry.expect("an entry").file_name();
+        let name = name.to_string_lossy();
+        let Some(batch) = name.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        let csv = std::fs::read(outbox.join(format!("{batch}.csv"))).expect("its file");
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        let column = reader
+            .headers()
+            .expect("a header")
+            .iter()
+            .position(|h| h == "payment_id")
+            .expect("a payment_id column");
+        for record in reader.records() {
+            ids.push(record.expect("a row")[column].to_owned());
+        }
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_run_on_one_daemon_keeps_the_others_out_until_it_ends() {
+    let sandbox = SandboxServer::start();
+    let Some((a, b)) = two_daemons(&sandbox).await else {
+        return;
+    };
+    let mut taken = Vec::new();
+    let mut caught = 0;
+    for _ in 0..5 {
+        for daemon in [&a, &b] {
+            let client = daemon.client().await;
+            let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+            for n in 0..150 {
+                let request = card_request("4242424242424242", 100 + n);
+                daemon.sent(&request);
+                let payment = client
+                    .submit(ctx(), agent.clone(), new_key(), request)
+                    .await
+                    .expect("rpc")
+                    .expect("approved");
+                taken.push(payment.id);
+            }
+        }
+        // The first daemon's run is frozen while it writes its batch file: its batch is claimed
+        // and not yet sent, and the second daemon's run starts then.
+        let mut first = a.spawn_cipd(&["report", "run", "--app", "DMV-RENEWAL"]);
+        let outbox = a.dir.path().join("outbox").join("DMV-RENEWAL");
+        let writing = || {
+            std::fs::read_dir(&outbox).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            })
+        };
+        while first.try_wait().expect("waitable").is_none() && !writing() {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let frozen = first.try_wait().expect("waitable").is_none() && signal(&first, "STOP");
+        let second = b.cipd(&["report", "run", "--app", "DMV-RENEWAL"], None);
+        if frozen {
+            signal(&first, "CONT");
+            caught += 1;
+            let said = String::from_utf8_lossy(&second.stderr);
+            assert!(
+                !second.status.success() && said.contains("under way"),
+                "a run started while another was writing: {said}"
+            );
+        }
+        let first = first.wait_with_output().expect("the run ends");
+        assert!(
+            first.status.success(),
+            "{}",
+            String::from_utf8_lossy(&first.stderr)
+        );
+    }
+    assert!(
+        caught > 0,
+        "no run was caught while writing, so nothing was tested"
+    );
+    let out = b.cipd(&["report", "run", "--app", "DMV-RENEWAL"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reported = reported_in_outbox(&a);
+    reported.extend(reported_in_outbox(&b));
+    reported.sort();
+    taken.sort();
+    assert_eq!(
+        reported, taken,
+        "each payment in exactly one batch, in one outbox"
+    );
+}
+
+/// Sends `SIGname` to `child`; whether it was still there to receive it.
+fn signal(child: &std::process::Child, name: &str) -> bool {
+    std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}

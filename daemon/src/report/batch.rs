@@ -175,6 +175,9 @@ fn write_files(
 
 /// Runs `spec`'s batch into `outbox`: first any batch an earlier run left unfinished, then a new
 /// one with every decided payment no batch has taken (possibly none: the file then says so).
+/// With `due_ms`, only if no batch was done since (the daily schedule, asked again once the run
+/// is held, as another daemon may have run it meanwhile). `None`: another run of `spec`'s batch,
+/// in this process or another daemon, holds it.
 pub async fn run(
     store: &Store,
     clock: &dyn Clock,
@@ -182,7 +185,8 @@ pub async fn run(
     spec: &ApplicationSpec,
     outbox: &Path,
     runner: &Runner,
-) -> anyhow::Result<Vec<BatchFile>> {
+    due_ms: Option<i64>,
+) -> anyhow::Result<Option<Vec<BatchFile>>> {
     let dir = outbox.join(&spec.id);
     if !dir.exists() {
         std::fs::create_dir_all(&dir)
@@ -193,11 +197,19 @@ pub async fn run(
     let lock = std::fs::File::create(dir.join(".lock"))
         .with_context(|| format!("cannot lock {}", dir.display()))?;
     if lock.try_lock().is_err() {
-        anyhow::bail!(
-            "another batch run of {} is writing to {}: try again when it ends",
-            spec.id,
-            dir.display()
-        );
+        return Ok(None);
+    }
+    // One run per application at a time, across daemons sharing the store.
+    let Some(_run) = store.hold_batch_run(&spec.id).await? else {
+        return Ok(None);
+    };
+    if let Some(due_ms) = due_ms
+        && store
+            .batch_done_since_ms(&spec.id)
+            .await?
+            .is_some_and(|done| done >= due_ms)
+    {
+        return Ok(Some(Vec::new()));
     }
     remove_stale_parts(&dir)?;
     let mut files = Vec::new();
@@ -247,7 +259,7 @@ pub async fn run(
             resumed: batch.unfinished,
         });
         if !batch.unfinished {
-            return Ok(files);
+            return Ok(Some(files));
         }
     }
 }

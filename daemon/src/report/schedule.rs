@@ -1,6 +1,8 @@
 //! The daily batch run: each application with a `report_daily_at` gets its batch at that local
 //! time in its time zone. A run missed while the daemon was down happens at the next start, and
-//! a run cut short (a stop, a full disk) is tried again at the next look.
+//! a run cut short (a stop, a full disk) is tried again at the next look. Daemons sharing a
+//! store look alike; the first to hold an application's run makes its batch, and the others
+//! find it done.
 
 use super::batch;
 use super::{Reports, Runner};
@@ -59,15 +61,20 @@ async fn run_if_due(
     if done_since.is_some_and(|ms| ms >= due_ms) {
         return Ok(());
     }
-    let files = batch::run(
+    let Some(files) = batch::run(
         store,
         engine.clock(),
         engine.entropy(),
         spec,
         outbox,
         runner,
+        Some(due_ms),
     )
-    .await?;
+    .await?
+    else {
+        tracing::debug!("batch report of {}: another run holds it", spec.id);
+        return Ok(());
+    };
     for file in files {
         tracing::info!(
             "batch {} of {}: {} payments in {}",
