@@ -6,6 +6,9 @@
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventKind};
 use cip_common::secret::Password;
+use cip_tests::handoffs::{
+    add_notifying_application, agency_callback, arrived, notify_agency, pay_notify_handoff,
+};
 use cip_tests::http::{Agency, payment_body};
 use cip_tests::sandbox::SandboxServer;
 use cip_tests::{Daemon, card_request, ctx, new_key, postgres, tool_present};
@@ -387,4 +390,45 @@ fn signal(child: &std::process::Child, name: &str) -> bool {
         .arg(child.id().to_string())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paid_handoff_is_notified_once_though_both_daemons_see_it_paid() {
+    if !tool_present(
+        postgres::bin_dir().is_some(),
+        "PostgreSQL",
+        postgres::INSTALL,
+    ) {
+        return;
+    }
+    let sandbox = SandboxServer::start();
+    let config = sandbox.daemon_config(4_000, 600_000, "[http]\nlisten = \"127.0.0.1:0\"\n");
+    let a = Daemon::start_on_postgres(&config).await;
+    // The agency's callback refuses two notifications, then takes one.
+    let (port, received) = agency_callback().await;
+    add_notifying_application(&a, port);
+    let b = Daemon::beside(&a).await;
+    let id = pay_notify_handoff(&notify_agency(&a).await, "4242 4242 4242 4242").await;
+    a.sent(&card_request("4242424242424242", 4_200));
+    arrived(&received, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.sql(&format!(
+        "SELECT notified_ms FROM handoffs WHERE id = '{id}'"
+    )) == [[""]]
+    {
+        assert!(Instant::now() < deadline, "the hand-off was never notified");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both daemons follow the approval at once; a second delivery would have had its first
+    // attempts refused and written down long before the third attempt was taken.
+    let deliveries = a.sql(&format!(
+        "SELECT attempt, outcome FROM handoff_deliveries WHERE handoff_id = '{id}' ORDER BY at_ms, attempt"
+    ));
+    assert_eq!(
+        deliveries,
+        [["1", "HTTP 500"], ["2", "HTTP 500"], ["3", "HTTP 200"]],
+        "one delivery, attempted three times"
+    );
+    assert_eq!(received.lock().expect("not poisoned").len(), 3);
+    b.assert_no_card_data();
 }

@@ -1,12 +1,14 @@
 //! Telling an agency that its hand-off was paid: a JSON POST to the application's callback URL,
 //! signed with HMAC-SHA256, tried again with backoff until it is taken. The notifier follows the
 //! committed events (an approval of a hand-off's payment is what it acts on, whichever way the
-//! payment was settled), and a sweep takes up what a restart or a refused delivery left. Every
+//! payment was settled), and a sweep takes up what a restart or a refused delivery left. Daemons
+//! sharing a store all follow; the one that claims a hand-off's delivery sends it. Every
 //! attempt goes to the delivery log (`handoff_deliveries`) with its event on the payment
 //! (`agency.notified` or `agency.notify_failed`), so supervisors read it in the timeline and the feed.
 
 use crate::engine::Engine;
 use crate::store::Store;
+use crate::store::claims::Work;
 use crate::store::handoffs::Delivery;
 use cip_common::payment::Payment;
 use hmac::{Hmac, Mac};
@@ -40,7 +42,7 @@ pub fn signature(key: &[u8; 32], at_ms: i64, body: &[u8]) -> String {
     format!("t={at_ms},v1={hex}")
 }
 
-/// Sends notifications, one delivery at a time per hand-off.
+/// Sends notifications, one delivery at a time per hand-off, across daemons.
 pub struct Notifier {
     store: Store,
     engine: Arc<Engine>,
@@ -69,7 +71,8 @@ impl Notifier {
     }
 
     /// Tells the agency, if its application has a callback URL, that `payment` paid
-    /// `handoff_id`: in the background, unless it was told already or a delivery is under way.
+    /// `handoff_id`: in the background, unless it was told already or a delivery is under way,
+    /// in this process or on another daemon.
     async fn notify(self: &Arc<Self>, handoff_id: String, payment: Payment) {
         let Ok(form) = self.engine.form(&payment.application).await else {
             return;
@@ -77,15 +80,37 @@ impl Notifier {
         let Some(url) = form.spec.callback_url.clone() else {
             return;
         };
-        let told = self.store.notified(&handoff_id).await;
-        if told.unwrap_or(true) || !self.lock_sending().insert(handoff_id.clone()) {
+        if !self.lock_sending().insert(handoff_id.clone()) {
             return;
         }
         let notifier = Arc::clone(self);
         tokio::spawn(async move {
-            notifier.deliver(&url, &handoff_id, &payment).await;
+            notifier
+                .claim_and_deliver(&url, &handoff_id, &payment)
+                .await;
             notifier.lock_sending().remove(&handoff_id);
         });
+    }
+
+    /// Delivers the notification under the store's claim, so no other daemon sends it at the
+    /// same time; told already (asked once the claim is held), it is not sent again. Without
+    /// the claim, the sweep looks again later.
+    async fn claim_and_deliver(&self, url: &str, handoff_id: &str, payment: &Payment) {
+        let work = Work::Notification {
+            handoff: handoff_id,
+        };
+        let claim = match self.store.claim(work).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("notification of {handoff_id} not claimed: {e}");
+                return;
+            }
+        };
+        if !self.store.notified(handoff_id).await.unwrap_or(true) {
+            self.deliver(url, handoff_id, payment).await;
+        }
+        drop(claim);
     }
 
     fn lock_sending(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {

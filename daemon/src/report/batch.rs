@@ -13,6 +13,7 @@ use super::{export_csv, rfc3339};
 use crate::clock::{Clock, Entropy};
 use crate::store::accounts::AuditEntry;
 use crate::store::batches::{Claimed, Transmitted};
+use crate::store::claims::Work;
 use crate::store::payments::Selection;
 use crate::store::{Rows, Store};
 use anyhow::Context;
@@ -200,7 +201,10 @@ pub async fn run(
         return Ok(None);
     }
     // One run per application at a time, across daemons sharing the store.
-    let Some(_run) = store.hold_batch_run(&spec.id).await? else {
+    let run = Work::BatchRun {
+        application: &spec.id,
+    };
+    let Some(_run) = store.claim(run).await? else {
         return Ok(None);
     };
     if let Some(due_ms) = due_ms

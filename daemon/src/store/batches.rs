@@ -16,13 +16,6 @@ pub struct Claimed {
     pub unfinished: bool,
 }
 
-/// An application's batch run held by this process: no other daemon on the store runs that
-/// application's batch until it is dropped, or this process dies.
-pub struct BatchRun {
-    /// On SQLite, nothing: one machine holds the store, and the outbox's lock keeps runs apart.
-    _held: Option<postgres::batches::HeldRun>,
-}
-
 /// What a complete batch file holds, for its record and its event.
 pub struct Transmitted {
     pub batch: Claimed,
@@ -33,17 +26,6 @@ pub struct Transmitted {
 }
 
 impl Store {
-    /// `application`'s batch run for this process, or `None` while another daemon holds it.
-    pub async fn hold_batch_run(&self, application: &str) -> Result<Option<BatchRun>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(Some(BatchRun { _held: None })),
-            Backend::Postgres(db) => Ok(db
-                .run(postgres::batches::hold_run(db, application))
-                .await?
-                .map(|held| BatchRun { _held: Some(held) })),
-        }
-    }
-
     /// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
     /// batch `id` claiming every decided payment of `application` that no batch holds (none
     /// twice: one transaction claims them, and a payment's batch never changes).

@@ -1,11 +1,12 @@
 //! The store: every read and write CIP makes, each a named operation, and the only place with
-//! SQL. `payments`, `events`, `accounts`, `handoffs` and `batches` say what the operations are
+//! SQL. `payments`, `events`, `accounts`, `handoffs`, `batches` and `claims` say what the operations are
 //! and what they take and give; `sqlite` says how on one file (one writer thread, group commit),
 //! the embedded default, and `postgres` how on a PostgreSQL database that several daemons share.
 //! The engine and the adapters see only these operations, never which store runs them.
 
 pub mod accounts;
 pub mod batches;
+pub mod claims;
 pub mod events;
 pub mod handoffs;
 pub mod payments;

@@ -1,6 +1,5 @@
-//! SQL for batch reports on PostgreSQL. A run holds the application's advisory lock on a
-//! connection of its own, so one daemon at a time runs each application's batch; a claim also
-//! holds a lock for its transaction, so no payment is claimed twice whoever calls it.
+//! SQL for batch reports on PostgreSQL. A claim holds the application's advisory lock for its
+//! transaction, so claims from several daemons take turns and no payment is claimed twice.
 
 use super::accounts::audit;
 use super::events::insert_batch_event;
@@ -8,35 +7,6 @@ use super::{Client, Postgres};
 use crate::store::StoreError;
 use crate::store::batches::{Claimed, Transmitted};
 use crate::store::events::BatchEvent;
-
-/// A connection holding an application's batch run. It is closed, not returned to the pool,
-/// when dropped: the server then drops the lock with the session, as it does when the daemon
-/// dies.
-pub(in crate::store) struct HeldRun(Option<Client>);
-
-impl Drop for HeldRun {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            drop(Client::take(client));
-        }
-    }
-}
-
-/// `application`'s batch run, or `None` while another session holds it.
-pub(in crate::store) async fn hold_run(
-    pg: &Postgres,
-    application: &str,
-) -> Result<Option<HeldRun>, StoreError> {
-    let client = pg.client().await?;
-    let held: bool = client
-        .query_one(
-            "SELECT pg_try_advisory_lock(hashtextextended('cip batch run ' || $1, 0))",
-            &[&application],
-        )
-        .await?
-        .try_get(0)?;
-    Ok(held.then(|| HeldRun(Some(client))))
-}
 
 pub(in crate::store) async fn claim(
     pg: &Postgres,

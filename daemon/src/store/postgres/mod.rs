@@ -6,6 +6,7 @@
 
 pub(super) mod accounts;
 pub(super) mod batches;
+pub(super) mod claims;
 pub(super) mod events;
 pub(super) mod handoffs;
 pub(super) mod payments;
@@ -49,6 +50,7 @@ pub(super) struct Postgres {
     committed_seq: watch::Receiver<u64>,
     /// Told after each commit that wrote an event, so the horizon is read again at once.
     wake: Arc<Notify>,
+    claims: Arc<claims::Claims>,
 }
 
 pub(super) type Client = deadpool_postgres::Object;
@@ -81,11 +83,12 @@ impl Postgres {
         let start = horizon(&**get(&pool).await?).await?;
         let (seq_tx, committed_seq) = watch::channel(start);
         let wake = Arc::new(Notify::new());
-        tokio::spawn(follow_horizon(config, seq_tx, Arc::clone(&wake)));
+        tokio::spawn(follow_horizon(config.clone(), seq_tx, Arc::clone(&wake)));
         Ok(Postgres {
             pool,
             committed_seq,
             wake,
+            claims: Arc::new(claims::Claims::new(config)),
         })
     }
 
@@ -109,6 +112,10 @@ impl Postgres {
     /// Says that a commit wrote events.
     pub(super) fn committed(&self) {
         self.wake.notify_one();
+    }
+
+    pub(super) fn claims(&self) -> &claims::Claims {
+        &self.claims
     }
 
     pub(super) fn committed_seq(&self) -> watch::Receiver<u64> {

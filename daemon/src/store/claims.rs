@@ -1,0 +1,45 @@
+//! Work that one daemon at a time does: an application's batch run, the delivery of a hand-off's
+//! notification. A claim is held while its value lives, and ends when it is dropped or when its
+//! process dies, so another daemon can take the work up at once.
+
+use super::{Backend, Store, StoreError, postgres};
+
+/// What a claim is for.
+pub enum Work<'a> {
+    BatchRun { application: &'a str },
+    Notification { handoff: &'a str },
+}
+
+impl Work<'_> {
+    /// The claim's name, unique across kinds of work.
+    fn name(&self) -> String {
+        match self {
+            Work::BatchRun { application } => format!("cip batch run {application}"),
+            Work::Notification { handoff } => format!("cip notification {handoff}"),
+        }
+    }
+}
+
+/// A claim this process holds.
+pub struct Held {
+    /// On SQLite, nothing: one process serves the store, and keeps its own work apart.
+    _claim: Option<postgres::claims::Claim>,
+}
+
+impl Store {
+    /// Claims `work` for this process, or `None` while another daemon holds it. Within one
+    /// process a claim does not keep the process's own tasks apart: the caller does.
+    pub async fn claim(&self, work: Work<'_>) -> Result<Option<Held>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Some(Held { _claim: None })),
+            Backend::Postgres(db) => {
+                Ok(db
+                    .run(db.claims().claim(work.name()))
+                    .await?
+                    .map(|claim| Held {
+                        _claim: Some(claim),
+                    }))
+            }
+        }
+    }
+}
