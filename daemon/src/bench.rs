@@ -311,7 +311,7 @@ const STORE_WRITERS: u64 = 256;
 /// Writes payments into `store` as the engine does (the `processing` row with its key and
 /// event, then the outcome with its confirmation and event), from `STORE_WRITERS` writers,
 /// until `end` passes or `count` payments are written. Returns how many were written.
-async fn write_payments(
+pub async fn write_payments(
     store: &Store,
     end: Option<Instant>,
     count: Option<u64>,

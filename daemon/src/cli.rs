@@ -61,6 +61,9 @@ enum Command {
     Backup { to: PathBuf },
     /// Put a backup in place of the database (stop `cipd serve` first).
     Restore { from: PathBuf },
+    /// The store itself: moving a SQLite store up to PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// The sandbox processor as a service of its own, shared by several daemons.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -79,6 +82,17 @@ enum Command {
         /// of its own and drops it at the end), e.g. `postgres://cip@localhost/postgres`.
         #[arg(long)]
         store: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy this data dir's SQLite store (stop `cipd serve` first) into an empty PostgreSQL
+    /// database, in one transaction, and check every table read back: its rows' count and hash.
+    Copy {
+        /// The PostgreSQL database, e.g. `postgres://cip@db.example/cip`.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -325,6 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Store(StoreCommand::Copy { to }) => copy_store(&resolved, &to).await,
         Command::Bench {
             seconds,
             json,
@@ -361,12 +376,56 @@ fn refuse_on_postgres(resolved: &Resolved, command: &str) -> anyhow::Result<()> 
 }
 
 async fn admin(resolved: &Resolved) -> anyhow::Result<Admin> {
-    let store = crate::serve::open_store(resolved).await?;
-    Ok(Admin {
+    Ok(admin_of(crate::serve::open_store(resolved).await?))
+}
+
+fn admin_of(store: crate::store::Store) -> Admin {
+    Admin {
         store,
         operator: Operator::from_env(),
         entropy: Entropy::from_os(),
-    })
+    }
+}
+
+/// `cipd store copy --to URL`: the SQLite store moved up, table by table, each checked.
+async fn copy_store(resolved: &Resolved, to: &str) -> anyhow::Result<()> {
+    if resolved.store_url().is_some() {
+        anyhow::bail!(
+            "`cipd store copy` moves the data dir's SQLite store to PostgreSQL, and this \
+             daemon's store is PostgreSQL already ([store] url)"
+        );
+    }
+    let database = resolved.database();
+    let copied = crate::store::copy::sqlite_to_postgres(&database, &resolved.socket, to).await?;
+    println!(
+        "{:<20} {:>12}  hash of the rows (in any order)",
+        "table", "rows"
+    );
+    for table in &copied {
+        println!("{:<20} {:>12}  {}", table.table, table.rows, table.hash);
+    }
+    let payments = copied
+        .iter()
+        .find(|t| t.table == "payments")
+        .map_or(0, |t| t.rows);
+    let target = crate::store::Store::connect(to, crate::serve::store_limits(resolved)).await?;
+    admin_of(target)
+        .record(
+            "store.copy",
+            format!("from:{} payments:{payments}", database.display()),
+        )
+        .await?;
+    println!(
+        "copied {} into PostgreSQL: every table read back with the same rows and hash. Serve it \
+         with `[store] url` (or CIP_DATABASE_URL), and give every daemon on it this data dir's \
+         fingerprint key, {}.",
+        database.display(),
+        resolved
+            .data_dir
+            .join(crate::serve::FINGERPRINT_KEY_FILE)
+            .display()
+    );
+    Ok(())
 }
 
 async fn serve(resolved: &Resolved) -> anyhow::Result<()> {

@@ -114,11 +114,25 @@ impl Daemon {
         daemon
     }
 
+    /// [`Self::start_with`] on its SQLite file, whatever `CIP_TEST_STORE` says: for tests of
+    /// moving a SQLite store up.
+    pub async fn start_on_sqlite(config: &str) -> Daemon {
+        Daemon::started(config, None).await
+    }
+
     /// A second daemon on `first`'s PostgreSQL database, with `first`'s settings and its
     /// fingerprint key (as an operator copies it), on a data dir and socket of its own.
     pub async fn beside(first: &Daemon) -> Daemon {
-        let store_url = first.store_url.clone();
-        assert!(store_url.is_some(), "daemons share a PostgreSQL store only");
+        assert!(
+            first.store_url.is_some(),
+            "daemons share a PostgreSQL store only"
+        );
+        Daemon::like(first, first.store_url.clone()).await
+    }
+
+    /// A daemon with `first`'s settings and fingerprint key, serving `store_url` (a copy of
+    /// `first`'s store, or the same), on a data dir and socket of its own.
+    pub async fn like(first: &Daemon, store_url: Option<String>) -> Daemon {
         let config = std::fs::read_to_string(first.dir.path().join("cipd.toml")).expect("settings");
         let mut daemon = Daemon::new(&config, store_url);
         let key = cip_daemon::serve::FINGERPRINT_KEY_FILE;

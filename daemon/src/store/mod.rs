@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod batches;
 pub mod claims;
+pub mod copy;
 pub mod events;
 pub mod handoffs;
 pub mod payments;

@@ -21,7 +21,7 @@ macro_rules! first_seq {
         "(pg_current_xact_id()::text::bigint << 20)"
     };
 }
-pub(super) const FIRST_SEQ: &str = first_seq!();
+pub(in crate::store) const FIRST_SEQ: &str = first_seq!();
 /// The seq of the `n`th event of the transaction.
 const SEQ: &str = concat!("(", first_seq!(), " | $1)");
 

@@ -165,6 +165,20 @@ async fn read_one<T>(
         .transpose()
 }
 
+/// A connection of its own to the database at `url`, its schema brought up to date, for
+/// filling it (`cipd store copy`).
+pub(super) async fn connect_up_to_date(url: &str) -> Result<tokio_postgres::Client, StoreError> {
+    let (mut client, connection) = url
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| StoreError::Setup(format!("not a PostgreSQL URL: {e}")))?
+        .connect(NoTls)
+        .await?;
+    // Runs until the client is dropped.
+    tokio::spawn(connection);
+    migrate(&mut client).await?;
+    Ok(client)
+}
+
 async fn get(pool: &Pool) -> Result<Client, StoreError> {
     pool.get()
         .await

@@ -20,6 +20,17 @@ pub struct Copied {
     pub bytes: u64,
 }
 
+/// Refuses while a daemon answers on `socket`: what it takes meanwhile would be lost.
+pub(in crate::store) fn refuse_while_served(socket: &Path, doing: &str) -> anyhow::Result<()> {
+    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        bail!(
+            "cipd is serving on {}: stop it before {doing}",
+            socket.display()
+        );
+    }
+    Ok(())
+}
+
 /// Copies `from` into a new database at `part`, in one step; checks it.
 fn copy(from: &Connection, part: &Path) -> anyhow::Result<Copied> {
     let _ = std::fs::remove_file(part);
@@ -92,12 +103,7 @@ pub fn backup(database: &Path, to: &Path) -> anyhow::Result<Copied> {
 /// Puts the backup `from` in place of `database`. Refuses while a daemon answers on `socket`,
 /// and a backup that fails its check or comes from a newer cipd.
 pub fn restore(from: &Path, database: &Path, socket: &Path) -> anyhow::Result<Copied> {
-    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-        bail!(
-            "cipd is serving on {}: stop it before restoring",
-            socket.display()
-        );
-    }
+    refuse_while_served(socket, "restoring")?;
     let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("cannot open the backup {}", from.display()))?;
     let version: i64 = source

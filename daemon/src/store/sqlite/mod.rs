@@ -131,6 +131,14 @@ pub(super) fn schema_version() -> usize {
     MIGRATIONS.len()
 }
 
+/// A connection to the database at `path` with its schema brought up to date, for reading
+/// every table (`cipd store copy`).
+pub(super) fn up_to_date(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = open_connection(path)?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
 fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
