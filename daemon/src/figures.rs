@@ -1,6 +1,6 @@
-//! The queue view's figures, kept in memory as the engine decides payments: per application and
-//! minute of decision, counts by status now, approved amounts and a latency histogram. Filled
-//! from the database at start, so a restart loses nothing of the last hour. A void moves its
+//! The queue view's figures, kept in memory from the decisions committed (`engine/figures.rs`):
+//! per application and minute of decision, counts by status now, approved amounts and a latency
+//! histogram. Filled from the database at start, so a restart loses nothing of the last hour. A void moves its
 //! payment from approved to voided in the minute it was decided: the figures read as the
 //! payments do now, as reconciliation reads them, whether or not the daemon restarted between.
 
@@ -9,6 +9,7 @@ use cip_common::stats::{WINDOWS_MINUTES, WindowStats};
 use cip_common::status::PaymentStatus;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
 
 const MINUTE_MS: i64 = 60_000;
 /// Minutes kept: the longest window.
@@ -130,9 +131,19 @@ fn count(all: &mut HashMap<String, VecDeque<Minute>>, decision: &Decision<'_>) {
     }
 }
 
-#[derive(Default)]
 pub struct Figures {
     by_application: Mutex<HashMap<String, VecDeque<Minute>>>,
+    /// The event seq up to which every decision is counted.
+    counted: watch::Sender<u64>,
+}
+
+impl Default for Figures {
+    fn default() -> Figures {
+        Figures {
+            by_application: Mutex::default(),
+            counted: watch::Sender::new(0),
+        }
+    }
 }
 
 /// A decision as the figures count it.
@@ -147,6 +158,16 @@ pub struct Decision<'a> {
 }
 
 impl Figures {
+    /// Every decision up to the event `seq` is counted.
+    pub fn counted_up_to(&self, seq: u64) {
+        self.counted.send_replace(seq);
+    }
+
+    /// The event seq up to which every decision is counted, as it moves.
+    pub fn counted(&self) -> watch::Receiver<u64> {
+        self.counted.subscribe()
+    }
+
     /// Counts a payment that reached its status at its decision.
     pub fn record(&self, decision: &Decision<'_>) {
         count(&mut self.lock(), decision);

@@ -148,7 +148,8 @@ impl Daemon {
                 ask_after: Duration::from_millis(settings.processor.ask_after_ms),
             },
         ));
-        engine.load_figures().await?;
+        let figures_from = engine.load_figures().await?;
+        tokio::spawn(Arc::clone(&engine).follow_figures(figures_from));
         let settled = engine.resolve_unsettled().await?;
         if settled > 0 {
             tracing::info!("settled {settled} payments left unsettled by the last run");

@@ -182,22 +182,67 @@ impl Cluster {
 
     /// Runs `sql` in `database` with psql: unaligned, tab-separated, no headers.
     pub fn psql(&self, database: &str, sql: &str) -> std::process::Output {
-        Command::new(self.bin.join("psql"))
-            .arg("-h")
-            .arg(&self.dir)
-            .args([
-                "-U",
-                "cip",
-                "-d",
-                database,
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-X",
-                "-A",
-                "-t",
-            ])
+        self.psql_command(database)
             .args(["-F", "\t", "-c", sql])
             .output()
             .expect("psql runs")
+    }
+
+    fn psql_command(&self, database: &str) -> Command {
+        let mut command = Command::new(self.bin.join("psql"));
+        command.arg("-h").arg(&self.dir).args([
+            "-U",
+            "cip",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-X",
+            "-A",
+            "-t",
+        ]);
+        command
+    }
+
+    /// A transaction of another client, begun (with its id taken) in `database` and left open
+    /// until the value is dropped: what holds every transaction begun after it in the feed's
+    /// view as still to come.
+    pub fn open_transaction(&self, database: &str) -> OpenTransaction {
+        use std::io::{BufRead, Write};
+        let mut psql = self
+            .psql_command(database)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("psql runs");
+        let mut input = psql.stdin.take().expect("stdin is piped");
+        input
+            .write_all(b"BEGIN;\nSELECT pg_current_xact_id();\n")
+            .expect("psql reads");
+        let mut output = std::io::BufReader::new(psql.stdout.take().expect("stdout is piped"));
+        // psql says BEGIN, then the id.
+        let mut said = String::new();
+        while !said.lines().any(|l| l.trim().parse::<u64>().is_ok()) {
+            assert!(
+                output.read_line(&mut said).expect("psql answers") > 0,
+                "psql ended: {said}"
+            );
+        }
+        OpenTransaction { psql, input }
+    }
+}
+
+/// See [`Cluster::open_transaction`]; dropped, its client goes and the transaction ends.
+pub struct OpenTransaction {
+    psql: std::process::Child,
+    input: std::process::ChildStdin,
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = self.input.write_all(b"ROLLBACK;\n\\q\n");
+        let _ = self.input.flush();
+        let _ = self.psql.wait();
     }
 }

@@ -432,3 +432,65 @@ async fn a_paid_handoff_is_notified_once_though_both_daemons_see_it_paid() {
     assert_eq!(received.lock().expect("not poisoned").len(), 3);
     b.assert_no_card_data();
 }
+
+/// Takes `count` payments on `daemon`, every fourth declined; how many of each.
+async fn take(daemon: &Daemon, count: usize) -> (u64, u64) {
+    let client = daemon.client().await;
+    let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    let cards = ["4242424242424242", "4000000000000002"];
+    let mut declined = 0;
+    for n in 0..count {
+        let card = cards[usize::from(n % 4 == 3)];
+        let request = card_request(card, 100 + n as i64);
+        daemon.sent(&request);
+        let payment = client
+            .submit(ctx(), agent.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("decided");
+        declined += u64::from(payment.status == cip_common::status::PaymentStatus::Declined);
+    }
+    (count as u64 - declined, declined)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_figures_on_either_daemon_count_every_payment_once() {
+    use cip_common::status::PaymentStatus;
+    let sandbox = SandboxServer::start();
+    let Some((mut a, b)) = two_daemons(&sandbox).await else {
+        return;
+    };
+    let database = a.store_url.clone().expect("on PostgreSQL");
+    let database = database.rsplit("dbname=").next().expect("a database name");
+    // Another client's transaction stays open while payments commit on the second daemon and
+    // the first restarts: its figures load those payments, which the feed still holds back.
+    let held = postgres::cluster().open_transaction(database);
+    let first = take(&b, 12).await;
+    a.restart_after_kill().await;
+    drop(held);
+    // Then more payments, once the first daemon serves again.
+    let then = take(&b, 8).await;
+    let mut taken = take(&a, 4).await;
+    for (approved, declined) in [first, then] {
+        taken = (taken.0 + approved, taken.1 + declined);
+    }
+    for daemon in [&a, &b] {
+        let client = daemon.client().await;
+        let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+        let stats = client
+            .stats(ctx(), supervisor)
+            .await
+            .expect("rpc")
+            .expect("stats");
+        let hour = &stats.windows[2];
+        assert_eq!(hour.minutes, 60);
+        assert_eq!(
+            (
+                hour.count(PaymentStatus::Approved),
+                hour.count(PaymentStatus::Declined)
+            ),
+            taken,
+            "every payment once, whichever daemon took it"
+        );
+    }
+}

@@ -7,11 +7,11 @@
 
 use crate::auth::Caller;
 use crate::clock::{Clock, Entropy};
-use crate::figures::{self, Figures};
+use crate::figures::Figures;
 use crate::processor::{Authorization, Outcome, Processor};
+use crate::store::Store;
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{Begun, Decided, Decision};
-use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::card::validate_pan;
 use cip_common::confirmation::confirmation_code;
@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
+mod figures;
 mod unknown;
 
 pub use unknown::{LATE_APPROVAL_CODE, LATE_APPROVAL_VOIDED_CODE, NOT_CHARGED_CODE};
@@ -402,7 +403,6 @@ impl Engine {
             });
         }
         payment.status = status;
-        // One instant for the stored decision and the figures, so a later void finds its minute.
         let now = self.clock.now_ms();
         if status != PaymentStatus::Voided {
             payment.message = code.as_deref().map(|c| outcome_message(c).to_owned());
@@ -424,25 +424,6 @@ impl Engine {
             match decided {
                 Decided::Committed => {
                     tracing::debug!(payment = %payment.id, status = %payment.status, "payment moved");
-                    if status == PaymentStatus::Voided {
-                        self.figures.void(
-                            &payment.application,
-                            payment.amount,
-                            payment.decided_ms.unwrap_or(payment.created_ms),
-                        );
-                    } else if status != PaymentStatus::InDoubt {
-                        // Processing time is from received to the processor's answer only.
-                        let latency = (from == PaymentStatus::Processing).then(|| {
-                            u64::try_from(decision.at_ms - payment.created_ms).unwrap_or(0)
-                        });
-                        self.figures.record(&figures::Decision {
-                            application: &payment.application,
-                            status,
-                            amount: payment.amount,
-                            latency_ms: latency,
-                            decided_ms: decision.at_ms,
-                        });
-                    }
                     return Ok(payment);
                 }
                 Decided::CodeTaken => continue,
@@ -555,29 +536,9 @@ impl Engine {
             .await
     }
 
-    /// Fills the queue figures with the last hour's decisions (at start).
-    pub async fn load_figures(&self) -> Result<(), StoreError> {
-        let since = self.clock.now_ms() - 3_600_000;
-        let counted = Arc::clone(&self.figures);
-        self.store
-            .for_each_decided_since(since, move |p| {
-                // Counted by status now, as a void left them live; one in doubt is not decided.
-                if matches!(p.status, PaymentStatus::InDoubt | PaymentStatus::Processing) {
-                    return;
-                }
-                counted.record(&figures::Decision {
-                    application: p.application,
-                    status: p.status,
-                    amount: p.amount,
-                    latency_ms: Some(u64::try_from(p.decided_ms - p.received_ms).unwrap_or(0)),
-                    decided_ms: p.decided_ms,
-                });
-            })
-            .await
-    }
-
     /// The queue and its figures for the applications `caller` may see.
     pub async fn stats(&self, caller: &Caller) -> Result<Stats, ApiError> {
+        self.figures_caught_up().await;
         let now = self.clock.now_ms();
         let apps = caller.visible_applications();
         let (windows, per_minute) = self.figures.snapshot(&apps, now);

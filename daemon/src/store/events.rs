@@ -4,6 +4,33 @@
 use super::{Backend, Store, StoreError, postgres, sqlite};
 use cip_common::event::{Event, EventKind};
 use cip_common::money::Money;
+use cip_common::status::PaymentStatus;
+
+/// The events that decide a payment or undo a decision, as the queue figures count them.
+pub(in crate::store) const DECISION_KINDS: &str = "('payment.approved', 'payment.declined', \
+     'payment.failed', 'payment.resolved', 'payment.voided')";
+
+/// A payment's decision (or its void) as its event tells it, with the payment's times.
+pub struct DecisionEvent {
+    pub kind: EventKind,
+    pub application: String,
+    /// The payment's status after the event.
+    pub status: PaymentStatus,
+    pub amount: Money,
+    pub at_ms: i64,
+    pub received_ms: i64,
+    /// When the payment was decided (a void keeps its decision's time).
+    pub decided_ms: i64,
+}
+
+/// Where a reader of decisions stands: every decision up to it is counted, none after.
+#[derive(Clone, Debug)]
+pub struct DecisionsRead {
+    pub(in crate::store) after_seq: u64,
+    /// On PostgreSQL, the snapshot the figures were loaded from, and the place from which every
+    /// event is newer than it: below that place, an event the snapshot saw is counted already.
+    pub(in crate::store) loaded: Option<(String, u64)>,
+}
 
 /// Which events a session may read: payment events of `applications`, and, for supervisors,
 /// batch events and security events of those applications, or of none (sign-ins by a user that does not exist,
@@ -35,6 +62,37 @@ pub(in crate::store) struct BatchEvent<'a> {
 }
 
 impl Store {
+    /// The decisions committed after `read` up to `upto_seq`, in commit order; `read` moves on
+    /// to `upto_seq`.
+    pub async fn decisions_until(
+        &self,
+        read: &mut DecisionsRead,
+        upto_seq: u64,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        let decisions = match &self.backend {
+            Backend::Sqlite(db) => {
+                let after = read.after_seq;
+                db.read(move |c| sqlite::events::decisions_between(c, after, upto_seq))
+                    .await?
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::events::decisions_between(&db.client().await?, read, upto_seq).await
+                })
+                .await?
+            }
+        };
+        read.after_seq = read.after_seq.max(upto_seq);
+        if read
+            .loaded
+            .as_ref()
+            .is_some_and(|(_, newer_from)| upto_seq >= *newer_from)
+        {
+            read.loaded = None;
+        }
+        Ok(decisions)
+    }
+
     /// Visible events after `after_seq`, at most `max`, and the highest seq examined.
     pub async fn events_after(
         &self,

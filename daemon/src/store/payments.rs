@@ -1,6 +1,7 @@
 //! Payments, their idempotency keys, confirmations and the events that report their moves.
 
 use super::accounts::AuditEntry;
+use super::events::DecisionsRead;
 use super::{Backend, Rows, Store, StoreError, postgres, sqlite};
 use cip_common::event::EventKind;
 use cip_common::form::MethodKind;
@@ -364,19 +365,20 @@ impl Store {
     }
 
     /// Hands every payment decided since `since_ms` to `each`, in order of decision, without a
-    /// copy of any row (a start reads back an hour's payments, perhaps millions).
+    /// copy of any row (a start reads back an hour's payments, perhaps millions); all as of one
+    /// moment, and where [`Store::decisions_until`] reads on from it.
     pub async fn for_each_decided_since(
         &self,
         since_ms: i64,
         each: impl FnMut(&DecidedRow<'_>) + Send + 'static,
-    ) -> Result<(), StoreError> {
+    ) -> Result<DecisionsRead, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => {
                 db.read(move |c| sqlite::payments::for_each_decided_since(c, since_ms, each))
                     .await
             }
             Backend::Postgres(db) => {
-                postgres::payments::for_each_decided_since(&db.client().await?, since_ms, each)
+                postgres::payments::for_each_decided_since(&mut db.client().await?, since_ms, each)
                     .await
             }
         }

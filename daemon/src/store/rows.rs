@@ -2,6 +2,7 @@
 //! its rows through [`Columns`], and the columns come in the order the `*_COLUMNS` lists give.
 
 use super::StoreError;
+use super::events::DecisionEvent;
 use super::handoffs::Handoff;
 use super::payments::SpanLine;
 use cip_common::ach::AccountType;
@@ -217,6 +218,23 @@ pub(super) fn event(row: &dyn Columns) -> Result<Event, StoreError> {
         kind: row.code(2, "event kind", EventKind::from_code)?,
         application: row.text(3)?,
         detail,
+    })
+}
+
+/// A decision's event and its payment's times, as the queue figures read it (`decision`).
+pub(super) const DECISION_COLUMNS: &str =
+    "e.kind, e.application_id, e.status, e.amount_minor, e.currency, e.at_ms, p.created_ms,
+     p.decided_ms";
+
+pub(super) fn decision(row: &dyn Columns) -> Result<DecisionEvent, StoreError> {
+    Ok(DecisionEvent {
+        kind: row.code(0, "event kind", EventKind::from_code)?,
+        application: row.some_text(1)?,
+        status: status(&row.some_text(2)?)?,
+        amount: row.money(3, 4)?,
+        at_ms: row.some_number(5)?,
+        received_ms: row.some_number(6)?,
+        decided_ms: row.some_number(7)?,
     })
 }
 

@@ -10,8 +10,10 @@
 
 use super::{Client, HORIZON, Tx, read_all};
 use crate::store::StoreError;
-use crate::store::events::{BatchEvent, SecurityEvent, Visibility};
-use crate::store::rows::{self, EVENT_COLUMNS};
+use crate::store::events::{
+    BatchEvent, DECISION_KINDS, DecisionEvent, DecisionsRead, SecurityEvent, Visibility,
+};
+use crate::store::rows::{self, DECISION_COLUMNS, EVENT_COLUMNS};
 use cip_common::event::{Event, EventKind};
 use cip_common::payment::Payment;
 
@@ -244,6 +246,37 @@ pub(in crate::store) async fn timeline(
         ),
         &[&payment_id, &visibility.applications, &visibility.security],
         rows::event,
+    )
+    .await
+}
+
+/// The decisions of the events after `read` up to `upto_seq`, in commit order, leaving out
+/// those of transactions the figures' load already saw.
+pub(in crate::store) async fn decisions_between(
+    client: &Client,
+    read: &DecisionsRead,
+    upto_seq: u64,
+) -> Result<Vec<DecisionEvent>, StoreError> {
+    let (snapshot, newer_from) = match &read.loaded {
+        Some((snapshot, newer_from)) => (Some(snapshot.as_str()), seq_param(*newer_from)),
+        None => (None, 0),
+    };
+    read_all(
+        client,
+        &format!(
+            "SELECT {DECISION_COLUMNS} FROM events e JOIN payments p ON p.id = e.payment_id
+             WHERE e.seq > $1 AND e.seq <= $2 AND e.kind IN {DECISION_KINDS}
+               AND ($3::text IS NULL OR e.seq >= $4
+                    OR NOT pg_visible_in_snapshot((e.seq >> 20)::text::xid8, $3::text::pg_snapshot))
+             ORDER BY e.seq"
+        ),
+        &[
+            &seq_param(read.after_seq),
+            &seq_param(upto_seq),
+            &snapshot,
+            &newer_from,
+        ],
+        rows::decision,
     )
     .await
 }

@@ -5,6 +5,7 @@ use super::accounts::audit;
 use super::events::{FIRST_SEQ, insert_payment_event};
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
+use crate::store::events::DecisionsRead;
 use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
 use crate::store::rows::{self, MethodColumns, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use crate::store::{Rows, StoreError};
@@ -13,6 +14,7 @@ use cip_common::money::Money;
 use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
+use tokio_postgres::IsolationLevel;
 
 /// The columns of a payment event, from a payment's values: what `begin` and `decide` insert
 /// with the move, in the same statement.
@@ -401,17 +403,34 @@ async fn walk_selected(
 }
 
 pub(in crate::store) async fn for_each_decided_since(
-    client: &Client,
+    client: &mut Client,
     since_ms: i64,
     mut each: impl FnMut(&DecidedRow<'_>),
-) -> Result<(), StoreError> {
-    let statement = client
+) -> Result<DecisionsRead, StoreError> {
+    // One snapshot for the payments and the place their events had reached.
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let place = tx
+        .query_one(
+            "SELECT pg_current_snapshot()::text,
+                    pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20,
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint << 20",
+            &[],
+        )
+        .await?;
+    let (snapshot, running_from, newer_from): (String, i64, i64) =
+        (place.try_get(0)?, place.try_get(1)?, place.try_get(2)?);
+    let statement = tx
         .prepare_cached(
             "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms
              FROM payments WHERE decided_ms >= $1 ORDER BY decided_ms",
         )
         .await?;
-    let rows = client.query_raw(&statement, [&since_ms]).await?;
+    let rows = tx.query_raw(&statement, [&since_ms]).await?;
     futures::pin_mut!(rows);
     while let Some(r) = rows.try_next().await? {
         let (status, currency): (&str, &str) = (r.try_get(1)?, r.try_get(3)?);
@@ -423,7 +442,13 @@ pub(in crate::store) async fn for_each_decided_since(
             decided_ms: r.try_get(5)?,
         });
     }
-    Ok(())
+    tx.commit().await?;
+    // Below `running_from` every transaction had ended; from it, those the snapshot saw are
+    // counted, and from `newer_from` none was.
+    Ok(DecisionsRead {
+        after_seq: u64::try_from(running_from - 1).unwrap_or(0),
+        loaded: Some((snapshot, u64::try_from(newer_from).unwrap_or(0))),
+    })
 }
 
 pub(in crate::store) async fn span_lines(

@@ -3,8 +3,8 @@
 
 use super::read_all;
 use crate::store::StoreError;
-use crate::store::events::{BatchEvent, SecurityEvent, Visibility};
-use crate::store::rows::{self, EVENT_COLUMNS};
+use crate::store::events::{BatchEvent, DECISION_KINDS, DecisionEvent, SecurityEvent, Visibility};
+use crate::store::rows::{self, DECISION_COLUMNS, EVENT_COLUMNS};
 use cip_common::event::{Event, EventKind};
 use cip_common::payment::Payment;
 use rusqlite::{Connection, params};
@@ -189,5 +189,22 @@ pub fn timeline(
         conn.prepare_cached(&sql)?
             .query(params![payment_id, apps, visibility.security])?,
         rows::event,
+    )
+}
+
+/// The decisions of the events after `after_seq` up to `upto_seq`, in commit order.
+pub fn decisions_between(
+    conn: &Connection,
+    after_seq: u64,
+    upto_seq: u64,
+) -> Result<Vec<DecisionEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {DECISION_COLUMNS} FROM events e JOIN payments p ON p.id = e.payment_id
+         WHERE e.seq > ?1 AND e.seq <= ?2 AND e.kind IN {DECISION_KINDS} ORDER BY e.seq"
+    );
+    read_all(
+        conn.prepare_cached(&sql)?
+            .query(params![seq_param(after_seq), seq_param(upto_seq)])?,
+        rows::decision,
     )
 }

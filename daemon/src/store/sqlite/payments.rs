@@ -3,6 +3,7 @@
 use super::{read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
+use crate::store::events::DecisionsRead;
 use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use cip_common::event::EventKind;
@@ -324,8 +325,13 @@ pub fn for_each_decided_since(
     conn: &Connection,
     since_ms: i64,
     mut each: impl FnMut(&DecidedRow<'_>),
-) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
+) -> Result<DecisionsRead, StoreError> {
+    // One read transaction: the payments as of the last event it sees.
+    let tx = conn.unchecked_transaction()?;
+    let last_seq: i64 = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
+    let mut stmt = tx.prepare_cached(
         "SELECT application_id, status, amount_minor, currency, created_ms, decided_ms FROM payments
          WHERE decided_ms >= ?1 ORDER BY decided_ms",
     )?;
@@ -341,7 +347,13 @@ pub fn for_each_decided_since(
             decided_ms: r.get(5)?,
         });
     }
-    Ok(())
+    drop(rows);
+    drop(stmt);
+    tx.finish()?;
+    Ok(DecisionsRead {
+        after_seq: u64::try_from(last_seq).unwrap_or(0),
+        loaded: None,
+    })
 }
 
 /// `application`'s payments created from `from_ms` to before `to_ms`, counted and summed by
