@@ -92,6 +92,12 @@ pub fn fingerprint_key(data_dir: &Path, entropy: &Entropy) -> anyhow::Result<[u8
     }
 }
 
+/// What the store keeps of the fingerprint key: a check value, from which the key cannot be
+/// found, that tells whether two daemons hold the same key.
+fn key_check(key: &[u8; 32]) -> [u8; 32] {
+    *blake3::keyed_hash(key, b"cip fingerprint key check").as_bytes()
+}
+
 /// The processor `[processor] kind` names.
 fn processor(resolved: &Resolved) -> anyhow::Result<Arc<dyn Processor>> {
     let settings = &resolved.settings.processor;
@@ -137,6 +143,15 @@ impl Daemon {
         let settings = &resolved.settings;
         let store = open_store(resolved).await?;
         let key = fingerprint_key(&resolved.data_dir, &entropy)?;
+        if !store.agrees_on_key(key_check(&key)).await? {
+            anyhow::bail!(
+                "{} is not the fingerprint key this store was first served with: copy \
+                 fingerprint.key from the data dir of a daemon that serves it (or from the \
+                 backup kept with it), or a resend under a key taken before would be refused \
+                 as a different request",
+                resolved.data_dir.join(FINGERPRINT_KEY_FILE).display()
+            );
+        }
         let engine = Arc::new(Engine::new(
             store.clone(),
             processor(resolved)?,

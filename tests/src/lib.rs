@@ -133,13 +133,19 @@ impl Daemon {
     /// A daemon with `first`'s settings and fingerprint key, serving `store_url` (a copy of
     /// `first`'s store, or the same), on a data dir and socket of its own.
     pub async fn like(first: &Daemon, store_url: Option<String>) -> Daemon {
-        let config = std::fs::read_to_string(first.dir.path().join("cipd.toml")).expect("settings");
-        let mut daemon = Daemon::new(&config, store_url);
+        let mut daemon = Daemon::unstarted_like(first, store_url);
         let key = cip_daemon::serve::FINGERPRINT_KEY_FILE;
         std::fs::copy(first.dir.path().join(key), daemon.dir.path().join(key))
             .expect("the fingerprint key copied");
         daemon.serve().await;
         daemon
+    }
+
+    /// A daemon with `first`'s settings, for `store_url`, on a data dir of its own with nothing
+    /// else in it (no fingerprint key), not started.
+    pub fn unstarted_like(first: &Daemon, store_url: Option<String>) -> Daemon {
+        let config = std::fs::read_to_string(first.dir.path().join("cipd.toml")).expect("settings");
+        Daemon::new(&config, store_url)
     }
 
     /// A daemon on a new data dir under [`suite_dir`], not yet initialized or serving.

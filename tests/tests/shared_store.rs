@@ -494,3 +494,25 @@ async fn the_queue_figures_on_either_daemon_count_every_payment_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_with_another_fingerprint_key_is_refused_before_it_serves() {
+    let sandbox = SandboxServer::start();
+    let Some((a, _b)) = two_daemons(&sandbox).await else {
+        return;
+    };
+    // A third daemon whose operator forgot to copy the key: it would make one of its own.
+    let third = Daemon::unstarted_like(&a, a.store_url.clone());
+    let out = third.cipd(&["serve"], None);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("is not the fingerprint key this store was first served with"),
+        "{said}"
+    );
+    assert!(
+        !third.socket.exists(),
+        "it never listened: {}",
+        third.socket.display()
+    );
+}

@@ -110,7 +110,7 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         })
         .filter(|(_, rows)| rows.parse::<u64>().is_ok())
         .collect();
-    assert_eq!(counted.len(), 13, "{said}");
+    assert_eq!(counted.len(), 14, "{said}");
     for (table, rows) in &counted {
         assert_eq!(
             old.sql(&format!("SELECT count(*) FROM {table}")),

@@ -13,7 +13,7 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::{ToSql, Type};
 
 /// Every table, each after the tables it refers to.
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "applications",
     "users",
     "user_applications",
@@ -27,6 +27,7 @@ const TABLES: [&str; 13] = [
     "audit_log",
     "handoffs",
     "handoff_deliveries",
+    "store_settings",
 ];
 
 /// Rows read ahead of the copy into PostgreSQL.

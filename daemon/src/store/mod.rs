@@ -13,6 +13,7 @@ pub mod handoffs;
 pub mod payments;
 mod postgres;
 mod rows;
+mod settings;
 mod sqlite;
 
 use std::path::{Path, PathBuf};

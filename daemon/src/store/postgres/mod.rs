@@ -22,7 +22,10 @@ use tokio_postgres::types::ToSql;
 
 /// The schema, in order; each is applied once, under an advisory lock, so daemons starting
 /// together do not race.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/01_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/01_schema.sql"),
+    include_str!("../../../migrations/postgres/02_store_settings.sql"),
+];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past
 /// it, the caller hears that the database did not answer instead of hanging (a stopped or
@@ -177,6 +180,25 @@ pub(super) async fn connect_up_to_date(url: &str) -> Result<tokio_postgres::Clie
     tokio::spawn(connection);
     migrate(&mut client).await?;
     Ok(client)
+}
+
+/// The store's setting `name`, first recorded as `value` if it has none (another daemon's
+/// record, committed meanwhile, is read back by the second statement).
+pub(super) async fn setting_or(
+    client: &Client,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    client
+        .execute(
+            "INSERT INTO store_settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&name, &value],
+        )
+        .await?;
+    Ok(client
+        .query_one("SELECT value FROM store_settings WHERE name = $1", &[&name])
+        .await?
+        .try_get(0)?)
 }
 
 async fn get(pool: &Pool) -> Result<Client, StoreError> {

@@ -124,6 +124,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../../migrations/06_decided_covering.sql")),
     M::up(include_str!("../../../migrations/07_not_charged.sql")),
+    M::up(include_str!("../../../migrations/08_store_settings.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).
@@ -137,6 +138,21 @@ pub(super) fn up_to_date(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open_connection(path)?;
     migrations().to_latest(&mut conn)?;
     Ok(conn)
+}
+
+/// The store's setting `name`, first recorded as `value` if it has none.
+pub(super) fn setting_or(
+    conn: &Connection,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO store_settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?
+    .execute(rusqlite::params![name, value])?;
+    Ok(conn
+        .prepare_cached("SELECT value FROM store_settings WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?)
 }
 
 fn migrations() -> Migrations<'static> {

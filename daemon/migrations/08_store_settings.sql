@@ -1,0 +1,7 @@
+-- Facts about the store itself. `fingerprint_key_check` is a check value of the key every
+-- daemon on the store fingerprints requests with: a daemon with another key is refused at start,
+-- before it could answer a resend under a key as a different request.
+CREATE TABLE store_settings (
+    name   TEXT PRIMARY KEY,
+    value  BLOB NOT NULL
+) STRICT;
