@@ -131,6 +131,8 @@ pub struct Daemon {
     http: Option<(crate::http::HttpListener, cip_config::HttpSettings)>,
     remote: Option<RemoteListener>,
     outbox: std::path::PathBuf,
+    /// When the start's sweep wants the next one sooner than `RESOLVE_EVERY`.
+    next_sweep_ms: Option<i64>,
 }
 
 impl Daemon {
@@ -165,9 +167,12 @@ impl Daemon {
         ));
         let figures_from = engine.load_figures().await?;
         tokio::spawn(Arc::clone(&engine).follow_figures(figures_from));
-        let settled = engine.resolve_unsettled().await?;
-        if settled > 0 {
-            tracing::info!("settled {settled} payments left unsettled by the last run");
+        let swept = engine.resolve_unsettled().await?;
+        if swept.settled > 0 {
+            tracing::info!(
+                "settled {} payments left unsettled by the last run",
+                swept.settled
+            );
         }
         let auth = Auth::new(
             store.clone(),
@@ -205,6 +210,7 @@ impl Daemon {
             http,
             remote,
             outbox: resolved.outbox(),
+            next_sweep_ms: swept.next_due_ms,
         })
     }
 
@@ -235,14 +241,21 @@ impl Daemon {
             })
         });
         let engine = Arc::clone(&self.shared.engine);
+        let mut next_sweep_ms = self.next_sweep_ms;
         let resolver = tokio::spawn(async move {
-            let mut every = tokio::time::interval(RESOLVE_EVERY);
-            every.tick().await;
             loop {
-                every.tick().await;
-                if let Err(e) = engine.resolve_unsettled().await {
-                    tracing::warn!("in-doubt payments not resolved: {e}");
-                }
+                let wait = next_sweep_ms.map_or(RESOLVE_EVERY, |due_ms| {
+                    let left = due_ms - engine.clock().now_ms();
+                    Duration::from_millis(u64::try_from(left).unwrap_or(0)).min(RESOLVE_EVERY)
+                });
+                tokio::time::sleep(wait).await;
+                next_sweep_ms = match engine.resolve_unsettled().await {
+                    Ok(swept) => swept.next_due_ms,
+                    Err(e) => {
+                        tracing::warn!("in-doubt payments not resolved: {e}");
+                        None
+                    }
+                };
             }
         });
         let notifier = Arc::new(

@@ -114,10 +114,32 @@ impl Cluster {
         cluster
     }
 
+    /// Stops the server as a crash does (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut) and starts it again, recovering from its write-ahead log.
+    pub fn crash_and_restart(&self) {
+        let out = server_command(&self.bin, "pg_ctl", false)
+            .arg("stop")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.serve();
+    }
+
     /// Starts the server, from a thread that lives as long as the server does: the server is
     /// told to stop (SIGQUIT) when that thread dies, which it does only with this process.
     fn serve(&self) {
-        let log = std::fs::File::create(self.dir.join("server.log")).expect("the server's log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .expect("the server's log");
         let mut command = server_command(&self.bin, "postgres", true);
         command
             .arg("-D")

@@ -4,8 +4,9 @@
 //! PostgreSQL here each says so and skips, unless `CIP_REQUIRE_TOOLS` is set (as in CI).
 //!
 //! Not run again: `backup` (it copies the SQLite file, which PostgreSQL does not have),
-//! `crash_loop` (its checks read the SQLite file as it is after each kill), the seeded
-//! simulation (an in-process store), and the suites that start no daemon.
+//! `crash_loop` (`shared_crash_loop` is its run on PostgreSQL, with two daemons and the server
+//! itself killed too), the seeded simulation (an in-process store), the suites of two stores or
+//! two daemons, and the suites that start no daemon.
 
 use cip_tests::{postgres, tool_present};
 use std::path::PathBuf;

@@ -85,7 +85,13 @@ impl Engine {
 
     /// Waits (a little at most) until the figures count what was committed before now.
     pub(super) async fn figures_caught_up(&self) {
-        let committed = *self.store.committed_seq().borrow();
+        let committed = match self.store.committed_now().await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::warn!("queue figures answered as they are: {e}");
+                return;
+            }
+        };
         let mut counted = self.figures.counted();
         let caught_up = counted.wait_for(|seq| *seq >= committed);
         if tokio::time::timeout(CATCH_UP, caught_up).await.is_err() {

@@ -34,6 +34,15 @@ const RETRY_AT_MOST: Duration = Duration::from_secs(60);
 /// Most in-doubt payments followed by a task of their own; the rest wait for the next sweep.
 const MAX_FOLLOWED: usize = 10_000;
 
+/// What a sweep did.
+pub struct Swept {
+    /// Payments it settled.
+    pub settled: usize,
+    /// When the first payment it left to the daemon carrying it is past that daemon's hands,
+    /// for the next sweep to settle it then.
+    pub next_due_ms: Option<i64>,
+}
+
 impl Engine {
     /// What became of `reference`, whose answer never came: the processor's decision, or, when
     /// it has none, a failure once its reversal is acknowledged (an inquiry that finds nothing is
@@ -129,22 +138,28 @@ impl Engine {
     /// this process is carrying or following, and commits what it says; then asks again about
     /// the payments lately reported not charged, and voids any approval that turned up for one.
     /// On a shared store, a payment still `processing` within its deadline is left to the daemon
-    /// carrying it: asking now would find nothing and reverse a charge that is on its way.
-    /// Returns how many were settled.
-    pub async fn resolve_unsettled(&self) -> Result<usize, StoreError> {
+    /// carrying it: asking now would find nothing and reverse a charge that is on its way (the
+    /// sweep says when the first of them is due).
+    pub async fn resolve_unsettled(&self) -> Result<Swept, StoreError> {
         let unsettled = self.store.unsettled().await?;
         let now = self.clock.now_ms();
-        let mut settled = 0;
+        let (mut settled, mut next_due_ms) = (0, None::<i64>);
         for payment in unsettled {
             let followed = self
                 .followed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .contains(&payment.id);
-            let carried_elsewhere = self.store.shared()
+            if followed || self.lock_in_flight().contains_key(&payment.id) {
+                continue;
+            }
+            let carried_until_ms = self.carried_until_ms(&payment);
+            if self.store.shared()
                 && payment.status == PaymentStatus::Processing
-                && now < self.carried_until_ms(&payment);
-            if followed || carried_elsewhere || self.lock_in_flight().contains_key(&payment.id) {
+                && now < carried_until_ms
+            {
+                next_due_ms =
+                    Some(next_due_ms.map_or(carried_until_ms, |due| due.min(carried_until_ms)));
                 continue;
             }
             let answer = match self.ask(&payment.id).await {
@@ -165,7 +180,10 @@ impl Engine {
             }
         }
         self.watch_not_charged().await?;
-        Ok(settled)
+        Ok(Swept {
+            settled,
+            next_due_ms,
+        })
     }
 
     /// Asks about every payment reported not charged in the last `LATE_WATCH_MS`, and voids an

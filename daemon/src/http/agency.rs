@@ -35,10 +35,13 @@ pub async fn caller(
             name: "X-CIP-Application",
             message: "name the application the payment is for, like DMV-RENEWAL".to_owned(),
         })?;
-    // An application CIP does not have is refused before anything is counted or hashed; a known
-    // one is limited per calling address, so nobody else's flood can stop an agency.
-    if state.shared.engine.form(application).await.is_err() {
-        return Err(Refusal::Api(ApiError::BadCredentials));
+    // An application CIP does not have is refused before anything is counted or hashed (a store
+    // that cannot say is CIP briefly unavailable, not the caller's fault); a known one is
+    // limited per calling address, so nobody else's flood can stop an agency.
+    match state.shared.engine.form(application).await {
+        Ok(_) => {}
+        Err(ApiError::NotFound { .. }) => return Err(Refusal::Api(ApiError::BadCredentials)),
+        Err(other) => return Err(Refusal::Api(other)),
     }
     state
         .rate

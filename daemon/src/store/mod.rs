@@ -112,6 +112,22 @@ impl Store {
         }
     }
 
+    /// The highest event seq committed as of now, asked of the database: every write this
+    /// process was told is committed is at or below it (the watch of [`Self::committed_seq`]
+    /// follows a moment later on PostgreSQL).
+    pub async fn committed_now(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => Ok(*db.committed_seq().borrow()),
+            Backend::Postgres(db) => {
+                db.run(async {
+                    let client = db.client().await?;
+                    postgres::horizon(&client).await
+                })
+                .await
+            }
+        }
+    }
+
     /// The highest event seq the feed may read up to; rises as writes commit.
     pub fn committed_seq(&self) -> watch::Receiver<u64> {
         match &self.backend {

@@ -568,7 +568,7 @@ impl DaemonRun {
     fn sweep(&mut self) {
         let engine = Arc::clone(&self.engine);
         self.spawn(Task::Sweep, async move {
-            Done::Swept(engine.resolve_unsettled().await)
+            Done::Swept(engine.resolve_unsettled().await.map(|swept| swept.settled))
         });
     }
 

@@ -246,7 +246,7 @@ async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> 
 
 /// The feed's horizon: the highest seq of an event whose transaction, and every older one, has
 /// ended. Nothing can be committed at or below it any more.
-async fn horizon(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+pub(super) async fn horizon(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
     let seq: i64 = client
         .query_one(
             &format!("SELECT coalesce(max(seq), 0) FROM events WHERE seq < {HORIZON}"),
