@@ -243,6 +243,37 @@ pub fn check(daemon: &Daemon, ledger: &str, told: &[Told], settled_before_ms: i6
     }
 }
 
+/// How many kills a crash loop makes (`CIP_CRASH_KILLS`, 200 by default), and their moments,
+/// drawn from a seed (`CIP_SEED` replays a run).
+pub struct Kills {
+    pub count: usize,
+    pub seed: u64,
+    state: u64,
+}
+
+impl Kills {
+    pub fn from_env(loop_name: &str) -> Kills {
+        let count = std::env::var("CIP_CRASH_KILLS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200);
+        let seed = crate::seed(&format!("{loop_name}: {count} kills, their times"));
+        Kills {
+            count,
+            seed,
+            state: seed | 1,
+        }
+    }
+
+    /// The next draw, below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % n
+    }
+}
+
 /// Milliseconds since the epoch, as the daemons stamp payments.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -246,3 +246,24 @@ pub async fn arrived(received: &Received, count: usize) {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// Pays a hand-off of DMV-NOTIFY on `daemon` and waits until its agency has been told: the
+/// [`agency_callback`] refuses twice and takes the third notification, and the hand-off is marked
+/// notified. The hand-off's id.
+pub async fn paid_and_notified(daemon: &Daemon, received: &Received) -> String {
+    let id = pay_notify_handoff(&notify_agency(daemon).await, "4242 4242 4242 4242").await;
+    daemon.sent(&crate::card_request("4242424242424242", 4_200));
+    arrived(received, 3).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while daemon.sql(&format!(
+        "SELECT notified_ms FROM handoffs WHERE id = '{id}'"
+    )) == [[""]]
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hand-off was never notified"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    id
+}

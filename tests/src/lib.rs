@@ -393,6 +393,24 @@ impl Daemon {
             .token
     }
 
+    /// Takes a payment by card `number` as `agent`, under a key of its own, and its outcome
+    /// (remembering the card, to search for on disk at the end).
+    pub async fn take(
+        &self,
+        client: &CipClient,
+        agent: &SessionToken,
+        number: &str,
+        amount_minor: i64,
+    ) -> cip_common::payment::Payment {
+        let request = card_request(number, amount_minor);
+        self.sent(&request);
+        client
+            .submit(ctx(), agent.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("decided")
+    }
+
     /// Remembers a secret sent in this test, to search for on disk at the end.
     pub fn sent(&self, request: &PaymentRequest) {
         self.secrets

@@ -11,7 +11,7 @@
 //! `CIP_SEED` replays a run's kill times.
 
 use cip_tests::Daemon;
-use cip_tests::crash_loop::{Book, agency, agent, check, now_ms};
+use cip_tests::crash_loop::{Book, Kills, agency, agent, check, now_ms};
 use cip_tests::http::HTTP_CONFIG;
 use cip_tests::sandbox::SandboxServer;
 use std::sync::Arc;
@@ -45,18 +45,8 @@ async fn kills_of_the_daemon_and_of_a_shared_processor_lose_no_payment_and_charg
 }
 
 async fn crash_loop(mut processor: Processor) {
-    let kills: usize = std::env::var("CIP_CRASH_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    let seed = cip_tests::seed(&format!("crash loop: {kills} kills, their times"));
-    let mut random = seed | 1;
-    let mut next = |below: u64| {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        random % below
-    };
+    let mut draw = Kills::from_env("crash loop");
+    let (kills, seed) = (draw.count, draw.seed);
 
     let config = match &processor {
         Processor::InProcess => HTTP_CONFIG.to_owned(),
@@ -82,14 +72,14 @@ async fn crash_loop(mut processor: Processor) {
     )));
 
     for kill in 1..=kills {
-        tokio::time::sleep(Duration::from_millis(20 + next(180))).await;
+        tokio::time::sleep(Duration::from_millis(20 + draw.below(180))).await;
         // A shared processor dies too, now and then: alone, or with the daemon (and is back
         // before it, so the daemon's start can ask it about what the kill left).
         if let Processor::Shared(sandbox) = &mut processor {
-            match next(4) {
+            match draw.below(4) {
                 0 => {
                     sandbox.kill();
-                    tokio::time::sleep(Duration::from_millis(next(100))).await;
+                    tokio::time::sleep(Duration::from_millis(draw.below(100))).await;
                     sandbox.restart();
                 }
                 1 => sandbox.kill(),

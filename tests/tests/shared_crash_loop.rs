@@ -10,7 +10,7 @@
 //! `CIP_CRASH_KILLS` sets the number of kills (200 by default) and `CIP_SEED` replays a run's
 //! kill times. The cluster is this test's alone: its crashes reach no other test.
 
-use cip_tests::crash_loop::{Book, agency, agent, check, now_ms};
+use cip_tests::crash_loop::{Book, Kills, agency, agent, check, now_ms};
 use cip_tests::sandbox::SandboxServer;
 use cip_tests::{Daemon, postgres, tool_present};
 use std::sync::Arc;
@@ -32,18 +32,8 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
     ) {
         return;
     }
-    let kills: usize = std::env::var("CIP_CRASH_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
-    let seed = cip_tests::seed(&format!("shared crash loop: {kills} kills, their times"));
-    let mut random = seed | 1;
-    let mut next = |below: u64| {
-        random ^= random << 13;
-        random ^= random >> 7;
-        random ^= random << 17;
-        random % below
-    };
+    let mut draw = Kills::from_env("shared crash loop");
+    let (kills, seed) = (draw.count, draw.seed);
 
     let sandbox = SandboxServer::start();
     let config = sandbox.daemon_config(
@@ -73,8 +63,8 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
 
     let (mut postgres_crashes, mut settled_before_ms) = (0, 0);
     for kill in 1..=kills {
-        tokio::time::sleep(Duration::from_millis(20 + next(180))).await;
-        match next(10) {
+        tokio::time::sleep(Duration::from_millis(20 + draw.below(180))).await;
+        match draw.below(10) {
             0 => {
                 postgres::cluster().crash_and_restart();
                 postgres_crashes += 1;

@@ -6,9 +6,7 @@
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventKind};
 use cip_common::secret::Password;
-use cip_tests::handoffs::{
-    add_notifying_application, agency_callback, arrived, notify_agency, pay_notify_handoff,
-};
+use cip_tests::handoffs::{add_notifying_application, agency_callback, paid_and_notified};
 use cip_tests::http::{Agency, payment_body};
 use cip_tests::sandbox::SandboxServer;
 use cip_tests::{Daemon, card_request, ctx, new_key, postgres, tool_present};
@@ -408,17 +406,7 @@ async fn a_paid_handoff_is_notified_once_though_both_daemons_see_it_paid() {
     let (port, received) = agency_callback().await;
     add_notifying_application(&a, port);
     let b = Daemon::beside(&a).await;
-    let id = pay_notify_handoff(&notify_agency(&a).await, "4242 4242 4242 4242").await;
-    a.sent(&card_request("4242424242424242", 4_200));
-    arrived(&received, 3).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.sql(&format!(
-        "SELECT notified_ms FROM handoffs WHERE id = '{id}'"
-    )) == [[""]]
-    {
-        assert!(Instant::now() < deadline, "the hand-off was never notified");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id = paid_and_notified(&a, &received).await;
     // Both daemons follow the approval at once; a second delivery would have had its first
     // attempts refused and written down long before the third attempt was taken.
     let deliveries = a.sql(&format!(
@@ -441,13 +429,7 @@ async fn take(daemon: &Daemon, count: usize) -> (u64, u64) {
     let mut declined = 0;
     for n in 0..count {
         let card = cards[usize::from(n % 4 == 3)];
-        let request = card_request(card, 100 + n as i64);
-        daemon.sent(&request);
-        let payment = client
-            .submit(ctx(), agent.clone(), new_key(), request)
-            .await
-            .expect("rpc")
-            .expect("decided");
+        let payment = daemon.take(&client, &agent, card, 100 + n as i64).await;
         declined += u64::from(payment.status == cip_common::status::PaymentStatus::Declined);
     }
     (count as u64 - declined, declined)

@@ -6,12 +6,9 @@
 use cip_common::payment::{SearchQuery, SearchSort};
 use cip_common::status::PaymentStatus;
 use cip_daemon::store::{Store, StoreLimits};
-use cip_tests::handoffs::{
-    add_notifying_application, agency_callback, arrived, notify_agency, pay_notify_handoff,
-};
+use cip_tests::handoffs::{add_notifying_application, agency_callback, paid_and_notified};
 use cip_tests::http::{Agency, HTTP_CONFIG, payment_body};
 use cip_tests::{Daemon, card_request, ctx, new_key, postgres, tool_present};
-use std::time::{Duration, Instant};
 
 /// Payments written straight into the SQLite file, besides the day's activity.
 const HISTORY: u64 = 100_000;
@@ -36,15 +33,7 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
     let supervisor = old.login(&client, "DMV-RENEWAL", "super1").await;
     let mut taken = Vec::new();
     for number in ["4242424242424242", "4000000000000002", "5555555555554444"] {
-        let request = card_request(number, 4_000);
-        old.sent(&request);
-        taken.push(
-            client
-                .submit(ctx(), agent.clone(), new_key(), request)
-                .await
-                .expect("rpc")
-                .expect("decided"),
-        );
+        taken.push(old.take(&client, &agent, number, 4_000).await);
     }
     client
         .void(ctx(), supervisor.clone(), taken[0].id.clone())
@@ -59,17 +48,7 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         .pay(&key, &body)
         .await;
     assert_eq!(status, 201, "{paid}");
-    let handoff = pay_notify_handoff(&notify_agency(&old).await, "4242 4242 4242 4242").await;
-    old.sent(&card_request("4242424242424242", 4_200));
-    arrived(&received, 3).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while old.sql(&format!(
-        "SELECT notified_ms FROM handoffs WHERE id = '{handoff}'"
-    )) == [[""]]
-    {
-        assert!(Instant::now() < deadline, "the hand-off was never notified");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    paid_and_notified(&old, &received).await;
     let run = old.cipd(&["report", "run", "--app", "DMV-RENEWAL"], None);
     assert!(
         run.status.success(),

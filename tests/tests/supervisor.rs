@@ -214,15 +214,7 @@ async fn after_a_void_and_a_restart_the_queue_counts_as_reconciliation_does() {
     let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
     let mut paid = Vec::new();
     for number in ["4242424242424242", "4242424242424242", "4000000000000002"] {
-        let request = card_request(number, 4_000);
-        daemon.sent(&request);
-        paid.push(
-            client
-                .submit(ctx(), agent.clone(), new_key(), request)
-                .await
-                .expect("rpc")
-                .expect("decided"),
-        );
+        paid.push(daemon.take(&client, &agent, number, 4_000).await);
     }
     client
         .void(ctx(), supervisor.clone(), paid[0].id.clone())
