@@ -408,13 +408,16 @@ async fn copy_store(resolved: &Resolved, to: &str) -> anyhow::Result<()> {
         .iter()
         .find(|t| t.table == "payments")
         .map_or(0, |t| t.rows);
-    let target = crate::store::Store::connect(to, crate::serve::store_limits(resolved)).await?;
-    admin_of(target)
-        .record(
-            "store.copy",
-            format!("from:{} payments:{payments}", database.display()),
-        )
-        .await?;
+    // The copy is committed: a failure to write it down is said, not made the copy's.
+    let object = format!("from:{} payments:{payments}", database.display());
+    let recorded =
+        match crate::store::Store::connect(to, crate::serve::store_limits(resolved)).await {
+            Ok(target) => admin_of(target).record("store.copy", object).await,
+            Err(e) => Err(e.into()),
+        };
+    if let Err(e) = recorded {
+        eprintln!("cipd: the copy is complete, but its audit entry was not written: {e:#}");
+    }
     println!(
         "copied {} into PostgreSQL: every table read back with the same rows and hash. Serve it \
          with `[store] url` (or CIP_DATABASE_URL), and give every daemon on it this data dir's \

@@ -1,6 +1,7 @@
 //! The queue's figures follow what is committed: filled at start from the last hour's
 //! decisions, then kept up by reading each commit's decisions from the store, whichever daemon
-//! made them. A supervisor's figures count every decision committed before the request.
+//! made them. A supervisor's figures count the decisions committed before the request (on
+//! PostgreSQL, those below the feed's horizon), waited for 2 s at most.
 
 use super::Engine;
 use crate::figures::Decision;

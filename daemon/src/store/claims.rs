@@ -32,14 +32,9 @@ impl Store {
     pub async fn claim(&self, work: Work<'_>) -> Result<Option<Held>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(Some(Held { _claim: None })),
-            Backend::Postgres(db) => {
-                Ok(db
-                    .run(db.claims().claim(work.name()))
-                    .await?
-                    .map(|claim| Held {
-                        _claim: Some(claim),
-                    }))
-            }
+            Backend::Postgres(db) => Ok(db.claim(work.name()).await?.map(|claim| Held {
+                _claim: Some(claim),
+            })),
         }
     }
 }

@@ -210,6 +210,7 @@ pub async fn sqlite_to_postgres(
     let mut copied = Vec::new();
     for table in TABLES {
         let columns = Columns::of(&tx, table).await?;
+        same_columns(&source, table, &columns)?;
         let (rows, hash);
         (source, rows, hash) = copy_table(source, &tx, table, &columns).await?;
         copied.push(TableCopied { table, rows, hash });
@@ -280,6 +281,23 @@ async fn same_tables(
                 "the {store} store's tables are {tables:?}, not the {expected:?} this cipd copies"
             );
         }
+    }
+    Ok(())
+}
+
+/// `table` has the same columns on SQLite as on PostgreSQL: none is left behind.
+fn same_columns(
+    source: &rusqlite::Connection,
+    table: &str,
+    columns: &Columns,
+) -> anyhow::Result<()> {
+    let on_sqlite: BTreeSet<String> = source
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let on_postgres: BTreeSet<String> = columns.names.iter().cloned().collect();
+    if on_sqlite != on_postgres {
+        bail!("{table} has the columns {on_sqlite:?} on SQLite but {on_postgres:?} on PostgreSQL");
     }
     Ok(())
 }

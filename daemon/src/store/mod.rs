@@ -112,9 +112,10 @@ impl Store {
         }
     }
 
-    /// The highest event seq committed as of now, asked of the database: every write this
-    /// process was told is committed is at or below it (the watch of [`Self::committed_seq`]
-    /// follows a moment later on PostgreSQL).
+    /// The highest event seq the feed may read up to as of now, asked of the database (the
+    /// watch of [`Self::committed_seq`] follows a moment later on PostgreSQL). A write this
+    /// process saw committed is at or below it, unless an older transaction is still running
+    /// on PostgreSQL (the horizon waits for it).
     pub async fn committed_now(&self) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => Ok(*db.committed_seq().borrow()),

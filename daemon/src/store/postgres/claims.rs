@@ -20,8 +20,12 @@ pub(in crate::store) struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // Without a runtime the process is ending, and the session with it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let (session, name) = (Arc::clone(&self.session), std::mem::take(&mut self.name));
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             // A failure means the session is gone, and the claim with it.
             let _ = session
                 .execute(

@@ -117,8 +117,17 @@ impl Postgres {
         self.wake.notify_one();
     }
 
-    pub(super) fn claims(&self) -> &claims::Claims {
-        &self.claims
+    /// Claims `name` (see `claims.rs`), answering within [`ANSWER_WITHIN`]. The claim is made
+    /// in a task of its own: one granted after the caller stopped waiting is dropped there, and
+    /// so released, never left held with nobody to release it.
+    pub(super) async fn claim(&self, name: String) -> Result<Option<claims::Claim>, StoreError> {
+        let claims = Arc::clone(&self.claims);
+        let claiming = tokio::spawn(async move { claims.claim(name).await });
+        match tokio::time::timeout(ANSWER_WITHIN, claiming).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(_)) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Unreachable("no answer in time".to_owned())),
+        }
     }
 
     pub(super) fn committed_seq(&self) -> watch::Receiver<u64> {
