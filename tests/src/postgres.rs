@@ -68,6 +68,9 @@ fn server_command(bin: &Path, program: &str, parent_death: bool) -> Command {
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
+/// How long a start of the server may take before the harness gives up and shows its log.
+const RECOVERY_WITHIN: Duration = Duration::from_secs(120);
+
 /// This process's cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(Cluster::start)
@@ -155,6 +158,12 @@ impl Cluster {
                 "fsync=on",
                 "-c",
                 "synchronous_commit=on",
+                // After a crash: one syncfs of the file system instead of an fsync of every
+                // file of every database, and the log says what recovery is doing meanwhile.
+                "-c",
+                "recovery_init_sync_method=syncfs",
+                "-c",
+                "log_startup_progress_interval=1s",
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("the server's log"))
@@ -173,7 +182,9 @@ impl Cluster {
             .recv()
             .expect("the starter answers")
             .expect("postgres starts (setpriv is util-linux's)");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Recovery after a crash replays the write-ahead log since the last checkpoint and
+        // checkpoints before it lets anyone in: on a busy machine, that can take a while.
+        let deadline = Instant::now() + RECOVERY_WITHIN;
         while !self.psql("postgres", "SELECT 1").status.success() {
             assert!(
                 Instant::now() < deadline,

@@ -36,6 +36,13 @@ pub struct AuditEntry {
     pub object: String,
 }
 
+impl AuditEntry {
+    /// The entry's outcome as the log's `outcome` column spells it.
+    pub fn outcome(&self) -> &'static str {
+        if self.success { "success" } else { "failure" }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEntryRow {
     pub at_ms: i64,

@@ -135,8 +135,11 @@ impl Store {
                     .await
             }
             Backend::Postgres(db) => {
-                db.run(postgres::payments::begin(db, payment, fingerprint))
-                    .await
+                db.run(db.begin(postgres::Begin {
+                    payment: payment.clone(),
+                    fingerprint: *fingerprint,
+                }))
+                .await
             }
         }
     }
@@ -164,8 +167,11 @@ impl Store {
                     .await
             }
             Backend::Postgres(db) => {
-                db.run(postgres::payments::decide(db, payment, decision))
-                    .await
+                db.run(db.decide(postgres::Decide {
+                    payment: payment.clone(),
+                    decision: Arc::clone(decision),
+                }))
+                .await
             }
         }
     }

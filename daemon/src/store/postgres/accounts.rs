@@ -26,7 +26,7 @@ pub(in crate::store) async fn audit(tx: &Tx<'_>, entry: &AuditEntry) -> Result<(
             &entry.at_ms,
             &entry.actor,
             &entry.action,
-            &if entry.success { "success" } else { "failure" },
+            &entry.outcome(),
             &entry.origin,
             &entry.object,
         ],

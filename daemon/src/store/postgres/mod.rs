@@ -8,12 +8,17 @@ pub(super) mod accounts;
 pub(super) mod batches;
 pub(super) mod claims;
 pub(super) mod events;
+mod gathered;
 pub(super) mod handoffs;
+mod payment_writes;
 pub(super) mod payments;
 
+use super::payments::{Begun, Decided};
 use super::rows::Columns;
 use super::{StoreError, StoreLimits};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use gathered::Gathered;
+pub(super) use payment_writes::{Begin, Decide};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -54,6 +59,8 @@ pub(super) struct Postgres {
     /// Told after each commit that wrote an event, so the horizon is read again at once.
     wake: Arc<Notify>,
     claims: Arc<claims::Claims>,
+    begins: Gathered<Begin>,
+    decisions: Gathered<Decide>,
 }
 
 pub(super) type Client = deadpool_postgres::Object;
@@ -88,6 +95,8 @@ impl Postgres {
         let wake = Arc::new(Notify::new());
         tokio::spawn(follow_horizon(config.clone(), seq_tx, Arc::clone(&wake)));
         Ok(Postgres {
+            begins: Gathered::start(&pool, limits),
+            decisions: Gathered::start(&pool, limits),
             pool,
             committed_seq,
             wake,
@@ -115,6 +124,24 @@ impl Postgres {
     /// Says that a commit wrote events.
     pub(super) fn committed(&self) {
         self.wake.notify_one();
+    }
+
+    /// Commits a new payment as `processing` (see `payment_writes.rs`), with others waiting.
+    pub(super) async fn begin(&self, begin: Begin) -> Result<Begun, StoreError> {
+        let begun = self.begins.write(begin).await?;
+        if let Begun::Created { .. } = begun {
+            self.committed();
+        }
+        Ok(begun)
+    }
+
+    /// Commits a payment's move (see `payment_writes.rs`), with others waiting.
+    pub(super) async fn decide(&self, decide: Decide) -> Result<Decided, StoreError> {
+        let decided = self.decisions.write(decide).await?;
+        if let Decided::Committed = decided {
+            self.committed();
+        }
+        Ok(decided)
     }
 
     /// Claims `name` (see `claims.rs`), answering within [`ANSWER_WITHIN`]. The claim is made

@@ -1,13 +1,13 @@
-//! SQL for payments on PostgreSQL. The two writes every payment makes, `begin` and `decide`,
-//! are one statement each (one round trip, one commit); the rest are transactions of their own.
+//! SQL for payments on PostgreSQL, but for the two writes every payment makes (in
+//! `payment_writes.rs`): each a transaction of its own.
 
 use super::accounts::audit;
-use super::events::{FIRST_SEQ, insert_payment_event};
+use super::events::insert_payment_event;
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
-use crate::store::rows::{self, MethodColumns, PAYMENT_COLUMNS, PAYMENTS_JOINED};
+use crate::store::payments::{DecidedRow, Selection, SpanLine};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
@@ -15,172 +15,6 @@ use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 use tokio_postgres::IsolationLevel;
-
-/// The columns of a payment event, from a payment's values: what `begin` and `decide` insert
-/// with the move, in the same statement.
-const PAYMENT_EVENT: &str = "INSERT INTO events (seq, at_ms, kind, application_id, payment_id,
-    status, amount_minor, currency, confirmation_code, code, last_four, payer_name)";
-
-/// One statement, so one round trip and one commit: the key is inserted unless taken (a
-/// second daemon's insert of the same key waits for the first to commit), and the payment and
-/// its event only with it. The key's reference to the payment is checked at the statement's
-/// end, when both rows are there.
-pub(in crate::store) async fn begin(
-    pg: &Postgres,
-    payment: &Payment,
-    fingerprint: &[u8; 32],
-) -> Result<Begun, StoreError> {
-    let client = pg.client().await?;
-    let fields =
-        serde_json::to_string(&payment.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let method = MethodColumns::of(&payment.method);
-    let statement = client
-        .prepare_cached(&format!(
-            "WITH keyed AS (
-                INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
-                VALUES ($2, $19, $22, $1, $21) ON CONFLICT DO NOTHING RETURNING payment_id),
-             paid AS (
-                INSERT INTO payments (id, application_id, mode, status, amount_minor, currency,
-                    payer_name, payer_email, payer_postal_code, fields, method, brand, first_six,
-                    exp_month, exp_year, routing_number, account_type, last_four,
-                    idempotency_key, user_id, created_ms)
-                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                       $17, $18, $19, $20, $21
-                FROM keyed),
-             told AS (
-                {PAYMENT_EVENT}
-                SELECT {FIRST_SEQ}, $21, $23, $2, $1, $4, $5, $6,
-                       NULL, NULL, $18, $7
-                FROM keyed RETURNING seq)
-             SELECT seq FROM told"
-        ))
-        .await?;
-    let last_four = payment.method.last_four();
-    let created = client
-        .query_opt(
-            &statement,
-            &[
-                &payment.id,
-                &payment.application,
-                &payment.mode.code(),
-                &payment.status.code(),
-                &payment.amount.minor,
-                &payment.amount.currency.code(),
-                &payment.payer.name,
-                &payment.payer.email,
-                &payment.payer.postal_code,
-                &fields,
-                &method.method,
-                &method.brand,
-                &method.first_six,
-                &method.exp_month,
-                &method.exp_year,
-                &method.routing_number,
-                &method.account_type,
-                &last_four,
-                &payment.idempotency_key,
-                &payment.user,
-                &payment.created_ms,
-                &fingerprint.as_slice(),
-                &EventKind::PaymentReceived.code(),
-            ],
-        )
-        .await?;
-    if let Some(row) = created {
-        pg.committed();
-        let seq: i64 = row.try_get(0)?;
-        return Ok(Begun::Created {
-            seq: u64::try_from(seq).unwrap_or(0),
-        });
-    }
-    // The key was used before: nothing of this payment was kept, and the first one answers.
-    let row = client
-        .query_one(
-            &client
-                .prepare_cached(
-                    "SELECT fingerprint, payment_id FROM idempotency_keys
-                     WHERE application_id = $1 AND key = $2",
-                )
-                .await?,
-            &[&payment.application, &payment.idempotency_key],
-        )
-        .await?;
-    let stored: Vec<u8> = row.try_get(0)?;
-    Ok(Begun::Existing {
-        payment_id: row.try_get(1)?,
-        same_request: stored.as_slice() == fingerprint.as_slice(),
-    })
-}
-
-/// One statement, so one round trip and one commit: the move, only from `decision.from`; the
-/// confirmation with it (a code another payment holds fails the whole statement, which is then
-/// `CodeTaken`); its event; and the audit entry when a person asked for it.
-pub(in crate::store) async fn decide(
-    pg: &Postgres,
-    payment: &Payment,
-    decision: &Decision,
-) -> Result<Decided, StoreError> {
-    let client = pg.client().await?;
-    let statement = client
-        .prepare_cached(&format!(
-            "WITH moved AS (
-                UPDATE payments SET status = $1, code = $2, message = $3, decided_ms = $4
-                WHERE id = $5 AND status = $6
-                RETURNING application_id, amount_minor, currency, last_four, payer_name),
-             confirmed AS (
-                INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-                SELECT $7, $5, $8, $4 FROM moved WHERE $7::text IS NOT NULL AND $8::text IS NOT NULL),
-             told AS (
-                {PAYMENT_EVENT}
-                SELECT {FIRST_SEQ}, $9, $10, application_id, $5,
-                       $1, amount_minor, currency, $7, $2, last_four, payer_name
-                FROM moved),
-             audited AS (
-                INSERT INTO audit_log (at_ms, actor, action, outcome, origin, object)
-                SELECT $11, $12, $13, $14, $15, $16 FROM moved WHERE $12::text IS NOT NULL)
-             SELECT count(*) FROM moved"
-        ))
-        .await?;
-    let audit = decision.audit.as_ref();
-    let moved = client
-        .query_one(
-            &statement,
-            &[
-                &payment.status.code(),
-                &payment.code,
-                &payment.message,
-                &payment.decided_ms,
-                &payment.id,
-                &decision.from.code(),
-                &payment.confirmation_code,
-                &decision.authorization,
-                &decision.at_ms,
-                &decision.kind.code(),
-                &audit.map(|a| a.at_ms),
-                &audit.map(|a| a.actor.as_str()),
-                &audit.map(|a| a.action),
-                &audit.map(|a| if a.success { "success" } else { "failure" }),
-                &audit.map(|a| a.origin.as_str()),
-                &audit.map(|a| a.object.as_str()),
-            ],
-        )
-        .await;
-    match moved {
-        Ok(row) if row.try_get::<_, i64>(0)? == 0 => Ok(Decided::Moved),
-        Ok(_) => {
-            pg.committed();
-            Ok(Decided::Committed)
-        }
-        Err(e)
-            if e.as_db_error()
-                .and_then(|db| db.constraint())
-                .is_some_and(|c| c == "confirmations_pkey") =>
-        {
-            Ok(Decided::CodeTaken)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
 
 pub(in crate::store) async fn note_failed(
     pg: &Postgres,

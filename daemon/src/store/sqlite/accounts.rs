@@ -262,7 +262,7 @@ pub fn audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
         entry.at_ms,
         entry.actor,
         entry.action,
-        if entry.success { "success" } else { "failure" },
+        entry.outcome(),
         entry.origin,
         entry.object
     ])?;

@@ -1,0 +1,123 @@
+//! Writes gathered into one statement. Callers queue their write; a few senders each take every
+//! write waiting when they come free (up to `[store] max_batch`) and send them as one statement
+//! over arrays, so under load one statement, one commit and one flush serve many payments, and
+//! the server's work per payment is only its rows. A caller alone is sent alone, at once.
+//!
+//! When the statement fails as a whole (a confirmation code another payment holds, a deadlock
+//! with another daemon's statement), nothing of it was kept, and each write is sent again on its
+//! own, so each caller hears its own answer.
+
+use super::{Client, get};
+use crate::store::{StoreError, StoreLimits};
+use deadpool_postgres::Pool;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Statements of one kind on their way at once: while they are, the next writes gather.
+const SENDERS: usize = 4;
+
+/// A write that can go with others of its kind in one statement.
+pub(super) trait Gather: Sized + Send + Sync + 'static {
+    type Answer: Send + 'static;
+
+    /// Writes `all` in one statement, answering each, in order.
+    fn all(
+        client: &Client,
+        all: &[Self],
+    ) -> impl Future<Output = Result<Vec<Self::Answer>, StoreError>> + Send;
+
+    /// Writes `self` alone.
+    fn one(&self, client: &Client)
+    -> impl Future<Output = Result<Self::Answer, StoreError>> + Send;
+}
+
+type Waiting<G> = (
+    G,
+    oneshot::Sender<Result<<G as Gather>::Answer, StoreError>>,
+);
+
+/// Where writes of one kind queue for their senders; the senders end when it is dropped.
+pub(super) struct Gathered<G: Gather> {
+    queue: mpsc::Sender<Waiting<G>>,
+}
+
+impl<G: Gather> Clone for Gathered<G> {
+    fn clone(&self) -> Self {
+        Gathered {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<G: Gather> Gathered<G> {
+    pub(super) fn start(pool: &Pool, limits: StoreLimits) -> Gathered<G> {
+        let (queue, waiting) = mpsc::channel(limits.write_queue.max(1));
+        let waiting = Arc::new(Mutex::new(waiting));
+        for _ in 0..SENDERS {
+            tokio::spawn(send(
+                pool.clone(),
+                Arc::clone(&waiting),
+                limits.max_batch.max(1),
+            ));
+        }
+        Gathered { queue }
+    }
+
+    /// Queues `write` and waits for its answer.
+    pub(super) async fn write(&self, write: G) -> Result<G::Answer, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send((write, answer))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answered.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// One sender: takes what is waiting, writes it, answers, and again.
+async fn send<G: Gather>(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Waiting<G>>>>, most: usize) {
+    let mut taken = Vec::with_capacity(most);
+    loop {
+        if waiting.lock().await.recv_many(&mut taken, most).await == 0 {
+            return;
+        }
+        let (writes, answers): (Vec<G>, Vec<_>) = taken.drain(..).unzip();
+        match get(&pool).await {
+            Ok(client) => {
+                for (answer, written) in answers.into_iter().zip(written(&client, &writes).await) {
+                    let _ = answer.send(written);
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for answer in answers {
+                    let _ = answer.send(Err(StoreError::Unreachable(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Each write's answer: all in one statement, or each alone when that fails as a whole on a
+/// connection still open (on a closed one, each hears that the database did not answer).
+async fn written<G: Gather>(client: &Client, writes: &[G]) -> Vec<Result<G::Answer, StoreError>> {
+    if let [one] = writes {
+        return vec![one.one(client).await];
+    }
+    match G::all(client, writes).await {
+        Ok(answers) => return answers.into_iter().map(Ok).collect(),
+        Err(e) if client.is_closed() => {
+            let e = e.to_string();
+            return writes
+                .iter()
+                .map(|_| Err(StoreError::Unreachable(e.clone())))
+                .collect();
+        }
+        Err(e) => tracing::debug!("{} writes sent one by one: {e}", writes.len()),
+    }
+    let mut answers = Vec::with_capacity(writes.len());
+    for write in writes {
+        answers.push(write.one(client).await);
+    }
+    answers
+}
