@@ -157,6 +157,9 @@ pub struct StoreSettings {
     /// A PostgreSQL database (`postgres://user@host/db`, or `host=/run/postgresql dbname=cip`)
     /// that several daemons may share; empty: the SQLite file in the data dir.
     pub url: String,
+    /// With `sslmode=require` in `url`: the CA (PEM) the database server's certificate is
+    /// signed by; unset, the public roots.
+    pub tls_ca: Option<PathBuf>,
     /// Writes waiting for the writer thread before callers are told CIP is busy.
     pub write_queue: usize,
     /// Most writes committed in one transaction (one fsync).
@@ -236,6 +239,7 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             url: String::new(),
+            tls_ca: None,
             write_queue: 4096,
             max_batch: 256,
             readers: 4,

@@ -7,7 +7,7 @@
 use crate::admin::{Admin, Operator};
 use crate::clock::{Clock, Entropy, SystemClock};
 use crate::store::payments::Decision;
-use crate::store::{Store, StoreLimits};
+use crate::store::{Database, Store, StoreLimits};
 use anyhow::{Context as _, bail};
 use cip_client::connect;
 use cip_client::wire::{CLIENT_MAX_FRAME_BYTES, json_transport};
@@ -243,7 +243,7 @@ impl Stores {
         let store = match &url {
             Some(url) => {
                 Store::connect(
-                    url,
+                    Database { url, tls_ca: None },
                     StoreLimits {
                         write_queue: 4096,
                         max_batch: 256,

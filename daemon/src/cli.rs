@@ -396,6 +396,11 @@ async fn copy_store(resolved: &Resolved, to: &str) -> anyhow::Result<()> {
         );
     }
     let database = resolved.database();
+    // The CA the settings name for `[store] url` checks the target's server too.
+    let to = crate::store::Database {
+        url: to,
+        tls_ca: resolved.settings.store.tls_ca.as_deref(),
+    };
     let copied = crate::store::copy::sqlite_to_postgres(&database, &resolved.socket, to).await?;
     println!(
         "{:<20} {:>12}  hash of the rows (in any order)",

@@ -15,7 +15,7 @@ use crate::processor::sandbox_http::SandboxHttp;
 use crate::processor::stripe::Stripe;
 use crate::report::Reports;
 use crate::rpc::{Connection, Shared};
-use crate::store::{Store, StoreLimits};
+use crate::store::{Database, Store, StoreLimits};
 use anyhow::{Context as _, bail};
 use cip_common::service::Cip;
 use cip_config::{ProcessorKind, Resolved};
@@ -27,6 +27,7 @@ use std::time::Duration;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::AbortOnDropHandle;
 
 /// How often payments left in doubt are asked about again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
@@ -46,12 +47,20 @@ pub fn store_limits(resolved: &Resolved) -> StoreLimits {
     }
 }
 
+/// The PostgreSQL database the settings name, if any.
+pub fn database(resolved: &Resolved) -> Option<Database<'_>> {
+    resolved.store_url().map(|url| Database {
+        url,
+        tls_ca: resolved.settings.store.tls_ca.as_deref(),
+    })
+}
+
 /// The store the settings name: the PostgreSQL database at `[store] url` when set, else the
 /// SQLite file in the data dir.
 pub async fn open_store(resolved: &Resolved) -> anyhow::Result<Store> {
     let limits = store_limits(resolved);
-    match resolved.store_url() {
-        Some(url) => Store::connect(url, limits)
+    match database(resolved) {
+        Some(database) => Store::connect(database, limits)
             .await
             .context("cannot open the PostgreSQL store at [store] url"),
         None => Store::open(&resolved.database(), limits)
@@ -133,6 +142,8 @@ pub struct Daemon {
     outbox: std::path::PathBuf,
     /// When the start's sweep wants the next one sooner than `RESOLVE_EVERY`.
     next_sweep_ms: Option<i64>,
+    /// The queue's figures following the commits, from the start until the daemon is dropped.
+    figures: AbortOnDropHandle<()>,
 }
 
 impl Daemon {
@@ -166,7 +177,9 @@ impl Daemon {
             },
         ));
         let figures_from = engine.load_figures().await?;
-        tokio::spawn(Arc::clone(&engine).follow_figures(figures_from));
+        let figures = AbortOnDropHandle::new(tokio::spawn(
+            Arc::clone(&engine).follow_figures(figures_from),
+        ));
         let swept = engine.resolve_unsettled().await?;
         if swept.settled > 0 {
             tracing::info!(
@@ -211,6 +224,7 @@ impl Daemon {
             remote,
             outbox: resolved.outbox(),
             next_sweep_ms: swept.next_due_ms,
+            figures,
         })
     }
 
@@ -227,6 +241,7 @@ impl Daemon {
         socket: &Path,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        let _figures = self.figures;
         let listener = bind(socket).await?;
         tracing::info!("cipd listening on {}", socket.display());
         let stopping = tokio_util::sync::CancellationToken::new();

@@ -20,6 +20,7 @@ pub mod crash_loop;
 pub mod handoffs;
 pub mod http;
 pub mod localstripe;
+pub mod pki;
 pub mod postgres;
 pub mod sandbox;
 pub mod simulation;

@@ -23,9 +23,13 @@ pub fn wanted() -> bool {
 }
 
 pub struct Cluster {
-    /// The cluster's dir: `data/`, the socket and the server's log.
+    /// The cluster's dir: `data/`, the socket, the server's log and its TLS files.
     pub dir: PathBuf,
     bin: PathBuf,
+    /// The loopback TCP port it also listens on, with TLS (the socket's name carries it too).
+    port: u16,
+    /// The CA that signed the server's certificate.
+    pub tls_ca: PathBuf,
     databases: AtomicUsize,
 }
 
@@ -66,6 +70,22 @@ fn server_command(bin: &Path, program: &str, parent_death: bool) -> Command {
     command
 }
 
+/// Makes `path` (and what is in it) the server's, when this process is root.
+fn give_to_server(path: &Path) {
+    if running_as_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown runs");
+        assert!(
+            status.success(),
+            "{} cannot be given to postgres",
+            path.display()
+        );
+    }
+}
+
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 /// How long a start of the server may take before the harness gives up and shows its log.
@@ -85,17 +105,7 @@ impl Cluster {
         // What the tests on this cluster sent is in their own dirs; the scan after the suite
         // searches this one for every card number of the contract.
         std::fs::write(dir.join(SENT_FILE), "[]").expect("the cluster's scan note");
-        if running_as_root() {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .expect("chown runs");
-            assert!(
-                status.success(),
-                "the cluster's dir cannot be given to postgres"
-            );
-        }
+        give_to_server(&dir);
         let data = dir.join("data");
         let out = server_command(&bin, "initdb", false)
             .arg("-D")
@@ -108,9 +118,29 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // TLS for clients over TCP: a CA of the cluster's own, and the server's certificate for
+        // the loopback address, its key readable by the server alone.
+        let pki = crate::pki::Pki::at(&dir);
+        let ca = pki.ca("cluster-ca");
+        let (cert, key) = pki.leaf(
+            &ca,
+            "server",
+            &["127.0.0.1", "localhost"],
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        give_to_server(&cert);
+        give_to_server(&key);
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("the key's mode");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port")
+            .port();
         let cluster = Cluster {
             dir,
             bin,
+            port,
+            tls_ca: ca.file,
             databases: AtomicUsize::new(0),
         };
         cluster.serve();
@@ -149,9 +179,23 @@ impl Cluster {
             .arg(self.dir.join("data"))
             .arg("-k")
             .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-c")
+            .arg(format!(
+                "ssl_cert_file={}",
+                self.dir.join("server.pem").display()
+            ))
+            .arg("-c")
+            .arg(format!(
+                "ssl_key_file={}",
+                self.dir.join("server-key.pem").display()
+            ))
             .args([
                 "-c",
-                "listen_addresses=",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "ssl=on",
                 "-c",
                 "max_connections=400",
                 "-c",
@@ -197,7 +241,20 @@ impl Cluster {
 
     /// The connection string of `database`, over the cluster's socket.
     pub fn url(&self, database: &str) -> String {
-        format!("host={} user=cip dbname={database}", self.dir.display())
+        format!(
+            "host={} port={} user=cip dbname={database}",
+            self.dir.display(),
+            self.port
+        )
+    }
+
+    /// The connection string of `database` over TCP with TLS required, the server's
+    /// certificate checked against [`Cluster::tls_ca`].
+    pub fn tls_url(&self, database: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=cip sslmode=require dbname={database}",
+            self.port
+        )
     }
 
     /// A new, empty database of its own for one daemon (or several that share it).
@@ -223,17 +280,22 @@ impl Cluster {
 
     fn psql_command(&self, database: &str) -> Command {
         let mut command = Command::new(self.bin.join("psql"));
-        command.arg("-h").arg(&self.dir).args([
-            "-U",
-            "cip",
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-X",
-            "-A",
-            "-t",
-        ]);
+        command
+            .arg("-h")
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                "cip",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-X",
+                "-A",
+                "-t",
+            ]);
         command
     }
 

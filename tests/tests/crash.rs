@@ -133,10 +133,12 @@ async fn a_killed_daemon_keeps_every_acknowledged_payment_and_charges_none_twice
     }
     // Nothing is left processing, and the processor's books show no reference authorized twice.
     // On SQLite the start settles all; on PostgreSQL, which other daemons may share, a payment
-    // still within its processor deadline (4 s) and a second is left to whichever daemon took
-    // it, and settled once that has passed.
+    // that may still be in the hands of whichever daemon took it is left to it, and settled
+    // once that time has passed (and the next sweep came).
     let patience = match daemon.store_url {
-        Some(_) => Duration::from_secs(10),
+        Some(_) => {
+            cip_daemon::engine::carried_for(Duration::from_secs(4), true) + Duration::from_secs(5)
+        }
         None => Duration::ZERO,
     };
     let until = std::time::Instant::now() + patience;

@@ -12,7 +12,7 @@ use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::bench::demo_payment;
 use cip_daemon::clock::Entropy;
 use cip_daemon::store::payments::{Begun, Decided, Decision};
-use cip_daemon::store::{Store, StoreLimits};
+use cip_daemon::store::{Database, Store, StoreLimits};
 use cip_tests::{postgres, tool_present};
 use futures::future::join_all;
 use std::sync::Arc;
@@ -35,7 +35,11 @@ async fn demo_store() -> Option<Store> {
         max_batch: 64,
         readers: 8,
     };
-    let store = Store::connect(&url, limits)
+    let database = Database {
+        url: &url,
+        tls_ca: None,
+    };
+    let store = Store::connect(database, limits)
         .await
         .expect("the store connects");
     Admin {

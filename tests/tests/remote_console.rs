@@ -5,79 +5,14 @@
 
 use cip_client::{Attached, ConnectError, Endpoint, Remote};
 use cip_common::status::PaymentStatus;
+use cip_tests::pki::{Ca, Pki};
 use cip_tests::terminal::Console;
 use cip_tests::{Daemon, TEST_CONFIG, card_request, ctx, new_key};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A CA and the certificates it signs, as PEM files in a temporary dir.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-/// A CA's certificate file and what it signs with.
-struct Ca {
-    file: PathBuf,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        Pki {
-            dir: tempfile::tempdir().expect("a dir"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn ca(&self, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::new()).expect("no names");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("a key");
-        let cert = params.self_signed(&key).expect("a CA certificate");
-        let file = self.path(&format!("{name}.pem"));
-        std::fs::write(&file, cert.pem()).expect("written");
-        Ca {
-            file,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate for `names` signed by `ca`, for `purpose`: its (certificate, key) files.
-    fn leaf(
-        &self,
-        ca: &Ca,
-        file: &str,
-        names: &[&str],
-        purpose: ExtendedKeyUsagePurpose,
-    ) -> (PathBuf, PathBuf) {
-        let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
-        let mut params = CertificateParams::new(names).expect("valid names");
-        params.distinguished_name.push(DnType::CommonName, file);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![purpose];
-        let key = KeyPair::generate().expect("a key");
-        let cert = params.signed_by(&key, &ca.issuer).expect("signed");
-        let (cert_file, key_file) = (
-            self.path(&format!("{file}.pem")),
-            self.path(&format!("{file}-key.pem")),
-        );
-        std::fs::write(&cert_file, cert.pem()).expect("written");
-        std::fs::write(&key_file, key.serialize_pem()).expect("written");
-        (cert_file, key_file)
-    }
-}
 
 /// The daemon's side: its CA, and a daemon with TLS on a free loopback port.
 struct Remotely {
@@ -95,7 +30,7 @@ impl Remotely {
 
     /// [`Remotely::start`], with more `[rpc]` settings.
     async fn start_with(client_ca: bool, rpc: &str) -> Remotely {
-        let pki = Pki::new();
+        let pki = Pki::temporary();
         let ca = pki.ca("cip-test-ca");
         let (cert, key) = pki.leaf(
             &ca,

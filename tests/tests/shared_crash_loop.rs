@@ -17,11 +17,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The daemons' processor deadline, and how long after it a daemon is taken to be carrying a
-/// payment still `processing` (the engine's `CARRIER_GRACE_MS`): a payment older than both is
-/// settled by any daemon's next sweep.
-const DEADLINE_MS: i64 = 4_000;
-const CARRIED_FOR_MS: i64 = DEADLINE_MS + 1_000;
+/// The daemons' processor deadline.
+const DEADLINE_MS: u64 = 4_000;
+
+/// How long after its creation a daemon is taken to be carrying a payment still `processing`:
+/// a payment older than that is settled by any daemon's next sweep.
+fn carried_for_ms() -> i64 {
+    let carried = cip_daemon::engine::carried_for(Duration::from_millis(DEADLINE_MS), true);
+    i64::try_from(carried.as_millis()).expect("a short while")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_twice() {
@@ -36,11 +40,7 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
     let (kills, seed) = (draw.count, draw.seed);
 
     let sandbox = SandboxServer::start();
-    let config = sandbox.daemon_config(
-        DEADLINE_MS as u64,
-        200,
-        "[http]\nlisten = \"127.0.0.1:0\"\n",
-    );
+    let config = sandbox.daemon_config(DEADLINE_MS, 200, "[http]\nlisten = \"127.0.0.1:0\"\n");
     let first = Daemon::start_on_postgres(&config).await;
     let second = Daemon::beside(&first).await;
     let mut daemons = [first, second];
@@ -75,7 +75,7 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
                 let restarted_ms = now_ms();
                 daemon.serve().await;
                 // Its start swept what no daemon can still be carrying.
-                settled_before_ms = restarted_ms - CARRIED_FOR_MS;
+                settled_before_ms = restarted_ms - carried_for_ms();
             }
         }
         if kill % 50 == 0 {
@@ -97,7 +97,7 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
     let newest_ms: i64 = daemons[0].sql("SELECT coalesce(max(created_ms), 0) FROM payments")[0][0]
         .parse()
         .expect("a time");
-    let carried_until_ms = newest_ms + CARRIED_FOR_MS;
+    let carried_until_ms = newest_ms + carried_for_ms();
     let wait = u64::try_from(carried_until_ms - now_ms()).unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(wait + 1)).await;
     daemons[0].serve().await;

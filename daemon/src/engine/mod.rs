@@ -95,10 +95,22 @@ pub struct Engine {
     followed: Mutex<HashSet<String>>,
 }
 
-/// Past a payment's processor deadline, how long the daemon carrying it is given to commit its
-/// outcome (or move it to in doubt): a replay waits that long, and other daemons' sweeps leave
-/// it alone until then.
+/// Past the most a payment's commits and processor deadline may take, how long more the daemon
+/// carrying it is given to commit its outcome (or move it to in doubt): a replay waits that
+/// long, and other daemons' sweeps leave it alone until then.
 const CARRIER_GRACE_MS: i64 = 1_000;
+
+/// How long after it was created a payment still `processing` may be in the hands of the daemon
+/// that took it: its processor `deadline` and [`CARRIER_GRACE_MS`], and on a `shared` store the
+/// most its commits of the payment and of the outcome may each wait for the database.
+pub fn carried_for(deadline: Duration, shared: bool) -> Duration {
+    let commits = if shared {
+        2 * crate::store::ANSWER_WITHIN
+    } else {
+        Duration::ZERO
+    };
+    deadline + commits + Duration::from_millis(CARRIER_GRACE_MS.unsigned_abs())
+}
 
 /// How long CIP waits on the processor.
 #[derive(Clone, Copy, Debug)]
@@ -158,6 +170,16 @@ impl Engine {
     /// Payments this process is carrying right now.
     pub fn in_flight(&self) -> usize {
         self.lock_in_flight().len()
+    }
+
+    /// Whether CIP has `application`; a store that cannot say is an error, not a no.
+    pub async fn has_application(&self, application: &str) -> Result<bool, ApiError> {
+        let cached = self
+            .forms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(application);
+        Ok(cached || self.store.application(application).await?.is_some())
     }
 
     /// The compiled form of an application, read once from the store.
@@ -475,14 +497,12 @@ impl Engine {
         Ok(payment)
     }
 
-    /// Until when a payment still `processing` may be in the hands of the daemon that took it:
-    /// its processor deadline, and a little more for the daemon to commit what it heard.
+    /// Until when a payment still `processing` may be in the hands of the daemon that took it.
     fn carried_until_ms(&self, payment: &Payment) -> i64 {
-        let deadline = i64::try_from(self.waits.deadline.as_millis()).unwrap_or(i64::MAX);
+        let carried = carried_for(self.waits.deadline, self.store.shared());
         payment
             .created_ms
-            .saturating_add(deadline)
-            .saturating_add(CARRIER_GRACE_MS)
+            .saturating_add(i64::try_from(carried.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// A payment `caller` may see, or not found.

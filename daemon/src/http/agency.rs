@@ -37,11 +37,10 @@ pub async fn caller(
         })?;
     // An application CIP does not have is refused before anything is counted or hashed (a store
     // that cannot say is CIP briefly unavailable, not the caller's fault); a known one is
-    // limited per calling address, so nobody else's flood can stop an agency.
-    match state.shared.engine.form(application).await {
-        Ok(_) => {}
-        Err(ApiError::NotFound { .. }) => return Err(Refusal::Api(ApiError::BadCredentials)),
-        Err(other) => return Err(Refusal::Api(other)),
+    // limited per calling address, so nobody else's flood can stop an agency. Nothing else
+    // about the application is told before its credentials are checked.
+    if !state.shared.engine.has_application(application).await? {
+        return Err(Refusal::Api(ApiError::BadCredentials));
     }
     state
         .rate

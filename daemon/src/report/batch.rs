@@ -204,8 +204,16 @@ pub async fn run(
     let run = Work::BatchRun {
         application: &spec.id,
     };
-    let Some(_run) = store.claim(run).await? else {
+    let Some(held) = store.claim(run).await? else {
         return Ok(None);
+    };
+    let still_held = || {
+        anyhow::ensure!(
+            !held.lost(),
+            "the claim on {}'s batch run was lost with its database connection; run it again",
+            spec.id
+        );
+        Ok(())
     };
     if let Some(due_ms) = due_ms
         && store
@@ -223,6 +231,7 @@ pub async fn run(
             cip_common::payment::batch_id(clock.now_ms(), entropy.next_u64()),
             clock.now_ms(),
         );
+        still_held()?;
         let batch = store.claim_batch(&application, &id, now_ms).await?;
         let claimed = Selection {
             application: spec.id.clone(),
@@ -247,6 +256,7 @@ pub async fn run(
                 spec.id, batch.id, batch.payment_count
             ),
         };
+        still_held()?;
         store
             .batch_transmitted(Transmitted {
                 batch: batch.clone(),

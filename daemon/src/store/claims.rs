@@ -23,7 +23,17 @@ impl Work<'_> {
 /// A claim this process holds.
 pub struct Held {
     /// On SQLite, nothing: one process serves the store, and keeps its own work apart.
-    _claim: Option<postgres::claims::Claim>,
+    claim: Option<postgres::claims::Claim>,
+}
+
+impl Held {
+    /// Whether the claim ended without being dropped (its database session was lost): the work
+    /// is then no longer this process's alone, and stops before its next step.
+    pub fn lost(&self) -> bool {
+        self.claim
+            .as_ref()
+            .is_some_and(postgres::claims::Claim::lost)
+    }
 }
 
 impl Store {
@@ -31,10 +41,11 @@ impl Store {
     /// process a claim does not keep the process's own tasks apart: the caller does.
     pub async fn claim(&self, work: Work<'_>) -> Result<Option<Held>, StoreError> {
         match &self.backend {
-            Backend::Sqlite(_) => Ok(Some(Held { _claim: None })),
-            Backend::Postgres(db) => Ok(db.claim(work.name()).await?.map(|claim| Held {
-                _claim: Some(claim),
-            })),
+            Backend::Sqlite(_) => Ok(Some(Held { claim: None })),
+            Backend::Postgres(db) => Ok(db
+                .claim(work.name())
+                .await?
+                .map(|claim| Held { claim: Some(claim) })),
         }
     }
 }

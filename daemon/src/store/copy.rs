@@ -179,18 +179,18 @@ impl Columns {
 }
 
 /// Copies the SQLite store at `database` (its daemon stopped: nothing answers on `socket`)
-/// into the empty PostgreSQL database at `url`, and checks every table read back.
+/// into the empty PostgreSQL database `to`, and checks every table read back.
 pub async fn sqlite_to_postgres(
     database: &Path,
     socket: &Path,
-    url: &str,
+    to: postgres::Database<'_>,
 ) -> anyhow::Result<Vec<TableCopied>> {
     sqlite::backup::refuse_while_served(socket, "copying its store")?;
     if !database.exists() {
         bail!("there is no SQLite store at {}", database.display());
     }
     let mut source = sqlite::up_to_date(database)?;
-    let mut target = postgres::connect_up_to_date(url).await?;
+    let mut target = postgres::connect_up_to_date(to).await?;
     let tx = target.transaction().await?;
     same_tables(&source, &tx).await?;
     for table in TABLES {

@@ -19,6 +19,7 @@ mod sqlite;
 use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, watch};
 
+pub use postgres::Database;
 pub use sqlite::backup;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,10 @@ impl From<StoreError> for cip_common::ApiError {
     }
 }
 
+/// On a store several daemons share, the longest a call waits for the database before it
+/// answers `Unreachable` (what it sent may still commit then).
+pub const ANSWER_WITHIN: std::time::Duration = postgres::ANSWER_WITHIN;
+
 #[derive(Clone, Copy, Debug)]
 pub struct StoreLimits {
     pub write_queue: usize,
@@ -88,11 +93,11 @@ impl Store {
         })
     }
 
-    /// Connects to the PostgreSQL database at `url` (`postgres://…` or `host=… dbname=…`) and
-    /// brings its schema up to date; other daemons may share it.
-    pub async fn connect(url: &str, limits: StoreLimits) -> Result<Store, StoreError> {
+    /// Connects to the PostgreSQL `database` and brings its schema up to date; other daemons
+    /// may share it.
+    pub async fn connect(database: Database<'_>, limits: StoreLimits) -> Result<Store, StoreError> {
         Ok(Store {
-            backend: Backend::Postgres(postgres::Postgres::open(url, limits).await?),
+            backend: Backend::Postgres(postgres::Postgres::open(database, limits).await?),
         })
     }
 

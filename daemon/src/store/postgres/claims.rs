@@ -1,14 +1,20 @@
 //! Claims as session advisory locks on a connection each daemon keeps for them: the server ends
 //! them with the session, so a daemon that dies leaves nothing held. A lost connection loses
-//! the claims on it; the next claim opens another.
+//! the claims on it (a holder asks [`Claim::lost`] before each step it must not share); the
+//! next claim opens another. TCP keepalives on it find a server gone silent within
+//! [`SILENT_FOR`], as the server finds a silent daemon.
 
-use super::NoTls;
+use super::server::Server;
 use crate::store::StoreError;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_postgres::Client;
 
+/// How long the claims' connection may hear nothing from the server before it is taken as lost.
+const SILENT_FOR: Duration = Duration::from_secs(10);
+
 pub(in crate::store) struct Claims {
-    config: tokio_postgres::Config,
+    server: Server,
     session: tokio::sync::Mutex<Option<Arc<Client>>>,
 }
 
@@ -16,6 +22,13 @@ pub(in crate::store) struct Claims {
 pub(in crate::store) struct Claim {
     session: Arc<Client>,
     name: String,
+}
+
+impl Claim {
+    /// Whether the session the claim was held on has ended, and the claim with it.
+    pub(in crate::store) fn lost(&self) -> bool {
+        self.session.is_closed()
+    }
 }
 
 impl Drop for Claim {
@@ -38,9 +51,15 @@ impl Drop for Claim {
 }
 
 impl Claims {
-    pub(super) fn new(config: tokio_postgres::Config) -> Claims {
+    pub(super) fn new(mut server: Server) -> Claims {
+        server
+            .config
+            .keepalives(true)
+            .keepalives_idle(SILENT_FOR / 2)
+            .keepalives_interval(SILENT_FOR / 10)
+            .keepalives_retries(5);
         Claims {
-            config,
+            server,
             session: tokio::sync::Mutex::new(None),
         }
     }
@@ -51,10 +70,7 @@ impl Claims {
         if let Some(open) = session.as_ref().filter(|s| !s.is_closed()) {
             return Ok(Arc::clone(open));
         }
-        let (client, connection) = self.config.connect(NoTls).await?;
-        // Runs until the client is dropped or the server goes away.
-        tokio::spawn(connection);
-        let client = Arc::new(client);
+        let client = Arc::new(self.server.connect().await?);
         *session = Some(Arc::clone(&client));
         Ok(client)
     }

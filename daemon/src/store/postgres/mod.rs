@@ -12,6 +12,7 @@ mod gathered;
 pub(super) mod handoffs;
 mod payment_writes;
 pub(super) mod payments;
+mod server;
 
 use super::payments::{Begun, Decided};
 use super::rows::Columns;
@@ -19,10 +20,11 @@ use super::{StoreError, StoreLimits};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use gathered::Gathered;
 pub(super) use payment_writes::{Begin, Decide};
+pub use server::Database;
+use server::Server;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
 /// The schema, in order; each is applied once, under an advisory lock, so daemons starting
@@ -35,7 +37,7 @@ const MIGRATIONS: &[&str] = &[
 /// How long a caller waits for a connection or for the database to answer one operation: past
 /// it, the caller hears that the database did not answer instead of hanging (a stopped or
 /// failing-over server).
-const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+pub(super) const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// The channel other daemons' commits are announced on; only a wake-up, never the data.
 const CHANNEL: &str = "cip_events";
 /// How often the feed's horizon is looked at again while it lags what is committed (a
@@ -67,14 +69,16 @@ pub(super) type Client = deadpool_postgres::Object;
 pub(super) type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 impl Postgres {
-    /// Connects to `url`, brings the schema up to date and starts following the feed's horizon.
-    pub(super) async fn open(url: &str, limits: StoreLimits) -> Result<Postgres, StoreError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Setup(format!("[store] url is not a PostgreSQL URL: {e}")))?;
+    /// Connects to `database`, brings the schema up to date and starts following the feed's
+    /// horizon.
+    pub(super) async fn open(
+        database: Database<'_>,
+        limits: StoreLimits,
+    ) -> Result<Postgres, StoreError> {
+        let server = Server::new(database)?;
         let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
+            server.config.clone(),
+            server.tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -93,14 +97,14 @@ impl Postgres {
         let start = horizon(&**get(&pool).await?).await?;
         let (seq_tx, committed_seq) = watch::channel(start);
         let wake = Arc::new(Notify::new());
-        tokio::spawn(follow_horizon(config.clone(), seq_tx, Arc::clone(&wake)));
+        tokio::spawn(follow_horizon(server.clone(), seq_tx, Arc::clone(&wake)));
         Ok(Postgres {
             begins: Gathered::start(&pool, limits),
             decisions: Gathered::start(&pool, limits),
             pool,
             committed_seq,
             wake,
-            claims: Arc::new(claims::Claims::new(config)),
+            claims: Arc::new(claims::Claims::new(server)),
         })
     }
 
@@ -204,16 +208,12 @@ async fn read_one<T>(
         .transpose()
 }
 
-/// A connection of its own to the database at `url`, its schema brought up to date, for
-/// filling it (`cipd store copy`).
-pub(super) async fn connect_up_to_date(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (mut client, connection) = url
-        .parse::<tokio_postgres::Config>()
-        .map_err(|e| StoreError::Setup(format!("not a PostgreSQL URL: {e}")))?
-        .connect(NoTls)
-        .await?;
-    // Runs until the client is dropped.
-    tokio::spawn(connection);
+/// A connection of its own to `database`, its schema brought up to date, for filling it
+/// (`cipd store copy`).
+pub(super) async fn connect_up_to_date(
+    database: Database<'_>,
+) -> Result<tokio_postgres::Client, StoreError> {
+    let mut client = Server::new(database)?.connect().await?;
     migrate(&mut client).await?;
     Ok(client)
 }
@@ -240,7 +240,20 @@ pub(super) async fn setting_or(
 async fn get(pool: &Pool) -> Result<Client, StoreError> {
     pool.get()
         .await
-        .map_err(|e| StoreError::Unreachable(e.to_string()))
+        .map_err(|e| StoreError::Unreachable(with_causes(&e)))
+}
+
+/// `e` and every cause under it, as one line: why a connection failed is often a cause or two
+/// down (the server's certificate under a failed handshake, under a failed connection).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut said = e.to_string();
+    let mut cause = e.source();
+    while let Some(e) = cause {
+        said.push_str(": ");
+        said.push_str(&e.to_string());
+        cause = e.source();
+    }
+    said
 }
 
 async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
@@ -296,14 +309,10 @@ pub(super) async fn horizon(client: &tokio_postgres::Client) -> Result<u64, Stor
 /// Keeps `seq_tx` at the feed's horizon, until the store is dropped: read again when this
 /// daemon commits events (and then announced to the others), when another daemon announces
 /// its commits, shortly after while it lags, and now and then regardless. Reconnects by itself.
-async fn follow_horizon(
-    config: tokio_postgres::Config,
-    seq_tx: watch::Sender<u64>,
-    wake: Arc<Notify>,
-) {
+async fn follow_horizon(server: Server, seq_tx: watch::Sender<u64>, wake: Arc<Notify>) {
     use futures::StreamExt;
     while !seq_tx.is_closed() {
-        let Ok((client, mut connection)) = config.connect(NoTls).await else {
+        let Ok((client, mut connection)) = server.config.connect(server.tls.clone()).await else {
             tokio::time::sleep(RECONNECT_AFTER).await;
             continue;
         };
