@@ -49,7 +49,13 @@ pub fn bin_dir() -> Option<PathBuf> {
 }
 
 /// The installation hint every test that needs PostgreSQL gives when it is missing.
-pub const INSTALL: &str = "install Debian's postgresql (apt-get install postgresql)";
+const INSTALL: &str = "install Debian's postgresql (apt-get install postgresql)";
+
+/// Whether PostgreSQL is here for a test that needs it; when it is not, says so (the test then
+/// skips), or fails where `CIP_REQUIRE_TOOLS` is set (as in CI).
+pub fn present() -> bool {
+    crate::tool_present(bin_dir().is_some(), "PostgreSQL", INSTALL)
+}
 
 fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

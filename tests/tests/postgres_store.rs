@@ -8,7 +8,7 @@
 //! itself killed too), the seeded simulation (an in-process store), the suites of two stores or
 //! two daemons, and the suites that start no daemon.
 
-use cip_tests::{postgres, tool_present};
+use cip_tests::postgres;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
@@ -42,13 +42,7 @@ fn suite_binary(suite: &str) -> PathBuf {
 }
 
 fn on_postgres(suite: &str) {
-    if postgres::wanted()
-        || !tool_present(
-            postgres::bin_dir().is_some(),
-            "PostgreSQL",
-            postgres::INSTALL,
-        )
-    {
+    if postgres::wanted() || !postgres::present() {
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());

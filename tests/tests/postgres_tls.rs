@@ -4,7 +4,7 @@
 //! where PostgreSQL is not installed, unless `CIP_REQUIRE_TOOLS` is set (as in CI).
 
 use cip_tests::pki::Pki;
-use cip_tests::{Daemon, TEST_CONFIG, postgres, tool_present};
+use cip_tests::{Daemon, TEST_CONFIG, postgres};
 use std::path::Path;
 
 fn with_tls_ca(ca: &Path) -> String {
@@ -19,11 +19,7 @@ fn database_of(daemon: &Daemon) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_sslmode_require_every_connection_is_tls_to_the_server_the_ca_signed() {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return;
     }
     let cluster = postgres::cluster();
@@ -50,11 +46,7 @@ async fn with_sslmode_require_every_connection_is_tls_to_the_server_the_ca_signe
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_whose_certificate_the_ca_did_not_sign_is_refused_at_start() {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return;
     }
     let cluster = postgres::cluster();

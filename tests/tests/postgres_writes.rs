@@ -13,7 +13,7 @@ use cip_daemon::bench::demo_payment;
 use cip_daemon::clock::Entropy;
 use cip_daemon::store::payments::{Begun, Decided, Decision};
 use cip_daemon::store::{Database, Store, StoreLimits};
-use cip_tests::{postgres, tool_present};
+use cip_tests::postgres;
 use futures::future::join_all;
 use std::sync::Arc;
 
@@ -22,11 +22,7 @@ const AT_ONCE: usize = 200;
 const NOW_MS: i64 = 1_796_338_800_000;
 
 async fn demo_store() -> Option<Store> {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return None;
     }
     let url = postgres::cluster().new_database();

@@ -12,7 +12,7 @@
 
 use cip_tests::crash_loop::{Book, Kills, agency, agent, check, now_ms};
 use cip_tests::sandbox::SandboxServer;
-use cip_tests::{Daemon, postgres, tool_present};
+use cip_tests::{Daemon, postgres};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -29,11 +29,7 @@ fn carried_for_ms() -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_twice() {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return;
     }
     let mut draw = Kills::from_env("shared crash loop");

@@ -9,17 +9,13 @@ use cip_common::secret::Password;
 use cip_tests::handoffs::{add_notifying_application, agency_callback, paid_and_notified};
 use cip_tests::http::{Agency, payment_body};
 use cip_tests::sandbox::SandboxServer;
-use cip_tests::{Daemon, card_request, ctx, new_key, postgres, tool_present};
+use cip_tests::{Daemon, card_request, ctx, new_key, postgres};
 use futures::future::join_all;
 use std::time::{Duration, Instant};
 
 /// Two daemons sharing one database and one processor, or `None` where PostgreSQL is missing.
 async fn two_daemons(sandbox: &SandboxServer) -> Option<(Daemon, Daemon)> {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return None;
     }
     let config = sandbox.daemon_config(4_000, 600_000, "[http]\nlisten = \"127.0.0.1:0\"\n");
@@ -392,11 +388,7 @@ fn signal(child: &std::process::Child, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paid_handoff_is_notified_once_though_both_daemons_see_it_paid() {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return;
     }
     let sandbox = SandboxServer::start();

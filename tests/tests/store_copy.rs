@@ -8,18 +8,14 @@ use cip_common::status::PaymentStatus;
 use cip_daemon::store::{Store, StoreLimits};
 use cip_tests::handoffs::{add_notifying_application, agency_callback, paid_and_notified};
 use cip_tests::http::{Agency, HTTP_CONFIG, payment_body};
-use cip_tests::{Daemon, card_request, ctx, new_key, postgres, tool_present};
+use cip_tests::{Daemon, card_request, ctx, new_key, postgres};
 
 /// Payments written straight into the SQLite file, besides the day's activity.
 const HISTORY: u64 = 100_000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() {
-    if !tool_present(
-        postgres::bin_dir().is_some(),
-        "PostgreSQL",
-        postgres::INSTALL,
-    ) {
+    if !postgres::present() {
         return;
     }
     let mut old = Daemon::start_on_sqlite(HTTP_CONFIG).await;

@@ -20,15 +20,17 @@ const SENDERS: usize = 4;
 pub(super) trait Gather: Sized + Send + Sync + 'static {
     type Answer: Send + 'static;
 
-    /// Writes `all` in one statement, answering each, in order.
+    /// Writes `all` in one statement, answering each, in order; when it fails, nothing of it
+    /// was kept.
     fn all(
         client: &Client,
         all: &[Self],
     ) -> impl Future<Output = Result<Vec<Self::Answer>, StoreError>> + Send;
 
-    /// Writes `self` alone.
-    fn one(&self, client: &Client)
-    -> impl Future<Output = Result<Self::Answer, StoreError>> + Send;
+    /// What a statement of one write that failed with `e` answers it: by default, the error.
+    fn refused(e: StoreError) -> Result<Self::Answer, StoreError> {
+        Err(e)
+    }
 }
 
 type Waiting<G> = (
@@ -101,23 +103,27 @@ async fn send<G: Gather>(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Waiting<G
 /// Each write's answer: all in one statement, or each alone when that fails as a whole on a
 /// connection still open (on a closed one, each hears that the database did not answer).
 async fn written<G: Gather>(client: &Client, writes: &[G]) -> Vec<Result<G::Answer, StoreError>> {
-    if let [one] = writes {
-        return vec![one.one(client).await];
-    }
-    match G::all(client, writes).await {
+    let e = match G::all(client, writes).await {
         Ok(answers) => return answers.into_iter().map(Ok).collect(),
-        Err(e) if client.is_closed() => {
-            let e = e.to_string();
-            return writes
-                .iter()
-                .map(|_| Err(StoreError::Unreachable(e.clone())))
-                .collect();
-        }
-        Err(e) => tracing::debug!("{} writes sent one by one: {e}", writes.len()),
+        Err(e) => e,
+    };
+    if client.is_closed() {
+        let e = e.to_string();
+        return writes
+            .iter()
+            .map(|_| Err(StoreError::Unreachable(e.clone())))
+            .collect();
     }
+    if let [_] = writes {
+        return vec![G::refused(e)];
+    }
+    tracing::debug!("{} writes sent one by one: {e}", writes.len());
     let mut answers = Vec::with_capacity(writes.len());
     for write in writes {
-        answers.push(write.one(client).await);
+        answers.push(match G::all(client, std::slice::from_ref(write)).await {
+            Ok(mut answer) => answer.pop().ok_or(StoreError::Closed),
+            Err(e) => G::refused(e),
+        });
     }
     answers
 }

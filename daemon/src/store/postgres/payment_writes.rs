@@ -1,6 +1,6 @@
 //! The two writes every payment makes, `begin` and `decide`, on PostgreSQL: each one statement
-//! (one round trip, one commit), for one payment or, gathered (see `gathered.rs`), for many at
-//! once over arrays. The statement for many does for each payment what the one for one does.
+//! (one round trip, one commit) over arrays, for one payment or, gathered (see `gathered.rs`),
+//! for many at once.
 
 use super::Client;
 use super::events::FIRST_SEQ;
@@ -57,81 +57,15 @@ impl Begin {
     }
 }
 
-fn created(seq: i64) -> Begun {
-    Begun::Created {
-        seq: u64::try_from(seq).unwrap_or(0),
-    }
-}
-
 impl Gather for Begin {
     type Answer = Begun;
 
-    /// The key is inserted unless taken (a second daemon's insert of the same key waits for the
-    /// first to commit), and the payment and its event only with it. The key's reference to the
-    /// payment is checked at the statement's end, when both rows are there.
-    async fn one(&self, client: &Client) -> Result<Begun, StoreError> {
-        let statement = client
-            .prepare_cached(&format!(
-                "WITH keyed AS (
-                    INSERT INTO idempotency_keys (application_id, key, fingerprint, payment_id, created_ms)
-                    VALUES ($2, $19, $22, $1, $21) ON CONFLICT DO NOTHING RETURNING payment_id),
-                 paid AS (
-                    INSERT INTO payments (id, application_id, mode, status, amount_minor, currency,
-                        payer_name, payer_email, payer_postal_code, fields, method, brand, first_six,
-                        exp_month, exp_year, routing_number, account_type, last_four,
-                        idempotency_key, user_id, created_ms)
-                    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                           $17, $18, $19, $20, $21
-                    FROM keyed),
-                 told AS (
-                    {PAYMENT_EVENT}
-                    SELECT {FIRST_SEQ}, $21, $23, $2, $1, $4, $5, $6,
-                           NULL, NULL, $18, $7
-                    FROM keyed RETURNING seq)
-                 SELECT seq FROM told"
-            ))
-            .await?;
-        let payment = &self.payment;
-        let method = MethodColumns::of(&payment.method);
-        let created_row = client
-            .query_opt(
-                &statement,
-                &[
-                    &payment.id,
-                    &payment.application,
-                    &payment.mode.code(),
-                    &payment.status.code(),
-                    &payment.amount.minor,
-                    &payment.amount.currency.code(),
-                    &payment.payer.name,
-                    &payment.payer.email,
-                    &payment.payer.postal_code,
-                    &self.fields()?,
-                    &method.method,
-                    &method.brand,
-                    &method.first_six,
-                    &method.exp_month,
-                    &method.exp_year,
-                    &method.routing_number,
-                    &method.account_type,
-                    &payment.method.last_four(),
-                    &payment.idempotency_key,
-                    &payment.user,
-                    &payment.created_ms,
-                    &self.fingerprint.as_slice(),
-                    &EventKind::PaymentReceived.code(),
-                ],
-            )
-            .await?;
-        match created_row {
-            Some(row) => Ok(created(row.try_get(0)?)),
-            None => self.existing(client).await,
-        }
-    }
-
-    /// As `one`, for each row of the arrays; the keys are inserted in their order, so two
-    /// daemons' statements wanting the same keys wait for each other in one order, never in a
-    /// circle. A payment's event takes its row's number in the transaction.
+    /// For each row of the arrays, the key is inserted unless taken (a second daemon's insert of
+    /// the same key waits for the first to commit), and the payment and its event only with it;
+    /// a key's reference to its payment is checked at the statement's end, when both rows are
+    /// there. The keys are inserted in their order, so two daemons' statements wanting the same
+    /// keys wait for each other in one order, never in a circle. A payment's event takes its
+    /// row's number in the transaction.
     async fn all(client: &Client, all: &[Begin]) -> Result<Vec<Begun>, StoreError> {
         let statement = client
             .prepare_cached(&format!(
@@ -227,7 +161,9 @@ impl Gather for Begin {
         let mut begun = Vec::with_capacity(all.len());
         for write in all {
             begun.push(match seqs.get(write.payment.id.as_str()) {
-                Some(&seq) => created(seq),
+                Some(&seq) => Begun::Created {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                },
                 None => write.existing(client).await?,
             });
         }
@@ -235,80 +171,25 @@ impl Gather for Begin {
     }
 }
 
-/// What a failed `decide` statement came to: a confirmation code another payment holds is
-/// `CodeTaken`, anything else the error it is.
-fn refused(e: tokio_postgres::Error) -> Result<Decided, StoreError> {
-    if e.as_db_error()
-        .and_then(|db| db.constraint())
-        .is_some_and(|c| c == "confirmations_pkey")
-    {
-        Ok(Decided::CodeTaken)
-    } else {
-        Err(e.into())
-    }
-}
-
 impl Gather for Decide {
     type Answer = Decided;
 
-    /// The move, only from `decision.from`; the confirmation with it (a code another payment
-    /// holds fails the whole statement, which is then `CodeTaken`); its event; and the audit
-    /// entry when a person asked for it.
-    async fn one(&self, client: &Client) -> Result<Decided, StoreError> {
-        let statement = client
-            .prepare_cached(&format!(
-                "WITH moved AS (
-                    UPDATE payments SET status = $1, code = $2, message = $3, decided_ms = $4
-                    WHERE id = $5 AND status = $6
-                    RETURNING application_id, amount_minor, currency, last_four, payer_name),
-                 confirmed AS (
-                    INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-                    SELECT $7, $5, $8, $4 FROM moved WHERE $7::text IS NOT NULL AND $8::text IS NOT NULL),
-                 told AS (
-                    {PAYMENT_EVENT}
-                    SELECT {FIRST_SEQ}, $9, $10, application_id, $5,
-                           $1, amount_minor, currency, $7, $2, last_four, payer_name
-                    FROM moved),
-                 audited AS (
-                    INSERT INTO audit_log (at_ms, actor, action, outcome, origin, object)
-                    SELECT $11, $12, $13, $14, $15, $16 FROM moved WHERE $12::text IS NOT NULL)
-                 SELECT count(*) FROM moved"
-            ))
-            .await?;
-        let (payment, decision) = (&self.payment, &self.decision);
-        let audit = decision.audit.as_ref();
-        let moved = client
-            .query_one(
-                &statement,
-                &[
-                    &payment.status.code(),
-                    &payment.code,
-                    &payment.message,
-                    &payment.decided_ms,
-                    &payment.id,
-                    &decision.from.code(),
-                    &payment.confirmation_code,
-                    &decision.authorization,
-                    &decision.at_ms,
-                    &decision.kind.code(),
-                    &audit.map(|a| a.at_ms),
-                    &audit.map(|a| a.actor.as_str()),
-                    &audit.map(|a| a.action),
-                    &audit.map(|a| a.outcome()),
-                    &audit.map(|a| a.origin.as_str()),
-                    &audit.map(|a| a.object.as_str()),
-                ],
-            )
-            .await;
-        match moved {
-            Ok(row) if row.try_get::<_, i64>(0)? == 0 => Ok(Decided::Moved),
-            Ok(_) => Ok(Decided::Committed),
-            Err(e) => refused(e),
+    /// A code another payment holds: the move was rolled back, and another code is to be drawn.
+    fn refused(e: StoreError) -> Result<Decided, StoreError> {
+        let taken = matches!(&e, StoreError::Postgres(e) if e
+            .as_db_error()
+            .and_then(|db| db.constraint())
+            .is_some_and(|c| c == "confirmations_pkey"));
+        if taken {
+            Ok(Decided::CodeTaken)
+        } else {
+            Err(e)
         }
     }
 
-    /// As `one`, for each row of the arrays; a payment's event takes its row's number in the
-    /// transaction. A code another payment holds fails them all (and each is then sent alone).
+    /// For each row of the arrays: the move, only from its `from`; the confirmation with it; its
+    /// event (taking its row's number in the transaction); and the audit entry when a person
+    /// asked for the move. A confirmation code another payment holds fails the whole statement.
     async fn all(client: &Client, all: &[Decide]) -> Result<Vec<Decided>, StoreError> {
         let statement = client
             .prepare_cached(&format!(
