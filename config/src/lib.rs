@@ -165,7 +165,7 @@ pub struct StoreSettings {
     /// Most writes committed in one transaction (one fsync).
     pub max_batch: usize,
     /// Read-only connections for searches, lookups and feeds; on PostgreSQL, the connections
-    /// of the pool, which every operation shares.
+    /// of the pool every other operation shares (the payments' writes have 8 more).
     pub readers: usize,
 }
 

@@ -15,6 +15,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Statements of one kind on their way at once: while they are, the next writes gather.
 const SENDERS: usize = 4;
+/// Connections the senders of both kinds (`begin` and `decide`) hold at most, beside the
+/// pool's `[store] readers`.
+pub(super) const CONNECTIONS: usize = 2 * SENDERS;
 
 /// A write that can go with others of its kind in one statement.
 pub(super) trait Gather: Sized + Send + Sync + 'static {
@@ -83,7 +86,15 @@ async fn send<G: Gather>(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Waiting<G
         if waiting.lock().await.recv_many(&mut taken, most).await == 0 {
             return;
         }
-        let (writes, answers): (Vec<G>, Vec<_>) = taken.drain(..).unzip();
+        // A caller that stopped waiting heard that the database did not answer: its write is
+        // not sent, so what it heard stays true (nothing of it was kept).
+        let (writes, answers): (Vec<G>, Vec<_>) = taken
+            .drain(..)
+            .filter(|(_, answer)| !answer.is_closed())
+            .unzip();
+        if writes.is_empty() {
+            continue;
+        }
         match get(&pool).await {
             Ok(client) => {
                 for (answer, written) in answers.into_iter().zip(written(&client, &writes).await) {

@@ -84,7 +84,7 @@ impl Postgres {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(limits.readers.max(2))
+            .max_size(limits.readers.max(2) + gathered::CONNECTIONS)
             .timeouts(Timeouts {
                 wait: Some(ANSWER_WITHIN),
                 create: Some(ANSWER_WITHIN),
