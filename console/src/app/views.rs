@@ -122,9 +122,10 @@ pub struct PaymentsTable {
     pub query: SearchQuery,
     /// What was typed for the query, shown in the title.
     pub query_text: String,
+    /// The results of `query`; none while its search is on its way, so the last query's
+    /// results are never shown (or acted on) under this one's title.
     pub page: Option<SearchPage>,
     pub selected: usize,
-    pub loading: bool,
 }
 
 impl App {
@@ -224,7 +225,6 @@ impl App {
     }
 
     pub(super) fn searched(&mut self, result: Result<SearchPage, ApiError>) -> Vec<Command> {
-        self.payments.loading = false;
         match result {
             Ok(page) => {
                 self.payments.selected = 0;
@@ -266,7 +266,7 @@ impl App {
         let Some(token) = self.token() else {
             return Vec::new();
         };
-        self.payments.loading = true;
+        self.payments.page = None;
         self.payments.query.page_size = PAGE_SIZE;
         vec![Command::Search {
             token,
