@@ -500,7 +500,7 @@ impl Auth {
             true => SHARED_TOUCH_EVERY_MS,
             false => TOUCH_EVERY_MS,
         };
-        if now - session.persisted_ms >= touch_every {
+        if now - session.persisted_ms >= touch_every && self.claim_touch(&hash, now, touch_every) {
             session.persisted_ms = now;
             let seen = session.last_seen_ms;
             let Some(stored) = self.store.touch_session(&hash, seen).await? else {
@@ -521,12 +521,36 @@ impl Auth {
                 .unwrap_or_else(|p| p.into_inner())
                 .get_mut(&hash)
             {
-                *entry = session;
+                // Others may have checked it meanwhile: the later use and write are kept.
+                *entry = CachedSession {
+                    last_seen_ms: session.last_seen_ms.max(entry.last_seen_ms),
+                    persisted_ms: session.persisted_ms.max(entry.persisted_ms),
+                    ..session
+                };
             }
         } else {
             self.cache(hash, session);
         }
         Ok(caller)
+    }
+
+    /// Whether this caller writes the session's last use back: the first to find it due, of
+    /// the many that check one session at once, marks it written in the cache before it
+    /// writes, so the others go on without waiting behind the same row.
+    fn claim_touch(&self, hash: &[u8; 32], now: i64, touch_every: i64) -> bool {
+        match self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(hash)
+        {
+            Some(cached) if now - cached.persisted_ms < touch_every => false,
+            Some(cached) => {
+                cached.persisted_ms = now;
+                true
+            }
+            None => true,
+        }
     }
 
     async fn load_session(&self, hash: [u8; 32]) -> Result<CachedSession, ApiError> {
