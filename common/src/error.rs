@@ -19,9 +19,13 @@ pub enum ApiError {
     #[error("this user may not {action}")]
     Forbidden { action: String },
     #[error(
-        "idempotency key {key:?} was already used for a different payment: use a new key for a new payment"
+        "idempotency key {key:?} was already used for a different request: use a new key for each new payment or refund"
     )]
     IdempotencyConflict { key: String },
+    /// What the caller saw is no longer so (a payment's refundable amount moved): the message
+    /// names the figure as it is now.
+    #[error("{message}")]
+    Stale { message: String },
     #[error("no {what} matches {id:?}")]
     NotFound { what: String, id: String },
     #[error("{message}")]

@@ -3,6 +3,7 @@
 
 use crate::money::Money;
 use crate::payment::Mode;
+use crate::refund::RefundStatus;
 use crate::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,11 @@ pub enum EventKind {
     AgencyNotifyFailed,
     /// A batch report's file is complete in the agency's outbox.
     BatchTransmitted,
+    /// A refund is committed and on its way to the processor.
+    RefundRequested,
+    RefundSucceeded,
+    /// The processor declined a refund: nothing was given back.
+    RefundFailed,
     SignIn,
     SignInFailed,
     Lockout,
@@ -34,7 +40,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApproved,
         EventKind::PaymentDeclined,
@@ -47,6 +53,9 @@ impl EventKind {
         EventKind::AgencyNotified,
         EventKind::AgencyNotifyFailed,
         EventKind::BatchTransmitted,
+        EventKind::RefundRequested,
+        EventKind::RefundSucceeded,
+        EventKind::RefundFailed,
         EventKind::SignIn,
         EventKind::SignInFailed,
         EventKind::Lockout,
@@ -67,6 +76,9 @@ impl EventKind {
             EventKind::AgencyNotified => "agency.notified",
             EventKind::AgencyNotifyFailed => "agency.notify_failed",
             EventKind::BatchTransmitted => "batch.transmitted",
+            EventKind::RefundRequested => "refund.requested",
+            EventKind::RefundSucceeded => "refund.succeeded",
+            EventKind::RefundFailed => "refund.failed",
             EventKind::SignIn => "security.sign_in",
             EventKind::SignInFailed => "security.sign_in_failed",
             EventKind::Lockout => "security.lockout",
@@ -84,6 +96,15 @@ impl EventKind {
             self,
             EventKind::SignIn | EventKind::SignInFailed | EventKind::Lockout | EventKind::Unlock
         )
+    }
+
+    /// The event a refund's move into `status` produces.
+    pub fn for_refund(status: RefundStatus) -> EventKind {
+        match status {
+            RefundStatus::Pending => EventKind::RefundRequested,
+            RefundStatus::Succeeded => EventKind::RefundSucceeded,
+            RefundStatus::Failed => EventKind::RefundFailed,
+        }
     }
 
     /// The event a payment's move into `status` produces.
@@ -127,6 +148,21 @@ pub enum EventDetail {
         /// Where from: a socket peer, the command line.
         origin: String,
     },
+    /// A refund of a payment, as it moves.
+    Refund {
+        refund_id: String,
+        payment_id: String,
+        /// The refund's status after this event.
+        status: RefundStatus,
+        /// What the refund gives back.
+        amount: Money,
+        /// The processor's code when it declined.
+        code: Option<String>,
+        last_four: String,
+        payer_name: String,
+        /// The supervisor or `api` user who asked for it.
+        asked_by: String,
+    },
     /// A batch report, for supervisors.
     Batch {
         batch_id: String,
@@ -153,7 +189,9 @@ pub struct Event {
 impl Event {
     pub fn payment_id(&self) -> Option<&str> {
         match &self.detail {
-            EventDetail::Payment { payment_id, .. } => Some(payment_id),
+            EventDetail::Payment { payment_id, .. } | EventDetail::Refund { payment_id, .. } => {
+                Some(payment_id)
+            }
             EventDetail::Security { .. } | EventDetail::Batch { .. } => None,
         }
     }

@@ -13,6 +13,7 @@ pub mod free_text;
 pub mod gateway;
 pub mod money;
 pub mod payment;
+pub mod refund;
 pub mod report;
 pub mod secret;
 pub mod service;

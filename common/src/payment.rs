@@ -165,6 +165,9 @@ pub struct Payment {
     /// The batch report that carries this payment to the agency, once one has taken it.
     #[serde(default)]
     pub batch: Option<BatchMark>,
+    /// What has been refunded of it so far.
+    #[serde(default)]
+    pub refunds: crate::refund::RefundTotals,
 }
 
 /// A payment's place in a batch report.
@@ -340,7 +343,7 @@ pub fn batch_id(now_ms: i64, random: u64) -> String {
     time_sorted_id("bat_", now_ms, random)
 }
 
-fn time_sorted_id(prefix: &str, now_ms: i64, random: u64) -> String {
+pub(crate) fn time_sorted_id(prefix: &str, now_ms: i64, random: u64) -> String {
     let millis = u64::try_from(now_ms).unwrap_or(0);
     format!(
         "{prefix}{}{}",

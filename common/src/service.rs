@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::event::{Event, EventBatch};
 use crate::form::ApplicationSpec;
 use crate::payment::{Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
+use crate::refund::{Refund, RefundRequest};
 use crate::report::{ExportPart, Reconciliation, ReportFilter};
 use crate::secret::{Password, SessionToken};
 use crate::session::SessionInfo;
@@ -76,6 +77,18 @@ pub trait Cip {
 
     /// Supervisors: ask the processor about an in-doubt payment now and settle it.
     async fn resolve(token: SessionToken, payment_id: String) -> Result<Payment, ApiError>;
+
+    /// Supervisors: give back part or all of an approved payment. The same key and request
+    /// give the same refund; the same key with a different request is a conflict.
+    async fn refund(
+        token: SessionToken,
+        payment_id: String,
+        idempotency_key: String,
+        request: RefundRequest,
+    ) -> Result<Refund, ApiError>;
+
+    /// Supervisors: a payment's refunds, oldest first.
+    async fn refunds(token: SessionToken, payment_id: String) -> Result<Vec<Refund>, ApiError>;
 
     /// Supervisors: lift a user's lockout.
     async fn unlock(token: SessionToken, user: String) -> Result<(), ApiError>;

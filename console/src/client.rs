@@ -362,7 +362,8 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
                         token,
                         cip_common::payment::PaymentLookup::Id(payment_id),
                     )
-                    .await,
+                    .await
+                    .map(|answer| answer.map(Box::new)),
             ),
         ),
         Command::SaveReceipt { .. }

@@ -118,6 +118,24 @@ impl Filter {
                     payer_name.to_lowercase(),
                 ],
             ),
+            EventDetail::Refund {
+                refund_id,
+                payment_id,
+                last_four,
+                payer_name,
+                asked_by,
+                ..
+            } => (
+                None,
+                Some(asked_by),
+                None,
+                vec![
+                    payment_id.to_lowercase(),
+                    refund_id.to_lowercase(),
+                    last_four.clone(),
+                    payer_name.to_lowercase(),
+                ],
+            ),
             EventDetail::Security { user, .. } => {
                 (None, Some(user), None, vec![user.to_lowercase()])
             }

@@ -183,6 +183,7 @@ pub fn payment(status: PaymentStatus) -> Payment {
         created_ms: DECIDED_MS - 900,
         decided_ms: Some(DECIDED_MS),
         batch: None,
+        refunds: Default::default(),
     }
 }
 

@@ -98,6 +98,7 @@ pub fn demo_payment(id: String, idempotency_key: String, now_ms: i64) -> Payment
         created_ms: now_ms,
         decided_ms: None,
         batch: None,
+        refunds: Default::default(),
     }
 }
 

@@ -12,6 +12,7 @@ use cip_common::error::ApiError;
 use cip_common::event::{Event, EventBatch};
 use cip_common::form::ApplicationSpec;
 use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
+use cip_common::refund::{Refund, RefundRequest};
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::service::Cip;
@@ -306,6 +307,40 @@ impl Cip for Connection {
             caller.require(&[Role::Supervisor], "resolve payments")?;
             let (engine, origin) = (Arc::clone(&self.shared.engine), self.origin.to_string());
             run_to_end(async move { engine.resolve_now(&caller, &payment_id, &origin).await }).await
+        })
+        .await
+    }
+
+    async fn refund(
+        self,
+        _: Context,
+        token: SessionToken,
+        payment_id: String,
+        idempotency_key: String,
+        request: RefundRequest,
+    ) -> Result<Refund, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Supervisor], "refund payments")?;
+            let engine = &self.shared.engine;
+            let refunded = engine
+                .refund(&caller, &payment_id, idempotency_key, request, &self.origin)
+                .await?;
+            Ok(refunded.refund)
+        })
+        .await
+    }
+
+    async fn refunds(
+        self,
+        _: Context,
+        token: SessionToken,
+        payment_id: String,
+    ) -> Result<Vec<Refund>, ApiError> {
+        self.capped(async {
+            let caller = self.caller(&token).await?;
+            caller.require(&[Role::Supervisor], "see refunds")?;
+            self.shared.engine.refunds(&caller, &payment_id).await
         })
         .await
     }

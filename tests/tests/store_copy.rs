@@ -4,6 +4,7 @@
 //! saying so, where PostgreSQL is not installed, unless `CIP_REQUIRE_TOOLS` is set (as in CI).
 
 use cip_common::payment::{SearchQuery, SearchSort};
+use cip_common::refund::{RefundReason, RefundRequest, RefundStatus};
 use cip_common::status::PaymentStatus;
 use cip_daemon::store::{Store, StoreLimits};
 use cip_tests::handoffs::{add_notifying_application, agency_callback, paid_and_notified};
@@ -22,7 +23,8 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
     let (port, received) = agency_callback().await;
     add_notifying_application(&old, port);
 
-    // A day's activity: payments declined, approved and voided, a gateway payment under a key,
+    // A day's activity: payments declined, approved, voided and refunded, a gateway payment
+    // under a key,
     // a hand-off paid and its agency notified (refused twice, then taken), and a batch report.
     let client = old.client().await;
     let agent = old.login(&client, "DMV-RENEWAL", "agent1").await;
@@ -36,6 +38,23 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         .await
         .expect("rpc")
         .expect("voided");
+    let refund = client
+        .refund(
+            ctx(),
+            supervisor.clone(),
+            taken[2].id.clone(),
+            new_key(),
+            RefundRequest {
+                amount_minor: 1_500,
+                reason: RefundReason::Duplicate,
+                note: "paid twice".to_owned(),
+                expected_refundable_minor: Some(4_000),
+            },
+        )
+        .await
+        .expect("rpc")
+        .expect("refunded");
+    assert_eq!(refund.status, RefundStatus::Succeeded);
     let request = card_request("4242424242424242", 1_234);
     old.sent(&request);
     let (key, body) = (new_key(), payment_body(&request));
@@ -85,7 +104,7 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         })
         .filter(|(_, rows)| rows.parse::<u64>().is_ok())
         .collect();
-    assert_eq!(counted.len(), 14, "{said}");
+    assert_eq!(counted.len(), 15, "{said}");
     for (table, rows) in &counted {
         assert_eq!(
             old.sql(&format!("SELECT count(*) FROM {table}")),
@@ -170,6 +189,21 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         assert!(!there.payments.is_empty(), "{query:?} finds something");
         assert_eq!(here, there, "{query:?}");
     }
+    let refunds = |client: &cip_common::service::CipClient| {
+        let (client, supervisor, id) = (client.clone(), supervisor.clone(), taken[2].id.clone());
+        async move {
+            client
+                .refunds(ctx(), supervisor, id)
+                .await
+                .expect("rpc")
+                .expect("refunds")
+        }
+    };
+    assert_eq!(
+        refunds(&after).await,
+        [refund],
+        "the refund survives the copy"
+    );
     for payment in &taken {
         let there = before
             .timeline(ctx(), supervisor.clone(), payment.id.clone())

@@ -126,7 +126,7 @@ pub enum Msg {
     Exported(Result<(String, u64), ApiError>),
     Reconciled(Result<Reconciliation, ApiError>),
     /// The payment on the outcome screen as it stands now.
-    OutcomeLoaded(Result<Payment, ApiError>),
+    OutcomeLoaded(Result<Box<Payment>, ApiError>),
 }
 
 /// Work for the client task (or, for receipts, the shell).
@@ -901,6 +901,7 @@ impl App {
                 | ApiError::Locked { .. }
                 | ApiError::Forbidden { .. }
                 | ApiError::IdempotencyConflict { .. }
+                | ApiError::Stale { .. }
                 | ApiError::NotFound { .. }
                 | ApiError::InvalidRequest { .. }),
             ) => {
@@ -961,10 +962,10 @@ impl App {
         })
     }
 
-    fn outcome_loaded(&mut self, result: Result<Payment, ApiError>) {
+    fn outcome_loaded(&mut self, result: Result<Box<Payment>, ApiError>) {
         match result {
             Ok(payment) if self.outcome.as_ref().is_some_and(|o| o.id == payment.id) => {
-                self.outcome = Some(payment);
+                self.outcome = Some(*payment);
             }
             Ok(_) => {}
             Err(ApiError::SessionExpired) => self.session_ended(),
@@ -1660,7 +1661,9 @@ mod tests {
             matches!(commands.as_slice(), [Command::LoadOutcome { payment_id, .. }] if *payment_id == id),
             "{commands:?}"
         );
-        app.update(Msg::OutcomeLoaded(Ok(payment(PaymentStatus::Approved))));
+        app.update(Msg::OutcomeLoaded(Ok(Box::new(payment(
+            PaymentStatus::Approved,
+        )))));
         let outcome = app.outcome.as_ref().unwrap();
         assert_eq!(outcome.status, PaymentStatus::Approved);
         assert_eq!(outcome.confirmation_code.as_deref(), Some("7MRE-S8EE-G"));

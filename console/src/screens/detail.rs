@@ -72,6 +72,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
                     .unwrap_or_default();
                 format!("{status} {extra}")
             }
+            EventDetail::Refund {
+                status,
+                amount,
+                code,
+                ..
+            } => format!("{status} {amount} {}", code.as_deref().unwrap_or_default()),
             EventDetail::Security { user, .. } => user.clone(),
             EventDetail::Batch { batch_id, .. } => batch_id.clone(),
         };

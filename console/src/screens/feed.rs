@@ -4,6 +4,7 @@ use super::{clock_time, fit, two_lines};
 use crate::app::App;
 use crate::theme::{Symbol, Theme};
 use cip_common::event::{Event, EventDetail, EventKind};
+use cip_common::refund::RefundStatus;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -91,6 +92,9 @@ fn kind_label(kind: EventKind) -> &'static str {
         EventKind::AgencyNotified => "notified",
         EventKind::AgencyNotifyFailed => "notify ✗",
         EventKind::BatchTransmitted => "reported",
+        EventKind::RefundRequested => "refund",
+        EventKind::RefundSucceeded => "refunded",
+        EventKind::RefundFailed => "refund ✗",
         EventKind::SignIn => "sign-in",
         EventKind::SignInFailed => "sign-in ✗",
         EventKind::Lockout => "LOCKOUT",
@@ -102,8 +106,11 @@ fn kind_label(kind: EventKind) -> &'static str {
 fn row_style(event: &Event, theme: Theme) -> Style {
     match &event.detail {
         EventDetail::Payment { status, .. } => theme.status(*status),
+        EventDetail::Refund { status, .. } if *status == RefundStatus::Failed => theme.error(),
         EventDetail::Security { .. } if event.kind == EventKind::Lockout => theme.error(),
-        EventDetail::Security { .. } | EventDetail::Batch { .. } => Style::new(),
+        EventDetail::Security { .. } | EventDetail::Batch { .. } | EventDetail::Refund { .. } => {
+            Style::new()
+        }
     }
 }
 
@@ -141,6 +148,22 @@ fn row(event: &Event) -> String {
                 amount.to_string()
             )
         }
+        EventDetail::Refund {
+            refund_id,
+            amount,
+            code,
+            asked_by,
+            ..
+        } => format!(
+            " {} {:<9} {:<12} {:<8} {:<7} {:>9} {}",
+            clock_time(event.at_ms),
+            kind_label(event.kind),
+            app,
+            asked_by,
+            "refund",
+            amount.to_string(),
+            code.as_deref().unwrap_or(refund_id)
+        ),
         EventDetail::Security {
             user,
             actor,

@@ -33,7 +33,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 mod figures;
+mod refunds;
 mod unknown;
+
+pub use refunds::Refunded;
 
 pub use unknown::{LATE_APPROVAL_CODE, LATE_APPROVAL_VOIDED_CODE, NOT_CHARGED_CODE};
 
@@ -93,6 +96,8 @@ pub struct Engine {
     in_flight: Mutex<HashMap<String, watch::Receiver<Option<Payment>>>>,
     /// In-doubt payments a task of their own is settling (`Engine::follow`); sweeps leave them.
     followed: Mutex<HashSet<String>>,
+    /// Pending refunds a task of this process is carrying or sending again; sweeps leave them.
+    refunds_in_flight: Mutex<HashSet<String>>,
 }
 
 /// Past the most a payment's commits and processor deadline may take, how long more the daemon
@@ -148,6 +153,7 @@ impl Engine {
             forms: RwLock::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             followed: Mutex::new(HashSet::new()),
+            refunds_in_flight: Mutex::new(HashSet::new()),
         }
     }
 
@@ -325,6 +331,7 @@ impl Engine {
             created_ms: now_ms,
             decided_ms: None,
             batch: None,
+            refunds: Default::default(),
         }
     }
 
@@ -547,6 +554,15 @@ impl Engine {
                 message: format!(
                     "{id} was reported to the agency as approved in batch {}; it can no longer be voided: refund it instead",
                     batch.id
+                ),
+            });
+        }
+        // A void gives back the whole amount: what a refund gave or holds would be given twice.
+        if payment.refunds != Default::default() {
+            return Err(ApiError::InvalidRequest {
+                message: format!(
+                    "{id} has refunds ({} refunded); it can no longer be voided: refund what is left instead",
+                    payment.refunded()
                 ),
             });
         }

@@ -180,6 +180,7 @@ impl Engine {
             }
         }
         self.watch_not_charged().await?;
+        settled += self.settle_pending_refunds().await?;
         Ok(Swept {
             settled,
             next_due_ms,

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
 use cip_common::free_text::looks_like_card_number;
+use cip_common::payment::check_idempotency_key;
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use serde::de::DeserializeOwned;
@@ -58,6 +59,24 @@ pub async fn caller(
         .require(&[Role::Api], "call the agency API")
         .map_err(|_| ApiError::BadCredentials)?;
     Ok(caller)
+}
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// The `Idempotency-Key` a payment or a refund is taken under, refused unless well formed.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, Refusal> {
+    let key = headers
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(Refusal::Header {
+            name: "Idempotency-Key",
+            message: "send a new key of 1 to 255 letters, digits and hyphens with each payment \
+                      or refund, and the same key to retry it"
+                .to_owned(),
+        })?
+        .to_owned();
+    check_idempotency_key(&key, "Idempotency-Key")?;
+    Ok(key)
 }
 
 /// User id and password from `Authorization: Basic`.

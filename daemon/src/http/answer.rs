@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
 use cip_common::payment::{MethodSummary, Mode, Payer, Payment};
+use cip_common::refund::RefundState;
 use cip_common::status::PaymentStatus;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,6 +30,9 @@ pub struct PaymentView<'a> {
     pub idempotency_key: &'a str,
     pub created_ms: i64,
     pub decided_ms: Option<i64>,
+    pub amount_refunded_minor: i64,
+    pub amount_refundable_minor: i64,
+    pub refund_state: RefundState,
 }
 
 impl<'a> From<&'a Payment> for PaymentView<'a> {
@@ -49,6 +53,9 @@ impl<'a> From<&'a Payment> for PaymentView<'a> {
             idempotency_key: &p.idempotency_key,
             created_ms: p.created_ms,
             decided_ms: p.decided_ms,
+            amount_refunded_minor: p.refunds.refunded_minor,
+            amount_refundable_minor: p.refundable().minor,
+            refund_state: p.refund_state(),
         }
     }
 }
@@ -120,6 +127,7 @@ impl Refusal {
                 ApiError::IdempotencyConflict { .. } => {
                     (StatusCode::CONFLICT, "idempotency_conflict")
                 }
+                ApiError::Stale { .. } => (StatusCode::CONFLICT, "stale"),
                 ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
                 ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
                 ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -2,7 +2,7 @@
 //! payments up by id and searches them with the console's filters.
 
 use super::HttpState;
-use super::agency::{caller, json_body};
+use super::agency::{caller, idempotency_key, json_body};
 use super::answer::{self, PaymentView, Refusal};
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +14,6 @@ use cip_common::error::ApiError;
 use cip_common::gateway::PaymentBody;
 use cip_common::payment::{
     Mode, PaymentLookup, PaymentMethod, PaymentRequest, SearchQuery, SearchSort,
-    check_idempotency_key,
 };
 use cip_common::status::PaymentStatus;
 use serde::{Deserialize, Serialize};
@@ -53,8 +52,6 @@ pub fn request_json(request: &PaymentRequest) -> serde_json::Value {
     body
 }
 
-pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-
 pub async fn submit(
     State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -62,17 +59,7 @@ pub async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
     let caller = caller(&state, &headers, peer).await?;
-    let key = headers
-        .get(IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(Refusal::Header {
-            name: "Idempotency-Key",
-            message: "send a new key of 1 to 255 letters, digits and hyphens with each payment, \
-                      and the same key to retry it"
-                .to_owned(),
-        })?
-        .to_owned();
-    check_idempotency_key(&key, "Idempotency-Key")?;
+    let key = idempotency_key(&headers)?;
     let body = json_body::<PaymentBody>(body, state.settings.max_body_bytes)?;
     let engine = &state.shared.engine;
     let form = engine.form(&caller.application).await?;

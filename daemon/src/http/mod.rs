@@ -9,6 +9,7 @@ mod handoffs;
 mod html;
 mod pages;
 mod rate;
+mod refunds;
 mod reports;
 
 use crate::rpc::Shared;
@@ -143,6 +144,10 @@ fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route("/v1/payments", post(gateway::submit).get(gateway::search))
         .route("/v1/payments/{id}", get(gateway::payment))
+        .route(
+            "/v1/payments/{id}/refunds",
+            post(refunds::create).get(refunds::list),
+        )
         .route("/v1/handoffs", post(handoffs::create))
         .route("/v1/handoffs/{id}", get(handoffs::status))
         .route("/v1/reports/payments.csv", get(reports::payments_csv))

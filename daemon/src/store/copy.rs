@@ -13,7 +13,7 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::{ToSql, Type};
 
 /// Every table, each after the tables it refers to.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "applications",
     "users",
     "user_applications",
@@ -23,6 +23,7 @@ const TABLES: [&str; 14] = [
     "payments",
     "confirmations",
     "idempotency_keys",
+    "refunds",
     "events",
     "audit_log",
     "handoffs",

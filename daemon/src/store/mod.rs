@@ -12,6 +12,7 @@ pub mod events;
 pub mod handoffs;
 pub mod payments;
 mod postgres;
+pub mod refunds;
 mod rows;
 mod settings;
 mod sqlite;

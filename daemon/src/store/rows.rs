@@ -11,6 +11,7 @@ use cip_common::event::{Event, EventDetail, EventKind};
 use cip_common::form::MethodKind;
 use cip_common::money::{Currency, Money};
 use cip_common::payment::{BatchMark, MethodSummary, Mode, Payer, Payment, SearchSort};
+use cip_common::refund::{Refund, RefundReason, RefundStatus, RefundTotals};
 use cip_common::status::PaymentStatus;
 
 /// A row's columns by position, whichever database it came from.
@@ -80,7 +81,8 @@ pub(super) const PAYMENT_COLUMNS: &str =
     "p.id, p.application_id, p.mode, p.status, p.amount_minor, p.currency,
     p.payer_name, p.payer_email, p.payer_postal_code, p.fields, p.method, p.brand, p.first_six,
     p.exp_month, p.exp_year, p.routing_number, p.account_type, p.last_four, c.code, p.code,
-    p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms, p.batch_id, b.transmitted_ms";
+    p.message, p.idempotency_key, p.user_id, p.created_ms, p.decided_ms, p.batch_id, b.transmitted_ms,
+    p.refunded_minor, p.refund_pending_minor";
 
 /// Payments with their confirmation and batch, for [`PAYMENT_COLUMNS`].
 pub(super) const PAYMENTS_JOINED: &str =
@@ -128,6 +130,10 @@ pub(super) fn payment(row: &dyn Columns) -> Result<Payment, StoreError> {
                 transmitted_ms: row.number(26)?,
             }),
             None => None,
+        },
+        refunds: RefundTotals {
+            refunded_minor: row.some_number(27)?,
+            pending_minor: row.some_number(28)?,
         },
     })
 }
@@ -185,17 +191,27 @@ pub(super) const EVENT_COLUMNS: &str =
     currency, confirmation_code, code, last_four, payer_name, user_id, actor, origin, batch_id,
     payment_count,
     (SELECT p.user_id FROM payments p WHERE p.id = events.payment_id) AS keyed_by,
-    (SELECT p.mode FROM payments p WHERE p.id = events.payment_id) AS mode";
+    (SELECT p.mode FROM payments p WHERE p.id = events.payment_id) AS mode, refund_id";
 
 pub(super) fn event(row: &dyn Columns) -> Result<Event, StoreError> {
-    let detail = match (row.text(4)?, row.text(15)?) {
-        (None, Some(batch_id)) => EventDetail::Batch {
+    let detail = match (row.text(4)?, row.text(15)?, row.text(19)?) {
+        (Some(payment_id), _, Some(refund_id)) => EventDetail::Refund {
+            refund_id,
+            payment_id,
+            status: row.code(5, "refund status", RefundStatus::from_code)?,
+            amount: row.money(6, 7)?,
+            code: row.text(9)?,
+            last_four: row.some_text(10)?,
+            payer_name: row.some_text(11)?,
+            asked_by: row.some_text(13)?,
+        },
+        (None, Some(batch_id), _) => EventDetail::Batch {
             batch_id,
             payment_count: narrow("payment count", row.some_number(16)?)?,
             approved: row.money(6, 7)?,
             actor: row.some_text(12)?,
         },
-        (Some(payment_id), _) => EventDetail::Payment {
+        (Some(payment_id), _, None) => EventDetail::Payment {
             payment_id,
             status: status(&row.some_text(5)?)?,
             amount: row.money(6, 7)?,
@@ -206,7 +222,7 @@ pub(super) fn event(row: &dyn Columns) -> Result<Event, StoreError> {
             keyed_by: row.some_text(17)?,
             mode: row.code(18, "mode", Mode::from_code)?,
         },
-        (None, None) => EventDetail::Security {
+        (None, None, _) => EventDetail::Security {
             user: row.some_text(12)?,
             actor: row.text(13)?,
             origin: row.some_text(14)?,
@@ -288,4 +304,25 @@ pub(super) fn page(mut payments: Vec<Payment>, page_size: u32) -> (Vec<Payment>,
     let more = payments.len() > page_size as usize;
     payments.truncate(page_size as usize);
     (payments, more)
+}
+
+/// A refund, in the order [`refund`] reads.
+pub(super) const REFUND_COLUMNS: &str = "id, payment_id, application_id, amount_minor, currency,
+    reason, note, status, code, idempotency_key, asked_by, created_ms, decided_ms";
+
+pub(super) fn refund(row: &dyn Columns) -> Result<Refund, StoreError> {
+    Ok(Refund {
+        id: row.some_text(0)?,
+        payment_id: row.some_text(1)?,
+        application: row.some_text(2)?,
+        amount: row.money(3, 4)?,
+        reason: row.code(5, "refund reason", RefundReason::from_code)?,
+        note: row.some_text(6)?,
+        status: row.code(7, "refund status", RefundStatus::from_code)?,
+        code: row.text(8)?,
+        idempotency_key: row.some_text(9)?,
+        asked_by: row.some_text(10)?,
+        created_ms: row.some_number(11)?,
+        decided_ms: row.number(12)?,
+    })
 }

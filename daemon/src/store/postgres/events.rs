@@ -25,7 +25,7 @@ macro_rules! first_seq {
 }
 pub(in crate::store) const FIRST_SEQ: &str = first_seq!();
 /// The seq of the `n`th event of the transaction.
-const SEQ: &str = concat!("(", first_seq!(), " | $1)");
+pub(in crate::store) const SEQ: &str = concat!("(", first_seq!(), " | $1)");
 
 fn seq_of(row: &tokio_postgres::Row) -> Result<u64, StoreError> {
     u64::try_from(row.try_get::<_, i64>(0)?)

@@ -12,6 +12,7 @@ mod gathered;
 pub(super) mod handoffs;
 mod payment_writes;
 pub(super) mod payments;
+pub(super) mod refunds;
 mod server;
 
 use super::payments::{Begun, Decided};
@@ -32,6 +33,7 @@ use tokio_postgres::types::ToSql;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/01_schema.sql"),
     include_str!("../../../migrations/postgres/02_store_settings.sql"),
+    include_str!("../../../migrations/postgres/03_refunds.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past

@@ -205,6 +205,7 @@ impl Gather for Decide {
                     UPDATE payments p SET status = i.status, code = i.code, message = i.message,
                         decided_ms = i.decided_ms
                     FROM input i WHERE p.id = i.id AND p.status = i.from_status
+                        AND p.refunded_minor = 0 AND p.refund_pending_minor = 0
                     RETURNING i.n, p.application_id, p.amount_minor, p.currency, p.last_four,
                         p.payer_name),
                  decided AS (SELECT * FROM moved JOIN input i USING (n)),

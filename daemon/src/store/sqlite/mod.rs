@@ -8,6 +8,7 @@ pub(super) mod batches;
 pub(super) mod events;
 pub(super) mod handoffs;
 pub(super) mod payments;
+pub(super) mod refunds;
 
 use super::rows::Columns;
 use super::{Rows, StoreError, StoreLimits};
@@ -125,6 +126,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/06_decided_covering.sql")),
     M::up(include_str!("../../../migrations/07_not_charged.sql")),
     M::up(include_str!("../../../migrations/08_store_settings.sql")),
+    M::up(include_str!("../../../migrations/09_refunds.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

@@ -87,6 +87,7 @@ pub fn begin(
 }
 
 /// Commits the outcome held in `payment`, its confirmation and its event, in one transaction.
+/// A payment with refunds, given or pending, moves no more (a void would give back twice).
 /// Nothing is written unless everything is: the code is checked free and the row's status
 /// checked before the first write.
 pub fn decide(
@@ -109,7 +110,7 @@ pub fn decide(
     let moved = conn
         .prepare_cached(
             "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4
-             WHERE id = ?5 AND status = ?6",
+             WHERE id = ?5 AND status = ?6 AND refunded_minor = 0 AND refund_pending_minor = 0",
         )?
         .execute(params![
             payment.status.code(),
