@@ -340,6 +340,15 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
             link.answer(client.resolve(ctx(), token, payment_id).await)
                 .map(|p| format!("{} resolved: {}", p.id, p.status)),
         ),
+        Command::Refund {
+            token,
+            payment_id,
+            key,
+            request,
+        } => Msg::ActionDone(
+            link.answer(client.refund(ctx(), token, payment_id, key, request).await)
+                .map(|r| refund_done(&r)),
+        ),
         Command::Unlock { token, user } => Msg::ActionDone(
             link.answer(client.unlock(ctx(), token, user.clone()).await)
                 .map(|()| format!("{user} unlocked")),
@@ -372,4 +381,24 @@ async fn call(link: &Link, client: &CipClient, command: Command) -> Option<Msg> 
         | Command::Follow { .. }
         | Command::StopFollowing => return None,
     })
+}
+
+/// What a supervisor reads once a refund is answered.
+fn refund_done(refund: &cip_common::refund::Refund) -> String {
+    use cip_common::refund::RefundStatus;
+    match refund.status {
+        RefundStatus::Succeeded => format!(
+            "{} refunded of {} ({}): given back to the card or account it was paid with",
+            refund.amount, refund.payment_id, refund.id
+        ),
+        RefundStatus::Failed => format!(
+            "The processor declined the refund of {} ({}): nothing was given back",
+            refund.amount,
+            refund.code.as_deref().unwrap_or("no code")
+        ),
+        RefundStatus::Pending => format!(
+            "The refund of {} ({}) is waiting on the processor: CIP sends it again until it answers",
+            refund.amount, refund.id
+        ),
+    }
 }

@@ -5,7 +5,7 @@
 use cip_common::status::PaymentStatus;
 use cip_tests::terminal::{
     Console,
-    keys::{ENTER, TAB},
+    keys::{ENTER, ESC, F10, TAB},
 };
 use cip_tests::{Daemon, card_request, ctx, demo_password, new_key};
 
@@ -46,7 +46,7 @@ async fn a_supervisor_sees_who_keyed_resolves_from_the_queue_and_unlocks_a_user_
         "selected:\n{screen}"
     );
     console.type_keys(&[DOWN, UP, ENTER].concat());
-    let screen = console.wait_for("v void  r resolve in doubt");
+    let screen = console.wait_for("r resolve now");
     assert!(screen.contains(&in_doubt.id), "{screen}");
     console.type_keys(ENTER);
     console.wait_for("Unsettled (processing, in doubt) (1)");
@@ -85,4 +85,86 @@ async fn a_supervisor_sees_who_keyed_resolves_from_the_queue_and_unlocks_a_user_
     console.type_keys(&["agent1", ENTER, "y"].concat());
     console.wait_for("agent1 is not locked out");
     daemon.assert_no_card_data();
+}
+
+/// A supervisor refunds part of a payment from its detail: the amount, a reason, a note, the
+/// summary confirmed; the detail shows what is left and the feed the refund. An agent's detail
+/// of the same payment offers no refund, and `r` is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervisor_refunds_part_of_a_payment_from_its_detail_and_an_agent_may_not() {
+    const F3: &str = "\x1bOR";
+    const F4: &str = "\x1bOS";
+    const CTRL_U: &str = "\x15";
+    const END: &str = "\x1b[F";
+    let daemon = Daemon::start().await;
+    let client = daemon.client().await;
+    let agent = daemon.login(&client, "DMV-RENEWAL", "agent1").await;
+    let paid = daemon
+        .take(&client, &agent, "4242424242424242", 4_000)
+        .await;
+    assert_eq!(paid.status, PaymentStatus::Approved);
+    let open = |console: &mut Console| {
+        console.type_keys(F4);
+        console.wait_for(&paid.id);
+        console.type_keys(&["/", CTRL_U, &paid.id, ENTER].concat());
+        console.wait_until("the payment found", |screen| {
+            screen.contains(&format!("Payments · {}", paid.id)) && !screen.contains("Searching…")
+        });
+        console.type_keys(ENTER);
+        console.wait_for("Timeline")
+    };
+
+    let mut console = Console::start(&daemon.socket, daemon.dir.path());
+    console.sign_in("DMV-RENEWAL", "super1");
+    console.wait_for("following");
+    let detail = open(&mut console);
+    assert!(detail.contains("v void  r refund"), "{detail}");
+    assert!(
+        detail.contains("0.00 USD (none), 40.00 USD refundable"),
+        "{detail}"
+    );
+    console.type_keys("r");
+    console.wait_for("Amount to refund, at most 40.00 USD");
+    console.type_keys(&[CTRL_U, "15", ENTER].concat());
+    console.wait_for("Reason: d duplicate");
+    console.type_keys(&["d", ENTER].concat());
+    console.wait_for("A note for the agency's finance office");
+    console.type_keys(&["paid twice at the desk", ENTER].concat());
+    console.wait_for(&format!(
+        "Refund 15.00 USD of {} (duplicate payment)",
+        paid.id
+    ));
+    console.type_keys("y");
+    console.wait_for(&format!("15.00 USD refunded of {}", paid.id));
+    console.wait_for("15.00 USD (partial), 25.00 USD refundable");
+    // The timeline, at the foot of the detail, tells the refund.
+    console.type_keys(END);
+    console.wait_for("refund.succeeded");
+    console.type_keys(ESC);
+    console.wait_for("Enter details");
+    console.type_keys(F3);
+    let feed = console.wait_for("refunded");
+    assert!(
+        feed.contains("super1") && feed.contains("15.00 USD"),
+        "{feed}"
+    );
+    console.type_keys(F10);
+
+    let mut console = Console::start(&daemon.socket, daemon.dir.path());
+    console.sign_in("DMV-RENEWAL", "agent1");
+    console.wait_for("Payer name");
+    let detail = open(&mut console);
+    assert!(!detail.contains("r refund"), "no refund offered: {detail}");
+    console.type_keys("r");
+    console.wait_for("Only a supervisor can refund payments");
+    let refunds = client
+        .refunds(
+            ctx(),
+            daemon.login(&client, "DMV-RENEWAL", "super1").await,
+            paid.id.clone(),
+        )
+        .await
+        .expect("rpc")
+        .expect("refunds");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
 }

@@ -2,6 +2,7 @@
 //! commands for the client task out. No I/O, no clock, no terminal: tests drive it directly.
 //! This file holds sign-in and the payment flow; `views` the feed, payments, queue and reports.
 
+mod refund;
 mod reports;
 mod scroll;
 mod views;
@@ -18,6 +19,7 @@ use cip_common::event::Event;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
 use cip_common::payment::{Payment, PaymentRequest, SearchPage, SearchQuery};
+use cip_common::refund::RefundRequest;
 use cip_common::report::{Reconciliation, ReportFilter};
 use cip_common::secret::{Password, SessionToken};
 use cip_common::session::SessionInfo;
@@ -193,6 +195,12 @@ pub enum Command {
     Resolve {
         token: SessionToken,
         payment_id: String,
+    },
+    Refund {
+        token: SessionToken,
+        payment_id: String,
+        key: String,
+        request: RefundRequest,
     },
     Unlock {
         token: SessionToken,
@@ -647,6 +655,12 @@ impl App {
         }
     }
 
+    /// A key no request of this console has used.
+    fn new_idempotency_key(&mut self) -> String {
+        self.keys_made += 1;
+        format!("{}-{}", self.key_nonce, self.keys_made)
+    }
+
     /// Sends the form's payment under a new idempotency key.
     fn send(&mut self) -> Vec<Command> {
         let (Some(form), Some(session)) = (self.form.as_ref(), self.session.as_ref()) else {
@@ -656,8 +670,8 @@ impl App {
             self.go(Screen::Form);
             return Vec::new();
         };
-        self.keys_made += 1;
-        let key = format!("{}-{}", self.key_nonce, self.keys_made);
+        let token = session.token.clone();
+        let key = self.new_idempotency_key();
         self.pending = Some(Pending {
             key: key.clone(),
             request: request.clone(),
@@ -666,7 +680,6 @@ impl App {
             waiting: false,
             retry_at: None,
         });
-        let token = session.token.clone();
         self.go(Screen::Processing);
         vec![Command::Submit {
             token,

@@ -2,6 +2,7 @@
 //! the queue with its unsettled payments to open and resolve, and the actions (void, resolve,
 //! unlock), each behind a confirmation prompt.
 
+use super::refund::RefundDraft;
 use super::{App, Command, Msg};
 use crate::feed::Filter;
 use cip_common::confirmation::normalize;
@@ -84,12 +85,14 @@ pub struct Detail {
     pub spec: ApplicationSpec,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PromptFor {
     FeedFilter,
     PaymentSearch,
     /// The user id to unlock, typed by a supervisor.
     UnlockUser,
+    /// A step of a supervisor's refund.
+    Refund(RefundDraft),
 }
 
 /// A one-line input at the foot of a view.
@@ -133,7 +136,7 @@ impl App {
         self.session.as_ref().map(|s| s.token.clone())
     }
 
-    fn is_supervisor(&self) -> bool {
+    pub(super) fn is_supervisor(&self) -> bool {
         self.session
             .as_ref()
             .is_some_and(|s| s.role == Role::Supervisor)
@@ -351,7 +354,7 @@ impl App {
     }
 
     /// Asks before settling an in-doubt payment by asking the processor.
-    fn confirm_resolve(&mut self, payment_id: String, status: PaymentStatus) {
+    pub(super) fn confirm_resolve(&mut self, payment_id: String, status: PaymentStatus) {
         if !self.is_supervisor() {
             self.notice = Some("Only a supervisor can resolve payments".into());
         } else if status != PaymentStatus::InDoubt {
@@ -385,7 +388,7 @@ impl App {
             KeyCode::Esc => self.prompt = None,
             KeyCode::Enter => {
                 let line = prompt.input.value().trim().to_owned();
-                match prompt.purpose {
+                match prompt.purpose.clone() {
                     PromptFor::FeedFilter => match Filter::parse(&line) {
                         Ok(filter) => {
                             self.feed.set_filter(filter);
@@ -400,6 +403,13 @@ impl App {
                     PromptFor::UnlockUser => {
                         self.prompt = None;
                         self.confirm_unlock_of(line);
+                    }
+                    PromptFor::Refund(draft) => {
+                        if let Err(e) = self.refund_step(draft, &line)
+                            && let Some(prompt) = self.prompt.as_mut()
+                        {
+                            prompt.error = Some(e);
+                        }
                     }
                     PromptFor::PaymentSearch => match search_query(&line) {
                         Ok(mut query) => {
@@ -423,7 +433,7 @@ impl App {
         Vec::new()
     }
 
-    fn open_prompt(&mut self, purpose: PromptFor, current: String) {
+    pub(super) fn open_prompt(&mut self, purpose: PromptFor, current: String) {
         self.prompt = Some(Prompt {
             purpose,
             input: Input::new(current),
@@ -558,8 +568,8 @@ impl App {
                 }
             }
             KeyCode::Char('r') => {
-                let (payment_id, status) = (payment.id.clone(), payment.status);
-                self.confirm_resolve(payment_id, status);
+                let payment = payment.clone();
+                self.refund_or_resolve(&payment);
             }
             _ => {}
         }
@@ -826,7 +836,7 @@ mod tests {
             }
             assert!(app.update(key(KeyCode::Char('u'))).is_empty());
             assert_eq!(
-                app.prompt.as_ref().map(|p| p.purpose),
+                app.prompt.as_ref().map(|p| p.purpose.clone()),
                 Some(PromptFor::UnlockUser),
                 "{start:?}"
             );

@@ -5,6 +5,8 @@ use crate::app::{App, Detail};
 use crate::receipt::format_time;
 use crate::theme::Theme;
 use cip_common::event::EventDetail;
+use cip_common::money::Money;
+use cip_common::status::PaymentStatus;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -21,6 +23,25 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
             format!("{} ({} mode)", p.application, p.mode.code()),
         ),
         row("Amount", p.amount.to_string()),
+    ];
+    if p.status == PaymentStatus::Approved {
+        let pending = Money::new(p.refunds.pending_minor, p.amount.currency);
+        let waiting = if pending.minor > 0 {
+            format!(", {pending} waiting on the processor")
+        } else {
+            String::new()
+        };
+        fields.push(row(
+            "Refunded",
+            format!(
+                "{} ({}), {} refundable{waiting}",
+                p.refunded(),
+                p.refund_state().code(),
+                p.refundable()
+            ),
+        ));
+    }
+    fields.extend([
         row("Paid with", p.method.to_string()),
         row(
             "Confirmation",
@@ -33,7 +54,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
                 p.payer.name, p.payer.email, p.payer.postal_code
             ),
         ),
-    ];
+    ]);
     for (name, value) in &p.fields {
         fields.push(row(name, value.clone()));
     }
@@ -92,10 +113,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
         .session
         .as_ref()
         .is_some_and(|s| s.role == cip_common::session::Role::Supervisor);
-    let keys = if supervisor {
-        " Esc back  s save receipt  v void  r resolve in doubt"
-    } else {
-        " Esc back  s save receipt"
+    let keys = match p.status {
+        PaymentStatus::Approved if supervisor => " Esc back  s save receipt  v void  r refund",
+        PaymentStatus::InDoubt if supervisor => " Esc back  s save receipt  r resolve now",
+        _ => " Esc back  s save receipt",
     };
     let block = theme.panel("Payment");
     let inner = block.inner(area);

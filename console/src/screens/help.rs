@@ -19,7 +19,8 @@ fn view_keys(app: &App) -> Option<&'static [(&'static str, &'static str)]> {
             ("v", "void an approved payment (supervisors; asks first)"),
             (
                 "r",
-                "resolve an in-doubt payment now (supervisors; asks first)",
+                "refund part or all of an approved payment: amount, reason, note, then a \
+                 summary to confirm; or resolve an in-doubt payment now (supervisors)",
             ),
         ]);
     }

@@ -71,7 +71,7 @@ fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     if let (Some(row), Some(prompt)) = (cursor_row, &app.prompt)
         && !app.help
     {
-        let before = prompt_marker(prompt.purpose).chars().count() + 1;
+        let before = prompt_marker(&prompt.purpose).chars().count() + 1;
         let x = notice.x + before as u16 + prompt.input.visual_cursor() as u16;
         frame.set_cursor_position(ratatui::layout::Position::new(
             x.min(notice.right() - 1),
@@ -90,21 +90,22 @@ fn notice(app: &App, theme: Theme, width: usize) -> (Vec<Line<'static>>, Option<
             .map(move |line| Line::styled(line, style))
     };
     if let Some(prompt) = &app.prompt {
-        let label = match prompt.purpose {
+        let label = match &prompt.purpose {
             PromptFor::FeedFilter => {
-                " Filter (app: status: kind: words; Enter applies, Esc cancels)"
+                " Filter (app: status: kind: words; Enter applies, Esc cancels)".to_owned()
             }
             PromptFor::PaymentSearch => {
-                " Search: a code or payment id as read, or status: app: last4: name:"
+                " Search: a code or payment id as read, or status: app: last4: name:".to_owned()
             }
             PromptFor::UnlockUser => {
-                " The user id, as they sign in; Enter asks to confirm, Esc cancels"
+                " The user id, as they sign in; Enter asks to confirm, Esc cancels".to_owned()
             }
+            PromptFor::Refund(draft) => draft.label(),
         };
-        let mut lines: Vec<Line> = wrapped(label, theme.dim()).collect();
+        let mut lines: Vec<Line> = wrapped(&label, theme.dim()).collect();
         let row = lines.len() as u16;
         lines.push(Line::from(vec![
-            Span::styled(prompt_marker(prompt.purpose), theme.focus()),
+            Span::styled(prompt_marker(&prompt.purpose), theme.focus()),
             Span::raw(format!(" {}", prompt.input.value())),
         ]));
         if let Some(error) = &prompt.error {
@@ -128,10 +129,11 @@ fn notice(app: &App, theme: Theme, width: usize) -> (Vec<Line<'static>>, Option<
 }
 
 /// What stands before a prompt's input.
-fn prompt_marker(purpose: PromptFor) -> &'static str {
+fn prompt_marker(purpose: &PromptFor) -> &'static str {
     match purpose {
         PromptFor::UnlockUser => " Unlock user: ",
         PromptFor::FeedFilter | PromptFor::PaymentSearch => " / ",
+        PromptFor::Refund(draft) => draft.marker(),
     }
 }
 

@@ -147,6 +147,9 @@ fn states() -> Vec<State> {
     let (confirm, refused) = void();
     add("void_confirm", confirm);
     add("void_refused", refused);
+    let (amount, confirm) = refund();
+    add("refund_amount", amount);
+    add("refund_confirm", confirm);
     states.push(State {
         name: "too_small",
         app: on_form(),
@@ -338,6 +341,30 @@ fn void() -> (App, App) {
         message: "pay_01KB2R3M4N5Q8W7XY was approved on an earlier business day (2027-01-14 08:00 UTC); it can no longer be voided: refund it instead".into(),
     })));
     (confirm, app)
+}
+
+/// A supervisor's refund of part of a payment already partly refunded: the amount asked with
+/// what is left filled in, and the summary to confirm.
+fn refund() -> (App, App) {
+    let start = || {
+        let mut paid = payment(PaymentStatus::Approved);
+        paid.refunds.refunded_minor = 500;
+        let mut app = on_feed();
+        app.update(detail(paid, Vec::new()));
+        app.update(key(KeyCode::Char('r')));
+        app
+    };
+    let amount_asked = start();
+    let mut app = start();
+    for _ in "20.00".chars() {
+        app.update(key(KeyCode::Backspace));
+    }
+    // The amount, the reason and the note.
+    for line in ["12.50", "d", "paid twice at the desk"] {
+        typed(&mut app, line);
+        app.update(key(KeyCode::Enter));
+    }
+    (amount_asked, app)
 }
 
 fn draw(app: &App, width: u16, height: u16, theme: Theme) -> TestBackend {
