@@ -1,12 +1,14 @@
 //! What the crash loops share: clients that take payments through kills (agents over tarpc, an
 //! agency's server over HTTP, each retrying a payment under its own key until it hears an
-//! outcome, and moving on to the next daemon when one fails), the book of what they were told,
-//! and the check of every promise against the store and the processor's ledger.
+//! outcome, and moving on to the next daemon when one fails), a supervisor refunding part of the
+//! approved ones the same way, the book of what they were told, and the check of every promise
+//! against the store and the processor's ledger.
 
 use crate::http::{answer, payment_body};
 use crate::{Daemon, card_request, ctx, demo_password, new_key};
 use cip_client::connect;
 use cip_common::payment::PaymentRequest;
+use cip_common::refund::{RefundReason, RefundRequest, RefundStatus};
 use cip_common::status::PaymentStatus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,16 @@ pub struct Told {
 }
 
 pub type Book = Arc<Mutex<Vec<Told>>>;
+
+/// What the supervisor was told of a refund.
+#[derive(Clone, Debug)]
+pub struct ToldRefund {
+    pub key: String,
+    pub id: String,
+    pub status: RefundStatus,
+}
+
+pub type RefundBook = Arc<Mutex<Vec<ToldRefund>>>;
 
 /// The card of the `n`th payment: approvals and declines, each answered at once.
 fn request(n: usize) -> PaymentRequest {
@@ -79,6 +91,85 @@ pub async fn agent(sockets: Vec<PathBuf>, running: Arc<AtomicBool>, book: Book) 
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Ok(Err(refused)) => panic!("payment {key} refused: {refused}"),
+            }
+        }
+    }
+}
+
+/// A supervisor over tarpc: refunds part of each approved payment in `book` in turn, each
+/// refund under its own key, sent until it is answered; after a failure, to the next of
+/// `sockets`.
+pub async fn refunder(
+    sockets: Vec<PathBuf>,
+    running: Arc<AtomicBool>,
+    book: Book,
+    refunds: RefundBook,
+) {
+    let mut n = 0;
+    let mut tries = 0;
+    while running.load(Ordering::Relaxed) {
+        let approved = book
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|t| t.status == PaymentStatus::Approved)
+            .nth(n)
+            .map(|t| t.id.clone());
+        let Some(payment_id) = approved else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let (key, request) = (
+            new_key(),
+            RefundRequest {
+                amount_minor: 1 + (n % 90) as i64,
+                reason: RefundReason::Duplicate,
+                note: String::new(),
+                expected_refundable_minor: None,
+            },
+        );
+        n += 1;
+        while running.load(Ordering::Relaxed) {
+            let socket = &sockets[tries % sockets.len()];
+            tries += 1;
+            let Ok(client) = connect(socket).await else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let Ok(Ok(session)) = client
+                .login(
+                    ctx(),
+                    "DMV-RENEWAL".into(),
+                    "super1".into(),
+                    demo_password("super1"),
+                )
+                .await
+            else {
+                continue;
+            };
+            let sent = client
+                .refund(
+                    ctx(),
+                    session.token,
+                    payment_id.clone(),
+                    key.clone(),
+                    request.clone(),
+                )
+                .await;
+            match sent {
+                Ok(Ok(refund)) => {
+                    refunds.lock().expect("not poisoned").push(ToldRefund {
+                        key,
+                        id: refund.id,
+                        status: refund.status,
+                    });
+                    tries -= 1;
+                    break;
+                }
+                Ok(Err(cip_common::ApiError::Unavailable { .. })) | Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok(Err(refused)) => panic!("refund {key} of {payment_id} refused: {refused}"),
             }
         }
     }
@@ -239,6 +330,94 @@ pub fn check(daemon: &Daemon, ledger: &str, told: &[Told], settled_before_ms: i6
         assert!(
             status == "approved" || status == "in_doubt" || on_its_way,
             "the processor charged {reference}, which CIP calls {status} (seed {seed})"
+        );
+    }
+}
+
+/// Every refund promise, checked on the store and the processor's ledger as they are now:
+/// each refund told is kept as told, none created before `settled_before_ms` is still pending,
+/// the processor made each reference once and only refunds CIP has, and what a payment says
+/// was refunded is what its refunds gave, never more than it was paid.
+pub fn check_refunds(
+    daemon: &Daemon,
+    ledger: &str,
+    told: &[ToldRefund],
+    settled_before_ms: i64,
+    seed: u64,
+) {
+    let stored: BTreeMap<String, (String, String, i64)> = daemon
+        .sql("SELECT id, idempotency_key, status, created_ms FROM refunds")
+        .into_iter()
+        .map(|row| {
+            let created_ms = row[3].parse().expect("a time");
+            (row[0].clone(), (row[1].clone(), row[2].clone(), created_ms))
+        })
+        .collect();
+    for t in told {
+        let (key, status, _) = stored
+            .get(&t.id)
+            .unwrap_or_else(|| panic!("refund {} was told and is gone (seed {seed})", t.id));
+        assert_eq!(key, &t.key, "seed {seed}");
+        if t.status != RefundStatus::Pending {
+            assert_eq!(
+                status,
+                t.status.code(),
+                "refund {} changed after it was told (seed {seed})",
+                t.id
+            );
+        }
+    }
+    for (id, (_, status, created_ms)) in &stored {
+        assert!(
+            status != "pending" || *created_ms >= settled_before_ms,
+            "refund {id} left pending by a restart (seed {seed})"
+        );
+    }
+    let mut made = BTreeSet::new();
+    for line in ledger.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields[0] != "refund" {
+            continue;
+        }
+        assert!(
+            made.insert(fields[1]),
+            "the processor made refund {} twice (seed {seed})",
+            fields[1]
+        );
+        let (_, status, created_ms) = stored.get(fields[1]).unwrap_or_else(|| {
+            panic!(
+                "the processor made refund {}, which CIP has no refund for (seed {seed})",
+                fields[1]
+            )
+        });
+        let on_its_way = status == "pending" && *created_ms >= settled_before_ms;
+        let agrees = match fields[4] {
+            "succeeded" => status == "succeeded",
+            _ => status == "failed",
+        };
+        assert!(
+            agrees || on_its_way,
+            "refund {} is {status} in CIP and {} in the processor's books (seed {seed})",
+            fields[1],
+            fields[4]
+        );
+    }
+    // One statement: one moment of the store, while clients go on.
+    let totals = daemon.sql(
+        "SELECT p.id, p.amount_minor, p.refunded_minor,
+            (SELECT coalesce(sum(r.amount_minor), 0) FROM refunds r
+             WHERE r.payment_id = p.id AND r.status = 'succeeded')
+         FROM payments p WHERE p.refunded_minor > 0 OR p.refund_pending_minor > 0",
+    );
+    for row in totals {
+        let [paid, said, given] = [&row[1], &row[2], &row[3]].map(|v| {
+            v.parse::<i64>()
+                .unwrap_or_else(|_| panic!("a number: {v} (seed {seed})"))
+        });
+        assert!(
+            said == given && said <= paid,
+            "{} paid {paid} says {said} refunded; its refunds gave {given} (seed {seed})",
+            row[0]
         );
     }
 }

@@ -11,7 +11,9 @@
 //! `CIP_SEED` replays a run's kill times.
 
 use cip_tests::Daemon;
-use cip_tests::crash_loop::{Book, Kills, agency, agent, check, now_ms};
+use cip_tests::crash_loop::{
+    Book, Kills, RefundBook, agency, agent, check, check_refunds, now_ms, refunder,
+};
 use cip_tests::http::HTTP_CONFIG;
 use cip_tests::sandbox::SandboxServer;
 use std::sync::Arc;
@@ -70,6 +72,13 @@ async fn crash_loop(mut processor: Processor) {
         running.clone(),
         book.clone(),
     )));
+    let refunds = RefundBook::default();
+    clients.push(tokio::spawn(refunder(
+        vec![daemon.socket.clone()],
+        running.clone(),
+        book.clone(),
+        refunds.clone(),
+    )));
 
     for kill in 1..=kills {
         tokio::time::sleep(Duration::from_millis(20 + draw.below(180))).await;
@@ -97,8 +106,10 @@ async fn crash_loop(mut processor: Processor) {
             let told = book.lock().expect("not poisoned").clone();
             // The ledger first: whatever it authorized was committed to the database before
             // the call, so the database read after it holds it, while clients go on paying.
+            let told_refunds = refunds.lock().expect("not poisoned").clone();
             let ledger = processor.ledger(&daemon);
             check(&daemon, &ledger, &told, restarted_ms, seed);
+            check_refunds(&daemon, &ledger, &told_refunds, restarted_ms, seed);
         }
     }
     running.store(false, Ordering::Relaxed);
@@ -109,11 +120,14 @@ async fn crash_loop(mut processor: Processor) {
     let restarted_ms = now_ms();
     daemon.serve().await;
     let told = book.lock().expect("not poisoned").clone();
+    let told_refunds = refunds.lock().expect("not poisoned").clone();
     let ledger = processor.ledger(&daemon);
     check(&daemon, &ledger, &told, restarted_ms, seed);
+    check_refunds(&daemon, &ledger, &told_refunds, restarted_ms, seed);
     eprintln!(
-        "crash loop: {kills} kills survived, {} payments acknowledged",
-        told.len()
+        "crash loop: {kills} kills survived, {} payments and {} refunds acknowledged",
+        told.len(),
+        told_refunds.len()
     );
     assert!(
         told.len() > kills,

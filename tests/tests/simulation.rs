@@ -27,7 +27,9 @@ fn every_seed_keeps_every_promise() {
     let simulator = Simulator::new();
     let started = Instant::now();
     let next = AtomicU64::new(first);
-    let (payments, crashes, steps) = (
+    let (payments, refunds, refunds_made, crashes, steps) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
@@ -55,6 +57,8 @@ fn every_seed_keeps_every_promise() {
                     match ran {
                         Ok(report) => {
                             payments.fetch_add(report.payments, Ordering::Relaxed);
+                            refunds.fetch_add(report.refunds, Ordering::Relaxed);
+                            refunds_made.fetch_add(report.refunds_made, Ordering::Relaxed);
                             crashes.fetch_add(report.crashes, Ordering::Relaxed);
                             steps.fetch_add(report.steps, Ordering::Relaxed);
                         }
@@ -69,8 +73,10 @@ fn every_seed_keeps_every_promise() {
     });
     let failures = failures.into_inner().expect("not poisoned");
     eprintln!(
-        "{count} seeds from {first}: {} payments, {} crashes, {} steps in {:.1} s",
+        "{count} seeds from {first}: {} payments, {} refunds asked ({} made), {} crashes, {} steps in {:.1} s",
         payments.into_inner(),
+        refunds.into_inner(),
+        refunds_made.into_inner(),
         crashes.into_inner(),
         steps.into_inner(),
         started.elapsed().as_secs_f64()

@@ -2,11 +2,13 @@
 //! an agent (heard, or lost on the way) is still true of the stored payment; a key has one payment; every payment reached an
 //! outcome through allowed moves, each with its event; CIP sent each payment to the processor at
 //! most once, and the processor's books and CIP's agree on every charge, decline, void and
-//! reversal, so nothing is charged that CIP calls failed; SQLite finds the database whole; and no
-//! card data was written.
+//! reversal, so nothing is charged that CIP calls failed; every refund is decided, as its answers
+//! said, once in the processor's books as in CIP's, and a payment's refunds never pass what was
+//! paid; SQLite finds the database whole; and no card data was written.
 
 use super::{Answer, World};
 use cip_common::error::ApiError;
+use cip_common::refund::RefundStatus;
 use cip_common::status::PaymentStatus;
 use cip_daemon::engine::LATE_APPROVAL_VOIDED_CODE;
 use rusqlite::{Connection, OpenFlags};
@@ -53,6 +55,7 @@ pub(super) fn check(world: &World) -> Result<(), String> {
     moves_allowed(&db, &stored)?;
     late_approvals_said(&db, &stored)?;
     books_agree(world, &stored)?;
+    refunds_agree(world, &db, &stored)?;
     let sent: Vec<String> = world
         .agents
         .iter()
@@ -182,7 +185,8 @@ fn moves_allowed(db: &Connection, stored: &BTreeMap<String, Stored>) -> Result<(
     let mut statement = db
         .prepare(
             "SELECT payment_id, status FROM events
-             WHERE payment_id IS NOT NULL AND kind NOT LIKE 'payment.late_approval%'
+             WHERE payment_id IS NOT NULL AND refund_id IS NULL
+               AND kind NOT LIKE 'payment.late_approval%'
              ORDER BY seq",
         )
         .map_err(|e| e.to_string())?;
@@ -264,6 +268,8 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
             }
             ["void", reference, ..] => books.entry(reference).or_default().voided = true,
             ["reverse", reference, ..] => books.entry(reference).or_default().reversed = true,
+            // Refunds are `refunds_agree`'s.
+            ["refund", ..] => {}
             _ => {
                 return Err(format!(
                     "the processor's ledger has a line it cannot read: {line}"
@@ -324,6 +330,128 @@ fn books_agree(world: &World, stored: &BTreeMap<String, Stored>) -> Result<(), S
                 booked.voided,
                 booked.reversed
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A refund as CIP stored it.
+#[derive(Debug)]
+struct StoredRefund {
+    key: String,
+    payment_id: String,
+    status: RefundStatus,
+    amount_minor: i64,
+    code: Option<String>,
+}
+
+/// Every refund is decided; every answer a supervisor got is still true of it; each is in the
+/// processor's books once, as CIP has it; and what a payment says was refunded is the sum of
+/// its refunds that succeeded, never more than it was paid, nothing still held.
+fn refunds_agree(
+    world: &World,
+    db: &Connection,
+    stored: &BTreeMap<String, Stored>,
+) -> Result<(), String> {
+    let refunds: BTreeMap<String, StoredRefund> = db
+        .prepare("SELECT id, idempotency_key, payment_id, status, amount_minor, code FROM refunds")
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                let status: String = r.get(3)?;
+                Ok((
+                    r.get(0)?,
+                    StoredRefund {
+                        key: r.get(1)?,
+                        payment_id: r.get(2)?,
+                        status: RefundStatus::from_code(&status).expect("a known status"),
+                        amount_minor: r.get(4)?,
+                        code: r.get(5)?,
+                    },
+                ))
+            })?
+            .collect()
+        })
+        .map_err(|e| e.to_string())?;
+    for ask in &world.refunds {
+        let mine: Vec<_> = refunds.iter().filter(|(_, r)| r.key == ask.key).collect();
+        if mine.len() > 1 {
+            return Err(format!("{} has {} refunds", ask.key, mine.len()));
+        }
+        for answer in &ask.answers {
+            let Ok(told) = answer else { continue };
+            let Some((id, refund)) = mine.first() else {
+                return Err(format!(
+                    "{} was answered {told:?} but has no refund",
+                    ask.key
+                ));
+            };
+            let still_true = told.id == **id
+                && told.payment_id == ask.payment_id
+                && told.amount.minor == refund.amount_minor
+                && (told.status == RefundStatus::Pending || told.status == refund.status);
+            if !still_true {
+                return Err(format!(
+                    "{} was told {told:?}; CIP has {id} {refund:?}",
+                    ask.key
+                ));
+            }
+        }
+    }
+    let ledger = std::fs::read_to_string(world.ledger()).unwrap_or_default();
+    let mut booked: BTreeMap<&str, (i64, &str, &str)> = BTreeMap::new();
+    for line in ledger.lines() {
+        if let ["refund", reference, amount, _, result, _, code] =
+            line.split('\t').collect::<Vec<_>>().as_slice()
+        {
+            let amount = amount
+                .parse()
+                .map_err(|_| format!("a refund line: {line}"))?;
+            if booked.insert(reference, (amount, result, code)).is_some() {
+                return Err(format!("the processor made refund {reference} twice"));
+            }
+        }
+    }
+    let mut refunded: BTreeMap<&str, i64> = BTreeMap::new();
+    for (id, refund) in &refunds {
+        let in_books = booked.remove(id.as_str());
+        let agrees = match (refund.status, in_books) {
+            (RefundStatus::Succeeded, Some((amount, "succeeded", _))) => {
+                *refunded.entry(&refund.payment_id).or_default() += amount;
+                amount == refund.amount_minor
+            }
+            (RefundStatus::Failed, Some((_, "declined", code))) => {
+                refund.code.as_deref() == Some(code)
+            }
+            _ => false,
+        };
+        if !agrees {
+            return Err(format!(
+                "refund {id} is {refund:?} in CIP and {in_books:?} in the processor's books"
+            ));
+        }
+    }
+    if let Some(reference) = booked.keys().next() {
+        return Err(format!(
+            "the processor made refund {reference}, which CIP has no refund for"
+        ));
+    }
+    let totals: Vec<(String, i64, i64)> = db
+        .prepare("SELECT id, refunded_minor, refund_pending_minor FROM payments")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(|e| e.to_string())?;
+    for (id, refunded_minor, pending_minor) in totals {
+        let given = refunded.get(id.as_str()).copied().unwrap_or(0);
+        let paid = stored.get(&id).map_or(0, |p| p.amount_minor);
+        if refunded_minor != given || pending_minor != 0 || given > paid {
+            return Err(format!(
+                "{id} paid {paid} says {refunded_minor} refunded and {pending_minor} held; its refunds gave {given}"
+            ));
+        }
+        if given > 0 && stored.get(&id).map(|p| p.status) != Some(PaymentStatus::Approved) {
+            return Err(format!("{id} has refunds but is not approved"));
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //!
 //! The engine runs on a single-threaded runtime whose clock moves only when the simulation moves
 //! it. A step acts (a payment sent, a call let through the network, time moved on, a sweep, a
-//! void, a crash), then lets everything run until nothing moves but the simulation: no task is
+//! void, a refund, a crash), then lets everything run until nothing moves but the simulation: no task is
 //! runnable and no store call is under way. So the order of everything is the seed's.
 
 mod checks;
@@ -14,12 +14,13 @@ mod network;
 
 use cip_common::error::ApiError;
 use cip_common::payment::{Mode, Payment, PaymentRequest};
+use cip_common::refund::{Refund, RefundReason, RefundRequest};
 use cip_common::session::Role;
 use cip_common::status::PaymentStatus;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::auth::Caller;
 use cip_daemon::clock::{Clock, Entropy};
-use cip_daemon::engine::{Engine, ProcessorWaits, Submitted};
+use cip_daemon::engine::{Engine, ProcessorWaits, Refunded, Submitted};
 use cip_daemon::processor::sandbox::{LATE_BY, Sandbox, contract_rows};
 use cip_daemon::store::{Store, StoreError, StoreLimits};
 use network::{Behind, Delivery, Network};
@@ -53,6 +54,9 @@ const RESTART_MS: i64 = 1_000;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Report {
     pub payments: usize,
+    /// Refunds asked for (each under its own key), and how many of them CIP made.
+    pub refunds: usize,
+    pub refunds_made: usize,
     pub crashes: usize,
     pub steps: usize,
     /// Every step and every answer, in order.
@@ -107,6 +111,8 @@ impl Simulator {
         checks::check(&world)?;
         Ok(Report {
             payments: world.agents.iter().map(|a| a.work.len()).sum(),
+            refunds: world.refunds.len(),
+            refunds_made: world.refunds_made(),
             crashes: world.crashes,
             steps: world.steps,
             trace: world.trace,
@@ -175,10 +181,24 @@ struct Agent {
     next: usize,
 }
 
+/// A refund a supervisor asked for under one key (sent again, same key, now and then), and
+/// every answer it got (all of them checked at the end).
+pub(crate) struct RefundAsk {
+    key: String,
+    payment_id: String,
+    request: RefundRequest,
+    answers: Vec<Result<Refund, ApiError>>,
+}
+
 /// What a spawned task was doing.
 enum Task {
-    Submit { agent: usize, work: usize },
+    Submit {
+        agent: usize,
+        work: usize,
+    },
     Void(String),
+    /// A send of the refund asked at this place in `World::refunds`.
+    Refund(usize),
     Resolve,
     Sweep,
 }
@@ -186,6 +206,7 @@ enum Task {
 enum Done {
     Submitted(Result<Submitted, ApiError>),
     Moved(Result<Payment, ApiError>),
+    Refunded(Result<Refunded, ApiError>),
     Swept(Result<usize, StoreError>),
 }
 
@@ -198,6 +219,7 @@ struct World {
     supervisor: Caller,
     /// Payments a supervisor voided, as the engine answered.
     voided: Vec<String>,
+    refunds: Vec<RefundAsk>,
     now_ms: i64,
     crashes: usize,
     steps: usize,
@@ -249,11 +271,25 @@ impl World {
             agents,
             supervisor: caller("super1", Role::Supervisor, "DMV-RENEWAL"),
             voided: Vec::new(),
+            refunds: Vec::new(),
             now_ms: START_MS,
             crashes: 0,
             steps: 0,
             trace: Vec::new(),
         }
+    }
+
+    /// Refunds that succeeded, as the database has them at the end.
+    fn refunds_made(&self) -> usize {
+        rusqlite::Connection::open(self.db())
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT count(*) FROM refunds WHERE status = 'succeeded'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .map_or(0, |n| usize::try_from(n).unwrap_or(0))
     }
 
     fn network(&self) -> MutexGuard<'_, Network> {
@@ -343,8 +379,9 @@ impl World {
                     self.trace.push("sweep".to_owned());
                     daemon.sweep();
                 }
-                85..91 => self.void(daemon),
-                91..97 => self.resolve(daemon),
+                85..89 => self.void(daemon),
+                89..93 => self.refund(daemon),
+                93..97 => self.resolve(daemon),
                 _ => return,
             }
             self.step(daemon).await;
@@ -373,7 +410,15 @@ impl World {
             self.step(daemon).await;
             daemon.sweep();
             self.step(daemon).await;
-            if daemon.tasks.is_empty() && self.agents.iter().all(|a| a.next == a.work.len()) {
+            let refunds_pending = daemon
+                .store
+                .pending_refunds(1)
+                .await
+                .map_or(true, |pending| !pending.is_empty());
+            if daemon.tasks.is_empty()
+                && !refunds_pending
+                && self.agents.iter().all(|a| a.next == a.work.len())
+            {
                 // The sandbox's own late row arrives after its deadline; a sweep then sees
                 // anything it charged.
                 tokio::time::advance(Duration::from_millis(DEADLINE_MS) + LATE_BY).await;
@@ -384,7 +429,7 @@ impl World {
             }
         }
         Err(format!(
-            "{CALM_ROUNDS} calm rounds did not bring every payment to its outcome"
+            "{CALM_ROUNDS} calm rounds did not bring every payment and refund to its outcome"
         ))
     }
 
@@ -490,6 +535,43 @@ impl World {
         });
     }
 
+    /// A supervisor refunds part of a payment an agent was told is approved, or sends a refund
+    /// asked before again under its key (a console that lost the answer).
+    fn refund(&mut self, daemon: &mut DaemonRun) {
+        let again = !self.refunds.is_empty() && self.rng.random_ratio(1, 3);
+        let at = if again {
+            self.rng.random_range(0..self.refunds.len())
+        } else {
+            let Some(payment_id) = self.pick_told(PaymentStatus::Approved) else {
+                return;
+            };
+            self.refunds.push(RefundAsk {
+                key: format!("sim-{}-refund-{}", self.seed, self.refunds.len()),
+                payment_id,
+                request: RefundRequest {
+                    amount_minor: self.rng.random_range(1..60_000),
+                    reason: RefundReason::RequestedByCustomer,
+                    note: String::new(),
+                    expected_refundable_minor: None,
+                },
+                answers: Vec::new(),
+            });
+            self.refunds.len() - 1
+        };
+        let ask = &self.refunds[at];
+        self.trace
+            .push(format!("refund {} of {}", ask.key, ask.payment_id));
+        let (engine, caller) = (Arc::clone(&daemon.engine), self.supervisor.clone());
+        let (id, key, request) = (ask.payment_id.clone(), ask.key.clone(), ask.request.clone());
+        daemon.spawn(Task::Refund(at), async move {
+            Done::Refunded(
+                engine
+                    .refund(&caller, &id, key, request, "simulation")
+                    .await,
+            )
+        });
+    }
+
     /// A supervisor asks the processor now about a payment an agent was told is in doubt.
     fn resolve(&mut self, daemon: &mut DaemonRun) {
         let Some(id) = self.pick_told(PaymentStatus::InDoubt) else {
@@ -542,12 +624,22 @@ impl World {
                     self.voided.push(id);
                 }
             }
+            (Task::Refund(at), Done::Refunded(refunded)) => {
+                let answer = refunded.map(|r| r.refund);
+                self.trace.push(format!(
+                    "{} told {:?}",
+                    self.refunds[at].key,
+                    answer.as_ref().map(|r| (&r.id, r.status))
+                ));
+                self.refunds[at].answers.push(answer);
+            }
             (_, Done::Moved(moved)) => {
                 self.trace
                     .push(format!("moved {:?}", moved.map(|p| (p.id, p.status))));
             }
             (_, Done::Swept(swept)) => self.trace.push(format!("swept {swept:?}")),
             (_, Done::Submitted(_)) => unreachable!("only a submit task submits"),
+            (_, Done::Refunded(_)) => unreachable!("only a refund task refunds"),
         }
     }
 }
