@@ -87,6 +87,7 @@ suites!(
     http_gateway,
     idempotency,
     pci,
+    refunds,
     remote_console,
     reports,
     sandbox_contract,
