@@ -1,5 +1,6 @@
-//! What the queue view shows: payments not settled yet, recent declines and failures, and
-//! counts, approval rate, amounts and processing latency over the last 1, 15 and 60 minutes.
+//! What the queue view shows: payments not settled yet, recent declines and failures, counts,
+//! approval rate, amounts and processing latency over the last 1, 15 and 60 minutes, and the
+//! day's refunds.
 
 use crate::money::Money;
 use crate::status::PaymentStatus;
@@ -55,4 +56,19 @@ pub struct Stats {
     pub unsettled: Vec<QueueItem>,
     /// Declines and failures of the last hour, newest first.
     pub recent_failures: Vec<QueueItem>,
+    #[serde(default)]
+    pub refunds_today: RefundsToday,
+}
+
+/// Refunds of the day so far, in the time zone of the application signed in to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundsToday {
+    /// Refunds that succeeded today.
+    pub succeeded: u64,
+    /// What they gave back, one amount per currency.
+    pub refunded: Vec<Money>,
+    /// Refunds the processor declined today.
+    pub failed: u64,
+    /// Refunds still waiting on the processor, whenever asked.
+    pub pending: u64,
 }

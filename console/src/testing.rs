@@ -344,5 +344,11 @@ pub fn stats() -> Stats {
                 Some("processing_error"),
             ),
         ],
+        refunds_today: cip_common::stats::RefundsToday {
+            succeeded: 3,
+            refunded: vec![Money::new(4_550, Currency::Usd)],
+            failed: 1,
+            pending: 1,
+        },
     }
 }

@@ -24,6 +24,7 @@ CREATE TABLE refunds (
 ) STRICT;
 CREATE INDEX refunds_by_payment ON refunds(payment_id, id);
 CREATE INDEX refunds_pending ON refunds(created_ms) WHERE status = 'pending';
+CREATE INDEX refunds_by_decided ON refunds(decided_ms) WHERE decided_ms IS NOT NULL;
 
 -- A refund's events name it beside its payment.
 ALTER TABLE events ADD COLUMN refund_id TEXT;

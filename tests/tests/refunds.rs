@@ -137,6 +137,21 @@ async fn twenty_refunds_at_once_from_two_sides_give_back_exactly_what_was_paid()
     let (_, payment) = agency.read(&format!("/v1/payments/{}", paid.id)).await;
     assert_eq!(payment["refund_state"], "full");
     assert_eq!(payment["status"], "approved");
+    // The queue counts the day's refunds.
+    let stats = client
+        .stats(ctx(), supervisor)
+        .await
+        .expect("rpc")
+        .expect("the queue");
+    assert_eq!(stats.refunds_today.succeeded, 10);
+    assert_eq!(
+        stats.refunds_today.refunded,
+        [cip_common::money::Money::new(
+            10_000,
+            cip_common::money::Currency::Usd
+        )]
+    );
+    assert_eq!(stats.refunds_today.pending, 0);
     daemon.assert_no_card_data();
 }
 

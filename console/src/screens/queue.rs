@@ -23,8 +23,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         );
         return;
     };
-    let [figures, spark_label, spark, lists, keys] = Layout::vertical([
+    let [figures, refunds, spark_label, spark, lists, keys] = Layout::vertical([
         Constraint::Length(9),
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(2),
         Constraint::Min(2),
@@ -81,6 +82,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         format!("{}/{}/{}", ms(w.p50_ms), ms(w.p95_ms), ms(w.p99_ms)).replace(" ms/", "/")
     }));
     frame.render_widget(Paragraph::new(rows), figures);
+    let today = &stats.refunds_today;
+    let refunded: Vec<String> = today.refunded.iter().map(|m| m.to_string()).collect();
+    let refunded = if refunded.is_empty() {
+        "nothing".to_owned()
+    } else {
+        refunded.join(" + ")
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(format!(
+            " {:<16}{} succeeded, {refunded} refunded; {} failed; {} pending",
+            "refunds today", today.succeeded, today.failed, today.pending
+        ))),
+        refunds,
+    );
     let peak = stats.per_minute.iter().max().copied().unwrap_or(0);
     frame.render_widget(
         Paragraph::new(Line::styled(

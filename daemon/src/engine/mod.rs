@@ -600,12 +600,14 @@ impl Engine {
             .into_iter()
             .map(queue_item)
             .collect();
+        let refunds_today = self.refunds_today(caller, &apps, now).await?;
         Ok(Stats {
             at_ms: now,
             windows,
             per_minute,
             unsettled,
             recent_failures,
+            refunds_today,
         })
     }
 }

@@ -10,11 +10,13 @@ use crate::processor::{Refund as RefundCall, RefundOutcome};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
 use crate::store::refunds::{NewRefund, RefundBegun};
+use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::fields::FieldErrors;
 use cip_common::money::Money;
 use cip_common::payment::check_idempotency_key;
 use cip_common::refund::{Refund, RefundRequest, RefundStatus, refund_id};
+use cip_common::stats::RefundsToday;
 use cip_common::status::PaymentStatus;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -291,6 +293,30 @@ impl Engine {
             }
         }
         Ok(settled)
+    }
+
+    /// The refunds of `applications` decided since the start of today in the time zone of the
+    /// application `caller` signed in to, and those still pending.
+    pub(super) async fn refunds_today(
+        &self,
+        caller: &Caller,
+        applications: &[String],
+        now_ms: i64,
+    ) -> Result<RefundsToday, ApiError> {
+        let zone = self.form(&caller.application).await?.spec.zone();
+        let since_ms = calendar::day_start_ms(&zone, calendar::day_of(&zone, now_ms));
+        let mut today = RefundsToday::default();
+        for line in self.store.refund_lines(applications, since_ms).await? {
+            match line.status {
+                RefundStatus::Succeeded => {
+                    today.succeeded += line.count;
+                    today.refunded.push(Money::new(line.minor, line.currency));
+                }
+                RefundStatus::Failed => today.failed += line.count,
+                RefundStatus::Pending => today.pending += line.count,
+            }
+        }
+        Ok(today)
     }
 
     /// The refunds of a payment `caller` may see, oldest first.

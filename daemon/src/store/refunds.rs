@@ -6,7 +6,8 @@
 
 use super::accounts::AuditEntry;
 use super::{Backend, Store, StoreError, postgres, sqlite};
-use cip_common::refund::Refund;
+use cip_common::money::Currency;
+use cip_common::refund::{Refund, RefundStatus};
 use cip_common::status::PaymentStatus;
 
 /// A refund to commit as `pending`.
@@ -35,6 +36,14 @@ pub enum RefundBegun {
         status: PaymentStatus,
         refundable_minor: i64,
     },
+}
+
+/// Refunds of one status and currency, counted and summed.
+pub struct RefundLine {
+    pub status: RefundStatus,
+    pub currency: Currency,
+    pub count: u64,
+    pub minor: i64,
 }
 
 impl Store {
@@ -88,6 +97,28 @@ impl Store {
             Backend::Postgres(db) => {
                 db.run(async {
                     postgres::refunds::of_payment(&db.client().await?, payment_id).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// The refunds of `applications` decided since `since_ms`, and every one still pending,
+    /// counted and summed by status and currency.
+    pub async fn refund_lines(
+        &self,
+        applications: &[String],
+        since_ms: i64,
+    ) -> Result<Vec<RefundLine>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let applications = applications.to_vec();
+                db.read(move |c| sqlite::refunds::lines(c, &applications, since_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::refunds::lines(&db.client().await?, applications, since_ms).await
                 })
                 .await
             }

@@ -5,6 +5,7 @@ use super::StoreError;
 use super::events::DecisionEvent;
 use super::handoffs::Handoff;
 use super::payments::SpanLine;
+use super::refunds::RefundLine;
 use cip_common::ach::AccountType;
 use cip_common::card::Brand;
 use cip_common::event::{Event, EventDetail, EventKind};
@@ -324,5 +325,15 @@ pub(super) fn refund(row: &dyn Columns) -> Result<Refund, StoreError> {
         asked_by: row.some_text(10)?,
         created_ms: row.some_number(11)?,
         decided_ms: row.number(12)?,
+    })
+}
+
+/// `status, currency, count, sum` of refunds, as [`refund_line`] reads.
+pub(super) fn refund_line(row: &dyn Columns) -> Result<RefundLine, StoreError> {
+    Ok(RefundLine {
+        status: row.code(0, "refund status", RefundStatus::from_code)?,
+        currency: currency(&row.some_text(1)?)?,
+        count: narrow("count", row.some_number(2)?)?,
+        minor: row.some_number(3)?,
     })
 }

@@ -7,7 +7,7 @@ use super::events::SEQ;
 use super::{Client, Postgres, Tx, read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
-use crate::store::refunds::{NewRefund, RefundBegun};
+use crate::store::refunds::{NewRefund, RefundBegun, RefundLine};
 use crate::store::rows::{self, REFUND_COLUMNS};
 use cip_common::event::EventKind;
 use cip_common::refund::{Refund, RefundStatus};
@@ -228,4 +228,15 @@ pub(in crate::store) async fn pending(
          ORDER BY created_ms LIMIT $1"
     );
     read_all(client, &sql, &[&i64::from(max)], rows::refund).await
+}
+
+pub(in crate::store) async fn lines(
+    client: &Client,
+    applications: &[String],
+    since_ms: i64,
+) -> Result<Vec<RefundLine>, StoreError> {
+    let sql = "SELECT status, currency, count(*), sum(amount_minor)::BIGINT FROM refunds
+               WHERE (decided_ms >= $2 OR status = 'pending') AND application_id = ANY($1)
+               GROUP BY status, currency ORDER BY status, currency";
+    read_all(client, sql, &[&applications, &since_ms], rows::refund_line).await
 }

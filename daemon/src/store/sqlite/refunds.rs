@@ -3,7 +3,7 @@
 use super::{read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
-use crate::store::refunds::{NewRefund, RefundBegun};
+use crate::store::refunds::{NewRefund, RefundBegun, RefundLine};
 use crate::store::rows::{self, REFUND_COLUMNS};
 use cip_common::event::EventKind;
 use cip_common::refund::{Refund, RefundStatus};
@@ -148,4 +148,20 @@ pub fn pending(conn: &Connection, max: u32) -> Result<Vec<Refund>, StoreError> {
         "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' ORDER BY created_ms LIMIT ?1"
     );
     read_all(conn.prepare_cached(&sql)?.query([max])?, rows::refund)
+}
+
+pub fn lines(
+    conn: &Connection,
+    applications: &[String],
+    since_ms: i64,
+) -> Result<Vec<RefundLine>, StoreError> {
+    let apps =
+        serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut statement = conn.prepare_cached(
+        "SELECT status, currency, count(*), sum(amount_minor) FROM refunds
+         WHERE (decided_ms >= ?2 OR status = 'pending')
+           AND application_id IN (SELECT value FROM json_each(?1))
+         GROUP BY status, currency ORDER BY status, currency",
+    )?;
+    read_all(statement.query(params![apps, since_ms])?, rows::refund_line)
 }
