@@ -9,6 +9,8 @@ use crate::{Daemon, card_request, ctx, demo_password, new_key};
 use cip_client::connect;
 use cip_common::payment::PaymentRequest;
 use cip_common::refund::{RefundReason, RefundRequest, RefundStatus};
+use cip_common::service::CipClient;
+use cip_common::session::SessionInfo;
 use cip_common::status::PaymentStatus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +49,27 @@ fn request(n: usize) -> PaymentRequest {
     card_request(number, 100 + (n % 1_000) as i64)
 }
 
+/// A connection to the daemon at `socket`, signed in to DMV-RENEWAL as `user`; `None` (after a
+/// short wait when nothing answers) while the daemon is down or starting.
+async fn signed_in(socket: &Path, user: &str) -> Option<(CipClient, SessionInfo)> {
+    let Ok(client) = connect(socket).await else {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        return None;
+    };
+    let session = client
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            user.into(),
+            demo_password(user),
+        )
+        .await;
+    match session {
+        Ok(Ok(session)) => Some((client, session)),
+        _ => None,
+    }
+}
+
 /// An agent over tarpc: each payment under its own key, sent until an outcome comes back;
 /// after a failure, to the next of `sockets` (the daemons behind one desk).
 pub async fn agent(sockets: Vec<PathBuf>, running: Arc<AtomicBool>, book: Book) {
@@ -58,19 +81,7 @@ pub async fn agent(sockets: Vec<PathBuf>, running: Arc<AtomicBool>, book: Book) 
         loop {
             let socket = &sockets[tries % sockets.len()];
             tries += 1;
-            let Ok(client) = connect(socket).await else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            let Ok(Ok(session)) = client
-                .login(
-                    ctx(),
-                    "DMV-RENEWAL".into(),
-                    "agent1".into(),
-                    demo_password("agent1"),
-                )
-                .await
-            else {
+            let Some((client, session)) = signed_in(socket, "agent1").await else {
                 continue;
             };
             match client
@@ -132,19 +143,7 @@ pub async fn refunder(
         while running.load(Ordering::Relaxed) {
             let socket = &sockets[tries % sockets.len()];
             tries += 1;
-            let Ok(client) = connect(socket).await else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            let Ok(Ok(session)) = client
-                .login(
-                    ctx(),
-                    "DMV-RENEWAL".into(),
-                    "super1".into(),
-                    demo_password("super1"),
-                )
-                .await
-            else {
+            let Some((client, session)) = signed_in(socket, "super1").await else {
                 continue;
             };
             let sent = client
