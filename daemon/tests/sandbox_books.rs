@@ -102,7 +102,8 @@ async fn a_reversal_before_a_late_authorization_makes_the_processor_refuse_it() 
 }
 
 /// Refunds give back at most what was charged, once per refund reference, and never for the
-/// row whose refunds are declined, or for a payment voided or reversed.
+/// row whose refunds are declined, or for a payment voided or reversed; a payment with a
+/// refund is not voided.
 #[tokio::test]
 async fn refunds_never_give_back_more_than_was_charged() {
     let dir = tempfile::tempdir().expect("a dir");
@@ -124,6 +125,10 @@ async fn refunds_never_give_back_more_than_was_charged() {
     assert_eq!(
         refund(&sandbox, "ref_3", "pay_a", 400).await,
         RefundOutcome::Succeeded
+    );
+    assert!(
+        sandbox.void("pay_a").await.is_err(),
+        "a refunded payment is not voided"
     );
 
     authorize(&sandbox, "pay_b", "4000000000005126", 1_000).await;

@@ -292,6 +292,12 @@ impl Books {
         if decided.voided {
             return Ok(());
         }
+        // A void gives back the whole amount: after a refund it would give back twice.
+        if decided.refunded_minor > 0 {
+            return Err(ProcessorError::Refused(format!(
+                "{reference} has refunds: it can no longer be voided"
+            )));
+        }
         self.append(&format!("void\t{reference}\t-\t-\tvoided\t-\n"))
             .map_err(|e| ProcessorError::Unreachable(e.to_string()))
     }
