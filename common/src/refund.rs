@@ -121,6 +121,9 @@ pub struct Refund {
     pub asked_by: String,
     pub created_ms: i64,
     pub decided_ms: Option<i64>,
+    /// The batch report that took it to the agency: the first after it was decided.
+    #[serde(default)]
+    pub batch_id: Option<String>,
 }
 
 /// What a supervisor or an agency's server asks to give back.

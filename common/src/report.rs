@@ -4,6 +4,7 @@
 use crate::form::MethodKind;
 use crate::money::Money;
 use crate::payment::{Mode, Payment};
+use crate::refund::RefundStatus;
 use crate::status::PaymentStatus;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -38,8 +39,18 @@ pub struct ReconciliationLine {
     pub total: Money,
 }
 
+/// Refunds of one status: decided on the day (or asked for by its end and still pending),
+/// counted and totalled, the total negative (what went back to payers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundReconciliationLine {
+    pub status: RefundStatus,
+    pub count: u64,
+    pub total: Money,
+}
+
 /// An application's payments created on one local day, counted and totalled by status and
-/// method, with every one still in doubt (or still processing) listed.
+/// method, with every one still in doubt (or still processing) listed, and beside them the
+/// refunds decided that day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconciliation {
     pub application: String,
@@ -50,4 +61,26 @@ pub struct Reconciliation {
     pub reported: u64,
     pub unreported: u64,
     pub unsettled: Vec<Payment>,
+    #[serde(default)]
+    pub refunds: Vec<RefundReconciliationLine>,
+}
+
+impl Reconciliation {
+    /// What the day moved to the agency: its approved payments less the refunds that succeeded
+    /// on it; `None` when it had neither.
+    pub fn net(&self) -> Option<Money> {
+        let approved = self
+            .lines
+            .iter()
+            .filter(|l| l.status == PaymentStatus::Approved)
+            .map(|l| l.total);
+        let refunded = self
+            .refunds
+            .iter()
+            .filter(|l| l.status == RefundStatus::Succeeded)
+            .map(|l| l.total);
+        approved
+            .chain(refunded)
+            .reduce(|sum, t| Money::new(sum.minor + t.minor, sum.currency))
+    }
 }

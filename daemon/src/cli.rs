@@ -195,15 +195,16 @@ async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> a
                 ),
             };
             let rows = admin.export(&filter, sink).await?;
-            eprintln!("cipd: {rows} payments written to {named}");
+            eprintln!("cipd: {rows} rows written to {named}");
         }
         ReportCommand::Run { application } => {
             for file in admin.run_batch(&application, &resolved.outbox()).await? {
                 println!(
-                    "{} batch {}: {} payments in {} (manifest {})",
+                    "{} batch {}: {} payments and {} refunds in {} (manifest {})",
                     if file.resumed { "finished" } else { "sent" },
                     file.id,
                     file.payment_count,
+                    file.refund_count,
                     file.csv.display(),
                     file.manifest.display()
                 );

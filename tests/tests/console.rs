@@ -184,8 +184,8 @@ async fn a_supervisor_exports_and_reconciles_from_the_reports_view() {
     console.type_keys("\x1b[17~");
     console.wait_for("Export payments as CSV");
     console.type_keys(ENTER);
-    let screen = console.wait_for("payments written to");
-    assert!(screen.contains("3 payments written to"), "{screen}");
+    let screen = console.wait_for("rows written to");
+    assert!(screen.contains("3 rows written to"), "{screen}");
     // The file beside the console is the export `cipd report export` writes, byte for byte.
     let file = daemon.dir.path().join("payments-DMV-RENEWAL-all-now.csv");
     let written = std::fs::read(&file).expect("the export is in the console's directory");

@@ -10,6 +10,7 @@ use cip_common::status::PaymentStatus;
 use cip_tests::http::{Agency, HTTP_CONFIG};
 use cip_tests::{Daemon, ctx, new_key};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The longest this file waits for anything: far beyond a loaded machine's worst, so running
@@ -422,4 +423,254 @@ async fn a_kill_during_refunds_loses_none_and_doubles_none() {
         .expect("the payment");
     assert_eq!(payment.refunded().minor, given);
     assert_eq!(payment.refundable().minor, 10_000 - given);
+}
+
+/// The outbox's batches in the order they were sent: each manifest with its CSV's rows.
+fn batches(daemon: &Daemon) -> Vec<(serde_json::Value, Vec<BTreeMap<String, String>>)> {
+    let outbox = daemon.dir.path().join("outbox").join("DMV-RENEWAL");
+    let mut manifests: Vec<serde_json::Value> = std::fs::read_dir(&outbox)
+        .expect("the outbox")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("JSON"))
+        .collect();
+    manifests.sort_by(|a, b| a["claimed"].as_str().cmp(&b["claimed"].as_str()));
+    manifests
+        .into_iter()
+        .map(|m| {
+            let csv = std::fs::read(outbox.join(m["file"].as_str().expect("file"))).expect("csv");
+            (m, rows(&csv))
+        })
+        .collect()
+}
+
+/// CSV rows as maps from column to cell.
+fn rows(csv: &[u8]) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(csv);
+    let headers = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .map(|r| {
+            headers
+                .iter()
+                .map(str::to_owned)
+                .zip(r.expect("a row").iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+/// Cents from a CSV amount cell, which must be a plain number a spreadsheet sums.
+fn cents(cell: &str) -> i64 {
+    let value: f64 = cell
+        .parse()
+        .unwrap_or_else(|_| panic!("{cell:?} is not a number"));
+    (value * 100.0).round() as i64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_is_reported_once_in_the_batch_after_it_was_decided_and_the_sums_tie_out() {
+    let daemon = Daemon::start().await;
+    let paid = take(&daemon, "4242424242424242", 10_000).await;
+    let other = take(&daemon, "4242424242424242", 4_000).await;
+    let stubborn = take(&daemon, "4000000000005126", 3_000).await;
+    let declined = take(&daemon, "4000000000000002", 2_000).await;
+    assert_eq!(declined.status, PaymentStatus::Declined);
+    let run = || {
+        let out = daemon.cipd(&["report", "run", "--app", "DMV-RENEWAL"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(first.contains("4 payments and 0 refunds"), "{first}");
+
+    // Later, after the payments were reported: one refund succeeds, one the processor declines,
+    // and one more payment comes in.
+    let client = daemon.client().await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let mut refunds = Vec::new();
+    for (payment, amount) in [(&paid, 2_500), (&stubborn, 3_000)] {
+        let refund: Refund = client
+            .refund(
+                ctx(),
+                supervisor.clone(),
+                payment.id.clone(),
+                new_key(),
+                request(amount),
+            )
+            .await
+            .expect("rpc")
+            .expect("answered");
+        refunds.push(refund);
+    }
+    assert_eq!(refunds[0].status, RefundStatus::Succeeded);
+    assert_eq!(refunds[1].status, RefundStatus::Failed);
+    let later = take(&daemon, "4242424242424242", 1_500).await;
+    let second = run();
+    assert!(second.contains("1 payments and 2 refunds"), "{second}");
+    let third = run();
+    assert!(
+        third.contains("0 payments and 0 refunds"),
+        "nothing twice: {third}"
+    );
+
+    let sent = batches(&daemon);
+    assert_eq!(sent.len(), 3);
+    let (day1, day3) = (&sent[0], &sent[1]);
+    let kinds = |rows: &[BTreeMap<String, String>]| {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["type"].clone(),
+                    r["payment_id"].clone(),
+                    r["refund_id"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut reported_first: Vec<String> = vec![
+        paid.id.clone(),
+        other.id.clone(),
+        stubborn.id.clone(),
+        declined.id.clone(),
+    ];
+    reported_first.sort();
+    assert_eq!(
+        kinds(&day1.1),
+        reported_first
+            .iter()
+            .map(|id| ("payment".to_owned(), id.clone(), String::new()))
+            .collect::<Vec<_>>()
+    );
+    // The second batch: the new payment, then the refunds, each naming its payment.
+    assert_eq!(
+        kinds(&day3.1),
+        vec![
+            ("payment".to_owned(), later.id.clone(), String::new()),
+            ("refund".to_owned(), paid.id.clone(), refunds[0].id.clone()),
+            (
+                "refund".to_owned(),
+                stubborn.id.clone(),
+                refunds[1].id.clone()
+            ),
+        ]
+    );
+    let refund_row = &day3.1[1];
+    assert_eq!(refund_row["status"], "succeeded");
+    assert_eq!(refund_row["amount"], "-25.00", "a negative, plain number");
+    assert_eq!(refund_row["total"], "-25.00");
+    assert_eq!(
+        refund_row["batch_id"],
+        day3.0["batch_id"].as_str().expect("id")
+    );
+    assert_eq!(refund_row["refund_reason"], "requested_by_customer");
+    assert_eq!(refund_row["user"], "super1");
+    assert_eq!(refund_row["last_four"], "4242");
+    assert_eq!(
+        refund_row["confirmation_code"],
+        paid.confirmation_code.clone().expect("code")
+    );
+    assert_eq!(day3.1[2]["status"], "failed");
+    assert_eq!(day3.1[2]["code"], "refund_failed");
+    assert!(sent[2].1.is_empty());
+
+    // Each manifest's figures are its rows', and the nets tie out to what was paid less what
+    // went back.
+    for (manifest, rows) in &sent {
+        let sum = |kind: &str, status: &str| -> (u64, i64) {
+            let chosen: Vec<_> = rows
+                .iter()
+                .filter(|r| r["type"] == kind && r["status"] == status)
+                .collect();
+            (
+                chosen.len() as u64,
+                chosen.iter().map(|r| cents(&r["total"])).sum(),
+            )
+        };
+        let (approved, approved_cents) = sum("payment", "approved");
+        let (refunded, refunded_cents) = sum("refund", "succeeded");
+        assert_eq!(
+            manifest["totals"]["approved"]["count"]
+                .as_u64()
+                .unwrap_or(0),
+            approved
+        );
+        assert_eq!(
+            manifest["refund_totals"]["succeeded"]["count"]
+                .as_u64()
+                .unwrap_or(0),
+            refunded
+        );
+        assert_eq!(
+            cents(manifest["net_amount"].as_str().expect("net")),
+            approved_cents + refunded_cents,
+            "{manifest}"
+        );
+        let payments = rows.iter().filter(|r| r["type"] == "payment").count() as u64;
+        assert_eq!(manifest["payment_count"].as_u64(), Some(payments));
+        assert_eq!(
+            manifest["refund_count"].as_u64(),
+            Some(rows.len() as u64 - payments)
+        );
+    }
+    assert_eq!(day1.0["net_amount"], "170.00");
+    assert_eq!(day3.0["net_amount"], "-10.00");
+    assert_eq!(day3.0["refund_totals"]["failed"]["amount"], "-30.00");
+    let nets: i64 = sent
+        .iter()
+        .map(|(m, _)| cents(m["net_amount"].as_str().expect("net")))
+        .sum();
+    assert_eq!(nets, 10_000 + 4_000 + 3_000 + 1_500 - 2_500);
+
+    // An export shows the payment with what it gave back, its refund under it, each with its
+    // own batch.
+    let export = daemon.cipd(&["report", "export", "--app", "DMV-RENEWAL"], None);
+    let exported = rows(&export.stdout);
+    let at = exported
+        .iter()
+        .position(|r| r["payment_id"] == paid.id)
+        .expect("exported");
+    let (payment_row, refund_row) = (&exported[at], &exported[at + 1]);
+    assert_eq!(payment_row["type"], "payment");
+    assert_eq!(
+        [
+            &payment_row["refunded"],
+            &payment_row["refundable"],
+            &payment_row["refund_state"]
+        ],
+        ["25.00", "75.00", "partial"]
+    );
+    assert_eq!(
+        payment_row["batch_id"],
+        day1.0["batch_id"].as_str().expect("id")
+    );
+    assert_eq!(refund_row["type"], "refund");
+    assert_eq!(refund_row["refund_id"], refunds[0].id);
+    assert_eq!(
+        refund_row["batch_id"],
+        day3.0["batch_id"].as_str().expect("id")
+    );
+
+    // Reconciliation shows the day's refunds beside its payments, and the net.
+    let out = daemon.cipd(&["report", "reconcile", "--app", "DMV-RENEWAL"], None);
+    let text: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for line in [
+        "approved card 4 185.00 USD",
+        "succeeded refund 1 -25.00 USD",
+        "failed refund 1 -30.00 USD",
+        "net (approved less refunded): 160.00 USD",
+    ] {
+        assert!(
+            text.iter().any(|l| l == line),
+            "{line:?} missing from {text:#?}"
+        );
+    }
+    daemon.assert_no_card_data();
 }

@@ -43,7 +43,7 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
             "paid at the desk,\nsecond line",
         ),
         ("4242424242424242", "=HYPERLINK(\"http://x\")", "=1+1"),
-        ("4242424242424242", "+1 555 0100", "-2"),
+        ("4242424242424242", "+1 555 0100", "-2+3"),
         ("4242424242424242", "@handle", "tab\tinside"),
         ("4000000000009995", "Łukasz Żółć 李", "déjà vu"),
     ];
@@ -84,7 +84,7 @@ async fn an_export_reads_back_in_python_exactly_and_defuses_formulas() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("5 payments written"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 rows written"));
     let header = std::fs::read_to_string(&csv).expect("the file");
     assert_eq!(
         header.lines().next().expect("a header row"),

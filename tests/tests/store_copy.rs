@@ -199,10 +199,19 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
                 .expect("refunds")
         }
     };
+    let copied = refunds(&after).await;
     assert_eq!(
-        refunds(&after).await,
-        [refund],
+        copied,
+        refunds(&before).await,
         "the refund survives the copy"
+    );
+    assert_eq!(
+        copied.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        [&refund.id]
+    );
+    assert!(
+        copied[0].batch_id.is_some(),
+        "and the batch that reported it"
     );
     for payment in &taken {
         let there = before

@@ -50,7 +50,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             exporting.file_name, exporting.rows
         )),
         (None, Some((path, rows))) => {
-            Line::styled(format!(" {rows} payments written to {path}"), theme.ok())
+            Line::styled(format!(" {rows} rows written to {path}"), theme.ok())
         }
         (None, None) => Line::from(""),
     });
@@ -77,6 +77,18 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         }
         if r.lines.is_empty() {
             lines.push(Line::styled(" no payments that day", theme.dim()));
+        }
+        for line in &r.refunds {
+            lines.push(Line::from(format!(
+                " {:<10} {:<6} {:>8} {:>18}",
+                line.status.code(),
+                "refund",
+                line.count,
+                line.total.to_string()
+            )));
+        }
+        if let Some(net) = r.net() {
+            lines.push(Line::from(format!(" net (approved less refunded): {net}")));
         }
         lines.push(Line::from(format!(
             " {} reported to the agency in batches, {} not yet",

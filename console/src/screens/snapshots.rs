@@ -274,7 +274,8 @@ fn on_payments() -> App {
 fn reports() -> (App, App) {
     use cip_common::form::MethodKind;
     use cip_common::money::{Currency, Money};
-    use cip_common::report::{Reconciliation, ReconciliationLine};
+    use cip_common::refund::RefundStatus;
+    use cip_common::report::{Reconciliation, ReconciliationLine, RefundReconciliationLine};
     let start = || {
         let mut app = on_feed();
         app.update(key(KeyCode::F(6)));
@@ -312,6 +313,11 @@ fn reports() -> (App, App) {
         reported: 1_150,
         unreported: 54,
         unsettled: vec![payment(PaymentStatus::InDoubt)],
+        refunds: vec![RefundReconciliationLine {
+            status: RefundStatus::Succeeded,
+            count: 3,
+            total: Money::new(-7_500, Currency::Usd),
+        }],
     })));
     (field_error, app)
 }

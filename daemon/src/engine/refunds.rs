@@ -84,6 +84,7 @@ impl Engine {
             asked_by: caller.user.clone(),
             created_ms: now,
             decided_ms: None,
+            batch_id: None,
         };
         let audit = AuditEntry {
             at_ms: now,
@@ -306,7 +307,11 @@ impl Engine {
         let zone = self.form(&caller.application).await?.spec.zone();
         let since_ms = calendar::day_start_ms(&zone, calendar::day_of(&zone, now_ms));
         let mut today = RefundsToday::default();
-        for line in self.store.refund_lines(applications, since_ms).await? {
+        for line in self
+            .store
+            .refund_lines(applications, since_ms, i64::MAX)
+            .await?
+        {
             match line.status {
                 RefundStatus::Succeeded => {
                     today.succeeded += line.count;

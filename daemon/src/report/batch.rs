@@ -1,7 +1,10 @@
-//! Batch reports: every decided payment of an application that no batch has taken goes into
-//! exactly one batch file in the application's outbox (`<outbox>/<APPLICATION>/`).
+//! Batch reports: every decided payment and every decided refund of an application that no batch
+//! has taken goes into exactly one batch file in the application's outbox
+//! (`<outbox>/<APPLICATION>/`). A refund goes into the first batch after it was decided, however
+//! long before its payment was reported; the manifest gives the payments by status, the refunds
+//! by status, and the net: approved payments less refunds that succeeded.
 //!
-//! A run claims the payments in one transaction (each records the batch's id), then writes
+//! A run claims them in one transaction (each records the batch's id), then writes
 //! `<batch>.csv` and `<batch>.manifest.json` from that claim, each to a temporary file that is
 //! fsynced and renamed into place, the manifest last: a batch is complete once its manifest is
 //! there. Only then is the batch marked transmitted, with its `batch.transmitted` event. A run
@@ -14,12 +17,12 @@ use crate::clock::{Clock, Entropy};
 use crate::store::accounts::AuditEntry;
 use crate::store::batches::{Claimed, Transmitted};
 use crate::store::claims::Work;
-use crate::store::payments::Selection;
+use crate::store::payments::{ReportLine, Selection};
 use crate::store::{Rows, Store};
 use anyhow::Context;
 use cip_common::form::ApplicationSpec;
-use cip_common::money::Money;
-use cip_common::payment::Payment;
+use cip_common::money::{Currency, Money};
+use cip_common::refund::RefundStatus;
 use cip_common::status::PaymentStatus;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -35,13 +38,14 @@ pub use super::Runner;
 pub struct BatchFile {
     pub id: String,
     pub payment_count: u64,
+    pub refund_count: u64,
     pub csv: PathBuf,
     pub manifest: PathBuf,
     /// A batch an earlier run claimed but did not finish.
     pub resumed: bool,
 }
 
-/// The payments of one status in a batch.
+/// The payments, or the refunds, of one status in a batch.
 #[derive(Default, Serialize)]
 struct StatusTotal {
     count: u64,
@@ -57,9 +61,34 @@ struct Manifest<'a> {
     claimed: String,
     file: String,
     payment_count: u64,
+    refund_count: u64,
     sha256: &'a str,
     currency: &'static str,
+    /// The payments by status.
     totals: BTreeMap<&'static str, StatusTotal>,
+    /// The refunds by status, their amounts negative.
+    refund_totals: BTreeMap<&'static str, StatusTotal>,
+    /// Approved payments less refunds that succeeded: what the batch moved to the agency.
+    net_amount: String,
+}
+
+impl StatusTotal {
+    fn add(&mut self, minor: i64) {
+        self.count += 1;
+        self.minor += minor;
+    }
+}
+
+/// Sums `totals` and writes each in `currency`; returns the sum of `status`'s.
+fn written(
+    totals: &mut BTreeMap<&'static str, StatusTotal>,
+    currency: Currency,
+    status: &str,
+) -> i64 {
+    for total in totals.values_mut() {
+        total.amount = Money::new(total.minor, currency).plain_decimal();
+    }
+    totals.get(status).map_or(0, |t| t.minor)
 }
 
 /// Passes bytes on and hashes them.
@@ -124,37 +153,42 @@ fn remove_stale_parts(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the batch's file and manifest from `payments`, those of its claim; returns the file's
+/// Writes the batch's file and manifest from `lines`, those of its claim; returns the file's
 /// sha256 and what its approved payments come to.
 fn write_files(
-    payments: Rows<Payment>,
+    lines: Rows<ReportLine>,
     spec: &ApplicationSpec,
     batch: &Claimed,
     dir: &Path,
 ) -> anyhow::Result<(String, Money)> {
     let file = format!("{}.csv", batch.id);
     let mut totals: BTreeMap<&'static str, StatusTotal> = BTreeMap::new();
+    let mut refund_totals: BTreeMap<&'static str, StatusTotal> = BTreeMap::new();
     let sha256 = write_atomically(dir, &file, |out| {
         let mut hashing = Hashing {
             inner: out,
             hash: Sha256::new(),
         };
-        export_csv(spec, true, payments, &mut hashing, |p, _| {
-            let total = totals.entry(p.status.code()).or_default();
-            total.count += 1;
-            total.minor += p.amount.minor;
+        export_csv(spec, true, lines, &mut hashing, |line, _| {
+            match line {
+                ReportLine::Payment(p) => totals
+                    .entry(p.status.code())
+                    .or_default()
+                    .add(p.amount.minor),
+                ReportLine::Refund(r, _) => refund_totals
+                    .entry(r.status.code())
+                    .or_default()
+                    .add(-r.amount.minor),
+            }
             ControlFlow::Continue(())
         })?;
         Ok(format!("{:x}", hashing.hash.finalize()))
     })?;
-    for total in totals.values_mut() {
-        total.amount = Money::new(total.minor, spec.currency).plain_decimal();
-    }
-    let approved = Money::new(
-        totals
-            .get(PaymentStatus::Approved.code())
-            .map_or(0, |t| t.minor),
+    let approved = written(&mut totals, spec.currency, PaymentStatus::Approved.code());
+    let refunded = written(
+        &mut refund_totals,
         spec.currency,
+        RefundStatus::Succeeded.code(),
     );
     let manifest = Manifest {
         batch_id: &batch.id,
@@ -162,16 +196,19 @@ fn write_files(
         claimed: rfc3339(batch.created_ms),
         file,
         payment_count: totals.values().map(|t| t.count).sum(),
+        refund_count: refund_totals.values().map(|t| t.count).sum(),
         sha256: &sha256,
         currency: spec.currency.code(),
         totals,
+        refund_totals,
+        net_amount: Money::new(approved + refunded, spec.currency).plain_decimal(),
     };
     write_atomically(dir, &format!("{}.manifest.json", batch.id), |out| {
         serde_json::to_writer_pretty(&mut *out, &manifest)?;
         out.write_all(b"\n")?;
         Ok(())
     })?;
-    Ok((sha256, approved))
+    Ok((sha256, Money::new(approved, spec.currency)))
 }
 
 /// Runs `spec`'s batch into `outbox`: first any batch an earlier run left unfinished, then a new
@@ -241,7 +278,7 @@ pub async fn run(
         let (sha256, approved) = store
             .with_selected(claimed, {
                 let (spec, batch, dir) = (spec.clone(), batch.clone(), dir.clone());
-                move |payments| write_files(payments, &spec, &batch, &dir)
+                move |lines| write_files(lines, &spec, &batch, &dir)
             })
             .await?
             .with_context(|| format!("batch {} was not written", batch.id))?;
@@ -252,8 +289,8 @@ pub async fn run(
             success: true,
             origin: runner.origin.clone(),
             object: format!(
-                "application:{} batch:{} payments:{}",
-                spec.id, batch.id, batch.payment_count
+                "application:{} batch:{} payments:{} refunds:{}",
+                spec.id, batch.id, batch.payment_count, batch.refund_count
             ),
         };
         still_held()?;
@@ -270,6 +307,7 @@ pub async fn run(
             manifest: dir.join(format!("{}.manifest.json", batch.id)),
             id: batch.id,
             payment_count: batch.payment_count,
+            refund_count: batch.refund_count,
             resumed: batch.unfinished,
         });
         if !batch.unfinished {

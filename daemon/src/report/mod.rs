@@ -1,13 +1,21 @@
-//! Payment data for agency staff: CSV exports of one application's payments, streamed row by row
-//! (`batch` sends them to the agency's outbox, `schedule` runs that daily, `reconcile` sums a day).
+//! Payment data for agency staff: CSV exports of one application's payments and refunds, streamed
+//! row by row (`batch` sends them to the agency's outbox, `schedule` runs that daily,
+//! `reconcile` sums a day).
 //!
 //! Columns, in this order (one column per application field sits between `payer_name` and
 //! `brand`, named `field:<name>`):
-//! `payment_id, confirmation_code, application, mode, status, code, amount, fee, total, currency,
-//! payer_name, field:…, brand, last_four, created, decided, user, batch_id`.
-//! Amounts are decimal in the currency's units (`1234.50`); CIP charges no fee yet, so `fee` is
-//! 0 and `total` equals `amount`; times are UTC, RFC 3339; `batch_id` is empty until a batch
-//! report takes the payment.
+//! `type, payment_id, refund_id, confirmation_code, application, mode, status, code, amount, fee,
+//! total, currency, payer_name, field:…, brand, last_four, created, decided, user, batch_id,
+//! refunded, refundable, refund_state, refund_reason, refund_note`.
+//!
+//! A row's `type` is `payment` or `refund`. A payment's row gives what its refunds came to when
+//! the file was written (`refunded`, what it may still give back, and `none`, `partial` or
+//! `full`). A refund's row names its payment and carries the payer, fields and card of it, with
+//! its own status (`pending`, `succeeded`, `failed`), processor code, times, who asked, batch,
+//! reason and note; its `amount` and `total` are negative, what went back to the payer.
+//! Amounts are decimal in the currency's units (`1234.50`, `-20.00`), plain numbers a
+//! spreadsheet sums; CIP charges no fee yet, so `fee` is 0 and `total` equals `amount`; times
+//! are UTC, RFC 3339; `batch_id` is empty until a batch report takes the row.
 
 pub mod batch;
 pub mod reconcile;
@@ -15,12 +23,12 @@ pub mod schedule;
 
 use crate::clock::Clock;
 use crate::store::accounts::AuditEntry;
-use crate::store::payments::Selection;
+use crate::store::payments::{ReportLine, Selection};
 use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
-use cip_common::payment::{MethodSummary, Payment};
+use cip_common::payment::MethodSummary;
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -41,8 +49,10 @@ pub struct Reports {
     clock: Arc<dyn Clock>,
 }
 
-const BEFORE_FIELDS: [&str; 11] = [
+const BEFORE_FIELDS: [&str; 13] = [
+    "type",
     "payment_id",
+    "refund_id",
     "confirmation_code",
     "application",
     "mode",
@@ -54,46 +64,125 @@ const BEFORE_FIELDS: [&str; 11] = [
     "currency",
     "payer_name",
 ];
-const AFTER_FIELDS: [&str; 6] = [
+const AFTER_FIELDS: [&str; 11] = [
     "brand",
     "last_four",
     "created",
     "decided",
     "user",
     "batch_id",
+    "refunded",
+    "refundable",
+    "refund_state",
+    "refund_reason",
+    "refund_note",
 ];
 
-/// A cell a spreadsheet would run as a formula is written with a leading `'`.
+/// A cell a spreadsheet would run as a formula is written with a leading `'`; a plain number
+/// (`-20.00`) is no formula, and stays a number.
 fn neutralized(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if !is_plain_number(cell) => {
+            format!("'{cell}").into()
+        }
         _ => cell.into(),
     }
+}
+
+/// Digits, perhaps after a minus sign, with perhaps a decimal point between digits.
+fn is_plain_number(cell: &str) -> bool {
+    let digits = cell.strip_prefix('-').unwrap_or(cell);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    [whole, fraction]
+        .iter()
+        .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
-/// Writes `payments` of `spec`'s application as CSV to `out`, one row at a time, the header
-/// first when `header`; returns how many rows. Each payment is first shown to `take` with the
-/// most bytes its row can come to (CSV quoted, then escaped in a JSON string); a break leaves
-/// it and the rest out.
+/// The cells of a payment's row, or of a refund's, in the order of the header.
+fn record(spec: &ApplicationSpec, line: &ReportLine) -> Vec<String> {
+    let (p, refund) = match line {
+        ReportLine::Payment(p) => (p, None),
+        ReportLine::Refund(r, p) => (p, Some(r)),
+    };
+    let brand = match &p.method {
+        MethodSummary::Card { brand, .. } => brand.code().to_owned(),
+        MethodSummary::Ach { .. } => "ach".to_owned(),
+    };
+    let amount = refund
+        .map_or(p.amount, |r| Money::new(-r.amount.minor, r.amount.currency))
+        .plain_decimal();
+    let mut record: Vec<String> = vec![
+        refund.map_or("payment", |_| "refund").to_owned(),
+        p.id.clone(),
+        refund.map(|r| r.id.clone()).unwrap_or_default(),
+        p.confirmation_code.clone().unwrap_or_default(),
+        p.application.clone(),
+        p.mode.code().to_owned(),
+        refund
+            .map_or(p.status.code(), |r| r.status.code())
+            .to_owned(),
+        refund
+            .map_or(&p.code, |r| &r.code)
+            .clone()
+            .unwrap_or_default(),
+        amount.clone(),
+        Money::new(0, p.amount.currency).plain_decimal(),
+        amount,
+        p.amount.currency.code().to_owned(),
+        p.payer.name.clone(),
+    ];
+    record.extend(
+        spec.fields
+            .iter()
+            .map(|f| p.fields.get(&f.name).cloned().unwrap_or_default()),
+    );
+    record.extend([brand, p.method.last_four().to_owned()]);
+    match refund {
+        None => record.extend([
+            rfc3339(p.created_ms),
+            p.decided_ms.map(rfc3339).unwrap_or_default(),
+            p.user.clone(),
+            p.batch.as_ref().map(|b| b.id.clone()).unwrap_or_default(),
+            p.refunded().plain_decimal(),
+            p.refundable().plain_decimal(),
+            p.refund_state().code().to_owned(),
+            String::new(),
+            String::new(),
+        ]),
+        Some(r) => record.extend([
+            rfc3339(r.created_ms),
+            r.decided_ms.map(rfc3339).unwrap_or_default(),
+            r.asked_by.clone(),
+            r.batch_id.clone().unwrap_or_default(),
+            String::new(),
+            String::new(),
+            String::new(),
+            r.reason.code().to_owned(),
+            r.note.clone(),
+        ]),
+    }
+    record
+}
+
+/// Writes `lines` of `spec`'s application as CSV to `out`, one row at a time, the header first
+/// when `header`; returns how many rows. Each line is first shown to `take` with the most bytes
+/// its row can come to (CSV quoted, then escaped in a JSON string); a break leaves it and the
+/// rest out.
 pub fn export_csv(
     spec: &ApplicationSpec,
     header: bool,
-    payments: impl Iterator<Item = Result<Payment, StoreError>>,
+    lines: impl Iterator<Item = Result<ReportLine, StoreError>>,
     out: impl Write,
-    mut take: impl FnMut(&Payment, usize) -> ControlFlow<()>,
+    mut take: impl FnMut(&ReportLine, usize) -> ControlFlow<()>,
 ) -> Result<u64, StoreError> {
     let io = |e: csv::Error| StoreError::Corrupt(format!("the export could not be written: {e}"));
     let mut csv = csv::Writer::from_writer(out);
-    let field_headers: Vec<String> = spec
-        .fields
-        .iter()
-        .map(|f| format!("field:{}", f.name))
-        .collect();
     if header {
+        let field_headers = spec.fields.iter().map(|f| format!("field:{}", f.name));
         csv.write_record(
             BEFORE_FIELDS
                 .iter()
@@ -104,41 +193,11 @@ pub fn export_csv(
         .map_err(io)?;
     }
     let mut rows = 0;
-    for p in payments {
-        let p = p?;
-        let amount = p.amount.plain_decimal();
-        let brand = match &p.method {
-            MethodSummary::Card { brand, .. } => brand.code().to_owned(),
-            MethodSummary::Ach { .. } => "ach".to_owned(),
-        };
-        let mut record: Vec<String> = vec![
-            p.id.clone(),
-            p.confirmation_code.clone().unwrap_or_default(),
-            p.application.clone(),
-            p.mode.code().to_owned(),
-            p.status.code().to_owned(),
-            p.code.clone().unwrap_or_default(),
-            amount.clone(),
-            Money::new(0, p.amount.currency).plain_decimal(),
-            amount,
-            p.amount.currency.code().to_owned(),
-            p.payer.name.clone(),
-        ];
-        record.extend(
-            spec.fields
-                .iter()
-                .map(|f| p.fields.get(&f.name).cloned().unwrap_or_default()),
-        );
-        record.extend([
-            brand,
-            p.method.last_four().to_owned(),
-            rfc3339(p.created_ms),
-            p.decided_ms.map(rfc3339).unwrap_or_default(),
-            p.user.clone(),
-            p.batch.as_ref().map(|b| b.id.clone()).unwrap_or_default(),
-        ]);
+    for line in lines {
+        let line = line?;
+        let record = record(spec, &line);
         let most_bytes = record.iter().map(|cell| 6 * cell.len() + 8).sum();
-        if take(&p, most_bytes).is_break() {
+        if take(&line, most_bytes).is_break() {
             break;
         }
         csv.write_record(record.iter().map(|cell| neutralized(cell).into_owned()))
@@ -180,8 +239,8 @@ impl Reports {
         let chosen = format!("application:{} {selection:?}", spec.id);
         let rows = self
             .store
-            .with_selected(selection, move |payments| {
-                export_csv(&spec, true, payments, out, |_, _| ControlFlow::Continue(()))
+            .with_selected(selection, move |lines| {
+                export_csv(&spec, true, lines, out, |_, _| ControlFlow::Continue(()))
             })
             .await??;
         let entry = self.audited(runner, format!("{chosen} rows:{rows}"));
@@ -207,15 +266,18 @@ impl Reports {
         };
         let (csv, rows, last, more) = self
             .store
-            .with_selected(selection, move |payments| {
+            .with_selected(selection, move |lines| {
                 let (mut csv, mut last, mut left, mut more) = (Vec::new(), None, max_bytes, false);
-                let rows = export_csv(&spec, first, payments, &mut csv, |p, bytes| {
-                    if bytes > left && last.is_some() {
-                        more = true;
-                        return ControlFlow::Break(());
+                let rows = export_csv(&spec, first, lines, &mut csv, |line, bytes| {
+                    // A part ends before a payment, never between it and its refunds.
+                    if let ReportLine::Payment(p) = line {
+                        if bytes > left && last.is_some() {
+                            more = true;
+                            return ControlFlow::Break(());
+                        }
+                        last = Some(p.id.clone());
                     }
                     left = left.saturating_sub(bytes);
-                    last = Some(p.id.clone());
                     ControlFlow::Continue(())
                 })?;
                 Ok::<_, StoreError>((csv, rows, last, more))
@@ -265,12 +327,22 @@ mod tests {
 
     #[test]
     fn a_cell_a_spreadsheet_would_run_is_defused() {
-        for cell in ["=1+1", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"] {
+        for cell in ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"] {
             assert!(neutralized(cell).starts_with('\''), "{cell:?}");
         }
         assert_eq!(
             neutralized("Ada, \"the\" Countess"),
             "Ada, \"the\" Countess"
         );
+    }
+
+    #[test]
+    fn a_negative_amount_stays_a_number_a_spreadsheet_sums() {
+        for cell in ["-20.00", "-0.50", "-7", "12.34"] {
+            assert_eq!(neutralized(cell), cell);
+        }
+        for cell in ["-", "-.5", "-5.", "-1-1", "-2+3", "-1.2.3", "-1e5"] {
+            assert!(neutralized(cell).starts_with('\''), "{cell:?}");
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! Reconciliation: an application's payments created on one local day, counted and totalled by
-//! status and method, with every one still unsettled, for `cipd report reconcile` and the
-//! console's reports view.
+//! status and method, with every one still unsettled, and the refunds decided that day, for
+//! `cipd report reconcile` and the console's reports view.
 
 use crate::store::{Store, StoreError};
 use cip_common::calendar;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
-use cip_common::report::{Reconciliation, ReconciliationLine};
+use cip_common::report::{Reconciliation, ReconciliationLine, RefundReconciliationLine};
 use jiff::civil::Date;
 use std::fmt::Write;
 
@@ -18,6 +18,9 @@ pub async fn reconcile(
     let (from_ms, to_ms) = calendar::day_bounds_ms(&spec.zone(), day);
     let lines = store.span_lines(&spec.id, from_ms, to_ms).await?;
     let unsettled = store.unsettled_in_span(&spec.id, from_ms, to_ms).await?;
+    let refunds = store
+        .refund_lines(std::slice::from_ref(&spec.id), from_ms, to_ms)
+        .await?;
     Ok(Reconciliation {
         application: spec.id.clone(),
         day,
@@ -34,6 +37,14 @@ pub async fn reconcile(
             })
             .collect(),
         unsettled,
+        refunds: refunds
+            .into_iter()
+            .map(|l| RefundReconciliationLine {
+                status: l.status,
+                count: l.count,
+                total: Money::new(-l.minor, l.currency),
+            })
+            .collect(),
     })
 }
 
@@ -58,10 +69,33 @@ pub fn render(r: &Reconciliation) -> String {
         );
     }
     let count: u64 = r.lines.iter().map(|l| l.count).sum();
+    let _ = writeln!(text, "{:<17} {count:>8}", "all");
+    for line in &r.refunds {
+        let _ = writeln!(
+            text,
+            "{:<10} {:<6} {:>8} {:>16}",
+            line.status.code(),
+            "refund",
+            line.count,
+            format!(
+                "{} {}",
+                line.total.plain_decimal(),
+                line.total.currency.code()
+            )
+        );
+    }
+    if let Some(net) = r.net() {
+        let _ = writeln!(
+            text,
+            "net (approved less refunded): {} {}",
+            net.plain_decimal(),
+            net.currency.code()
+        );
+    }
     let _ = writeln!(
         text,
-        "{:<17} {count:>8}\n\nreported to the agency: {}; not yet: {}",
-        "all", r.reported, r.unreported
+        "\nreported to the agency: {}; not yet: {}",
+        r.reported, r.unreported
     );
     match r.unsettled.len() {
         0 => text.push_str("no payment of this day is in doubt\n"),

@@ -77,10 +77,11 @@ async fn run_if_due(
     };
     for file in files {
         tracing::info!(
-            "batch {} of {}: {} payments in {}",
+            "batch {} of {}: {} payments and {} refunds in {}",
             file.id,
             spec.id,
             file.payment_count,
+            file.refund_count,
             file.csv.display()
         );
     }

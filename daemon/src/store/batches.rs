@@ -5,13 +5,14 @@ use super::accounts::AuditEntry;
 use super::{Backend, Store, StoreError, postgres, sqlite};
 use cip_common::money::Money;
 
-/// A batch and the payments it has claimed.
+/// A batch and the payments and refunds it has claimed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
     pub id: String,
     pub application: String,
     pub created_ms: i64,
     pub payment_count: u64,
+    pub refund_count: u64,
     /// Claimed by an earlier run that stopped before its file was complete.
     pub unfinished: bool,
 }
@@ -27,8 +28,8 @@ pub struct Transmitted {
 
 impl Store {
     /// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
-    /// batch `id` claiming every decided payment of `application` that no batch holds (none
-    /// twice: one transaction claims them, and a payment's batch never changes).
+    /// batch `id` claiming every decided payment and every decided refund of `application` that
+    /// no batch holds (none twice: one transaction claims them, and their batch never changes).
     pub async fn claim_batch(
         &self,
         application: &str,

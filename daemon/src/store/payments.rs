@@ -7,6 +7,7 @@ use cip_common::event::EventKind;
 use cip_common::form::MethodKind;
 use cip_common::money::Money;
 use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
+use cip_common::refund::Refund;
 use cip_common::status::PaymentStatus;
 use std::sync::Arc;
 
@@ -77,9 +78,18 @@ pub struct Selection {
     pub to_ms: Option<i64>,
     pub status: Option<PaymentStatus>,
     pub mode: Option<Mode>,
+    /// A batch's own: the payments it reported, then the refunds.
     pub batch: Option<String>,
     pub after: Option<String>,
-    pub limit: Option<u32>,
+}
+
+/// A row of a report, in the order a selection walks them: each payment, then its refunds (a
+/// batch's refunds come after its payments, as their payments were mostly reported before).
+#[derive(Debug)]
+pub enum ReportLine {
+    Payment(Payment),
+    /// A refund, with the payment it gave back from.
+    Refund(Box<Refund>, Payment),
 }
 
 /// Above every payment id.
@@ -352,12 +362,13 @@ impl Store {
         }
     }
 
-    /// Runs `read` on a thread that may block, with the selected payments, oldest first, handed
-    /// over one at a time as it takes them (a million rows take no more memory than a few).
+    /// Runs `read` on a thread that may block, with the selected payments, oldest first, and
+    /// their refunds, handed over one line at a time as it takes them (a million rows take no
+    /// more memory than a few).
     pub async fn with_selected<T: Send + 'static>(
         &self,
         selection: Selection,
-        read: impl FnOnce(Rows<Payment>) -> T + Send + 'static,
+        read: impl FnOnce(Rows<ReportLine>) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
         let rows = match &self.backend {
             Backend::Sqlite(db) => {

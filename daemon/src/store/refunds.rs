@@ -103,22 +103,24 @@ impl Store {
         }
     }
 
-    /// The refunds of `applications` decided since `since_ms`, and every one still pending,
-    /// counted and summed by status and currency.
+    /// The refunds of `applications` decided from `from_ms` to before `to_ms`, and every one
+    /// asked for before `to_ms` and still pending, counted and summed by status and currency.
     pub async fn refund_lines(
         &self,
         applications: &[String],
-        since_ms: i64,
+        from_ms: i64,
+        to_ms: i64,
     ) -> Result<Vec<RefundLine>, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let applications = applications.to_vec();
-                db.read(move |c| sqlite::refunds::lines(c, &applications, since_ms))
+                db.read(move |c| sqlite::refunds::lines(c, &applications, from_ms, to_ms))
                     .await
             }
             Backend::Postgres(db) => {
                 db.run(async {
-                    postgres::refunds::lines(&db.client().await?, applications, since_ms).await
+                    let client = db.client().await?;
+                    postgres::refunds::lines(&client, applications, from_ms, to_ms).await
                 })
                 .await
             }

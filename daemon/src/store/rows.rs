@@ -4,7 +4,7 @@
 use super::StoreError;
 use super::events::DecisionEvent;
 use super::handoffs::Handoff;
-use super::payments::SpanLine;
+use super::payments::{ReportLine, SpanLine};
 use super::refunds::RefundLine;
 use cip_common::ach::AccountType;
 use cip_common::card::Brand;
@@ -307,9 +307,26 @@ pub(super) fn page(mut payments: Vec<Payment>, page_size: u32) -> (Vec<Payment>,
     (payments, more)
 }
 
-/// A refund, in the order [`refund`] reads.
-pub(super) const REFUND_COLUMNS: &str = "id, payment_id, application_id, amount_minor, currency,
-    reason, note, status, code, idempotency_key, asked_by, created_ms, decided_ms";
+/// A refund from `r` (refunds), in the order [`refund`] reads.
+pub(super) const REFUND_COLUMNS: &str = "r.id, r.payment_id, r.application_id, r.amount_minor,
+    r.currency, r.reason, r.note, r.status, r.code, r.idempotency_key, r.asked_by, r.created_ms,
+    r.decided_ms, r.batch_id";
+
+/// How many columns [`PAYMENT_COLUMNS`] reads: a joined row's next columns start here.
+pub(super) const PAYMENT_COLUMN_COUNT: usize = 29;
+
+/// A row's columns from `start` on, for a reader of a table joined after another.
+pub(super) struct After<'a>(pub &'a dyn Columns, pub usize);
+
+impl Columns for After<'_> {
+    fn text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.0.text(self.1 + i)
+    }
+
+    fn number(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.0.number(self.1 + i)
+    }
+}
 
 pub(super) fn refund(row: &dyn Columns) -> Result<Refund, StoreError> {
     Ok(Refund {
@@ -325,7 +342,40 @@ pub(super) fn refund(row: &dyn Columns) -> Result<Refund, StoreError> {
         asked_by: row.some_text(10)?,
         created_ms: row.some_number(11)?,
         decided_ms: row.number(12)?,
+        batch_id: row.text(13)?,
     })
+}
+
+/// A refund joined after its payment ([`PAYMENT_COLUMNS`], then [`REFUND_COLUMNS`]), with it.
+pub(super) fn refund_with_payment(row: &dyn Columns) -> Result<ReportLine, StoreError> {
+    Ok(ReportLine::Refund(
+        Box::new(refund(&After(row, PAYMENT_COLUMN_COUNT))?),
+        payment(row)?,
+    ))
+}
+
+/// Report lines from payments each left-joined with one of its refunds, in the order of the
+/// payment's id: a payment's line once, before the lines of its refunds.
+#[derive(Default)]
+pub(super) struct ReportLines {
+    last: String,
+}
+
+impl ReportLines {
+    pub(super) fn read(
+        &mut self,
+        row: &dyn Columns,
+    ) -> Result<[Option<ReportLine>; 2], StoreError> {
+        if row.text(PAYMENT_COLUMN_COUNT)?.is_none() {
+            return Ok([Some(ReportLine::Payment(payment(row)?)), None]);
+        }
+        let (refund, payment) = (refund(&After(row, PAYMENT_COLUMN_COUNT))?, payment(row)?);
+        let first = (payment.id != self.last).then(|| {
+            self.last.clone_from(&payment.id);
+            ReportLine::Payment(payment.clone())
+        });
+        Ok([first, Some(ReportLine::Refund(Box::new(refund), payment))])
+    }
 }
 
 /// `status, currency, count, sum` of refunds, as [`refund_line`] reads.
@@ -336,4 +386,14 @@ pub(super) fn refund_line(row: &dyn Columns) -> Result<RefundLine, StoreError> {
         count: narrow("count", row.some_number(2)?)?,
         minor: row.some_number(3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_joined_row_s_next_columns_start_after_every_payment_column() {
+        assert_eq!(PAYMENT_COLUMNS.split(',').count(), PAYMENT_COLUMN_COUNT);
+    }
 }

@@ -23,7 +23,7 @@ pub(in crate::store) async fn claim(
     .await?;
     let unfinished = tx
         .query_opt(
-            "SELECT id, created_ms, payment_count FROM batches
+            "SELECT id, created_ms, payment_count, refund_count FROM batches
              WHERE application_id = $1 AND transmitted_ms IS NULL ORDER BY created_ms LIMIT 1",
             &[&application],
         )
@@ -34,6 +34,7 @@ pub(in crate::store) async fn claim(
             application: application.to_owned(),
             created_ms: row.try_get(1)?,
             payment_count: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
+            refund_count: u64::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
             unfinished: true,
         });
     }
@@ -50,20 +51,34 @@ pub(in crate::store) async fn claim(
             &[&id, &application],
         )
         .await?;
-    // The batch is new, so it holds exactly what this claim took: a payment already in it
-    // would be reported twice.
-    let held: i64 = tx
-        .query_one("SELECT count(*) FROM payments WHERE batch_id = $1", &[&id])
-        .await?
-        .try_get(0)?;
-    if u64::try_from(held).ok() != Some(count) {
+    let refund_count = tx
+        .execute(
+            "UPDATE refunds SET batch_id = $1
+             WHERE application_id = $2 AND batch_id IS NULL AND status <> 'pending'",
+            &[&id, &application],
+        )
+        .await?;
+    // The batch is new, so it holds exactly what this claim took: a payment or refund already
+    // in it would be reported twice.
+    let held = tx
+        .query_one(
+            "SELECT (SELECT count(*) FROM payments WHERE batch_id = $1),
+                    (SELECT count(*) FROM refunds WHERE batch_id = $1)",
+            &[&id],
+        )
+        .await?;
+    let held: (i64, i64) = (held.try_get(0)?, held.try_get(1)?);
+    if (u64::try_from(held.0).ok(), u64::try_from(held.1).ok()) != (Some(count), Some(refund_count))
+    {
         return Err(StoreError::Broken(format!(
-            "batch {id} holds {held} payments after a claim of {count}"
+            "batch {id} holds {} payments and {} refunds after a claim of {count} and \
+             {refund_count}",
+            held.0, held.1
         )));
     }
     tx.execute(
-        "UPDATE batches SET payment_count = $1 WHERE id = $2",
-        &[&i64::try_from(count).unwrap_or(i64::MAX), &id],
+        "UPDATE batches SET payment_count = $1, refund_count = $2 WHERE id = $3",
+        &[&held.0, &held.1, &id],
     )
     .await?;
     tx.commit().await?;
@@ -72,6 +87,7 @@ pub(in crate::store) async fn claim(
         application: application.to_owned(),
         created_ms: now_ms,
         payment_count: count,
+        refund_count,
         unfinished: false,
     })
 }

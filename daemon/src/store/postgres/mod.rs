@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/01_schema.sql"),
     include_str!("../../../migrations/postgres/02_store_settings.sql"),
     include_str!("../../../migrations/postgres/03_refunds.sql"),
+    include_str!("../../../migrations/postgres/04_refund_batches.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past

@@ -6,8 +6,8 @@ use super::events::insert_payment_event;
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{DecidedRow, Selection, SpanLine};
-use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
+use crate::store::payments::{DecidedRow, ReportLine, Selection, SpanLine};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
@@ -15,6 +15,7 @@ use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 use tokio_postgres::IsolationLevel;
+use tokio_postgres::types::ToSql;
 
 pub(in crate::store) async fn note_failed(
     pg: &Postgres,
@@ -176,9 +177,9 @@ pub(in crate::store) async fn recent_failures(
 /// Rows a selection walks are fetched this many at a time from a server-side cursor.
 const FETCH_ROWS: i32 = 500;
 
-/// Streams the selected payments, oldest first, from a cursor in a transaction of its own, so
-/// a million rows are never in memory at once.
-pub(in crate::store) fn selected(pg: &Postgres, selection: Selection) -> Rows<Payment> {
+/// Streams the selected payments and their refunds, oldest first, from cursors in a transaction
+/// of its own, so a million rows are never in memory at once.
+pub(in crate::store) fn selected(pg: &Postgres, selection: Selection) -> Rows<ReportLine> {
     let (tx, rows) = Rows::channel();
     let pg = pg.clone();
     tokio::spawn(async move {
@@ -189,48 +190,88 @@ pub(in crate::store) fn selected(pg: &Postgres, selection: Selection) -> Rows<Pa
     rows
 }
 
+type Lines = tokio::sync::mpsc::Sender<Result<ReportLine, StoreError>>;
+
 async fn walk_selected(
     pg: &Postgres,
     selection: &Selection,
-    out: &tokio::sync::mpsc::Sender<Result<Payment, StoreError>>,
+    out: &Lines,
 ) -> Result<(), StoreError> {
-    let which = match selection.batch {
-        Some(_) => "p.batch_id = $6 AND p.application_id = $1",
-        None => "p.application_id = $1 AND $6::text IS NULL",
-    };
-    let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
-         WHERE {which} AND p.id > $2 AND p.id < $3
-           AND ($4::text IS NULL OR p.status = $4)
-           AND ($5::text IS NULL OR p.mode = $5)
-         ORDER BY p.id LIMIT $7"
-    );
-    let (low, high) = selection.id_range();
     let mut client = pg.client().await?;
     let tx = client.transaction().await?;
-    let statement = tx.prepare_cached(&sql).await?;
-    let portal = tx
-        .bind(
-            &statement,
-            &[
-                &selection.application,
-                &low,
-                &high,
-                &selection.status.map(PaymentStatus::code),
-                &selection.mode.map(Mode::code),
-                &selection.batch,
-                &selection.limit.map(i64::from),
-            ],
-        )
-        .await?;
+    if let Some(batch) = &selection.batch {
+        // A batch's payments, then its refunds, each from its own index.
+        let params: [&(dyn ToSql + Sync); 2] = [batch, &selection.application];
+        let payments = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+             WHERE p.batch_id = $1 AND p.application_id = $2 ORDER BY p.id"
+        );
+        if walk(&tx, &payments, &params, out, |row| {
+            Ok([Some(ReportLine::Payment(rows::payment(row)?)), None])
+        })
+        .await?
+        {
+            let refunds = format!(
+                "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+                 JOIN refunds r ON r.payment_id = p.id
+                 WHERE r.batch_id = $1 AND r.application_id = $2 ORDER BY r.id"
+            );
+            walk(&tx, &refunds, &params, out, |row| {
+                Ok([Some(rows::refund_with_payment(row)?), None])
+            })
+            .await?;
+        }
+        return Ok(());
+    }
+    // The primary key's range, each payment's refunds from their own index, in order.
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         LEFT JOIN refunds r ON r.payment_id = p.id
+         WHERE p.application_id = $1 AND p.id > $2 AND p.id < $3
+           AND ($4::text IS NULL OR p.status = $4)
+           AND ($5::text IS NULL OR p.mode = $5)
+         ORDER BY p.id, r.id"
+    );
+    let (low, high) = selection.id_range();
+    let mut lines = ReportLines::default();
+    walk(
+        &tx,
+        &sql,
+        &[
+            &selection.application,
+            &low,
+            &high,
+            &selection.status.map(PaymentStatus::code),
+            &selection.mode.map(Mode::code),
+        ],
+        out,
+        |row| lines.read(row),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends the lines `read` makes of each row `sql` gives, fetched a few hundred at a time from a
+/// cursor; `false`: the reader went away.
+async fn walk(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    out: &Lines,
+    mut read: impl FnMut(&tokio_postgres::Row) -> Result<[Option<ReportLine>; 2], StoreError>,
+) -> Result<bool, StoreError> {
+    let statement = tx.prepare_cached(sql).await?;
+    let portal = tx.bind(&statement, params).await?;
     loop {
         let rows = tx.query_portal(&portal, FETCH_ROWS).await?;
         if rows.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         for row in &rows {
-            if out.send(Ok(rows::payment(row)?)).await.is_err() {
-                return Ok(());
+            for line in read(row)?.into_iter().flatten() {
+                if out.send(Ok(line)).await.is_err() {
+                    return Ok(false);
+                }
             }
         }
     }

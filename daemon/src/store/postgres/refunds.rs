@@ -51,7 +51,7 @@ async fn begin_in(tx: &Tx<'_>, new: &NewRefund) -> Result<Option<RefundBegun>, S
     if let Some(row) = existing {
         let fingerprint: Vec<u8> = row.try_get(0)?;
         let id: String = row.try_get(1)?;
-        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+        let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds r WHERE id = $1");
         let earlier = tx
             .query_one(&tx.prepare_cached(&sql).await?, &[&id])
             .await?;
@@ -207,7 +207,7 @@ pub(in crate::store) async fn by_id(
     client: &Client,
     id: &str,
 ) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1");
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds r WHERE id = $1");
     read_one(client, &sql, &[&id], rows::refund).await
 }
 
@@ -215,7 +215,7 @@ pub(in crate::store) async fn of_payment(
     client: &Client,
     payment_id: &str,
 ) -> Result<Vec<Refund>, StoreError> {
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id");
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds r WHERE payment_id = $1 ORDER BY id");
     read_all(client, &sql, &[&payment_id], rows::refund).await
 }
 
@@ -224,7 +224,7 @@ pub(in crate::store) async fn pending(
     max: u32,
 ) -> Result<Vec<Refund>, StoreError> {
     let sql = format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending'
+        "SELECT {REFUND_COLUMNS} FROM refunds r WHERE status = 'pending'
          ORDER BY created_ms LIMIT $1"
     );
     read_all(client, &sql, &[&i64::from(max)], rows::refund).await
@@ -233,10 +233,19 @@ pub(in crate::store) async fn pending(
 pub(in crate::store) async fn lines(
     client: &Client,
     applications: &[String],
-    since_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
 ) -> Result<Vec<RefundLine>, StoreError> {
     let sql = "SELECT status, currency, count(*), sum(amount_minor)::BIGINT FROM refunds
-               WHERE (decided_ms >= $2 OR status = 'pending') AND application_id = ANY($1)
+               WHERE ((decided_ms >= $2 AND decided_ms < $3)
+                      OR (status = 'pending' AND created_ms < $3))
+                 AND application_id = ANY($1)
                GROUP BY status, currency ORDER BY status, currency";
-    read_all(client, sql, &[&applications, &since_ms], rows::refund_line).await
+    read_all(
+        client,
+        sql,
+        &[&applications, &from_ms, &to_ms],
+        rows::refund_line,
+    )
+    .await
 }

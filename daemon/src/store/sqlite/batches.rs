@@ -8,8 +8,8 @@ use crate::store::events::BatchEvent;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// The oldest batch of `application` whose file is not complete yet, if any; otherwise a new
-/// batch `id` claiming every decided payment of `application` that no batch holds (none twice:
-/// one transaction claims them, and a payment's batch never changes).
+/// batch `id` claiming every decided payment and refund of `application` that no batch holds
+/// (none twice: one transaction claims them, and their batch never changes).
 pub fn claim(
     conn: &Connection,
     application: &str,
@@ -18,7 +18,7 @@ pub fn claim(
 ) -> Result<Claimed, StoreError> {
     let unfinished = conn
         .prepare_cached(
-            "SELECT id, created_ms, payment_count FROM batches
+            "SELECT id, created_ms, payment_count, refund_count FROM batches
              WHERE application_id = ?1 AND transmitted_ms IS NULL ORDER BY created_ms LIMIT 1",
         )?
         .query_row([application], |r| {
@@ -27,6 +27,7 @@ pub fn claim(
                 application: application.to_owned(),
                 created_ms: r.get(1)?,
                 payment_count: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                refund_count: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
                 unfinished: true,
             })
         })
@@ -45,23 +46,37 @@ pub fn claim(
                AND status IN ('approved', 'declined', 'failed', 'voided')",
         )?
         .execute(params![id, application])?;
-    // The batch is new, so it holds exactly what this claim took: a payment already in it
-    // would be reported twice.
-    let held: i64 = conn
-        .prepare_cached("SELECT count(*) FROM payments WHERE batch_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
-    if usize::try_from(held).ok() != Some(count) {
+    let refund_count = conn
+        .prepare_cached(
+            "UPDATE refunds SET batch_id = ?1
+             WHERE application_id = ?2 AND batch_id IS NULL AND status <> 'pending'",
+        )?
+        .execute(params![id, application])?;
+    // The batch is new, so it holds exactly what this claim took: a payment or refund already
+    // in it would be reported twice.
+    let held: (i64, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM payments WHERE batch_id = ?1),
+                    (SELECT count(*) FROM refunds WHERE batch_id = ?1)",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if (usize::try_from(held.0).ok(), usize::try_from(held.1).ok())
+        != (Some(count), Some(refund_count))
+    {
         return Err(StoreError::Broken(format!(
-            "batch {id} holds {held} payments after a claim of {count}"
+            "batch {id} holds {} payments and {} refunds after a claim of {count} and \
+             {refund_count}",
+            held.0, held.1
         )));
     }
-    conn.prepare_cached("UPDATE batches SET payment_count = ?1 WHERE id = ?2")?
-        .execute(params![i64::try_from(count).unwrap_or(i64::MAX), id])?;
+    conn.prepare_cached("UPDATE batches SET payment_count = ?1, refund_count = ?2 WHERE id = ?3")?
+        .execute(params![held.0, held.1, id])?;
     Ok(Claimed {
         id: id.to_owned(),
         application: application.to_owned(),
         created_ms: now_ms,
         payment_count: count as u64,
+        refund_count: refund_count as u64,
         unfinished: false,
     })
 }

@@ -127,6 +127,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/07_not_charged.sql")),
     M::up(include_str!("../../../migrations/08_store_settings.sql")),
     M::up(include_str!("../../../migrations/09_refunds.sql")),
+    M::up(include_str!("../../../migrations/10_refund_batches.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

@@ -4,8 +4,10 @@ use super::{read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{Begun, Decided, DecidedRow, Decision, Selection, SpanLine};
-use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED};
+use crate::store::payments::{
+    Begun, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
+};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
 use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
@@ -221,23 +223,24 @@ pub fn note_failed(
     Ok(())
 }
 
-/// Hands the selected payments to `each`, oldest first, one row at a time, until it breaks.
+/// Hands the selected payments and their refunds to `each`, oldest first, one line at a time,
+/// until it breaks.
 pub fn for_each_selected(
     conn: &Connection,
     selection: &Selection,
-    each: &mut dyn FnMut(Payment) -> ControlFlow<()>,
+    each: &mut dyn FnMut(ReportLine) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
-    // A batch's payments come from their own index; the rest walk the primary key's range.
-    let which = match selection.batch {
-        Some(_) => "p.batch_id = ?6 AND p.application_id = ?1",
-        None => "p.application_id = ?1",
-    };
+    if let Some(batch) = &selection.batch {
+        return for_each_in_batch(conn, &selection.application, batch, each);
+    }
+    // The primary key's range, each payment's refunds from their own index, in order.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
-         WHERE {which} AND p.id > ?2 AND p.id < ?3
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         LEFT JOIN refunds r ON r.payment_id = p.id
+         WHERE p.application_id = ?1 AND p.id > ?2 AND p.id < ?3
            AND (?4 IS NULL OR p.status = ?4)
            AND (?5 IS NULL OR p.mode = ?5)
-         ORDER BY p.id LIMIT ?7"
+         ORDER BY p.id, r.id"
     ))?;
     let (low, high) = selection.id_range();
     let mut rows = stmt.query(params![
@@ -246,12 +249,44 @@ pub fn for_each_selected(
         high,
         selection.status.map(PaymentStatus::code),
         selection.mode.map(Mode::code),
-        selection.batch,
-        selection.limit.map_or(-1, i64::from),
     ])?;
+    let mut lines = ReportLines::default();
     while let Some(row) = rows.next()? {
-        if each(rows::payment(row)?).is_break() {
-            break;
+        for line in lines.read(row)?.into_iter().flatten() {
+            if each(line).is_break() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A batch's payments, then its refunds, each from its own index.
+fn for_each_in_batch(
+    conn: &Connection,
+    application: &str,
+    batch: &str,
+    each: &mut dyn FnMut(ReportLine) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
+    let mut payments = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.batch_id = ?1 AND p.application_id = ?2 ORDER BY p.id"
+    ))?;
+    let mut rows = payments.query(params![batch, application])?;
+    while let Some(row) = rows.next()? {
+        if each(ReportLine::Payment(rows::payment(row)?)).is_break() {
+            return Ok(());
+        }
+    }
+    let mut refunds = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         JOIN refunds r ON r.payment_id = p.id
+         WHERE r.batch_id = ?1 AND r.application_id = ?2 ORDER BY r.id"
+    ))?;
+    let mut rows = refunds.query(params![batch, application])?;
+    while let Some(row) = rows.next()? {
+        if each(rows::refund_with_payment(row)?).is_break() {
+            return Ok(());
         }
     }
     Ok(())

@@ -131,12 +131,12 @@ fn insert_event(conn: &Connection, refund: &Refund, at_ms: i64) -> Result<(), St
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Refund>, StoreError> {
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1");
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds r WHERE id = ?1");
     read_one(conn.prepare_cached(&sql)?.query([id])?, rows::refund)
 }
 
 pub fn of_payment(conn: &Connection, payment_id: &str) -> Result<Vec<Refund>, StoreError> {
-    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = ?1 ORDER BY id");
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds r WHERE payment_id = ?1 ORDER BY id");
     read_all(
         conn.prepare_cached(&sql)?.query([payment_id])?,
         rows::refund,
@@ -145,7 +145,7 @@ pub fn of_payment(conn: &Connection, payment_id: &str) -> Result<Vec<Refund>, St
 
 pub fn pending(conn: &Connection, max: u32) -> Result<Vec<Refund>, StoreError> {
     let sql = format!(
-        "SELECT {REFUND_COLUMNS} FROM refunds WHERE status = 'pending' ORDER BY created_ms LIMIT ?1"
+        "SELECT {REFUND_COLUMNS} FROM refunds r WHERE status = 'pending' ORDER BY created_ms LIMIT ?1"
     );
     read_all(conn.prepare_cached(&sql)?.query([max])?, rows::refund)
 }
@@ -153,15 +153,19 @@ pub fn pending(conn: &Connection, max: u32) -> Result<Vec<Refund>, StoreError> {
 pub fn lines(
     conn: &Connection,
     applications: &[String],
-    since_ms: i64,
+    from_ms: i64,
+    to_ms: i64,
 ) -> Result<Vec<RefundLine>, StoreError> {
     let apps =
         serde_json::to_string(applications).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut statement = conn.prepare_cached(
         "SELECT status, currency, count(*), sum(amount_minor) FROM refunds
-         WHERE (decided_ms >= ?2 OR status = 'pending')
+         WHERE ((decided_ms >= ?2 AND decided_ms < ?3) OR (status = 'pending' AND created_ms < ?3))
            AND application_id IN (SELECT value FROM json_each(?1))
          GROUP BY status, currency ORDER BY status, currency",
     )?;
-    read_all(statement.query(params![apps, since_ms])?, rows::refund_line)
+    read_all(
+        statement.query(params![apps, from_ms, to_ms])?,
+        rows::refund_line,
+    )
 }
