@@ -12,6 +12,7 @@ pub mod figures;
 pub mod handoff;
 pub mod http;
 pub mod lookup;
+pub mod notify;
 pub mod processor;
 pub mod report;
 pub mod rpc;

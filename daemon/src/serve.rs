@@ -9,6 +9,7 @@ use crate::engine::{Engine, ProcessorWaits};
 use crate::feed::Feed;
 use crate::handoff::Handoffs;
 use crate::lookup::Lookup;
+use crate::notify::Notifier;
 use crate::processor::Processor;
 use crate::processor::sandbox::Sandbox;
 use crate::processor::sandbox_http::SandboxHttp;
@@ -144,6 +145,7 @@ pub struct Daemon {
     next_sweep_ms: Option<i64>,
     /// The queue's figures following the commits, from the start until the daemon is dropped.
     figures: AbortOnDropHandle<()>,
+    notifier: Arc<Notifier>,
 }
 
 impl Daemon {
@@ -199,6 +201,8 @@ impl Daemon {
             },
         )
         .map_err(|e| anyhow::anyhow!("cannot prepare password hashing: {e}"))?;
+        let notifier = Notifier::new(store.clone(), Arc::clone(&engine))
+            .context("cannot prepare the client for agency notices")?;
         let http = match settings.http.listen.is_empty() {
             true => None,
             false => Some((
@@ -225,6 +229,7 @@ impl Daemon {
             outbox: resolved.outbox(),
             next_sweep_ms: swept.next_due_ms,
             figures,
+            notifier: Arc::new(notifier),
         })
     }
 
@@ -273,13 +278,7 @@ impl Daemon {
                 };
             }
         });
-        let notifier = Arc::new(
-            self.shared
-                .handoffs
-                .notifier()
-                .context("cannot prepare the client for agency notifications")?,
-        );
-        let notifier = tokio::spawn(notifier.run());
+        let notifier = tokio::spawn(Arc::clone(&self.notifier).run());
         // A batch cut short by the stop is finished by the next run.
         let schedule = tokio::spawn(crate::report::schedule::run(
             self.shared.reports.clone(),

@@ -237,6 +237,44 @@ pub async fn pay_notify_handoff(agency: &Agency, card: &str) -> String {
     created["id"].as_str().expect("an id").to_owned()
 }
 
+/// The key `application`'s notices are signed with, as `cipd app show` prints it.
+pub fn callback_key(daemon: &Daemon, application: &str) -> Vec<u8> {
+    let shown = daemon.cipd(&["app", "show", application], None);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    let hex = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("# with the key (hex) "))
+        .unwrap_or_else(|| panic!("app show prints the signing key: {shown}"))
+        .trim()
+        .to_owned();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Checks a notice's `X-CIP-Signature` (`t=<ms>,v1=<hex>`): HMAC-SHA256 with `key` over
+/// `<ms>.<body>`, computed here on its own.
+pub fn assert_signed(key: &[u8], signature: &str, body: &str) {
+    use hmac::{Hmac, Mac};
+    let (t, v1) = signature
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .unwrap_or_else(|| panic!("a signature header: {signature:?}"));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("a key");
+    mac.update(format!("{t}.{body}").as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        v1, expected,
+        "the notice verifies with the key app show printed"
+    );
+}
+
 /// Waits up to 10 s for the callback to have received `count` notifications.
 pub async fn arrived(received: &Received, count: usize) {
     for _ in 0..400 {

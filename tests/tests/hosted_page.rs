@@ -5,7 +5,8 @@
 use cip_tests::Daemon;
 use cip_tests::handoffs::{
     Customer, RETURN_URL, Received, add_notifying_application, agency_callback, arrived,
-    handoff_body, hidden, notify_agency, notify_supervisor, pay_notify_handoff,
+    assert_signed, callback_key, handoff_body, hidden, notify_agency, notify_supervisor,
+    pay_notify_handoff,
 };
 use cip_tests::http::{Agency, HTTP_CONFIG, answer};
 use fantoccini::{ClientBuilder, Locator};
@@ -426,16 +427,8 @@ async fn a_handoff_settled_after_its_page_is_gone_is_notified_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
-    use hmac::{Hmac, Mac};
     let (mut daemon, received, agency) = notifying_daemon().await;
-    let shown = daemon.cipd(&["app", "show", "DMV-NOTIFY"], None);
-    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
-    let key_hex = shown
-        .lines()
-        .find_map(|l| l.strip_prefix("# with the key (hex) "))
-        .unwrap_or_else(|| panic!("app show prints the signing key: {shown}"))
-        .trim()
-        .to_owned();
+    let key = callback_key(&daemon, "DMV-NOTIFY");
 
     let id = pay_notify_handoff(&agency, "5555 5555 5555 4444").await;
     daemon.sent(&cip_tests::card_request("5555555555554444", 4_200));
@@ -447,27 +440,8 @@ async fn a_paid_handoff_is_notified_signed_and_retried_across_a_restart() {
     arrived(&received, 3).await;
     let received = received.lock().expect("not poisoned").clone();
     assert_eq!(received.len(), 3, "two refusals, then taken: {received:?}");
-    let key: Vec<u8> = (0..key_hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&key_hex[i..i + 2], 16).expect("hex"))
-        .collect();
     for (signature, body) in &received {
-        let (t, v1) = signature
-            .strip_prefix("t=")
-            .and_then(|rest| rest.split_once(",v1="))
-            .unwrap_or_else(|| panic!("a signature header: {signature:?}"));
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("a key");
-        mac.update(format!("{t}.{body}").as_bytes());
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(
-            v1, expected,
-            "the notification verifies with the key app show printed"
-        );
+        assert_signed(&key, signature, body);
         let notification: Value = serde_json::from_str(body).expect("JSON");
         assert_eq!(notification["handoff_id"], json!(id));
         assert_eq!(notification["status"], "paid");

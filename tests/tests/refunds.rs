@@ -674,3 +674,134 @@ async fn a_refund_is_reported_once_in_the_batch_after_it_was_decided_and_the_sum
     }
     daemon.assert_no_card_data();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agency_is_told_of_a_refund_signed_and_again_until_its_callback_takes_it() {
+    use cip_tests::handoffs::{
+        Received, add_notifying_application, agency_callback, arrived, assert_signed, callback_key,
+        notify_supervisor,
+    };
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let (port, received): (u16, Received) = agency_callback().await;
+    add_notifying_application(&daemon, port);
+    let client = daemon.client().await;
+    let agent = client
+        .login(
+            ctx(),
+            "DMV-NOTIFY".into(),
+            "notify-agent".into(),
+            cip_common::secret::Password::new("notify-agent-pass-2026"),
+        )
+        .await
+        .expect("rpc")
+        .expect("signed in")
+        .token;
+    let take = |number: &'static str| {
+        let (daemon, client, agent) = (&daemon, client.clone(), agent.clone());
+        async move {
+            let mut request = cip_tests::card_request(number, 4_200);
+            request.fields.clear();
+            daemon.sent(&request);
+            client
+                .submit(ctx(), agent, new_key(), request)
+                .await
+                .expect("rpc")
+                .expect("decided")
+        }
+    };
+    let stubborn = take("4000000000005126").await;
+    let paid = take("4242424242424242").await;
+    let (rpc, supervisor) = notify_supervisor(&daemon).await;
+    let refund = |payment: Payment, amount_minor| {
+        let (rpc, supervisor) = (rpc.clone(), supervisor.clone());
+        async move {
+            rpc.refund(
+                ctx(),
+                supervisor,
+                payment.id,
+                new_key(),
+                request(amount_minor),
+            )
+            .await
+            .expect("rpc")
+            .expect("answered")
+        }
+    };
+    // A refund the processor declines moved no money: nobody is told of it.
+    assert_eq!(refund(stubborn, 1_000).await.status, RefundStatus::Failed);
+    let given = refund(paid.clone(), 1_500).await;
+    assert_eq!(given.status, RefundStatus::Succeeded);
+
+    // The callback refuses twice and takes the third.
+    arrived(&received, 3).await;
+    let received = received.lock().expect("not poisoned").clone();
+    assert_eq!(received.len(), 3, "two refusals, then taken: {received:?}");
+    let key = callback_key(&daemon, "DMV-NOTIFY");
+    for (signature, body) in &received {
+        assert_signed(&key, signature, body);
+        let notice: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(
+            notice,
+            json!({
+                "type": "payment.refunded",
+                "status": "succeeded",
+                "payment_id": paid.id,
+                "confirmation_code": paid.confirmation_code,
+                "amount_minor": 1_500,
+                "currency": "USD",
+                "refund_id": given.id,
+                "reason": "requested_by_customer",
+                "amount_refunded_minor": 1_500,
+                "amount_refundable_minor": 2_700,
+                "refund_state": "partial",
+            })
+        );
+    }
+
+    // Each attempt is in the delivery log and the payment's timeline; the refund is marked told.
+    let deadline = std::time::Instant::now() + WAIT;
+    let count = |sql: &str| daemon.sql(sql)[0][0].clone();
+    while count(&format!(
+        "SELECT count(*) FROM refunds WHERE id = '{}' AND notified_ms IS NOT NULL",
+        given.id
+    )) != "1"
+    {
+        assert!(std::time::Instant::now() < deadline, "never marked told");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM refund_deliveries WHERE refund_id = '{}'",
+            given.id
+        )),
+        "3"
+    );
+    let timeline = rpc
+        .timeline(ctx(), supervisor.clone(), paid.id.clone())
+        .await
+        .expect("rpc")
+        .expect("a timeline");
+    let told: Vec<(EventKind, Option<String>)> = timeline
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::AgencyNotified | EventKind::AgencyNotifyFailed
+            )
+        })
+        .map(|e| match &e.detail {
+            EventDetail::Payment { code, .. } => (e.kind, code.clone()),
+            other => panic!("a delivery is an event of the payment: {other:?}"),
+        })
+        .collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert_eq!(told[2].0, EventKind::AgencyNotified);
+    assert!(
+        told[2]
+            .1
+            .as_deref()
+            .is_some_and(|c| c.contains(&given.id) && c.contains("HTTP 200")),
+        "{told:?}"
+    );
+    daemon.assert_no_card_data();
+}

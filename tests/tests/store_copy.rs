@@ -104,7 +104,7 @@ async fn a_copied_store_answers_every_search_and_export_as_the_sqlite_one_did() 
         })
         .filter(|(_, rows)| rows.parse::<u64>().is_ok())
         .collect();
-    assert_eq!(counted.len(), 15, "{said}");
+    assert_eq!(counted.len(), 16, "{said}");
     for (table, rows) in &counted {
         assert_eq!(
             old.sql(&format!("SELECT count(*) FROM {table}")),

@@ -3,10 +3,8 @@
 //! and spending the link, paying it under a form key, and telling the agency (`notify`). The HTTP
 //! adapter decodes, renders and encodes around it.
 
-mod notify;
 mod standing;
 
-pub use notify::{Notifier, signature};
 pub use standing::Standing;
 
 use crate::auth::Caller;
@@ -216,11 +214,6 @@ impl Handoffs {
             }),
             Err(e) => Err(e),
         }
-    }
-
-    /// The notifier of this daemon's paid hand-offs.
-    pub fn notifier(&self) -> reqwest::Result<Notifier> {
-        Notifier::new(self.store.clone(), Arc::clone(&self.engine))
     }
 }
 

@@ -6,8 +6,13 @@ use super::{Backend, Store, StoreError, postgres};
 
 /// What a claim is for.
 pub enum Work<'a> {
-    BatchRun { application: &'a str },
-    Notification { handoff: &'a str },
+    BatchRun {
+        application: &'a str,
+    },
+    /// Delivering the notice of a hand-off or a refund, by its id.
+    Notice {
+        subject: &'a str,
+    },
 }
 
 impl Work<'_> {
@@ -15,7 +20,7 @@ impl Work<'_> {
     fn name(&self) -> String {
         match self {
             Work::BatchRun { application } => format!("cip batch run {application}"),
-            Work::Notification { handoff } => format!("cip notification {handoff}"),
+            Work::Notice { subject } => format!("cip notice {subject}"),
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutRow, BinaryCo
 use tokio_postgres::types::{ToSql, Type};
 
 /// Every table, each after the tables it refers to.
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "applications",
     "users",
     "user_applications",
@@ -28,6 +28,7 @@ const TABLES: [&str; 15] = [
     "audit_log",
     "handoffs",
     "handoff_deliveries",
+    "refund_deliveries",
     "store_settings",
 ];
 

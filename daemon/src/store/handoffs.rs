@@ -43,17 +43,6 @@ pub fn handoff_of_key(key: &str) -> Option<String> {
     Some(format!("hof_{hex}"))
 }
 
-/// One attempt to tell the agency that its hand-off was paid.
-pub struct Delivery {
-    pub handoff_id: String,
-    pub payment_id: String,
-    pub attempt: u32,
-    pub at_ms: i64,
-    /// What the callback answered, in words: `HTTP 200`, `no answer in time`.
-    pub outcome: String,
-    pub taken: bool,
-}
-
 impl Store {
     pub async fn add_handoff(
         &self,
@@ -129,71 +118,6 @@ impl Store {
                     postgres::handoffs::use_link(&db.client().await?, link_hash, now_ms).await
                 })
                 .await
-            }
-        }
-    }
-
-    /// Writes a delivery attempt to the delivery log, with its event on the payment, and marks
-    /// the hand-off notified when the callback took it.
-    pub async fn record_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                db.write(move |c| sqlite::handoffs::record_delivery(c, &delivery))
-                    .await
-            }
-            Backend::Postgres(db) => {
-                db.run(postgres::handoffs::record_delivery(db, &delivery))
-                    .await
-            }
-        }
-    }
-
-    /// Whether the agency's callback has taken a notification of the hand-off.
-    pub async fn notified(&self, id: &str) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                let id = id.to_owned();
-                db.read(move |c| sqlite::handoffs::notified(c, &id)).await
-            }
-            Backend::Postgres(db) => {
-                db.run(async { postgres::handoffs::notified(&db.client().await?, id).await })
-                    .await
-            }
-        }
-    }
-
-    /// Hand-off payments approved by the events after `after_seq` up to `upto_seq`, with their
-    /// hand-offs' ids, in commit order.
-    pub async fn approved_between(
-        &self,
-        after_seq: u64,
-        upto_seq: u64,
-    ) -> Result<Vec<(String, Payment)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                db.read(move |c| sqlite::handoffs::approved_between(c, after_seq, upto_seq))
-                    .await
-            }
-            Backend::Postgres(db) => {
-                db.run(async {
-                    postgres::handoffs::approved_between(&db.client().await?, after_seq, upto_seq)
-                        .await
-                })
-                .await
-            }
-        }
-    }
-
-    /// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.
-    pub async fn to_notify(&self, since_ms: i64) -> Result<Vec<(String, Payment)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(db) => {
-                db.read(move |c| sqlite::handoffs::to_notify(c, since_ms))
-                    .await
-            }
-            Backend::Postgres(db) => {
-                db.run(async { postgres::handoffs::to_notify(&db.client().await?, since_ms).await })
-                    .await
             }
         }
     }

@@ -4,6 +4,7 @@
 use super::StoreError;
 use super::events::DecisionEvent;
 use super::handoffs::Handoff;
+use super::notices::Notice;
 use super::payments::{ReportLine, SpanLine};
 use super::refunds::RefundLine;
 use cip_common::ach::AccountType;
@@ -346,12 +347,22 @@ pub(super) fn refund(row: &dyn Columns) -> Result<Refund, StoreError> {
     })
 }
 
-/// A refund joined after its payment ([`PAYMENT_COLUMNS`], then [`REFUND_COLUMNS`]), with it.
+/// A refund joined after its payment ([`PAYMENT_COLUMNS`], then [`REFUND_COLUMNS`]), and it.
+pub(super) fn refund_and_payment(row: &dyn Columns) -> Result<(Refund, Payment), StoreError> {
+    Ok((refund(&After(row, PAYMENT_COLUMN_COUNT))?, payment(row)?))
+}
+
+pub(super) fn refund_notice(row: &dyn Columns) -> Result<Notice, StoreError> {
+    let (refund, payment) = refund_and_payment(row)?;
+    Ok(Notice::Refunded {
+        refund: Box::new(refund),
+        payment,
+    })
+}
+
 pub(super) fn refund_with_payment(row: &dyn Columns) -> Result<ReportLine, StoreError> {
-    Ok(ReportLine::Refund(
-        Box::new(refund(&After(row, PAYMENT_COLUMN_COUNT))?),
-        payment(row)?,
-    ))
+    let (refund, payment) = refund_and_payment(row)?;
+    Ok(ReportLine::Refund(Box::new(refund), payment))
 }
 
 /// Report lines from payments each left-joined with one of its refunds, in the order of the
@@ -369,7 +380,7 @@ impl ReportLines {
         if row.text(PAYMENT_COLUMN_COUNT)?.is_none() {
             return Ok([Some(ReportLine::Payment(payment(row)?)), None]);
         }
-        let (refund, payment) = (refund(&After(row, PAYMENT_COLUMN_COUNT))?, payment(row)?);
+        let (refund, payment) = refund_and_payment(row)?;
         let first = (payment.id != self.last).then(|| {
             self.last.clone_from(&payment.id);
             ReportLine::Payment(payment.clone())

@@ -1,12 +1,11 @@
 //! SQL for hand-offs on PostgreSQL: the agency's order, its one-time link, its payments and the
 //! log of telling the agency.
 
-use super::events::insert_event_of_payment;
-use super::{Client, HORIZON, Postgres, read_all, read_one};
+use super::{Client, HORIZON, read_all, read_one};
 use crate::store::StoreError;
-use crate::store::handoffs::{Delivery, Handoff, handoff_of_key, key_prefix};
+use crate::store::handoffs::{Handoff, handoff_of_key, key_prefix};
+use crate::store::notices::Notice;
 use crate::store::rows::{self, HANDOFF_COLUMNS, PAYMENT_COLUMNS};
-use cip_common::event::EventKind;
 use cip_common::payment::Payment;
 use cip_common::status::PaymentStatus;
 
@@ -123,60 +122,11 @@ pub(in crate::store) async fn use_link(
     .await
 }
 
-pub(in crate::store) async fn record_delivery(
-    pg: &Postgres,
-    delivery: &Delivery,
-) -> Result<(), StoreError> {
-    let mut client = pg.client().await?;
-    let tx = client.transaction().await?;
-    tx.execute(
-        "INSERT INTO handoff_deliveries (handoff_id, attempt, at_ms, payment_id, outcome, taken)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            &delivery.handoff_id,
-            &i64::from(delivery.attempt),
-            &delivery.at_ms,
-            &delivery.payment_id,
-            &delivery.outcome,
-            &delivery.taken,
-        ],
-    )
-    .await?;
-    let kind = match delivery.taken {
-        true => EventKind::AgencyNotified,
-        false => EventKind::AgencyNotifyFailed,
-    };
-    let told = format!("{}, attempt {}", delivery.outcome, delivery.attempt);
-    insert_event_of_payment(&tx, 0, &delivery.payment_id, kind, &told, delivery.at_ms).await?;
-    if delivery.taken {
-        tx.execute(
-            "UPDATE handoffs SET notified_ms = $2 WHERE id = $1",
-            &[&delivery.handoff_id, &delivery.at_ms],
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    pg.committed();
-    Ok(())
-}
-
-pub(in crate::store) async fn notified(client: &Client, id: &str) -> Result<bool, StoreError> {
-    Ok(client
-        .query_opt(
-            "SELECT notified_ms IS NOT NULL FROM handoffs WHERE id = $1",
-            &[&id],
-        )
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?
-        .unwrap_or(false))
-}
-
 pub(in crate::store) async fn approved_between(
     client: &Client,
     after_seq: u64,
     upto_seq: u64,
-) -> Result<Vec<(String, Payment)>, StoreError> {
+) -> Result<Vec<Notice>, StoreError> {
     let payments = read_all(
         client,
         &format!(
@@ -197,14 +147,19 @@ pub(in crate::store) async fn approved_between(
     .await?;
     Ok(payments
         .into_iter()
-        .filter_map(|p| Some((handoff_of_key(&p.idempotency_key)?, p)))
+        .filter_map(|payment| {
+            Some(Notice::Paid {
+                handoff_id: handoff_of_key(&payment.idempotency_key)?,
+                payment,
+            })
+        })
         .collect())
 }
 
 pub(in crate::store) async fn to_notify(
     client: &Client,
     since_ms: i64,
-) -> Result<Vec<(String, Payment)>, StoreError> {
+) -> Result<Vec<Notice>, StoreError> {
     let candidates = read_all(
         client,
         &format!(
@@ -221,7 +176,10 @@ pub(in crate::store) async fn to_notify(
             .into_iter()
             .find(|p| p.status == PaymentStatus::Approved)
         {
-            found.push((handoff.id, paid));
+            found.push(Notice::Paid {
+                handoff_id: handoff.id,
+                payment: paid,
+            });
         }
     }
     Ok(found)

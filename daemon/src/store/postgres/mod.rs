@@ -10,6 +10,7 @@ pub(super) mod claims;
 pub(super) mod events;
 mod gathered;
 pub(super) mod handoffs;
+pub(super) mod notices;
 mod payment_writes;
 pub(super) mod payments;
 pub(super) mod refunds;
@@ -34,7 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/01_schema.sql"),
     include_str!("../../../migrations/postgres/02_store_settings.sql"),
     include_str!("../../../migrations/postgres/03_refunds.sql"),
-    include_str!("../../../migrations/postgres/04_refund_batches.sql"),
+    include_str!("../../../migrations/postgres/04_refunds_told.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past

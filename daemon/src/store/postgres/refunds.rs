@@ -4,11 +4,12 @@
 
 use super::accounts::audit;
 use super::events::SEQ;
-use super::{Client, Postgres, Tx, read_all, read_one};
+use super::{Client, HORIZON, Postgres, Tx, read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
+use crate::store::notices::Notice;
 use crate::store::refunds::{NewRefund, RefundBegun, RefundLine};
-use crate::store::rows::{self, REFUND_COLUMNS};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS};
 use cip_common::event::EventKind;
 use cip_common::refund::{Refund, RefundStatus};
 
@@ -248,4 +249,39 @@ pub(in crate::store) async fn lines(
         rows::refund_line,
     )
     .await
+}
+
+/// Refunds that succeeded by the events after `after_seq` up to `upto_seq`, in commit order.
+pub(in crate::store) async fn succeeded_between(
+    client: &Client,
+    after_seq: u64,
+    upto_seq: u64,
+) -> Result<Vec<Notice>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         JOIN refunds r ON r.payment_id = p.id JOIN events e ON e.refund_id = r.id
+         WHERE e.seq > $1 AND e.seq <= $2 AND e.seq < {HORIZON} AND e.kind = 'refund.succeeded'
+         ORDER BY e.seq"
+    );
+    let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    read_all(
+        client,
+        &sql,
+        &[&seq(after_seq), &seq(upto_seq)],
+        rows::refund_notice,
+    )
+    .await
+}
+
+/// Refunds that succeeded since `since_ms` and whose notice the callback has not taken.
+pub(in crate::store) async fn to_notify(
+    client: &Client,
+    since_ms: i64,
+) -> Result<Vec<Notice>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         JOIN refunds r ON r.payment_id = p.id
+         WHERE r.status = 'succeeded' AND r.notified_ms IS NULL AND r.decided_ms >= $1"
+    );
+    read_all(client, &sql, &[&since_ms], rows::refund_notice).await
 }

@@ -1,12 +1,11 @@
 //! SQL for hand-offs: what an agency registered for its customer, the one-time link that opens
 //! CIP's payment pages, and the payment taken for it.
 
-use super::events::insert_event_of_payment;
 use super::{payments, read_one};
 use crate::store::StoreError;
-use crate::store::handoffs::{Delivery, Handoff, handoff_of_key, key_prefix};
+use crate::store::handoffs::{Handoff, handoff_of_key, key_prefix};
+use crate::store::notices::Notice;
 use crate::store::rows::{self, HANDOFF_COLUMNS};
-use cip_common::event::EventKind;
 use cip_common::payment::Payment;
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -109,50 +108,13 @@ pub fn payments_of(conn: &Connection, handoff: &Handoff) -> Result<Vec<Payment>,
     Ok(found)
 }
 
-/// Writes a delivery attempt to the delivery log, with its event on the payment (the event's code
-/// tells the attempt and its outcome: `HTTP 503, attempt 2`), and marks the hand-off notified when the callback took it.
-pub fn record_delivery(conn: &Connection, delivery: &Delivery) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO handoff_deliveries (handoff_id, attempt, at_ms, payment_id, outcome, taken)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        delivery.handoff_id,
-        delivery.attempt,
-        delivery.at_ms,
-        delivery.payment_id,
-        delivery.outcome,
-        delivery.taken,
-    ])?;
-    let kind = match delivery.taken {
-        true => EventKind::AgencyNotified,
-        false => EventKind::AgencyNotifyFailed,
-    };
-    let told = format!("{}, attempt {}", delivery.outcome, delivery.attempt);
-    insert_event_of_payment(conn, &delivery.payment_id, kind, &told, delivery.at_ms)?;
-    if delivery.taken {
-        conn.prepare_cached("UPDATE handoffs SET notified_ms = ?2 WHERE id = ?1")?
-            .execute(params![delivery.handoff_id, delivery.at_ms])?;
-    }
-    Ok(())
-}
-
-/// Whether the agency's callback has taken a notification of the hand-off.
-pub fn notified(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT notified_ms IS NOT NULL FROM handoffs WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(false))
-}
-
 /// Hand-off payments approved by the events after `after_seq` up to `upto_seq`, with their
 /// hand-offs' ids, in commit order.
 pub fn approved_between(
     conn: &Connection,
     after_seq: u64,
     upto_seq: u64,
-) -> Result<Vec<(String, Payment)>, StoreError> {
+) -> Result<Vec<Notice>, StoreError> {
     let ids: Vec<(String, String)> = conn
         .prepare_cached(
             "SELECT p.idempotency_key, p.id FROM events e JOIN payments p ON p.id = e.payment_id
@@ -173,14 +135,17 @@ pub fn approved_between(
     for (key, id) in ids {
         if let (Some(handoff), Some(payment)) = (handoff_of_key(&key), payments::by_id(conn, &id)?)
         {
-            found.push((handoff, payment));
+            found.push(Notice::Paid {
+                handoff_id: handoff,
+                payment,
+            });
         }
     }
     Ok(found)
 }
 
 /// Hand-offs created since `since_ms`, not yet notified, that have an approved payment.
-pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<(String, Payment)>, StoreError> {
+pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<Notice>, StoreError> {
     let candidates: Vec<String> = conn
         .prepare_cached("SELECT id FROM handoffs WHERE notified_ms IS NULL AND created_ms >= ?1")?
         .query_map([since_ms], |r| r.get(0))?
@@ -194,7 +159,10 @@ pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<(String, Paymen
             .into_iter()
             .find(|p| p.status == PaymentStatus::Approved)
         {
-            found.push((id, paid));
+            found.push(Notice::Paid {
+                handoff_id: id,
+                payment: paid,
+            });
         }
     }
     Ok(found)

@@ -7,6 +7,7 @@ pub mod backup;
 pub(super) mod batches;
 pub(super) mod events;
 pub(super) mod handoffs;
+pub(super) mod notices;
 pub(super) mod payments;
 pub(super) mod refunds;
 
@@ -127,7 +128,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/07_not_charged.sql")),
     M::up(include_str!("../../../migrations/08_store_settings.sql")),
     M::up(include_str!("../../../migrations/09_refunds.sql")),
-    M::up(include_str!("../../../migrations/10_refund_batches.sql")),
+    M::up(include_str!("../../../migrations/10_refunds_told.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

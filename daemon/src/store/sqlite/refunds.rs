@@ -3,8 +3,9 @@
 use super::{read_all, read_one};
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
+use crate::store::notices::Notice;
 use crate::store::refunds::{NewRefund, RefundBegun, RefundLine};
-use crate::store::rows::{self, REFUND_COLUMNS};
+use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS};
 use cip_common::event::EventKind;
 use cip_common::refund::{Refund, RefundStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -167,5 +168,38 @@ pub fn lines(
     read_all(
         statement.query(params![apps, from_ms, to_ms])?,
         rows::refund_line,
+    )
+}
+
+/// Refunds that succeeded by the events after `after_seq` up to `upto_seq`, in commit order.
+pub fn succeeded_between(
+    conn: &Connection,
+    after_seq: u64,
+    upto_seq: u64,
+) -> Result<Vec<Notice>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         JOIN refunds r ON r.payment_id = p.id JOIN events e ON e.refund_id = r.id
+         WHERE e.seq > ?1 AND e.seq <= ?2 AND e.kind = 'refund.succeeded'
+         ORDER BY e.seq"
+    );
+    let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    read_all(
+        conn.prepare_cached(&sql)?
+            .query(params![seq(after_seq), seq(upto_seq)])?,
+        rows::refund_notice,
+    )
+}
+
+/// Refunds that succeeded since `since_ms` and whose notice the callback has not taken.
+pub fn to_notify(conn: &Connection, since_ms: i64) -> Result<Vec<Notice>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
+         JOIN refunds r ON r.payment_id = p.id
+         WHERE r.status = 'succeeded' AND r.notified_ms IS NULL AND r.decided_ms >= ?1"
+    );
+    read_all(
+        conn.prepare_cached(&sql)?.query([since_ms])?,
+        rows::refund_notice,
     )
 }
