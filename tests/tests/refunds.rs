@@ -805,3 +805,146 @@ async fn the_agency_is_told_of_a_refund_signed_and_again_until_its_callback_take
     );
     daemon.assert_no_card_data();
 }
+
+/// A processor slow enough that a void and a refund of one payment overlap at it.
+const SLOW_PROCESSOR: &str = concat!(
+    cip_tests::test_auth!(),
+    "
+[processor]
+deadline_ms = 4000
+ask_after_ms = 600000
+added_latency_ms = 40
+"
+);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_void_and_a_refund_of_one_payment_at_once_leave_cip_and_the_processor_agreeing() {
+    let daemon = Daemon::start_with(SLOW_PROCESSOR).await;
+    let mut paid = Vec::new();
+    for _ in 0..12 {
+        paid.push(take(&daemon, "4242424242424242", 5_000).await);
+    }
+    let (voider, refunder) = (daemon.client().await, daemon.client().await);
+    let supervisor = daemon.login(&voider, "DMV-RENEWAL", "super1").await;
+    let races = paid.iter().enumerate().map(|(n, payment)| {
+        let (voider, refunder, supervisor) = (voider.clone(), refunder.clone(), supervisor.clone());
+        let id = payment.id.clone();
+        async move {
+            // Each side starts first on half the payments, the other a moment after.
+            let stagger = Duration::from_millis(5 * (n as u64 % 4));
+            let void = async {
+                if n % 2 == 1 {
+                    tokio::time::sleep(stagger).await;
+                }
+                voider
+                    .void(ctx(), supervisor.clone(), id.clone())
+                    .await
+                    .expect("rpc")
+            };
+            let refund = async {
+                if n % 2 == 0 {
+                    tokio::time::sleep(stagger).await;
+                }
+                refunder
+                    .refund(
+                        ctx(),
+                        supervisor.clone(),
+                        id.clone(),
+                        new_key(),
+                        request(5_000),
+                    )
+                    .await
+                    .expect("rpc")
+            };
+            tokio::join!(void, refund)
+        }
+    });
+    let outcomes = futures::future::join_all(races).await;
+
+    let ledger = daemon.ledger();
+    let client = daemon.client().await;
+    for (payment, (voided, refunded)) in paid.iter().zip(outcomes) {
+        let now = client
+            .payment(
+                ctx(),
+                supervisor.clone(),
+                cip_common::payment::PaymentLookup::Id(payment.id.clone()),
+            )
+            .await
+            .expect("rpc")
+            .expect("the payment");
+        let voided_in_books = ledger
+            .lines()
+            .any(|l| l.starts_with(&format!("void\t{}\t", payment.id)));
+        let refunded_in_books: i64 = refunded_in_books(&daemon, &payment.id)
+            .iter()
+            .map(|(_, amount)| amount)
+            .sum();
+        let told = format!("void {voided:?}, refund {refunded:?}, now {now:?}");
+        assert_eq!(
+            now.status == PaymentStatus::Voided,
+            voided_in_books,
+            "CIP and the processor disagree on the void: {told}"
+        );
+        assert_eq!(now.refunded().minor, refunded_in_books, "{told}");
+        assert_eq!(voided.is_ok(), voided_in_books, "{told}");
+        assert_ne!(
+            voided_in_books,
+            refunded_in_books > 0,
+            "exactly one of them gives it back: {told}"
+        );
+        let refused = voided.err().or(refunded.err()).expect("one was refused");
+        let said = refused.to_string();
+        assert!(
+            said.contains("look at it again") || said.contains("refund what is left"),
+            "the refusal says what to do: {said}"
+        );
+    }
+    daemon.assert_no_card_data();
+}
+
+/// A void held when its daemon stopped (the processor may or may not have made it) is carried to
+/// its end when the daemon starts again, and until then no refund begins.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_void_a_stopped_daemon_left_is_carried_to_its_end() {
+    let mut daemon = Daemon::start().await;
+    let paid = take(&daemon, "4242424242424242", 2_000).await;
+    daemon.kill();
+    // As the void left it: held, and the processor not yet asked.
+    daemon.sql(&format!(
+        "UPDATE payments SET voiding_ms = 1 WHERE id = '{}'",
+        paid.id
+    ));
+    daemon.serve().await;
+    let client = daemon.client().await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let now = client
+        .payment(
+            ctx(),
+            supervisor.clone(),
+            cip_common::payment::PaymentLookup::Id(paid.id.clone()),
+        )
+        .await
+        .expect("rpc")
+        .expect("the payment");
+    assert_eq!(now.status, PaymentStatus::Voided);
+    assert!(
+        daemon
+            .ledger()
+            .lines()
+            .any(|l| l.starts_with(&format!("void\t{}\t", paid.id))),
+        "the processor voided it"
+    );
+    let refused = client
+        .refund(
+            ctx(),
+            supervisor,
+            paid.id.clone(),
+            new_key(),
+            request(2_000),
+        )
+        .await
+        .expect("rpc")
+        .expect_err("a voided payment gives back nothing more");
+    assert!(refused.to_string().contains("voided"), "{refused}");
+}

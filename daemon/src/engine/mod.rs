@@ -12,7 +12,6 @@ use crate::processor::{Authorization, Outcome, Processor};
 use crate::store::Store;
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{Begun, Decided, Decision};
-use cip_common::calendar;
 use cip_common::card::validate_pan;
 use cip_common::confirmation::confirmation_code;
 use cip_common::error::ApiError;
@@ -35,6 +34,7 @@ use tokio::sync::watch;
 mod figures;
 mod refunds;
 mod unknown;
+mod voids;
 
 pub use refunds::Refunded;
 
@@ -522,54 +522,6 @@ impl Engine {
                 what: "payment".to_owned(),
                 id: id.to_owned(),
             })
-    }
-
-    /// Voids an approved payment, on the day it was approved in its application's time zone (the
-    /// day its reports count it in).
-    pub async fn void(&self, caller: &Caller, id: &str, origin: &str) -> Result<Payment, ApiError> {
-        let payment = self.visible_payment(caller, id).await?;
-        if payment.status != PaymentStatus::Approved {
-            return Err(ApiError::InvalidRequest {
-                message: format!(
-                    "only an approved payment can be voided; {id} is {}",
-                    payment.status
-                ),
-            });
-        }
-        let approved_ms = payment.decided_ms.unwrap_or(payment.created_ms);
-        let now = self.clock.now_ms();
-        let zone = self.form(&payment.application).await?.spec.zone();
-        if calendar::day_of(&zone, approved_ms) != calendar::day_of(&zone, now) {
-            return Err(ApiError::InvalidRequest {
-                message: format!(
-                    "{id} was approved on an earlier day ({}); it can no longer be voided: refund it instead",
-                    calendar::local_minute(&zone, approved_ms)
-                ),
-            });
-        }
-        // The agency has this payment as approved once a batch holds it; what the batch told
-        // them stays true.
-        if let Some(batch) = &payment.batch {
-            return Err(ApiError::InvalidRequest {
-                message: format!(
-                    "{id} was reported to the agency as approved in batch {}; it can no longer be voided: refund it instead",
-                    batch.id
-                ),
-            });
-        }
-        // A void gives back the whole amount: what a refund gave or holds would be given twice.
-        if payment.refunds != Default::default() {
-            return Err(ApiError::InvalidRequest {
-                message: format!(
-                    "{id} has refunds ({} refunded); it can no longer be voided: refund what is left instead",
-                    payment.refunded()
-                ),
-            });
-        }
-        self.processor.void(&payment.id).await?;
-        let audit = audit_entry(caller, "payment.void", origin, &payment.id, now);
-        self.commit_move(payment, PaymentStatus::Voided, None, None, Some(audit))
-            .await
     }
 
     /// The queue and its figures for the applications `caller` may see.

@@ -141,13 +141,20 @@ impl Engine {
             RefundBegun::Refused {
                 status,
                 refundable_minor,
+                voiding,
             } => {
                 let refused = AuditEntry {
                     success: false,
                     ..audit
                 };
                 self.store.audit(&refused).await?;
-                return Err(refusal(&refund, status, refundable_minor, expected));
+                return Err(refusal(
+                    &refund,
+                    status,
+                    refundable_minor,
+                    voiding,
+                    expected,
+                ));
             }
         }
         self.lock_refunds_in_flight().insert(refund.id.clone());
@@ -340,12 +347,20 @@ fn refusal(
     refund: &Refund,
     status: PaymentStatus,
     refundable_minor: i64,
+    voiding: bool,
     expected: Option<i64>,
 ) -> ApiError {
     let id = &refund.payment_id;
     if status != PaymentStatus::Approved {
         return ApiError::InvalidRequest {
             message: format!("only an approved payment can be refunded; {id} is {status}"),
+        };
+    }
+    if voiding {
+        return ApiError::Stale {
+            message: format!(
+                "{id} is being voided, which gives back all of it: look at it again in a moment"
+            ),
         };
     }
     let refundable = Money::new(refundable_minor, refund.amount.currency);

@@ -181,6 +181,7 @@ impl Engine {
         }
         self.watch_not_charged().await?;
         settled += self.settle_pending_refunds().await?;
+        settled += self.settle_void_holds().await?;
         Ok(Swept {
             settled,
             next_due_ms,

@@ -362,6 +362,56 @@ impl Store {
         }
     }
 
+    /// Holds an approved payment for its void, unless a batch reported it, a refund holds or
+    /// gave back any of it, or another void holds it: then `false`, and nothing was written.
+    /// While held, no refund begins and no batch claims it; deciding it lets go.
+    pub async fn hold_for_void(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.write(move |c| sqlite::payments::hold_for_void(c, &id, now_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::hold_for_void(&db.client().await?, id, now_ms).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Lets go of a void's hold on a payment still approved: the processor refused the void.
+    pub async fn release_void(&self, id: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let id = id.to_owned();
+                db.write(move |c| sqlite::payments::release_void(c, &id))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async { postgres::payments::release_void(&db.client().await?, id).await })
+                    .await
+            }
+        }
+    }
+
+    /// Approved payments a void has held since before `before_ms`: voids a stopped daemon left.
+    pub async fn void_holds(&self, before_ms: i64) -> Result<Vec<Payment>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::payments::void_holds(c, before_ms))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::void_holds(&db.client().await?, before_ms).await
+                })
+                .await
+            }
+        }
+    }
+
     /// Runs `read` on a thread that may block, with the selected payments, oldest first, and
     /// their refunds, handed over one line at a time as it takes them (a million rows take no
     /// more memory than a few).

@@ -30,11 +30,13 @@ pub enum RefundBegun {
         refund: Box<Refund>,
         same_request: bool,
     },
-    /// Nothing was written: the payment is not approved, or may not give back the amount (or
-    /// not the amount the caller expected). Its status and what it may still give back, now.
+    /// Nothing was written: the payment is not approved, is being voided, or may not give back
+    /// the amount (or not the amount the caller expected). Its status, what it may still give
+    /// back, and whether a void holds it, now.
     Refused {
         status: PaymentStatus,
         refundable_minor: i64,
+        voiding: bool,
     },
 }
 

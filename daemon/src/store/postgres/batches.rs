@@ -46,7 +46,7 @@ pub(in crate::store) async fn claim(
     let count = tx
         .execute(
             "UPDATE payments SET batch_id = $1
-             WHERE application_id = $2 AND batch_id IS NULL
+             WHERE application_id = $2 AND batch_id IS NULL AND voiding_ms IS NULL
                AND status IN ('approved', 'declined', 'failed', 'voided')",
             &[&id, &application],
         )

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/02_store_settings.sql"),
     include_str!("../../../migrations/postgres/03_refunds.sql"),
     include_str!("../../../migrations/postgres/04_refunds_told.sql"),
+    include_str!("../../../migrations/postgres/05_void_holds.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past

@@ -203,7 +203,7 @@ impl Gather for Decide {
                         audit_actor, audit_action, audit_outcome, audit_origin, audit_object, n)),
                  moved AS (
                     UPDATE payments p SET status = i.status, code = i.code, message = i.message,
-                        decided_ms = i.decided_ms
+                        decided_ms = i.decided_ms, voiding_ms = NULL
                     FROM input i WHERE p.id = i.id AND p.status = i.from_status
                         AND p.refunded_minor = 0 AND p.refund_pending_minor = 0
                     RETURNING i.n, p.application_id, p.amount_minor, p.currency, p.last_four,

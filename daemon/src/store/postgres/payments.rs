@@ -372,3 +372,39 @@ pub(in crate::store) async fn unsettled_in_span(
     )
     .await
 }
+
+pub(in crate::store) async fn hold_for_void(
+    client: &Client,
+    id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE payments SET voiding_ms = $2
+             WHERE id = $1 AND status = 'approved' AND batch_id IS NULL AND voiding_ms IS NULL
+               AND refunded_minor = 0 AND refund_pending_minor = 0",
+        )
+        .await?;
+    Ok(client.execute(&statement, &[&id, &now_ms]).await? == 1)
+}
+
+pub(in crate::store) async fn release_void(client: &Client, id: &str) -> Result<(), StoreError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE payments SET voiding_ms = NULL WHERE id = $1 AND status = 'approved'",
+        )
+        .await?;
+    client.execute(&statement, &[&id]).await?;
+    Ok(())
+}
+
+pub(in crate::store) async fn void_holds(
+    client: &Client,
+    before_ms: i64,
+) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.voiding_ms < $1 AND p.status = 'approved' ORDER BY p.voiding_ms"
+    );
+    read_all(client, &sql, &[&before_ms], rows::payment).await
+}

@@ -65,7 +65,7 @@ async fn begin_in(tx: &Tx<'_>, new: &NewRefund) -> Result<Option<RefundBegun>, S
         .execute(
             &tx.prepare_cached(
                 "UPDATE payments SET refund_pending_minor = refund_pending_minor + $1
-                 WHERE id = $2 AND status = 'approved' AND currency = $3
+                 WHERE id = $2 AND status = 'approved' AND currency = $3 AND voiding_ms IS NULL
                    AND amount_minor - refunded_minor - refund_pending_minor >= $1
                    AND ($4::BIGINT IS NULL
                         OR amount_minor - refunded_minor - refund_pending_minor = $4)",
@@ -83,7 +83,8 @@ async fn begin_in(tx: &Tx<'_>, new: &NewRefund) -> Result<Option<RefundBegun>, S
         let row = tx
             .query_one(
                 &tx.prepare_cached(
-                    "SELECT status, amount_minor - refunded_minor - refund_pending_minor
+                    "SELECT status, amount_minor - refunded_minor - refund_pending_minor,
+                            voiding_ms IS NOT NULL
                      FROM payments WHERE id = $1",
                 )
                 .await?,
@@ -93,6 +94,7 @@ async fn begin_in(tx: &Tx<'_>, new: &NewRefund) -> Result<Option<RefundBegun>, S
         return Ok(Some(RefundBegun::Refused {
             status: rows::status(row.try_get(0)?)?,
             refundable_minor: row.try_get(1)?,
+            voiding: row.try_get(2)?,
         }));
     }
     let inserted = tx

@@ -42,7 +42,7 @@ pub fn claim(
     let count = conn
         .prepare_cached(
             "UPDATE payments SET batch_id = ?1
-             WHERE application_id = ?2 AND batch_id IS NULL
+             WHERE application_id = ?2 AND batch_id IS NULL AND voiding_ms IS NULL
                AND status IN ('approved', 'declined', 'failed', 'voided')",
         )?
         .execute(params![id, application])?;

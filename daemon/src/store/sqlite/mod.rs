@@ -129,6 +129,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/08_store_settings.sql")),
     M::up(include_str!("../../../migrations/09_refunds.sql")),
     M::up(include_str!("../../../migrations/10_refunds_told.sql")),
+    M::up(include_str!("../../../migrations/11_void_holds.sql")),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

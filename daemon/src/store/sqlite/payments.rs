@@ -111,7 +111,8 @@ pub fn decide(
     }
     let moved = conn
         .prepare_cached(
-            "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4
+            "UPDATE payments SET status = ?1, code = ?2, message = ?3, decided_ms = ?4,
+                voiding_ms = NULL
              WHERE id = ?5 AND status = ?6 AND refunded_minor = 0 AND refund_pending_minor = 0",
         )?
         .execute(params![
@@ -221,6 +222,36 @@ pub fn note_failed(
         }
     }
     Ok(())
+}
+
+pub fn hold_for_void(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let held = conn
+        .prepare_cached(
+            "UPDATE payments SET voiding_ms = ?2
+             WHERE id = ?1 AND status = 'approved' AND batch_id IS NULL AND voiding_ms IS NULL
+               AND refunded_minor = 0 AND refund_pending_minor = 0",
+        )?
+        .execute(params![id, now_ms])?;
+    Ok(held == 1)
+}
+
+pub fn release_void(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE payments SET voiding_ms = NULL WHERE id = ?1 AND status = 'approved'",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+pub fn void_holds(conn: &Connection, before_ms: i64) -> Result<Vec<Payment>, StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}
+         WHERE p.voiding_ms < ?1 AND p.status = 'approved' ORDER BY p.voiding_ms"
+    );
+    read_all(
+        conn.prepare_cached(&sql)?.query([before_ms])?,
+        rows::payment,
+    )
 }
 
 /// Hands the selected payments and their refunds to `each`, oldest first, one line at a time,

@@ -31,7 +31,7 @@ pub fn begin(conn: &Connection, new: &NewRefund) -> Result<RefundBegun, StoreErr
     let held = conn
         .prepare_cached(
             "UPDATE payments SET refund_pending_minor = refund_pending_minor + ?1
-             WHERE id = ?2 AND status = 'approved' AND currency = ?3
+             WHERE id = ?2 AND status = 'approved' AND currency = ?3 AND voiding_ms IS NULL
                AND amount_minor - refunded_minor - refund_pending_minor >= ?1
                AND (?4 IS NULL OR amount_minor - refunded_minor - refund_pending_minor = ?4)",
         )?
@@ -42,17 +42,19 @@ pub fn begin(conn: &Connection, new: &NewRefund) -> Result<RefundBegun, StoreErr
             new.expected_refundable_minor
         ])?;
     if held == 0 {
-        let (status, refundable_minor) = conn
+        let (status, refundable_minor, voiding) = conn
             .prepare_cached(
-                "SELECT status, amount_minor - refunded_minor - refund_pending_minor
+                "SELECT status, amount_minor - refunded_minor - refund_pending_minor,
+                        voiding_ms IS NOT NULL
                  FROM payments WHERE id = ?1",
             )?
             .query_row([&refund.payment_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
             })?;
         return Ok(RefundBegun::Refused {
             status: rows::status(&status)?,
             refundable_minor,
+            voiding,
         });
     }
     conn.prepare_cached(
