@@ -1,16 +1,19 @@
 //! The crash loop on PostgreSQL: two daemons on one database, behind one shared processor (a
 //! `cipd sandbox serve` process), while agents and an agency's server fail over between them.
-//! At random moments either daemon is killed with SIGKILL and started again, and now and then
-//! PostgreSQL itself crashes (`pg_ctl stop -m immediate`) and recovers. Checked along the way and
-//! at the end: every acknowledged payment is there with its outcome and code, no key has two
-//! payments, the processor's books agree with CIP's (nothing authorized twice, nothing charged
-//! that CIP calls anything but approved), and nothing is left unsettled. Skipped, saying so,
+//! A supervisor refunds what they approved, on either daemon. At random moments either daemon is
+//! killed with SIGKILL and started again, and now and then PostgreSQL itself crashes
+//! (`pg_ctl stop -m immediate`) and recovers. Checked along the way and at the end: every
+//! acknowledged payment and refund is there with its outcome and code, no key has two payments
+//! or refunds, the processor's books agree with CIP's (nothing authorized or refunded twice,
+//! nothing charged that CIP calls anything but approved), and nothing is left unsettled. Skipped, saying so,
 //! where PostgreSQL is not installed, unless `CIP_REQUIRE_TOOLS` is set (as in CI).
 //!
 //! `CIP_CRASH_KILLS` sets the number of kills (200 by default) and `CIP_SEED` replays a run's
 //! kill times. The cluster is this test's alone: its crashes reach no other test.
 
-use cip_tests::crash_loop::{Book, Kills, agency, agent, check, now_ms};
+use cip_tests::crash_loop::{
+    Book, Kills, RefundBook, agency, agent, check, check_refunds, now_ms, refunder,
+};
 use cip_tests::sandbox::SandboxServer;
 use cip_tests::{Daemon, postgres};
 use std::sync::Arc;
@@ -56,6 +59,13 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
         running.clone(),
         book.clone(),
     )));
+    let refunds = RefundBook::default();
+    clients.push(tokio::spawn(refunder(
+        sockets.clone(),
+        running.clone(),
+        book.clone(),
+        refunds.clone(),
+    )));
 
     let (mut postgres_crashes, mut settled_before_ms) = (0, 0);
     for kill in 1..=kills {
@@ -76,21 +86,26 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
         }
         if kill % 50 == 0 {
             let told = book.lock().expect("not poisoned").clone();
-            // The ledger first: whatever it authorized was committed before the call.
+            let told_refunds = refunds.lock().expect("not poisoned").clone();
+            // The ledger first: whatever it authorized or refunded was committed before the call.
             let ledger = sandbox.ledger();
             check(&daemons[0], &ledger, &told, settled_before_ms, seed);
+            check_refunds(&daemons[0], &ledger, &told_refunds, settled_before_ms, seed);
         }
     }
     running.store(false, Ordering::Relaxed);
     for client in clients {
         client.await.expect("a client ended");
     }
-    // Nothing carries a payment once both daemons are gone; past the newest payment's deadline,
-    // a daemon's start settles every one.
+    // Nothing carries a payment or a refund once both daemons are gone; past the newest one's
+    // deadline, a daemon's start settles every one.
     for daemon in &mut daemons {
         daemon.kill();
     }
-    let newest_ms: i64 = daemons[0].sql("SELECT coalesce(max(created_ms), 0) FROM payments")[0][0]
+    let newest_ms: i64 = daemons[0].sql(
+        "SELECT greatest((SELECT coalesce(max(created_ms), 0) FROM payments),
+                         (SELECT coalesce(max(created_ms), 0) FROM refunds))",
+    )[0][0]
         .parse()
         .expect("a time");
     let carried_until_ms = newest_ms + carried_for_ms();
@@ -98,12 +113,15 @@ async fn kills_of_either_daemon_and_of_postgres_lose_no_payment_and_charge_none_
     tokio::time::sleep(Duration::from_millis(wait + 1)).await;
     daemons[0].serve().await;
     let told = book.lock().expect("not poisoned").clone();
+    let told_refunds = refunds.lock().expect("not poisoned").clone();
     let ledger = sandbox.ledger();
     check(&daemons[0], &ledger, &told, i64::MAX, seed);
+    check_refunds(&daemons[0], &ledger, &told_refunds, i64::MAX, seed);
     eprintln!(
         "shared crash loop: {kills} kills ({postgres_crashes} of PostgreSQL) survived, {} \
-         payments acknowledged",
-        told.len()
+         payments and {} refunds acknowledged",
+        told.len(),
+        told_refunds.len()
     );
     assert!(
         postgres_crashes > 0,

@@ -217,7 +217,9 @@ struct World {
     network: Arc<Mutex<Network>>,
     agents: Vec<Agent>,
     supervisor: Caller,
-    /// Payments a supervisor voided, as the engine answered.
+    /// Payments a supervisor asked to void, whatever the answer (a void cut short is carried to
+    /// its end), and those the engine answered voided.
+    void_asked: Vec<String>,
     voided: Vec<String>,
     refunds: Vec<RefundAsk>,
     now_ms: i64,
@@ -270,6 +272,7 @@ impl World {
             dir: dir.to_path_buf(),
             agents,
             supervisor: caller("super1", Role::Supervisor, "DMV-RENEWAL"),
+            void_asked: Vec::new(),
             voided: Vec::new(),
             refunds: Vec::new(),
             now_ms: START_MS,
@@ -529,6 +532,7 @@ impl World {
             return;
         };
         self.trace.push(format!("void {id}"));
+        self.void_asked.push(id.clone());
         let (engine, caller) = (Arc::clone(&daemon.engine), self.supervisor.clone());
         daemon.spawn(Task::Void(id.clone()), async move {
             Done::Moved(engine.void(&caller, &id, "simulation").await)
