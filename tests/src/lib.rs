@@ -708,6 +708,23 @@ impl Drop for Daemon {
 }
 
 /// A call context with room for the sandbox's slow approval and timeouts.
+/// CSV rows (an export, a batch file) as maps from column to cell.
+pub fn csv_rows(csv: &[u8]) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(csv);
+    let headers = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .map(|r| {
+            let record = r.expect("a well-formed row");
+            headers
+                .iter()
+                .map(str::to_owned)
+                .zip(record.iter().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
 pub fn ctx() -> context::Context {
     let mut ctx = context::current();
     ctx.deadline = std::time::Instant::now() + Duration::from_secs(60);

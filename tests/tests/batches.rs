@@ -5,7 +5,7 @@
 use cip_common::event::{EventDetail, EventKind};
 use cip_common::payment::PaymentLookup;
 use cip_common::secret::SessionToken;
-use cip_tests::{Daemon, card_request, ctx, new_key};
+use cip_tests::{Daemon, card_request, csv_rows, ctx, new_key};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -48,23 +48,6 @@ fn listing(outbox: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// CSV rows as maps from column to cell.
-fn rows(csv: &[u8]) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_reader(csv);
-    let headers = reader.headers().expect("a header").clone();
-    reader
-        .records()
-        .map(|r| {
-            let record = r.expect("a well-formed row");
-            headers
-                .iter()
-                .map(str::to_owned)
-                .zip(record.iter().map(str::to_owned))
-                .collect()
-        })
-        .collect()
 }
 
 /// A small seeded generator for kill times (the seed is printed, so a failure can be replayed).
@@ -172,7 +155,7 @@ async fn killed_batch_runs_then_a_rerun_report_every_payment_exactly_once() {
             Some(format!("{:x}", Sha256::digest(&csv)).as_str()),
             "{name}: the file is not the one the manifest describes"
         );
-        let rows = rows(&csv);
+        let rows = csv_rows(&csv);
         assert_eq!(manifest["payment_count"].as_u64(), Some(rows.len() as u64));
         let approved = rows.iter().filter(|r| r["status"] == "approved").count();
         assert_eq!(
@@ -199,7 +182,7 @@ async fn killed_batch_runs_then_a_rerun_report_every_payment_exactly_once() {
 
     // …and together they hold every payment taken, each decided.
     let export = daemon.cipd(&["report", "export", "--app", APP], None);
-    let taken: BTreeSet<String> = rows(&export.stdout)
+    let taken: BTreeSet<String> = csv_rows(&export.stdout)
         .into_iter()
         .map(|r| r["payment_id"].clone())
         .collect();

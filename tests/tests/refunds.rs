@@ -8,7 +8,7 @@ use cip_common::payment::Payment;
 use cip_common::refund::{Refund, RefundReason, RefundRequest, RefundStatus};
 use cip_common::status::PaymentStatus;
 use cip_tests::http::{Agency, HTTP_CONFIG};
-use cip_tests::{Daemon, ctx, new_key};
+use cip_tests::{Daemon, csv_rows, ctx, new_key};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,6 +38,23 @@ fn refunded_in_books(daemon: &Daemon, payment: &str) -> Vec<(String, i64)> {
             _ => None,
         })
         .collect()
+}
+
+/// A payment as a supervisor reads it now.
+async fn looked_up(
+    client: &cip_common::service::CipClient,
+    supervisor: &cip_common::secret::SessionToken,
+    id: &str,
+) -> Payment {
+    client
+        .payment(
+            ctx(),
+            supervisor.clone(),
+            cip_common::payment::PaymentLookup::Id(id.to_owned()),
+        )
+        .await
+        .expect("rpc")
+        .expect("the payment")
 }
 
 async fn take(daemon: &Daemon, number: &str, amount_minor: i64) -> Payment {
@@ -337,15 +354,7 @@ async fn a_refund_the_processor_declines_gives_the_amount_back_to_refund() {
         .expect("answered");
     assert_eq!(refund.status, RefundStatus::Failed);
     assert_eq!(refund.code.as_deref(), Some("refund_failed"));
-    let payment = client
-        .payment(
-            ctx(),
-            supervisor.clone(),
-            cip_common::payment::PaymentLookup::Id(paid.id.clone()),
-        )
-        .await
-        .expect("rpc")
-        .expect("the payment");
+    let payment = looked_up(&client, &supervisor, &paid.id).await;
     assert_eq!(
         payment.refundable().minor,
         3_000,
@@ -412,15 +421,7 @@ async fn a_kill_during_refunds_loses_none_and_doubles_none() {
     );
     let given: i64 = books.iter().map(|(_, a)| a).sum();
     assert!(given <= 10_000, "{given}");
-    let payment = client
-        .payment(
-            ctx(),
-            supervisor,
-            cip_common::payment::PaymentLookup::Id(paid.id.clone()),
-        )
-        .await
-        .expect("rpc")
-        .expect("the payment");
+    let payment = looked_up(&client, &supervisor, &paid.id).await;
     assert_eq!(payment.refunded().minor, given);
     assert_eq!(payment.refundable().minor, 10_000 - given);
 }
@@ -439,23 +440,7 @@ fn batches(daemon: &Daemon) -> Vec<(serde_json::Value, Vec<BTreeMap<String, Stri
         .into_iter()
         .map(|m| {
             let csv = std::fs::read(outbox.join(m["file"].as_str().expect("file"))).expect("csv");
-            (m, rows(&csv))
-        })
-        .collect()
-}
-
-/// CSV rows as maps from column to cell.
-fn rows(csv: &[u8]) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_reader(csv);
-    let headers = reader.headers().expect("a header").clone();
-    reader
-        .records()
-        .map(|r| {
-            headers
-                .iter()
-                .map(str::to_owned)
-                .zip(r.expect("a row").iter().map(str::to_owned))
-                .collect()
+            (m, csv_rows(&csv))
         })
         .collect()
 }
@@ -629,7 +614,7 @@ async fn a_refund_is_reported_once_in_the_batch_after_it_was_decided_and_the_sum
     // An export shows the payment with what it gave back, its refund under it, each with its
     // own batch.
     let export = daemon.cipd(&["report", "export", "--app", "DMV-RENEWAL"], None);
-    let exported = rows(&export.stdout);
+    let exported = csv_rows(&export.stdout);
     let at = exported
         .iter()
         .position(|r| r["payment_id"] == paid.id)
@@ -864,15 +849,7 @@ async fn a_void_and_a_refund_of_one_payment_at_once_leave_cip_and_the_processor_
     let ledger = daemon.ledger();
     let client = daemon.client().await;
     for (payment, (voided, refunded)) in paid.iter().zip(outcomes) {
-        let now = client
-            .payment(
-                ctx(),
-                supervisor.clone(),
-                cip_common::payment::PaymentLookup::Id(payment.id.clone()),
-            )
-            .await
-            .expect("rpc")
-            .expect("the payment");
+        let now = looked_up(&client, &supervisor, &payment.id).await;
         let voided_in_books = ledger
             .lines()
             .any(|l| l.starts_with(&format!("void\t{}\t", payment.id)));
@@ -918,15 +895,7 @@ async fn a_void_a_stopped_daemon_left_is_carried_to_its_end() {
     daemon.serve().await;
     let client = daemon.client().await;
     let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
-    let now = client
-        .payment(
-            ctx(),
-            supervisor.clone(),
-            cip_common::payment::PaymentLookup::Id(paid.id.clone()),
-        )
-        .await
-        .expect("rpc")
-        .expect("the payment");
+    let now = looked_up(&client, &supervisor, &paid.id).await;
     assert_eq!(now.status, PaymentStatus::Voided);
     assert!(
         daemon
