@@ -80,7 +80,11 @@ impl Engine {
                 self.store.release_void(&payment.id).await?;
                 Err(ProcessorError::Refused(said).into())
             }
-            Err(unanswered) => Err(unanswered.into()),
+            Err(unanswered) => Err(ApiError::Unavailable {
+                reason: format!(
+                    "{unanswered}; the void stands, and CIP sends it again until the processor answers"
+                ),
+            }),
         }
     }
 
