@@ -512,16 +512,18 @@ impl Engine {
             .saturating_add(i64::try_from(carried.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// A payment `caller` may see, or not found.
+    /// A payment `caller` may see, or not found; a store that does not answer says so (a
+    /// database failing over is not a payment that is gone).
     async fn visible_payment(&self, caller: &Caller, id: &str) -> Result<Payment, ApiError> {
-        self.stored(id)
-            .await
-            .ok()
-            .filter(|p| caller.visible_applications().contains(&p.application))
-            .ok_or_else(|| ApiError::NotFound {
+        let payment = self.stored(id).await?;
+        if caller.visible_applications().contains(&payment.application) {
+            Ok(payment)
+        } else {
+            Err(ApiError::NotFound {
                 what: "payment".to_owned(),
                 id: id.to_owned(),
             })
+        }
     }
 
     /// The queue and its figures for the applications `caller` may see.
