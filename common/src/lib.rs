@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod fields;
 pub mod form;
+pub mod frame;
 pub mod free_text;
 pub mod gateway;
 pub mod money;

@@ -1,5 +1,5 @@
-//! The daemon's wire: length-delimited frames, each a JSON tarpc request, decoded from any
-//! bytes without a panic.
+//! The daemon's wire: length-delimited frames, each a JSON tarpc request, decoded as the daemon
+//! reads them (`cip_common::frame::read_message`) from any bytes without a panic.
 #![no_main]
 
 use bytes::BytesMut;
@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
         .new_codec();
     let mut buffer = BytesMut::from(data);
     while let Ok(Some(frame)) = codec.decode(&mut buffer) {
-        let _ = serde_json::from_slice::<tarpc::ClientMessage<CipRequest>>(&frame);
+        let _ = cip_common::frame::read_message::<tarpc::ClientMessage<CipRequest>>(&frame);
     }
 });
