@@ -20,6 +20,8 @@ pub enum Role {
     Supervisor,
     Admin,
     Api,
+    /// Agency customer service: reads and exports its applications' payments, nothing more.
+    Viewer,
 }
 
 impl Role {
@@ -29,13 +31,20 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
             Role::Api => "api",
+            Role::Viewer => "viewer",
         }
     }
 
     pub fn from_code(code: &str) -> Option<Role> {
-        [Role::Agent, Role::Supervisor, Role::Admin, Role::Api]
-            .into_iter()
-            .find(|r| r.code() == code)
+        [
+            Role::Agent,
+            Role::Supervisor,
+            Role::Admin,
+            Role::Api,
+            Role::Viewer,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 }
 

@@ -97,10 +97,10 @@ pub struct Caller {
 
 impl Caller {
     /// The applications whose payments and events this caller may see: an agent its own, a
-    /// supervisor every one granted.
+    /// supervisor or a viewer every one granted.
     pub fn visible_applications(&self) -> Vec<String> {
         match self.role {
-            Role::Supervisor | Role::Admin => self.grants.clone(),
+            Role::Supervisor | Role::Admin | Role::Viewer => self.grants.clone(),
             Role::Agent | Role::Api => vec![self.application.clone()],
         }
     }
@@ -123,6 +123,25 @@ impl Caller {
         }
     }
 }
+
+/// Where a session is opened from, and the roles it lets in.
+pub struct Door {
+    pub roles: &'static [Role],
+    /// What the roles it refuses may not do, for their message ("sign in to the console: …").
+    pub action: &'static str,
+}
+
+/// `cip`, the terminal console: everyone but agency customer service, which has the staff pages.
+pub const CONSOLE: Door = Door {
+    roles: &[Role::Agent, Role::Supervisor, Role::Admin, Role::Api],
+    action: "sign in to the console: a viewer reads payments in the staff web view, at /staff/ on CIP's HTTP address",
+};
+
+/// `/staff/`, the web view of payments: agency customer service and supervisors.
+pub const STAFF_PAGES: Door = Door {
+    roles: &[Role::Viewer, Role::Supervisor],
+    action: "sign in to the staff pages: they are for viewers and supervisors; agents use the console, and api users the agency API",
+};
 
 #[derive(Clone)]
 struct CachedSession {
@@ -344,17 +363,20 @@ impl Auth {
         Arc::clone(turns.entry(user.to_owned()).or_default())
     }
 
-    /// Signs in and opens a session.
+    /// Signs in and opens a session, for a user whose role is one of `door`'s (the console's,
+    /// the staff pages'): another role is told where its door is, and no session opens.
     pub async fn login(
         &self,
         application: &str,
         user: &str,
         password: Password,
         origin: &str,
+        door: &Door,
     ) -> Result<SessionInfo, ApiError> {
         let caller = self
             .authenticate(application, user, password, origin)
             .await?;
+        caller.require(door.roles, door.action)?;
         let token = SessionToken::new(self.entropy.secret_hex());
         let hash = token_hash(&token);
         let now = self.clock.now_ms();

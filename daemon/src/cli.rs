@@ -251,7 +251,8 @@ enum UserCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::from_code(text).ok_or_else(|| "a role is agent, supervisor, admin or api".to_owned())
+    Role::from_code(text)
+        .ok_or_else(|| "a role is agent, supervisor, admin, api or viewer".to_owned())
 }
 
 pub fn main() -> ExitCode {

@@ -11,7 +11,7 @@ use cip_common::payment::{Payment, PaymentLookup, SearchPage, SearchQuery, norma
 use cip_common::session::Role;
 
 /// Roles that may see payments.
-pub const READERS: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Api];
+pub const READERS: [Role; 4] = [Role::Agent, Role::Supervisor, Role::Api, Role::Viewer];
 
 /// Reads payments for callers.
 #[derive(Clone)]

@@ -110,11 +110,13 @@ impl Cip for Connection {
         password: Password,
     ) -> Result<SessionInfo, ApiError> {
         let origin = Arc::clone(&self.origin);
-        self.capped(
-            self.shared
-                .auth
-                .login(&application, &user, password, &origin),
-        )
+        self.capped(self.shared.auth.login(
+            &application,
+            &user,
+            password,
+            &origin,
+            &crate::auth::CONSOLE,
+        ))
         .await
     }
 

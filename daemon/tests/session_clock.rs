@@ -4,7 +4,7 @@ use cip_common::error::ApiError;
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use cip_daemon::admin::{Admin, Operator};
-use cip_daemon::auth::{Auth, AuthSettings};
+use cip_daemon::auth::{Auth, AuthSettings, CONSOLE};
 use cip_daemon::clock::{Entropy, ManualClock};
 use cip_daemon::store::{Store, StoreLimits};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ async fn demo_login(auth: &Auth, user: &str) -> cip_common::session::SessionInfo
         user,
         Password::new(format!("{user}-demo-pass")),
         "test",
+        &CONSOLE,
     )
     .await
     .unwrap()
@@ -101,13 +102,13 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
     let wrong = || Password::new("wrong-password-00");
     for _ in 0..5 {
         let err = auth
-            .login("DMV-RENEWAL", "super1", wrong(), "test")
+            .login("DMV-RENEWAL", "super1", wrong(), "test", &CONSOLE)
             .await
             .unwrap_err();
         assert_eq!(err, ApiError::BadCredentials);
     }
     let sixth = auth
-        .login("DMV-RENEWAL", "super1", wrong(), "test")
+        .login("DMV-RENEWAL", "super1", wrong(), "test", &CONSOLE)
         .await
         .unwrap_err();
     let ApiError::Locked { until_ms, .. } = sixth else {
@@ -117,19 +118,20 @@ async fn a_lockout_lasts_thirty_minutes_then_the_count_starts_again() {
     clock.advance_ms(30 * MINUTE - 1);
     let right = || Password::new("super1-demo-pass");
     assert!(matches!(
-        auth.login("DMV-RENEWAL", "super1", right(), "test").await,
+        auth.login("DMV-RENEWAL", "super1", right(), "test", &CONSOLE)
+            .await,
         Err(ApiError::Locked { .. })
     ));
     clock.advance_ms(1);
     // After the lockout, one more failure does not lock again at once.
     assert_eq!(
-        auth.login("DMV-RENEWAL", "super1", wrong(), "test")
+        auth.login("DMV-RENEWAL", "super1", wrong(), "test", &CONSOLE)
             .await
             .unwrap_err(),
         ApiError::BadCredentials
     );
     assert!(
-        auth.login("DMV-RENEWAL", "super1", right(), "test")
+        auth.login("DMV-RENEWAL", "super1", right(), "test", &CONSOLE)
             .await
             .is_ok()
     );
@@ -166,6 +168,7 @@ async fn parallel_guesses_cannot_pass_the_lockout() {
                 "agent1",
                 Password::new(format!("wrong-guess-{i:04}")),
                 "test",
+                &CONSOLE,
             )
             .await
             .unwrap_err()
@@ -184,6 +187,7 @@ async fn parallel_guesses_cannot_pass_the_lockout() {
             "agent1",
             Password::new("agent1-demo-pass"),
             "test",
+            &CONSOLE,
         )
         .await;
     assert!(matches!(right, Err(ApiError::Locked { .. })), "{right:?}");
@@ -207,7 +211,8 @@ async fn a_password_change_ends_open_sessions_within_a_minute() {
             "DMV-RENEWAL",
             "agent1",
             Password::new("a-new-password-77"),
-            "test"
+            "test",
+            &CONSOLE
         )
         .await
         .is_ok()

@@ -235,3 +235,34 @@ async fn a_new_password_may_not_be_one_of_the_last_four() {
     let client = daemon.client().await;
     daemon.login(&client, "DMV-RENEWAL", "agent1").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_viewer_is_sent_from_the_console_to_the_staff_pages() {
+    let daemon = Daemon::start().await;
+    daemon.add_user("desk7", "viewer", "DMV-RENEWAL");
+    let client = daemon.client().await;
+    let refused = client
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "desk7".into(),
+            Password::new("desk7-pass-2026"),
+        )
+        .await
+        .expect("rpc");
+    let Err(error @ ApiError::Forbidden { .. }) = refused else {
+        panic!("a viewer signed in to the console: {refused:?}");
+    };
+    assert!(error.to_string().contains("/staff/"), "{error}");
+    // The demo's viewer is refused the same way.
+    let demo = client
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "viewer1".into(),
+            demo_password("viewer1"),
+        )
+        .await
+        .expect("rpc");
+    assert!(matches!(demo, Err(ApiError::Forbidden { .. })), "{demo:?}");
+}

@@ -130,6 +130,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/09_refunds.sql")),
     M::up(include_str!("../../../migrations/10_refunds_told.sql")),
     M::up(include_str!("../../../migrations/11_void_holds.sql")),
+    M::up(include_str!("../../../migrations/12_viewers.sql")).foreign_key_check(),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).
@@ -141,8 +142,17 @@ pub(super) fn schema_version() -> usize {
 /// every table (`cipd store copy`).
 pub(super) fn up_to_date(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = open_connection(path)?;
-    migrations().to_latest(&mut conn)?;
+    migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Brings the schema up to date with foreign keys off, as SQLite asks of a migration that
+/// rebuilds a table (each such migration checks the keys before it commits), then on again.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    migrations().to_latest(conn)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
 }
 
 /// The store's setting `name`, first recorded as `value` if it has none.
@@ -183,7 +193,7 @@ impl Sqlite {
             create_private_dir(dir)?;
         }
         let mut conn = open_connection(path)?;
-        migrations().to_latest(&mut conn)?;
+        migrate(&mut conn)?;
         // Checkpoints run on a thread of their own (below), never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let last_seq: i64 =
