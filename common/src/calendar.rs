@@ -21,6 +21,22 @@ pub fn parse_day(text: &str) -> Result<Date, String> {
         .ok_or_else(|| format!("{text:?} is not a day: write it as YYYY-MM-DD"))
 }
 
+/// A day, or a day and a time of day: `YYYY-MM-DD` or `YYYY-MM-DD HH:MM` (or with a `T`).
+pub fn parse_day_at(text: &str) -> Result<(Date, Option<Time>), String> {
+    let text = text.trim();
+    match text.split_once([' ', 'T']) {
+        None => Ok((parse_day(text)?, None)),
+        Some((day, at)) => Ok((parse_day(day)?, Some(parse_daily_at(at.trim())?))),
+    }
+}
+
+/// When `day`'s minute `at` begins in `zone`, in milliseconds (see [`day_start_ms`]).
+pub fn minute_start_ms(zone: &TimeZone, day: Date, at: Time) -> i64 {
+    day.to_datetime(at)
+        .to_zoned(zone.clone())
+        .map_or(i64::MIN, |z| z.timestamp().as_millisecond())
+}
+
 /// A time of day as `HH:MM` (24-hour clock).
 pub fn parse_daily_at(text: &str) -> Result<Time, String> {
     let refused = || format!("{text:?} is not a time of day: write it as HH:MM, like 18:30");
@@ -139,5 +155,26 @@ mod tests {
         }
         assert!(zone("Mars/Olympus").unwrap_err().contains("IANA"));
         assert!(zone("UTC").is_ok());
+    }
+    #[test]
+    fn a_bound_is_a_day_or_a_minute_of_it_in_the_agency_s_zone() {
+        let chicago = zone("America/Chicago").unwrap();
+        let (day, at) = parse_day_at("2026-11-29 09:30").unwrap();
+        assert_eq!(
+            minute_start_ms(&chicago, day, at.unwrap()),
+            ms("2026-11-29T15:30:00Z")
+        );
+        assert_eq!(parse_day_at("2026-11-29T09:30").unwrap(), (day, at));
+        assert_eq!(parse_day_at(" 2026-11-29 ").unwrap(), (day, None));
+        assert!(
+            parse_day_at("2026-11-29 9h30")
+                .unwrap_err()
+                .contains("HH:MM")
+        );
+        assert!(
+            parse_day_at("29/11/2026")
+                .unwrap_err()
+                .contains("YYYY-MM-DD")
+        );
     }
 }

@@ -6,18 +6,31 @@ use crate::money::Money;
 use crate::payment::{Mode, Payment};
 use crate::refund::RefundStatus;
 use crate::status::PaymentStatus;
-use jiff::civil::Date;
+use jiff::civil::{Date, Time};
 use serde::{Deserialize, Serialize};
 
-/// Which of an application's payments an export takes: created from the start of `from` to the
-/// end of `to` (local days, both optional), with the given status and mode.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which of an application's payments an export (or a staff page's list) takes: created from
+/// `from` (at `from_at`, or the day's start) up to and including `to` (its minute `to_at`, or the
+/// day's end), in the application's local time, and matching every other filter given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportFilter {
     pub application: String,
     pub from: Option<Date>,
+    pub from_at: Option<Time>,
     pub to: Option<Date>,
+    pub to_at: Option<Time>,
     pub status: Option<PaymentStatus>,
     pub mode: Option<Mode>,
+    /// Only payments some of whose amount went back to the payer.
+    pub refunded: bool,
+    /// As a person types it: any case, spaces, hyphens, O for 0.
+    pub confirmation_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub last_four: Option<String>,
+    /// Part of the payer's name or email, any case.
+    pub payer: Option<String>,
+    pub min_amount_minor: Option<i64>,
+    pub max_amount_minor: Option<i64>,
 }
 
 /// Part of a CSV export: the header and the first rows when asked from the start, then the

@@ -108,7 +108,13 @@ pub async fn run(
                 filter,
                 file_name,
             } => {
-                tokio::spawn(export(link.clone(), token, filter, file_name, msgs.clone()));
+                tokio::spawn(export(
+                    link.clone(),
+                    token,
+                    *filter,
+                    file_name,
+                    msgs.clone(),
+                ));
             }
             command => {
                 let (mut link, msgs) = (link.clone(), msgs.clone());

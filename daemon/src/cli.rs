@@ -6,6 +6,7 @@ use crate::clock::{Clock, Entropy, SystemClock};
 use crate::serve::Daemon;
 use anyhow::{Context, bail};
 use cip_common::form::{ApplicationSpec, ApplicationsFile};
+use cip_common::money::Money;
 use cip_common::report::ReportFilter;
 use cip_common::secret::Password;
 use cip_common::session::Role;
@@ -119,18 +120,40 @@ enum ReportCommand {
     Export {
         #[arg(long = "app")]
         application: String,
-        /// First day (the application's local day), YYYY-MM-DD.
-        #[arg(long, value_parser = cip_common::calendar::parse_day)]
-        from: Option<jiff::civil::Date>,
-        /// Last day (the application's local day), YYYY-MM-DD, included.
-        #[arg(long, value_parser = cip_common::calendar::parse_day)]
-        to: Option<jiff::civil::Date>,
+        /// From this day, or this minute of it (the application's local time): YYYY-MM-DD or
+        /// "YYYY-MM-DD HH:MM".
+        #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
+        from: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
+        /// Up to and including this day, or this minute of it: YYYY-MM-DD or "YYYY-MM-DD HH:MM".
+        #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
+        to: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
         /// Only payments with this status: approved, declined, failed, in_doubt, voided…
         #[arg(long, value_parser = parse_status)]
         status: Option<cip_common::status::PaymentStatus>,
+        /// Only payments some of whose amount was refunded.
+        #[arg(long)]
+        refunded: bool,
         /// Only payments taken this way: gateway, partial or full.
         #[arg(long, value_parser = parse_mode)]
         mode: Option<cip_common::payment::Mode>,
+        /// The payment with this confirmation code (any case, spaces and hyphens as typed).
+        #[arg(long = "code")]
+        confirmation_code: Option<String>,
+        /// The payment with this id (pay_…).
+        #[arg(long = "payment")]
+        payment_id: Option<String>,
+        /// Payments by the card or account ending in these four digits.
+        #[arg(long)]
+        last_four: Option<String>,
+        /// Payments whose payer's name or email holds this, any case.
+        #[arg(long)]
+        payer: Option<String>,
+        /// At least this amount, in the application's currency (25.00).
+        #[arg(long)]
+        min_amount: Option<String>,
+        /// At most this amount, in the application's currency.
+        #[arg(long)]
+        max_amount: Option<String>,
         /// The file to write; without it, standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -171,15 +194,40 @@ async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> a
             from,
             to,
             status,
+            refunded,
             mode,
+            confirmation_code,
+            payment_id,
+            last_four,
+            payer,
+            min_amount,
+            max_amount,
             out,
         } => {
+            let currency = admin.application(&application).await?.currency;
+            let minor = |flag: &str, text: Option<String>| {
+                text.map(|t| {
+                    Money::parse(&t, currency)
+                        .map(|m| m.minor)
+                        .map_err(|e| anyhow::anyhow!("--{flag} {t:?}: {e}"))
+                })
+                .transpose()
+            };
             let filter = ReportFilter {
                 application,
-                from,
-                to,
+                from: from.map(|(day, _)| day),
+                from_at: from.and_then(|(_, at)| at),
+                to: to.map(|(day, _)| day),
+                to_at: to.and_then(|(_, at)| at),
                 status,
                 mode,
+                refunded,
+                confirmation_code,
+                payment_id,
+                last_four,
+                payer,
+                min_amount_minor: minor("min-amount", min_amount)?,
+                max_amount_minor: minor("max-amount", max_amount)?,
             };
             let (sink, named): (Box<dyn std::io::Write + Send>, String) = match &out {
                 Some(path) => (

@@ -357,10 +357,7 @@ async fn an_export_in_parts_fits_every_frame_and_adds_up_to_the_whole() {
     let supervisor = daemon.login(&rpc, "DMV-RENEWAL", "super1").await;
     let filter = cip_common::report::ReportFilter {
         application: "DMV-RENEWAL".into(),
-        from: None,
-        to: None,
-        status: None,
-        mode: None,
+        ..Default::default()
     };
     let (mut csv, mut after, mut parts) = (String::new(), None, 0);
     loop {
@@ -402,4 +399,109 @@ async fn an_export_in_parts_fits_every_frame_and_adds_up_to_the_whole() {
         "{refused:?}"
     );
     daemon.assert_no_card_data();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_narrowed_by_each_filter_takes_exactly_the_payments_it_matches() {
+    let daemon = Daemon::start().await;
+    let rpc = daemon.client().await;
+    let agent = daemon.login(&rpc, "DMV-RENEWAL", "agent1").await;
+    let supervisor = daemon.login(&rpc, "DMV-RENEWAL", "super1").await;
+    // DMV-RENEWAL keeps UTC: the minute before the first payment, as the application reads it.
+    let start = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .datetime();
+    let minute = |at: jiff::civil::DateTime| at.strftime("%Y-%m-%d %H:%M").to_string();
+    let mut taken = BTreeMap::new();
+    for (who, number, amount_minor) in [
+        ("Ada Lovelace", "4242424242424242", 1_000),
+        ("Grace Hopper", "5555555555554444", 2_000),
+        ("Alan Turing", "4242424242424242", 3_000),
+        ("Ada Byron", "4000000000000002", 4_000),
+    ] {
+        let mut request = card_request(number, amount_minor);
+        request.payer.name = who.to_owned();
+        request.payer.email = format!("{}@example.org", who.to_lowercase().replace(' ', "."));
+        daemon.sent(&request);
+        let payment = rpc
+            .submit(ctx(), agent.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("decided");
+        taken.insert(who, payment);
+    }
+    rpc.refund(
+        ctx(),
+        supervisor,
+        taken["Alan Turing"].id.clone(),
+        new_key(),
+        cip_common::refund::RefundRequest {
+            amount_minor: 500,
+            reason: cip_common::refund::RefundReason::Duplicate,
+            note: String::new(),
+            expected_refundable_minor: None,
+        },
+    )
+    .await
+    .expect("rpc")
+    .expect("refunded");
+    let payers = |filters: &[&str]| -> Vec<String> {
+        let args = [&["report", "export", "--app", "DMV-RENEWAL"], filters].concat();
+        let out = daemon.cipd(&args, None);
+        assert!(
+            out.status.success(),
+            "{filters:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cip_tests::csv_rows(&out.stdout)
+            .into_iter()
+            .filter(|row| row["type"] == "payment")
+            .map(|row| row["payer_name"].clone())
+            .collect()
+    };
+    assert_eq!(payers(&[]).len(), 4);
+    assert_eq!(payers(&["--last-four", "4444"]), ["Grace Hopper"]);
+    assert_eq!(payers(&["--payer", "ADA"]), ["Ada Lovelace", "Ada Byron"]);
+    assert_eq!(payers(&["--payer", "hopper@"]), ["Grace Hopper"]);
+    assert_eq!(
+        payers(&["--payer", "ada", "--status", "approved"]),
+        ["Ada Lovelace"]
+    );
+    assert_eq!(
+        payers(&["--min-amount", "15", "--max-amount", "30.00"]),
+        ["Grace Hopper", "Alan Turing"]
+    );
+    assert_eq!(payers(&["--refunded"]), ["Alan Turing"]);
+    let code = taken["Grace Hopper"]
+        .confirmation_code
+        .clone()
+        .expect("approved");
+    // Typed as a person reads it out: lower case, spaced, O for 0.
+    let typed = code.to_lowercase().replace('-', " ").replace('0', "o");
+    assert_eq!(payers(&["--code", &typed]), ["Grace Hopper"]);
+    assert_eq!(
+        payers(&["--payment", &taken["Ada Byron"].id]),
+        ["Ada Byron"]
+    );
+    assert_eq!(payers(&["--from", &minute(start)]).len(), 4);
+    let before = start - jiff::SignedDuration::from_mins(1);
+    assert!(payers(&["--to", &minute(before)]).is_empty());
+    // A filter the CLI cannot read names itself and what to write.
+    let out = daemon.cipd(
+        &[
+            "report",
+            "export",
+            "--app",
+            "DMV-RENEWAL",
+            "--min-amount",
+            "ten",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--min-amount"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

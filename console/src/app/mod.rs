@@ -176,7 +176,7 @@ pub enum Command {
     /// Export the payments `filter` takes, part by part, into `file_name` beside the console.
     Export {
         token: SessionToken,
-        filter: ReportFilter,
+        filter: Box<ReportFilter>,
         file_name: String,
     },
     Reconcile {

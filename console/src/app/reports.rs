@@ -135,6 +135,7 @@ impl ReportsView {
             to: to.and_then(Result::ok),
             status: status.and_then(Result::ok),
             mode: mode.and_then(Result::ok),
+            ..ReportFilter::default()
         })
     }
 }
@@ -173,7 +174,7 @@ impl App {
                     });
                     return vec![Command::Export {
                         token,
-                        filter,
+                        filter: Box::new(filter),
                         file_name,
                     }];
                 }

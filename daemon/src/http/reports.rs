@@ -62,6 +62,7 @@ pub async fn payments_csv(
         to: day(params.to).map_err(invalid)?,
         status: params.status,
         mode: params.mode,
+        ..ReportFilter::default()
     };
     let spec = state
         .shared

@@ -26,9 +26,10 @@ use crate::store::accounts::AuditEntry;
 use crate::store::payments::{ReportLine, Selection};
 use crate::store::{Store, StoreError};
 use cip_common::calendar;
+use cip_common::confirmation;
 use cip_common::form::ApplicationSpec;
 use cip_common::money::Money;
-use cip_common::payment::MethodSummary;
+use cip_common::payment::{MethodSummary, normalize_payment_id};
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -308,15 +309,36 @@ impl Reports {
 }
 
 /// The payments `filter` takes, its days in the application's time zone.
+/// What `filter` takes, in the store's terms: local times become instants in the application's
+/// zone, and a confirmation code or payment id as typed becomes the one stored.
 fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
     let zone = spec.zone();
-    let start_ms = |day: jiff::civil::Date| calendar::day_start_ms(&zone, day);
+    let from_ms = filter.from.map(|day| match filter.from_at {
+        Some(at) => calendar::minute_start_ms(&zone, day, at),
+        None => calendar::day_start_ms(&zone, day),
+    });
+    // Up to and including the minute `to_at`, or the whole day.
+    let to_ms = filter.to.map(|day| match filter.to_at {
+        Some(at) => calendar::minute_start_ms(&zone, day, at) + 60_000,
+        None => calendar::day_bounds_ms(&zone, day).1,
+    });
+    let typed = |text: &Option<String>, normal: fn(&str) -> Option<String>| {
+        text.as_deref()
+            .map(|t| normal(t).unwrap_or_else(|| t.trim().to_owned()))
+    };
     Selection {
         application: filter.application.clone(),
-        from_ms: filter.from.map(start_ms),
-        to_ms: filter.to.map(|day| calendar::day_bounds_ms(&zone, day).1),
+        from_ms,
+        to_ms,
         status: filter.status,
         mode: filter.mode,
+        refunded: filter.refunded,
+        confirmation_code: typed(&filter.confirmation_code, confirmation::normalize),
+        payment_id: typed(&filter.payment_id, normalize_payment_id),
+        last_four: filter.last_four.as_ref().map(|l| l.trim().to_owned()),
+        payer: filter.payer.as_ref().map(|p| p.trim().to_owned()),
+        min_amount_minor: filter.min_amount_minor,
+        max_amount_minor: filter.max_amount_minor,
         ..Selection::default()
     }
 }

@@ -69,8 +69,8 @@ fn broken_move(
 }
 
 /// Which payments an export takes: one application's, optionally by creation time
-/// (`from_ms` inclusive, `to_ms` exclusive), status, mode and batch, after the payment `after`,
-/// at most `limit`.
+/// (`from_ms` inclusive, `to_ms` exclusive) and the filters below, or a batch's own; after the
+/// payment `after`.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     pub application: String,
@@ -78,9 +78,36 @@ pub struct Selection {
     pub to_ms: Option<i64>,
     pub status: Option<PaymentStatus>,
     pub mode: Option<Mode>,
+    /// Only payments some of whose amount went back to the payer.
+    pub refunded: bool,
+    /// As stored (normalized).
+    pub confirmation_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub last_four: Option<String>,
+    /// Part of the payer's name or email, any case.
+    pub payer: Option<String>,
+    pub min_amount_minor: Option<i64>,
+    pub max_amount_minor: Option<i64>,
     /// A batch's own: the payments it reported, then the refunds.
     pub batch: Option<String>,
     pub after: Option<String>,
+}
+
+/// A [`Selection`]'s values in the order of `rows::selected_where`'s placeholders.
+pub(super) struct Bound {
+    pub application: String,
+    pub low: String,
+    pub high: String,
+    pub status: Option<&'static str>,
+    pub mode: Option<&'static str>,
+    pub refunded: Option<i64>,
+    pub confirmation_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub last_four: Option<String>,
+    /// A `LIKE` pattern, lower case, its own `%`, `_` and `\\` escaped.
+    pub payer: Option<String>,
+    pub min_amount_minor: Option<i64>,
+    pub max_amount_minor: Option<i64>,
 }
 
 /// A row of a report, in the order a selection walks them: each payment, then its refunds (a
@@ -108,6 +135,35 @@ impl Selection {
             .to_ms
             .map_or_else(|| PAST_EVERY_ID.to_owned(), payment_id_bound);
         (low, high)
+    }
+
+    /// The values a store binds to `rows::selected_where`.
+    pub(super) fn bound(&self) -> Bound {
+        let (low, high) = self.id_range();
+        Bound {
+            application: self.application.clone(),
+            low,
+            high,
+            status: self.status.map(PaymentStatus::code),
+            mode: self.mode.map(Mode::code),
+            refunded: self.refunded.then_some(1),
+            confirmation_code: self.confirmation_code.clone(),
+            payment_id: self.payment_id.clone(),
+            last_four: self.last_four.clone(),
+            payer: self.payer.as_ref().map(|part| {
+                let mut pattern = String::from("%");
+                for c in part.to_lowercase().chars() {
+                    if matches!(c, '%' | '_' | '\\') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('%');
+                pattern
+            }),
+            min_amount_minor: self.min_amount_minor,
+            max_amount_minor: self.max_amount_minor,
+        }
     }
 }
 

@@ -291,6 +291,53 @@ pub(super) fn span_line(row: &dyn Columns) -> Result<SpanLine, StoreError> {
     })
 }
 
+/// What a [`Selection`](super::payments::Selection) asks of [`PAYMENTS_JOINED`], its values
+/// ([`Bound`](super::payments::Bound)) at placeholders 1 to 12; `at(n, type)` writes a store's
+/// placeholder `n` of SQL type `type`.
+pub(super) fn selected_where(at: fn(usize, &str) -> String) -> String {
+    let [
+        application,
+        low,
+        high,
+        status,
+        mode,
+        refunded,
+        code,
+        id,
+        last_four,
+        payer,
+        min,
+        max,
+    ] = [
+        (1, "text"),
+        (2, "text"),
+        (3, "text"),
+        (4, "text"),
+        (5, "text"),
+        (6, "bigint"),
+        (7, "text"),
+        (8, "text"),
+        (9, "text"),
+        (10, "text"),
+        (11, "bigint"),
+        (12, "bigint"),
+    ]
+    .map(|(n, kind)| at(n, kind));
+    format!(
+        "p.application_id = {application} AND p.id > {low} AND p.id < {high}
+         AND ({status} IS NULL OR p.status = {status})
+         AND ({mode} IS NULL OR p.mode = {mode})
+         AND ({refunded} IS NULL OR p.refunded_minor > 0)
+         AND ({code} IS NULL OR c.code = {code})
+         AND ({id} IS NULL OR p.id = {id})
+         AND ({last_four} IS NULL OR p.last_four = {last_four})
+         AND ({payer} IS NULL OR lower(p.payer_name) LIKE {payer} ESCAPE '\\'
+              OR lower(p.payer_email) LIKE {payer} ESCAPE '\\')
+         AND ({min} IS NULL OR p.amount_minor >= {min})
+         AND ({max} IS NULL OR p.amount_minor <= {max})"
+    )
+}
+
 /// A search's `ORDER BY` over [`PAYMENTS_JOINED`]; the id breaks ties, so pages never overlap.
 pub(super) fn search_order(sort: SearchSort) -> &'static str {
     match sort {

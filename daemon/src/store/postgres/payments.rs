@@ -6,12 +6,12 @@ use super::events::insert_payment_event;
 use super::{Client, Postgres, read_all, read_one};
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{DecidedRow, ReportLine, Selection, SpanLine};
+use crate::store::payments::{Bound, DecidedRow, ReportLine, Selection, SpanLine};
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
+use cip_common::payment::{Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 use tokio_postgres::IsolationLevel;
@@ -227,28 +227,40 @@ async fn walk_selected(
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
          LEFT JOIN refunds r ON r.payment_id = p.id
-         WHERE p.application_id = $1 AND p.id > $2 AND p.id < $3
-           AND ($4::text IS NULL OR p.status = $4)
-           AND ($5::text IS NULL OR p.mode = $5)
-         ORDER BY p.id, r.id"
+         WHERE {}
+         ORDER BY p.id, r.id",
+        rows::selected_where(placeholder)
     );
-    let (low, high) = selection.id_range();
     let mut lines = ReportLines::default();
-    walk(
-        &tx,
-        &sql,
-        &[
-            &selection.application,
-            &low,
-            &high,
-            &selection.status.map(PaymentStatus::code),
-            &selection.mode.map(Mode::code),
-        ],
-        out,
-        |row| lines.read(row),
-    )
+    let bound = selection.bound();
+    walk(&tx, &sql, &selected_params(&bound), out, |row| {
+        lines.read(row)
+    })
     .await?;
     Ok(())
+}
+
+/// PostgreSQL's placeholder `n`, typed so a NULL needs no context.
+fn placeholder(n: usize, kind: &str) -> String {
+    format!("${n}::{kind}")
+}
+
+/// A selection's values, for [`rows::selected_where`].
+fn selected_params(b: &Bound) -> [&(dyn ToSql + Sync); 12] {
+    [
+        &b.application,
+        &b.low,
+        &b.high,
+        &b.status,
+        &b.mode,
+        &b.refunded,
+        &b.confirmation_code,
+        &b.payment_id,
+        &b.last_four,
+        &b.payer,
+        &b.min_amount_minor,
+        &b.max_amount_minor,
+    ]
 }
 
 /// Sends the lines `read` makes of each row `sql` gives, fetched a few hundred at a time from a

@@ -5,12 +5,12 @@ use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
 use crate::store::payments::{
-    Begun, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
+    Begun, Bound, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
 };
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
+use cip_common::payment::{Payment, SearchQuery, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
@@ -268,19 +268,11 @@ pub fn for_each_selected(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PAYMENT_COLUMNS}, {REFUND_COLUMNS} FROM {PAYMENTS_JOINED}
          LEFT JOIN refunds r ON r.payment_id = p.id
-         WHERE p.application_id = ?1 AND p.id > ?2 AND p.id < ?3
-           AND (?4 IS NULL OR p.status = ?4)
-           AND (?5 IS NULL OR p.mode = ?5)
-         ORDER BY p.id, r.id"
+         WHERE {}
+         ORDER BY p.id, r.id",
+        rows::selected_where(placeholder)
     ))?;
-    let (low, high) = selection.id_range();
-    let mut rows = stmt.query(params![
-        selection.application,
-        low,
-        high,
-        selection.status.map(PaymentStatus::code),
-        selection.mode.map(Mode::code),
-    ])?;
+    let mut rows = stmt.query(selected_params(&selection.bound()))?;
     let mut lines = ReportLines::default();
     while let Some(row) = rows.next()? {
         for line in lines.read(row)?.into_iter().flatten() {
@@ -290,6 +282,29 @@ pub fn for_each_selected(
         }
     }
     Ok(())
+}
+
+/// SQLite's placeholder `n`.
+fn placeholder(n: usize, _type: &str) -> String {
+    format!("?{n}")
+}
+
+/// A selection's values, for [`rows::selected_where`].
+fn selected_params(b: &Bound) -> [&dyn rusqlite::ToSql; 12] {
+    [
+        &b.application,
+        &b.low,
+        &b.high,
+        &b.status,
+        &b.mode,
+        &b.refunded,
+        &b.confirmation_code,
+        &b.payment_id,
+        &b.last_four,
+        &b.payer,
+        &b.min_amount_minor,
+        &b.max_amount_minor,
+    ]
 }
 
 /// A batch's payments, then its refunds, each from its own index.
