@@ -187,6 +187,30 @@ pub struct Event {
 }
 
 impl Event {
+    /// What the event says beyond its kind, in a few words: a payment's status and its
+    /// confirmation or decline code, a refund's status, amount and code, the user, the batch.
+    pub fn summary(&self) -> String {
+        match &self.detail {
+            EventDetail::Payment {
+                status,
+                confirmation_code,
+                code,
+                ..
+            } => {
+                let extra = confirmation_code.as_ref().or(code.as_ref());
+                format!("{status} {}", extra.map_or("", String::as_str))
+            }
+            EventDetail::Refund {
+                status,
+                amount,
+                code,
+                ..
+            } => format!("{status} {amount} {}", code.as_deref().unwrap_or_default()),
+            EventDetail::Security { user, .. } => user.clone(),
+            EventDetail::Batch { batch_id, .. } => batch_id.clone(),
+        }
+    }
+
     pub fn payment_id(&self) -> Option<&str> {
         match &self.detail {
             EventDetail::Payment { payment_id, .. } | EventDetail::Refund { payment_id, .. } => {

@@ -248,16 +248,15 @@ impl Money {
         let exponent = self.currency.exponent();
         let scale = 10u64.pow(exponent);
         let magnitude = self.minor.unsigned_abs();
-        let whole = (magnitude / scale).to_string();
-        let mut text = String::with_capacity(whole.len() + whole.len() / 3 + 8);
+        let whole = magnitude / scale;
+        let mut text = String::with_capacity(32);
         if self.minor < 0 {
             text.push('-');
         }
-        for (i, c) in whole.chars().enumerate() {
-            if grouped && i > 0 && (whole.len() - i).is_multiple_of(3) {
-                text.push(',');
-            }
-            text.push(c);
+        if grouped {
+            text.push_str(&in_thousands(whole));
+        } else {
+            text.push_str(&whole.to_string());
         }
         if exponent > 0 {
             use fmt::Write;
@@ -270,6 +269,19 @@ impl Money {
         }
         text
     }
+}
+
+/// A count or whole amount in groups of three, as a person reads it: "1,234,567".
+pub fn in_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(c);
+    }
+    text
 }
 
 /// `text` without the currency's own code or symbol before or after it; another currency's is
@@ -348,6 +360,18 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_reads_in_thousands() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (10_000, "10,000"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(in_thousands(n), text);
+        }
+    }
 
     #[test]
     fn an_amount_is_written_with_its_sign_even_below_one_unit() {

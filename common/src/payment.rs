@@ -170,6 +170,21 @@ pub struct Payment {
     pub refunds: crate::refund::RefundTotals,
 }
 
+impl Payment {
+    /// Where the payment stands with the agency's batch reports, in words; `time` writes a
+    /// moment as the reader reads it.
+    pub fn report_standing(&self, time: impl Fn(i64) -> String) -> String {
+        match &self.batch {
+            Some(batch) => match batch.transmitted_ms {
+                Some(at) => format!("in batch {}, sent {}", batch.id, time(at)),
+                None => format!("in batch {}, being written", batch.id),
+            },
+            None if self.status.is_decided() => "not yet reported to the agency".to_owned(),
+            None => "reported once settled".to_owned(),
+        }
+    }
+}
+
 /// A payment's place in a batch report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchMark {
@@ -204,6 +219,20 @@ impl SearchSort {
         SearchSort::AmountHighest,
         SearchSort::AmountLowest,
     ];
+
+    /// Its name in a URL: `newest`, `oldest`, `amount_highest`, `amount_lowest`.
+    pub fn code(self) -> &'static str {
+        match self {
+            SearchSort::Newest => "newest",
+            SearchSort::Oldest => "oldest",
+            SearchSort::AmountHighest => "amount_highest",
+            SearchSort::AmountLowest => "amount_lowest",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<SearchSort> {
+        SearchSort::ALL.into_iter().find(|s| s.code() == code)
+    }
 
     pub fn label(self) -> &'static str {
         match self {

@@ -3,12 +3,28 @@
 //! applications.
 
 use crate::auth::Caller;
+use crate::report;
 use crate::store::Store;
 use cip_common::confirmation::normalize;
 use cip_common::error::ApiError;
 use cip_common::event::Event;
-use cip_common::payment::{Payment, PaymentLookup, SearchPage, SearchQuery, normalize_payment_id};
+use cip_common::form::ApplicationSpec;
+use cip_common::payment::{
+    Payment, PaymentLookup, SearchPage, SearchQuery, SearchSort, normalize_payment_id,
+};
+use cip_common::report::ReportFilter;
 use cip_common::session::Role;
+
+/// A list counts its payments this far and no further: past it, it asks for a narrower search.
+pub const LIST_CAP: u64 = 10_000;
+
+/// A page of a list: its payments, whether more follow, and how many match (up to
+/// [`LIST_CAP`] + 1, which means "more than the cap").
+pub struct Listed {
+    pub payments: Vec<Payment>,
+    pub more: bool,
+    pub matching: u64,
+}
 
 /// Roles that may see payments.
 pub const READERS: [Role; 4] = [Role::Agent, Role::Supervisor, Role::Api, Role::Viewer];
@@ -70,6 +86,36 @@ impl Lookup {
         let apps = caller.visible_applications();
         let (payments, more) = self.store.search(&query, &apps, page_size).await?;
         Ok(SearchPage { payments, more })
+    }
+
+    /// Page `page` (from 0) of the payments of `spec`'s application that `filter` takes, in
+    /// `sort`'s order, `page_size` to a page: what an export of `filter` holds, a page at a time.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        spec: &ApplicationSpec,
+        filter: &ReportFilter,
+        sort: SearchSort,
+        page: u32,
+        page_size: u32,
+    ) -> Result<Listed, ApiError> {
+        caller.require(&READERS, "search payments")?;
+        if filter.application != spec.id
+            || !caller.visible_applications().contains(&filter.application)
+        {
+            return Err(ApiError::Forbidden {
+                action: format!("see the payments of {}", filter.application),
+            });
+        }
+        let selection = report::selection(spec, filter);
+        let skip = u64::from(page) * u64::from(page_size);
+        let (payments, more) = self.store.listed(&selection, sort, skip, page_size).await?;
+        let matching = self.store.counted(&selection, LIST_CAP + 1).await?;
+        Ok(Listed {
+            payments,
+            more,
+            matching,
+        })
     }
 
     /// Every event of a payment `caller` may see, oldest first; none for another application's.

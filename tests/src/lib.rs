@@ -16,6 +16,7 @@ use tarpc::context;
 
 pub use cip_client::connect;
 
+pub mod browser;
 pub mod crash_loop;
 pub mod handoffs;
 pub mod http;

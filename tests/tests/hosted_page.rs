@@ -3,15 +3,15 @@
 //! the confirmation from CIP.
 
 use cip_tests::Daemon;
+use cip_tests::browser::Browser;
 use cip_tests::handoffs::{
     Customer, RETURN_URL, Received, add_notifying_application, agency_callback, arrived,
     assert_signed, callback_key, handoff_body, hidden, notify_agency, notify_supervisor,
     pay_notify_handoff,
 };
 use cip_tests::http::{Agency, HTTP_CONFIG, answer};
-use fantoccini::{ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 
 async fn handoff(agency: &Agency) -> (String, String) {
     let (status, created) = answer(
@@ -163,72 +163,15 @@ async fn the_pay_link_opens_once_and_forms_need_their_token() {
     assert_eq!(stranger.status(), 403, "no visit, no payment page");
 }
 
-/// chromedriver on a free port, ended with the test.
-struct Driver(Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chromedriver() -> Option<Driver> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    Some(Driver(child, port))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
-    let Some(driver) = chromedriver() else {
-        cip_tests::tool_present(
-            false,
-            "chromedriver",
-            "apt-get install chromium chromium-driver",
-        );
+    let Some(session) = Browser::start().await else {
         return;
     };
+    let browser = session.client.clone();
     let daemon = Daemon::start_with(HTTP_CONFIG).await;
     let agency = Agency::new(&daemon, "DMV-RENEWAL").await;
     let (id, pay_url) = handoff(&agency).await;
-
-    let profile = tempfile::tempdir().expect("a browser profile dir");
-    let capabilities = json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }
-    });
-    let mut client = None;
-    for _ in 0..200 {
-        let plain_http = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(plain_http)
-            .capabilities(capabilities.as_object().expect("an object").clone())
-            .connect(&format!("http://127.0.0.1:{}", driver.1))
-            .await
-        {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    }
-    let browser = client.expect("chromedriver starts a headless Chromium");
 
     browser.goto(&pay_url).await.expect("the pay link opens");
     browser
@@ -339,8 +282,6 @@ async fn a_customer_pays_in_a_browser_and_the_agency_reads_the_confirmation() {
     }
     daemon.assert_no_card_data();
 }
-
-/// The value of the hidden input `name` in a page.
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_customer_who_goes_away_mid_payment_still_pays_once_and_the_agency_knows() {

@@ -93,6 +93,7 @@ suites!(
     sandbox_contract,
     shared_sandbox,
     sign_in,
+    staff_pages,
     stripe,
     supervisor,
 );

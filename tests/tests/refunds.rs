@@ -873,7 +873,10 @@ async fn a_void_and_a_refund_of_one_payment_at_once_leave_cip_and_the_processor_
         let refused = voided.err().or(refunded.err()).expect("one was refused");
         let said = refused.to_string();
         assert!(
-            said.contains("look at it again") || said.contains("refund what is left"),
+            // The other came first and ended, or was still under way.
+            said.contains("look at it again")
+                || said.contains("refund what is left")
+                || said.contains("nothing left to refund"),
             "the refusal says what to do: {said}"
         );
     }

@@ -4,7 +4,6 @@ use super::{clock_time, scrolled, wrap};
 use crate::app::{App, Detail};
 use crate::receipt::format_time;
 use crate::theme::Theme;
-use cip_common::event::EventDetail;
 use cip_common::money::Money;
 use cip_common::status::PaymentStatus;
 use ratatui::Frame;
@@ -67,46 +66,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, detail: &Detail, theme: 
     fields.push(row("Taken by", p.user.clone()));
     fields.push(row("Received", format_time(p.created_ms)));
     fields.push(row("Key", p.idempotency_key.clone()));
-    fields.push(row(
-        "Agency report",
-        match &p.batch {
-            Some(batch) => match batch.transmitted_ms {
-                Some(at) => format!("in batch {}, sent {}", batch.id, format_time(at)),
-                None => format!("in batch {}, being written", batch.id),
-            },
-            None if p.status.is_decided() => "not yet reported to the agency".to_owned(),
-            None => "reported once settled".to_owned(),
-        },
-    ));
+    fields.push(row("Agency report", p.report_standing(format_time)));
     let mut timeline = Vec::new();
     for event in &detail.timeline {
-        let after = match &event.detail {
-            EventDetail::Payment {
-                status,
-                confirmation_code,
-                code,
-                ..
-            } => {
-                let extra = confirmation_code
-                    .clone()
-                    .or(code.clone())
-                    .unwrap_or_default();
-                format!("{status} {extra}")
-            }
-            EventDetail::Refund {
-                status,
-                amount,
-                code,
-                ..
-            } => format!("{status} {amount} {}", code.as_deref().unwrap_or_default()),
-            EventDetail::Security { user, .. } => user.clone(),
-            EventDetail::Batch { batch_id, .. } => batch_id.clone(),
-        };
         timeline.push(theme.text(&format!(
-            " #{:<6} {} {:<18} {after}",
+            " #{:<6} {} {:<18} {}",
             event.seq,
             clock_time(event.at_ms),
-            event.kind.code()
+            event.kind.code(),
+            event.summary()
         )));
     }
     let supervisor = app

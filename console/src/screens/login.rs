@@ -76,6 +76,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         }
         if let Some(url) = &app.demo_http {
             lines.push(Line::from(format!("Agency API, payment pages: {url}")));
+            lines.push(Line::from(format!("Staff web view: {url}/staff/")));
         }
     }
     frame.render_widget(

@@ -351,6 +351,13 @@ fn refusal(
     expected: Option<i64>,
 ) -> ApiError {
     let id = &refund.payment_id;
+    if status == PaymentStatus::Voided {
+        return ApiError::InvalidRequest {
+            message: format!(
+                "{id} was voided, which gave all of it back: there is nothing left to refund"
+            ),
+        };
+    }
     if status != PaymentStatus::Approved {
         return ApiError::InvalidRequest {
             message: format!("only an approved payment can be refunded; {id} is {status}"),

@@ -105,6 +105,22 @@ impl From<ApiError> for Refusal {
     }
 }
 
+/// The HTTP status of an error, and its code in an answer's body.
+pub fn api_status_and_code(e: &ApiError) -> (StatusCode, &'static str) {
+    match e {
+        ApiError::Fields(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields"),
+        ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+        ApiError::SessionExpired => (StatusCode::UNAUTHORIZED, "session_expired"),
+        ApiError::Locked { .. } => (StatusCode::LOCKED, "locked"),
+        ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        ApiError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, "idempotency_conflict"),
+        ApiError::Stale { .. } => (StatusCode::CONFLICT, "stale"),
+        ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+        ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'static str,
@@ -118,20 +134,7 @@ struct Body<'a> {
 impl Refusal {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Refusal::Api(e) => match e {
-                ApiError::Fields(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields"),
-                ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-                ApiError::SessionExpired => (StatusCode::UNAUTHORIZED, "session_expired"),
-                ApiError::Locked { .. } => (StatusCode::LOCKED, "locked"),
-                ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-                ApiError::IdempotencyConflict { .. } => {
-                    (StatusCode::CONFLICT, "idempotency_conflict")
-                }
-                ApiError::Stale { .. } => (StatusCode::CONFLICT, "stale"),
-                ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-                ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
-                ApiError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            },
+            Refusal::Api(e) => api_status_and_code(e),
             Refusal::Header { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             Refusal::Body(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             Refusal::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),

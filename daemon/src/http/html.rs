@@ -22,6 +22,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A label or a message as the start of a sentence: its first letter a capital.
+pub fn capitalized(label: &str) -> String {
+    let mut chars = label.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// A whole page: `body` is HTML already.
 pub fn page(title: &str, body: &str) -> String {
     format!(
@@ -82,28 +91,41 @@ impl Input<'_> {
             if error.is_some() { " invalid" } else { "" },
             escape(self.label)
         );
-        let _ = write!(
-            out,
-            "<input id=\"{id}\" name=\"{}\" value=\"{}\" {}{}>",
-            escape(self.name),
-            escape(self.value),
-            self.attributes,
-            if error.is_some() {
-                format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\"")
-            } else {
-                String::new()
-            }
-        );
+        // The hint, then the error, between the label and the input, both read with it.
+        let mut described = Vec::new();
+        if !self.hint.is_empty() {
+            let _ = write!(
+                out,
+                "<p class=\"hint\" id=\"{id}-hint\">{}</p>",
+                escape(self.hint)
+            );
+            described.push(format!("{id}-hint"));
+        }
         if let Some(error) = error {
             let _ = write!(
                 out,
                 "<p class=\"error\" id=\"{id}-error\">{}</p>",
                 escape(error)
             );
-        } else if !self.hint.is_empty() {
-            let _ = write!(out, "<p class=\"hint\">{}</p>", escape(self.hint));
+            described.push(format!("{id}-error"));
         }
-        out.push_str("</div>");
+        let _ = write!(
+            out,
+            "<input id=\"{id}\" name=\"{}\" value=\"{}\" {}{}{}></div>",
+            escape(self.name),
+            escape(self.value),
+            self.attributes,
+            if error.is_some() {
+                " aria-invalid=\"true\""
+            } else {
+                ""
+            },
+            if described.is_empty() {
+                String::new()
+            } else {
+                format!(" aria-describedby=\"{}\"", described.join(" "))
+            }
+        );
     }
 }
 

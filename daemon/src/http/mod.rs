@@ -11,11 +11,12 @@ mod pages;
 mod rate;
 mod refunds;
 mod reports;
+mod staff;
 
 use crate::rpc::Shared;
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -153,9 +154,14 @@ fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/reports/payments.csv", get(reports::payments_csv))
         .route("/openapi.json", get(openapi))
         .merge(pages::routes())
+        .merge(staff::routes())
         .fallback(answer::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            Arc::clone(&state),
+            strict_transport,
+        ))
         .with_state(state)
 }
 
@@ -165,6 +171,17 @@ async fn openapi() -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    response
+}
+
+/// Over TLS, browsers are told to come back only over TLS.
+async fn strict_transport(State(state): State<Arc<HttpState>>, mut response: Response) -> Response {
+    if state.base_url.starts_with("https://") {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     response
 }
 

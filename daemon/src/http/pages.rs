@@ -3,7 +3,7 @@
 //! console's validation and messages, and sees the confirmation with a link back to the agency.
 
 use super::HttpState;
-use super::html::{self, Input, error_summary, escape};
+use super::html::{self, Input, capitalized, error_summary, escape};
 use crate::auth::Caller;
 use crate::handoff::{Attempt, Found, Handoff, KnownPayer, Standing};
 use crate::store::StoreError;
@@ -228,7 +228,7 @@ fn checked(visit: &Visit, form: &HashMap<String, String>) -> Result<(), DeadEnd>
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -350,14 +350,6 @@ async fn render(state: &HttpState, visit: &Visit, entered: Entered) -> Response 
         StatusCode::UNPROCESSABLE_ENTITY
     };
     html_page(code, title, &body)
-}
-
-fn capitalized(label: &str) -> String {
-    let mut chars = label.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 fn return_link(return_url: &str, handoff_id: &str) -> String {

@@ -5,13 +5,14 @@
 use super::HttpState;
 use super::agency::caller;
 use super::answer::Refusal;
-use crate::report::Runner;
+use crate::report::{Reports, Runner};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use cip_common::calendar;
 use cip_common::error::ApiError;
+use cip_common::form::ApplicationSpec;
 use cip_common::payment::Mode;
 use cip_common::report::ReportFilter;
 use cip_common::status::PaymentStatus;
@@ -75,10 +76,27 @@ pub async fn payments_csv(
         actor: caller.user,
         origin: format!("http {peer}"),
     };
+    Ok(streamed_csv(
+        state.shared.reports.clone(),
+        spec,
+        filter,
+        runner,
+        "payments.csv",
+    ))
+}
+
+/// The export `filter` takes as a CSV download named `file_name`, written as it is sent and
+/// audited as `runner`'s; one that fails midway aborts the response, never ends it as if whole.
+pub fn streamed_csv(
+    reports: Reports,
+    spec: ApplicationSpec,
+    filter: ReportFilter,
+    runner: Runner,
+    file_name: &str,
+) -> Response {
     let (chunks, receiver) = mpsc::channel(16);
     let failed = chunks.clone();
     let out = Box::new(std::io::BufWriter::with_capacity(64 * 1024, Chunks(chunks)));
-    let reports = state.shared.reports.clone();
     tokio::spawn(async move {
         if let Err(e) = reports.export(spec, &filter, out, &runner).await {
             tracing::warn!("an export over HTTP stopped: {e}");
@@ -92,15 +110,13 @@ pub async fn payments_csv(
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });
-    Ok((
+    let disposition = format!("attachment; filename=\"{file_name}\"");
+    (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"payments.csv\"",
-            ),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }

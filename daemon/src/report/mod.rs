@@ -311,7 +311,7 @@ impl Reports {
 /// The payments `filter` takes, its days in the application's time zone.
 /// What `filter` takes, in the store's terms: local times become instants in the application's
 /// zone, and a confirmation code or payment id as typed becomes the one stored.
-fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
+pub fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
     let zone = spec.zone();
     let from_ms = filter.from.map(|day| match filter.from_at {
         Some(at) => calendar::minute_start_ms(&zone, day, at),

@@ -6,7 +6,7 @@ use super::{Backend, Rows, Store, StoreError, postgres, sqlite};
 use cip_common::event::EventKind;
 use cip_common::form::MethodKind;
 use cip_common::money::Money;
-use cip_common::payment::{Mode, Payment, SearchQuery, payment_id_bound};
+use cip_common::payment::{Mode, Payment, SearchQuery, SearchSort, payment_id_bound};
 use cip_common::refund::Refund;
 use cip_common::status::PaymentStatus;
 use std::sync::Arc;
@@ -412,6 +412,48 @@ impl Store {
                 db.run(async {
                     postgres::payments::search(&db.client().await?, query, applications, page_size)
                         .await
+                })
+                .await
+            }
+        }
+    }
+
+    /// The payments `selection` takes (payments only), in `sort`'s order, from the `skip`-th on,
+    /// at most `page_size`, and whether more follow.
+    pub async fn listed(
+        &self,
+        selection: &Selection,
+        sort: SearchSort,
+        skip: u64,
+        page_size: u32,
+    ) -> Result<(Vec<Payment>, bool), StoreError> {
+        let bound = selection.bound();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::payments::listed(c, &bound, sort, skip, page_size))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::listed(&db.client().await?, &bound, sort, skip, page_size)
+                        .await
+                })
+                .await
+            }
+        }
+    }
+
+    /// How many payments `selection` takes, counted up to `cap` and no further.
+    pub async fn counted(&self, selection: &Selection, cap: u64) -> Result<u64, StoreError> {
+        let bound = selection.bound();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.read(move |c| sqlite::payments::counted(c, &bound, cap))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::counted(&db.client().await?, &bound, cap).await
                 })
                 .await
             }

@@ -11,7 +11,7 @@ use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS,
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Payment, SearchQuery, payment_id_bound};
+use cip_common::payment::{Payment, SearchQuery, SearchSort, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use futures::TryStreamExt;
 use tokio_postgres::IsolationLevel;
@@ -238,6 +238,52 @@ async fn walk_selected(
     })
     .await?;
     Ok(())
+}
+
+pub(in crate::store) async fn listed(
+    client: &Client,
+    bound: &Bound,
+    sort: SearchSort,
+    skip: u64,
+    page_size: u32,
+) -> Result<(Vec<Payment>, bool), StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT $13 OFFSET $14",
+        rows::selected_where(placeholder),
+        rows::search_order(sort)
+    );
+    let (limit, skip) = (
+        i64::from(page_size) + 1,
+        i64::try_from(skip).unwrap_or(i64::MAX),
+    );
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
+    let payments = read_all(
+        client,
+        &sql,
+        &[a, b, c, d, e, f, g, h, i, j, k, l, &limit, &skip],
+        rows::payment,
+    )
+    .await?;
+    Ok(rows::page(payments, page_size))
+}
+
+pub(in crate::store) async fn counted(
+    client: &Client,
+    bound: &Bound,
+    cap: u64,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT $13) AS taken",
+        rows::selected_where(placeholder)
+    );
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client
+        .query_one(&statement, &[a, b, c, d, e, f, g, h, i, j, k, l, &cap])
+        .await?;
+    let count: i64 = row.try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// PostgreSQL's placeholder `n`, typed so a NULL needs no context.

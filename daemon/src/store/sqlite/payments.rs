@@ -10,7 +10,7 @@ use crate::store::payments::{
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use cip_common::event::EventKind;
 use cip_common::money::Money;
-use cip_common::payment::{Payment, SearchQuery, payment_id_bound};
+use cip_common::payment::{Payment, SearchQuery, SearchSort, payment_id_bound};
 use cip_common::status::PaymentStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::ops::ControlFlow;
@@ -282,6 +282,58 @@ pub fn for_each_selected(
         }
     }
     Ok(())
+}
+
+pub fn listed(
+    conn: &Connection,
+    bound: &Bound,
+    sort: SearchSort,
+    skip: u64,
+    page_size: u32,
+) -> Result<(Vec<Payment>, bool), StoreError> {
+    let sql = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT ?13 OFFSET ?14",
+        rows::selected_where(placeholder),
+        rows::search_order(sort)
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
+    let skip = i64::try_from(skip).unwrap_or(i64::MAX);
+    let payments = read_all(
+        stmt.query(params![
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+            i,
+            j,
+            k,
+            l,
+            page_size + 1,
+            skip
+        ])?,
+        rows::payment,
+    )?;
+    Ok(rows::page(payments, page_size))
+}
+
+pub fn counted(conn: &Connection, bound: &Bound, cap: u64) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT ?13)",
+        rows::selected_where(placeholder)
+    );
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let count: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params![a, b, c, d, e, f, g, h, i, j, k, l, cap], |r| {
+            r.get(0)
+        })?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// SQLite's placeholder `n`.
