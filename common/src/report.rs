@@ -31,6 +31,8 @@ pub struct ReportFilter {
     pub payer: Option<String>,
     pub min_amount_minor: Option<i64>,
     pub max_amount_minor: Option<i64>,
+    /// Only the payments this batch report (`bat_…`) took to the agency.
+    pub batch: Option<String>,
 }
 
 /// Part of a CSV export: the header and the first rows when asked from the start, then the

@@ -154,6 +154,9 @@ enum ReportCommand {
         /// At most this amount, in the application's currency.
         #[arg(long)]
         max_amount: Option<String>,
+        /// Only the payments this batch report (bat_…) took to the agency.
+        #[arg(long)]
+        batch: Option<String>,
         /// The file to write; without it, standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -202,6 +205,7 @@ async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> a
             payer,
             min_amount,
             max_amount,
+            batch,
             out,
         } => {
             let currency = admin.application(&application).await?.currency;
@@ -228,6 +232,7 @@ async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> a
                 payer,
                 min_amount_minor: minor("min-amount", min_amount)?,
                 max_amount_minor: minor("max-amount", max_amount)?,
+                batch,
             };
             let (sink, named): (Box<dyn std::io::Write + Send>, String) = match &out {
                 Some(path) => (

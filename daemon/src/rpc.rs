@@ -44,7 +44,7 @@ pub struct Connection {
 }
 
 /// Runs `work` in a task of its own, so a caller that goes away cannot stop it halfway.
-async fn run_to_end<T: Send + 'static>(
+pub(crate) async fn run_to_end<T: Send + 'static>(
     work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(work).await.unwrap_or_else(|e| {

@@ -413,7 +413,7 @@ async fn the_openapi_document_describes_the_served_api() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn with_a_certificate_the_api_is_https_only() {
+async fn with_a_certificate_the_api_and_the_staff_pages_are_https_only() {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
         .expect("a self-signed certificate");
     let dir = tempfile::tempdir().expect("a dir");
@@ -435,6 +435,25 @@ async fn with_a_certificate_the_api_is_https_only() {
         )
         .build()
         .expect("a client");
+    // The staff pages over TLS: browsers come back only over TLS, and cookies go only there.
+    let staff = trusting
+        .get(format!("{base}/staff/"))
+        .send()
+        .await
+        .expect("the staff sign-in page");
+    assert!(
+        staff
+            .headers()
+            .get("strict-transport-security")
+            .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("max-age="))),
+        "{:?}",
+        staff.headers()
+    );
+    let cookie = staff.headers().get("set-cookie").expect("a form cookie");
+    assert!(
+        cookie.to_str().is_ok_and(|c| c.contains("; Secure")),
+        "{cookie:?}"
+    );
     let mut agency = Agency::new(&daemon, "DMV-RENEWAL").await;
     agency.client = trusting;
     let request = card_request("4242424242424242", 990);

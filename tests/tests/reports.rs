@@ -486,6 +486,24 @@ async fn an_export_narrowed_by_each_filter_takes_exactly_the_payments_it_matches
     assert_eq!(payers(&["--from", &minute(start)]).len(), 4);
     let before = start - jiff::SignedDuration::from_mins(1);
     assert!(payers(&["--to", &minute(before)]).is_empty());
+    // What a batch report took, and not what came after it.
+    let run = daemon.cipd(&["report", "run", "--app", "DMV-RENEWAL"], None);
+    let said = String::from_utf8_lossy(&run.stdout).to_string();
+    let batch = said
+        .split_whitespace()
+        .find(|w| w.starts_with("bat_"))
+        .unwrap_or_else(|| panic!("a batch: {said}"))
+        .trim_end_matches(':')
+        .to_owned();
+    let mut later = card_request("4242424242424242", 500);
+    later.payer.name = "After Batch".to_owned();
+    daemon.sent(&later);
+    rpc.submit(ctx(), agent.clone(), new_key(), later)
+        .await
+        .expect("rpc")
+        .expect("approved");
+    assert_eq!(payers(&["--batch", &batch]).len(), 4, "{said}");
+    assert_eq!(payers(&[]).len(), 5);
     // A filter the CLI cannot read names itself and what to write.
     let out = daemon.cipd(
         &[

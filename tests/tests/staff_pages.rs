@@ -175,6 +175,18 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         String::from_utf8_lossy(&cli.stdout)
     );
     assert_eq!(cip_tests::csv_rows(&csv).len(), 1);
+    // The download is audited as the viewer's, from the web; the sign-in too.
+    let audited =
+        daemon.sql("SELECT action, origin FROM audit_log WHERE actor = 'viewer1' ORDER BY id");
+    let actions: Vec<&str> = audited.iter().map(|row| row[0].as_str()).collect();
+    assert!(
+        actions.contains(&"login") && actions.contains(&"payments.export"),
+        "{audited:?}"
+    );
+    assert!(
+        audited.iter().all(|row| row[1].starts_with("web ")),
+        "{audited:?}"
+    );
 
     // Found by the code as a customer reads it out: lower case, in spaces, O for 0.
     let code = grace.confirmation_code.clone().expect("approved");
@@ -326,28 +338,14 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     daemon.assert_no_card_data();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_form_that_did_not_come_from_cip_is_refused() {
-    let daemon = Daemon::start_with(HTTP_CONFIG).await;
-    let base = daemon.http_url().await;
+/// Signs in to the staff pages over plain HTTP as the demo's `user`, for `application`: the
+/// client (redirects not followed) and the session cookie. The sign-in form's token and cookie
+/// are read as a browser would.
+async fn signed_in(base: &str, application: &str, user: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let form = HashMap::from([
-        ("application", "DMV-RENEWAL"),
-        ("user", "viewer1"),
-        ("password", "viewer1-demo-pass"),
-        ("csrf", "made-up"),
-    ]);
-    let forged = http
-        .post(format!("{base}/staff/sign-in"))
-        .form(&form)
-        .send()
-        .await
-        .expect("answers");
-    assert_eq!(forged.status(), 403, "a sign-in without CIP's form");
-    // Signed in properly, a sign-out without the session's token is refused too.
     let page = http
         .get(format!("{base}/staff/"))
         .send()
@@ -365,31 +363,77 @@ async fn a_form_that_did_not_come_from_cip_is_refused() {
         .expect("name=value")
         .1
         .to_owned();
-    let mut signed = form.clone();
-    signed.insert("csrf", &token);
+    let password = format!("{user}-demo-pass");
     let signed_in = http
         .post(format!("{base}/staff/sign-in"))
         .header("Cookie", &form_cookie)
-        .form(&signed)
+        .form(&HashMap::from([
+            ("application", application),
+            ("user", user),
+            ("password", &password),
+            ("csrf", &token),
+        ]))
         .send()
         .await
         .expect("answers");
-    assert_eq!(signed_in.status(), 303);
-    let session = signed_in
+    assert_eq!(signed_in.status(), 303, "{user} signs in");
+    let cookies: Vec<&str> = signed_in
         .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .all(|v| v.contains("HttpOnly") && v.contains("SameSite=Strict")),
+        "cookies no script and no other site can use: {cookies:?}"
+    );
+    let session = cookies
+        .iter()
         .find(|v| v.starts_with("cip_staff="))
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    assert!(
-        signed_in.headers().get_all("set-cookie").iter().all(|v| v
-            .to_str()
-            .is_ok_and(|v| v.contains("HttpOnly") && v.contains("SameSite=Strict"))),
-        "cookies no script and no other site can use"
-    );
+    (http, session)
+}
+
+/// The session's form token, from the sign-out form of any signed-in page.
+async fn form_token(http: &reqwest::Client, base: &str, session: &str) -> String {
+    let page = http
+        .get(format!("{base}/staff/payments"))
+        .header("Cookie", session)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("a page");
+    let (_, after) = page
+        .split_once("name=\"csrf\" value=\"")
+        .expect("a form token");
+    after.split('"').next().expect("its end").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_that_did_not_come_from_cip_is_refused() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let base = daemon.http_url().await;
+    let http = reqwest::Client::new();
+    let forged = http
+        .post(format!("{base}/staff/sign-in"))
+        .form(&HashMap::from([
+            ("application", "DMV-RENEWAL"),
+            ("user", "viewer1"),
+            ("password", "viewer1-demo-pass"),
+            ("csrf", "made-up"),
+        ]))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(forged.status(), 403, "a sign-in without CIP's form");
+    // Signed in, a sign-out without the session's token is refused, and the session stays.
+    let (http, session) = signed_in(&base, "DMV-RENEWAL", "viewer1").await;
     let forged = http
         .post(format!("{base}/staff/sign-out"))
         .header("Cookie", &session)
@@ -405,4 +449,211 @@ async fn a_form_that_did_not_come_from_cip_is_refused() {
         .await
         .expect("answers");
     assert_eq!(list.status(), 200, "the session is still open");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewer_cannot() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let base = daemon.http_url().await;
+    let to_void = paid(
+        &daemon,
+        "DMV-RENEWAL",
+        "Ada Lovelace",
+        "4242424242424242",
+        3_000,
+    )
+    .await;
+    let to_refund = paid(
+        &daemon,
+        "DMV-RENEWAL",
+        "Grace Hopper",
+        "5555555555554444",
+        5_000,
+    )
+    .await;
+    // The processor's answer times out; asked again, it says approved.
+    let in_doubt = paid(
+        &daemon,
+        "DMV-RENEWAL",
+        "Alan Turing",
+        "4000000000000309",
+        2_500,
+    )
+    .await;
+    assert_eq!(in_doubt.status, cip_common::status::PaymentStatus::InDoubt);
+    let rpc = daemon.client().await;
+    let supervisor = daemon.login(&rpc, "DMV-RENEWAL", "super1").await;
+    let now = |id: String| {
+        let (rpc, supervisor) = (rpc.clone(), supervisor.clone());
+        async move {
+            rpc.payment(
+                ctx(),
+                supervisor,
+                cip_common::payment::PaymentLookup::Id(id),
+            )
+            .await
+            .expect("rpc")
+            .expect("found")
+        }
+    };
+
+    // A viewer sees no action, and a forged one is refused: nothing happens to the payment.
+    let (http, viewer) = signed_in(&base, "DMV-RENEWAL", "viewer1").await;
+    let page = http
+        .get(format!("{base}/staff/payments/{}", to_void.id))
+        .header("Cookie", &viewer)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("a page");
+    assert!(page.contains(&to_void.id), "{page}");
+    assert!(!page.contains("Void this payment"), "{page}");
+    let token = form_token(&http, &base, &viewer).await;
+    for action in ["void", "refund"] {
+        let forged = http
+            .post(format!("{base}/staff/payments/{}/{action}", to_void.id))
+            .header("Cookie", &viewer)
+            .form(&HashMap::from([
+                ("csrf", token.as_str()),
+                ("step", "send"),
+                ("key", "forged-1"),
+                ("amount", "30.00"),
+                ("reason", "other"),
+            ]))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(forged.status(), 403, "a viewer's forged {action}");
+    }
+    let untouched = now(to_void.id.clone()).await;
+    assert_eq!(
+        untouched.status,
+        cip_common::status::PaymentStatus::Approved
+    );
+    assert_eq!(untouched.refunded().minor, 0);
+
+    // A supervisor voids one: it asks first, and the payment and the processor agree after.
+    let b = &browser;
+    b.client
+        .goto(&format!("{base}/staff/"))
+        .await
+        .expect("the sign-in page");
+    b.fill("application", "DMV-RENEWAL").await;
+    b.fill("user", "super1").await;
+    b.fill("password", "super1-demo-pass").await;
+    b.click("button[type=submit]", "#results").await;
+    b.client
+        .goto(&format!("{base}/staff/payments/{}", to_void.id))
+        .await
+        .expect("the payment");
+    b.click(
+        &format!("a[href='/staff/payments/{}/void']", to_void.id),
+        "button.warning",
+    )
+    .await;
+    b.assert_accessible("the void's confirmation").await;
+    b.click("button.warning", "p.notice").await;
+    assert!(
+        b.page().await.contains("The payment is voided"),
+        "{}",
+        b.page().await
+    );
+    assert_eq!(
+        now(to_void.id.clone()).await.status,
+        cip_common::status::PaymentStatus::Voided
+    );
+    assert!(
+        daemon
+            .ledger()
+            .lines()
+            .any(|l| l.starts_with(&format!("void\t{}\t", to_void.id))),
+        "the processor voided it"
+    );
+
+    // Asks the processor about the one in doubt.
+    b.client
+        .goto(&format!("{base}/staff/payments/{}", in_doubt.id))
+        .await
+        .expect("the payment");
+    b.click(
+        &format!("a[href='/staff/payments/{}/resolve']", in_doubt.id),
+        "button.warning",
+    )
+    .await;
+    b.click("button.warning", "p.notice").await;
+    assert_eq!(
+        now(in_doubt.id.clone()).await.status,
+        cip_common::status::PaymentStatus::Approved
+    );
+
+    // And refunds part of the other: a form, a summary, one refund however often it is sent.
+    b.client
+        .goto(&format!("{base}/staff/payments/{}", to_refund.id))
+        .await
+        .expect("the payment");
+    b.click(
+        &format!("a[href='/staff/payments/{}/refund']", to_refund.id),
+        "[name='amount']",
+    )
+    .await;
+    b.assert_accessible("the refund's form").await;
+    b.fill("amount", "20.00").await;
+    b.fill("note", "charged twice at the desk").await;
+    b.click("main form button[type=submit]", ".error-summary")
+        .await;
+    assert!(b.page().await.contains("Choose why the money goes back"));
+    b.assert_accessible("the refund's form with an error").await;
+    b.client
+        .find(fantoccini::Locator::Css("select[name='reason']"))
+        .await
+        .expect("the reasons")
+        .select_by_value("duplicate")
+        .await
+        .expect("chosen");
+    b.click("main form button[type=submit]", "button.warning")
+        .await;
+    let confirm = b.page().await;
+    assert!(confirm.contains("20.00 USD goes back"), "{confirm}");
+    b.assert_accessible("the refund's confirmation").await;
+    let mut sent = Vec::new();
+    for input in b
+        .client
+        .find_all(fantoccini::Locator::Css("main form input[type=hidden]"))
+        .await
+        .expect("the confirmation's fields")
+    {
+        let attr = |name: &'static str| {
+            let input = input.clone();
+            async move {
+                input
+                    .attr(name)
+                    .await
+                    .expect("an attribute")
+                    .unwrap_or_default()
+            }
+        };
+        sent.push((attr("name").await, attr("value").await));
+    }
+    b.click("button.warning", "p.notice").await;
+    // The same confirmation sent again (a second press, a resend) refunds nothing more.
+    let again = reqwest::Client::new()
+        .post(format!("{base}/staff/payments/{}/refund", to_refund.id))
+        .header("Cookie", session_cookie(b).await)
+        .form(&sent)
+        .send()
+        .await
+        .expect("answers");
+    assert!(again.status().is_success(), "{}", again.status());
+    let refunded = now(to_refund.id.clone()).await;
+    assert_eq!(refunded.refunded().minor, 2_000);
+    let detail = b.page().await;
+    assert!(detail.contains("charged twice at the desk"), "{detail}");
+    b.screenshot("staff-refund").await;
+    let _ = browser.client.clone().close().await;
+    daemon.assert_no_card_data();
 }

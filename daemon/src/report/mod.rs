@@ -339,6 +339,7 @@ pub fn selection(spec: &ApplicationSpec, filter: &ReportFilter) -> Selection {
         payer: filter.payer.as_ref().map(|p| p.trim().to_owned()),
         min_amount_minor: filter.min_amount_minor,
         max_amount_minor: filter.max_amount_minor,
+        reported_in: filter.batch.as_ref().map(|b| b.trim().to_owned()),
         ..Selection::default()
     }
 }

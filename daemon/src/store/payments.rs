@@ -88,7 +88,9 @@ pub struct Selection {
     pub payer: Option<String>,
     pub min_amount_minor: Option<i64>,
     pub max_amount_minor: Option<i64>,
-    /// A batch's own: the payments it reported, then the refunds.
+    /// Only the payments this batch reported.
+    pub reported_in: Option<String>,
+    /// A batch's own file: the payments it reported, then the refunds (no other filter).
     pub batch: Option<String>,
     pub after: Option<String>,
 }
@@ -108,6 +110,7 @@ pub(super) struct Bound {
     pub payer: Option<String>,
     pub min_amount_minor: Option<i64>,
     pub max_amount_minor: Option<i64>,
+    pub reported_in: Option<String>,
 }
 
 /// A row of a report, in the order a selection walks them: each payment, then its refunds (a
@@ -163,6 +166,7 @@ impl Selection {
             }),
             min_amount_minor: self.min_amount_minor,
             max_amount_minor: self.max_amount_minor,
+            reported_in: self.reported_in.clone(),
         }
     }
 }

@@ -292,7 +292,7 @@ pub(super) fn span_line(row: &dyn Columns) -> Result<SpanLine, StoreError> {
 }
 
 /// What a [`Selection`](super::payments::Selection) asks of [`PAYMENTS_JOINED`], its values
-/// ([`Bound`](super::payments::Bound)) at placeholders 1 to 12; `at(n, type)` writes a store's
+/// ([`Bound`](super::payments::Bound)) at placeholders 1 to 13; `at(n, type)` writes a store's
 /// placeholder `n` of SQL type `type`.
 pub(super) fn selected_where(at: fn(usize, &str) -> String) -> String {
     let [
@@ -308,6 +308,7 @@ pub(super) fn selected_where(at: fn(usize, &str) -> String) -> String {
         payer,
         min,
         max,
+        batch,
     ] = [
         (1, "text"),
         (2, "text"),
@@ -321,6 +322,7 @@ pub(super) fn selected_where(at: fn(usize, &str) -> String) -> String {
         (10, "text"),
         (11, "bigint"),
         (12, "bigint"),
+        (13, "text"),
     ]
     .map(|(n, kind)| at(n, kind));
     format!(
@@ -334,7 +336,8 @@ pub(super) fn selected_where(at: fn(usize, &str) -> String) -> String {
          AND ({payer} IS NULL OR lower(p.payer_name) LIKE {payer} ESCAPE '\\'
               OR lower(p.payer_email) LIKE {payer} ESCAPE '\\')
          AND ({min} IS NULL OR p.amount_minor >= {min})
-         AND ({max} IS NULL OR p.amount_minor <= {max})"
+         AND ({max} IS NULL OR p.amount_minor <= {max})
+         AND ({batch} IS NULL OR p.batch_id = {batch})"
     )
 }
 

@@ -1,17 +1,20 @@
 //! One payment in full: every stored field, masked as everywhere else, where it stands with the
 //! agency's batch reports, its refunds and its timeline.
 
+use super::actions::Action;
 use super::{page, refused, staff};
 use crate::http::HttpState;
 use crate::http::html::{capitalized, escape};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cip_common::calendar;
 use cip_common::money::Money;
 use cip_common::payment::{Payment, PaymentLookup};
 use cip_common::refund::Refund;
+use cip_common::session::Role;
 use cip_common::status::PaymentStatus;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ pub async fn show(
     State(state): State<Arc<HttpState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let staff = match staff(&state, &headers).await {
         Ok(staff) => staff,
@@ -55,6 +59,30 @@ pub async fn show(
     let zone = spec.zone();
     let time = |ms: i64| calendar::local_minute(&zone, ms);
     let mut body = String::from("<p><a href=\"/staff/payments\">Back to payments</a></p>");
+    let done = match query.get("done").map(String::as_str) {
+        Some("voided") => Some("The payment is voided: the payer is not charged."),
+        Some("resolved") => Some("The processor answered: the payment's status below is its own."),
+        Some("refunded") => Some("The refund is asked for: its status is in Refunds below."),
+        _ => None,
+    };
+    if let Some(done) = done {
+        let _ = write!(body, "<p class=\"notice\" role=\"status\">{done}</p>");
+    }
+    if staff.caller.role == Role::Supervisor {
+        let offered = Action::offered(&payment);
+        if !offered.is_empty() {
+            body.push_str("<ul class=\"actions\" aria-label=\"Actions\">");
+            for (action, label) in offered {
+                let _ = write!(
+                    body,
+                    "<li><a class=\"button secondary\" href=\"/staff/payments/{}/{}\">{label}</a></li>",
+                    escape(&payment.id),
+                    action.path()
+                );
+            }
+            body.push_str("</ul>");
+        }
+    }
     let _ = write!(
         body,
         "<p class=\"hint\">Times are in {} ({}'s time zone).</p>",

@@ -27,7 +27,7 @@ const PAGE_SIZE: u32 = 50;
 
 /// The filters' names in the URL, in the order the form shows them, with what each is called on
 /// the page (for "loosen a filter").
-const FILTERS: [(&str, &str); 13] = [
+const FILTERS: [(&str, &str); 14] = [
     ("from", "From date"),
     ("from_time", "From time"),
     ("to", "To date"),
@@ -40,6 +40,7 @@ const FILTERS: [(&str, &str); 13] = [
     ("payer", "Payer name or email"),
     ("min_amount", "Smallest amount"),
     ("max_amount", "Largest amount"),
+    ("batch", "Batch"),
     ("sort", "Sort"),
 ];
 
@@ -182,6 +183,7 @@ fn asked(spec: &ApplicationSpec, query: HashMap<String, String>) -> Asked {
     filter.payer = get("payer").map(str::to_owned);
     filter.min_amount_minor = get("min_amount").and_then(|t| amount(t).ok());
     filter.max_amount_minor = get("max_amount").and_then(|t| amount(t).ok());
+    filter.batch = get("batch").map(str::to_owned);
     if let (Some(min), Some(max)) = (filter.min_amount_minor, filter.max_amount_minor)
         && min > max
     {
@@ -345,6 +347,13 @@ fn filters_form(asked: &Asked, spec: &ApplicationSpec, body: &mut String) {
     );
     input(&min_label, "min_amount", "inputmode=\"decimal\"", "", body);
     input(&max_label, "max_amount", "inputmode=\"decimal\"", "", body);
+    input(
+        "Batch",
+        "batch",
+        "spellcheck=\"false\" autocomplete=\"off\"",
+        "bat_…: what that report took to the agency",
+        body,
+    );
     let sorts: Vec<(&str, &str)> = SearchSort::ALL
         .iter()
         .map(|s| (s.code(), s.label()))

@@ -3,6 +3,7 @@
 //! (lockout, idle expiry, audit), kept in an `HttpOnly` cookie; every form carries a token drawn
 //! from that session, so a form from anywhere else is refused.
 
+mod actions;
 mod detail;
 mod list;
 mod sign_in;
@@ -36,6 +37,10 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/staff/payments", get(list::show))
         .route("/staff/payments.csv", get(list::csv))
         .route("/staff/payments/{id}", get(detail::show))
+        .route(
+            "/staff/payments/{id}/{action}",
+            get(actions::ask).post(actions::act),
+        )
 }
 
 async fn style() -> Response {

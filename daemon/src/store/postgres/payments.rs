@@ -248,7 +248,7 @@ pub(in crate::store) async fn listed(
     page_size: u32,
 ) -> Result<(Vec<Payment>, bool), StoreError> {
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT $13 OFFSET $14",
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT $14 OFFSET $15",
         rows::selected_where(placeholder),
         rows::search_order(sort)
     );
@@ -256,14 +256,9 @@ pub(in crate::store) async fn listed(
         i64::from(page_size) + 1,
         i64::try_from(skip).unwrap_or(i64::MAX),
     );
-    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
-    let payments = read_all(
-        client,
-        &sql,
-        &[a, b, c, d, e, f, g, h, i, j, k, l, &limit, &skip],
-        rows::payment,
-    )
-    .await?;
+    let page: [&(dyn ToSql + Sync); 2] = [&limit, &skip];
+    let values: Vec<_> = selected_params(bound).into_iter().chain(page).collect();
+    let payments = read_all(client, &sql, &values, rows::payment).await?;
     Ok(rows::page(payments, page_size))
 }
 
@@ -273,16 +268,16 @@ pub(in crate::store) async fn counted(
     cap: u64,
 ) -> Result<u64, StoreError> {
     let sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT $13) AS taken",
+        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT $14) AS taken",
         rows::selected_where(placeholder)
     );
     let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
+    let values: Vec<&(dyn ToSql + Sync)> = selected_params(bound)
+        .into_iter()
+        .chain([&cap as &(dyn ToSql + Sync)])
+        .collect();
     let statement = client.prepare_cached(&sql).await?;
-    let row = client
-        .query_one(&statement, &[a, b, c, d, e, f, g, h, i, j, k, l, &cap])
-        .await?;
-    let count: i64 = row.try_get(0)?;
+    let count: i64 = client.query_one(&statement, &values).await?.try_get(0)?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
@@ -292,7 +287,7 @@ fn placeholder(n: usize, kind: &str) -> String {
 }
 
 /// A selection's values, for [`rows::selected_where`].
-fn selected_params(b: &Bound) -> [&(dyn ToSql + Sync); 12] {
+fn selected_params(b: &Bound) -> [&(dyn ToSql + Sync); 13] {
     [
         &b.application,
         &b.low,
@@ -306,6 +301,7 @@ fn selected_params(b: &Bound) -> [&(dyn ToSql + Sync); 12] {
         &b.payer,
         &b.min_amount_minor,
         &b.max_amount_minor,
+        &b.reported_in,
     ]
 }
 

@@ -292,30 +292,16 @@ pub fn listed(
     page_size: u32,
 ) -> Result<(Vec<Payment>, bool), StoreError> {
     let sql = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT ?13 OFFSET ?14",
+        "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED} WHERE {} ORDER BY {} LIMIT ?14 OFFSET ?15",
         rows::selected_where(placeholder),
         rows::search_order(sort)
     );
+    let (limit, skip) = (page_size + 1, i64::try_from(skip).unwrap_or(i64::MAX));
+    let page: [&dyn rusqlite::ToSql; 2] = [&limit, &skip];
+    let values = selected_params(bound).into_iter().chain(page);
     let mut stmt = conn.prepare_cached(&sql)?;
-    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
-    let skip = i64::try_from(skip).unwrap_or(i64::MAX);
     let payments = read_all(
-        stmt.query(params![
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-            g,
-            h,
-            i,
-            j,
-            k,
-            l,
-            page_size + 1,
-            skip
-        ])?,
+        stmt.query(rusqlite::params_from_iter(values))?,
         rows::payment,
     )?;
     Ok(rows::page(payments, page_size))
@@ -323,16 +309,16 @@ pub fn listed(
 
 pub fn counted(conn: &Connection, bound: &Bound, cap: u64) -> Result<u64, StoreError> {
     let sql = format!(
-        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT ?13)",
+        "SELECT count(*) FROM (SELECT 1 FROM {PAYMENTS_JOINED} WHERE {} LIMIT ?14)",
         rows::selected_where(placeholder)
     );
-    let [a, b, c, d, e, f, g, h, i, j, k, l] = selected_params(bound);
     let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let values = selected_params(bound)
+        .into_iter()
+        .chain([&cap as &dyn rusqlite::ToSql]);
     let count: i64 = conn
         .prepare_cached(&sql)?
-        .query_row(params![a, b, c, d, e, f, g, h, i, j, k, l, cap], |r| {
-            r.get(0)
-        })?;
+        .query_row(rusqlite::params_from_iter(values), |r| r.get(0))?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
@@ -342,7 +328,7 @@ fn placeholder(n: usize, _type: &str) -> String {
 }
 
 /// A selection's values, for [`rows::selected_where`].
-fn selected_params(b: &Bound) -> [&dyn rusqlite::ToSql; 12] {
+fn selected_params(b: &Bound) -> [&dyn rusqlite::ToSql; 13] {
     [
         &b.application,
         &b.low,
@@ -356,6 +342,7 @@ fn selected_params(b: &Bound) -> [&dyn rusqlite::ToSql; 12] {
         &b.payer,
         &b.min_amount_minor,
         &b.max_amount_minor,
+        &b.reported_in,
     ]
 }
 
