@@ -114,53 +114,57 @@ enum SandboxCommand {
     },
 }
 
+/// Which payments `cipd report export` takes, and where it writes them.
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[arg(long = "app")]
+    application: String,
+    /// From this day, or this minute of it (the application's local time): YYYY-MM-DD or
+    /// "YYYY-MM-DD HH:MM".
+    #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
+    from: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
+    /// Up to and including this day, or this minute of it: YYYY-MM-DD or "YYYY-MM-DD HH:MM".
+    #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
+    to: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
+    /// Only payments with this status: approved, declined, failed, in_doubt, voided…
+    #[arg(long, value_parser = parse_status)]
+    status: Option<cip_common::status::PaymentStatus>,
+    /// Only payments some of whose amount was refunded.
+    #[arg(long)]
+    refunded: bool,
+    /// Only payments taken this way: gateway, partial or full.
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<cip_common::payment::Mode>,
+    /// The payment with this confirmation code (any case, spaces and hyphens as typed).
+    #[arg(long = "code")]
+    confirmation_code: Option<String>,
+    /// The payment with this id (pay_…).
+    #[arg(long = "payment")]
+    payment_id: Option<String>,
+    /// Payments by the card or account ending in these four digits.
+    #[arg(long)]
+    last_four: Option<String>,
+    /// Payments whose payer's name or email holds this, any case.
+    #[arg(long)]
+    payer: Option<String>,
+    /// At least this amount, in the application's currency (25.00).
+    #[arg(long)]
+    min_amount: Option<String>,
+    /// At most this amount, in the application's currency.
+    #[arg(long)]
+    max_amount: Option<String>,
+    /// Only the payments this batch report (bat_…) took to the agency.
+    #[arg(long)]
+    batch: Option<String>,
+    /// The file to write; without it, standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum ReportCommand {
     /// One application's payments as CSV (columns in the README), oldest first.
-    Export {
-        #[arg(long = "app")]
-        application: String,
-        /// From this day, or this minute of it (the application's local time): YYYY-MM-DD or
-        /// "YYYY-MM-DD HH:MM".
-        #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
-        from: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
-        /// Up to and including this day, or this minute of it: YYYY-MM-DD or "YYYY-MM-DD HH:MM".
-        #[arg(long, value_parser = cip_common::calendar::parse_day_at)]
-        to: Option<(jiff::civil::Date, Option<jiff::civil::Time>)>,
-        /// Only payments with this status: approved, declined, failed, in_doubt, voided…
-        #[arg(long, value_parser = parse_status)]
-        status: Option<cip_common::status::PaymentStatus>,
-        /// Only payments some of whose amount was refunded.
-        #[arg(long)]
-        refunded: bool,
-        /// Only payments taken this way: gateway, partial or full.
-        #[arg(long, value_parser = parse_mode)]
-        mode: Option<cip_common::payment::Mode>,
-        /// The payment with this confirmation code (any case, spaces and hyphens as typed).
-        #[arg(long = "code")]
-        confirmation_code: Option<String>,
-        /// The payment with this id (pay_…).
-        #[arg(long = "payment")]
-        payment_id: Option<String>,
-        /// Payments by the card or account ending in these four digits.
-        #[arg(long)]
-        last_four: Option<String>,
-        /// Payments whose payer's name or email holds this, any case.
-        #[arg(long)]
-        payer: Option<String>,
-        /// At least this amount, in the application's currency (25.00).
-        #[arg(long)]
-        min_amount: Option<String>,
-        /// At most this amount, in the application's currency.
-        #[arg(long)]
-        max_amount: Option<String>,
-        /// Only the payments this batch report (bat_…) took to the agency.
-        #[arg(long)]
-        batch: Option<String>,
-        /// The file to write; without it, standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    Export(Box<ExportArgs>),
     /// Send the application's batch report to its outbox now: every decided payment no batch
     /// has taken (and first any batch a run cut short left unfinished).
     Run {
@@ -192,22 +196,23 @@ fn parse_mode(text: &str) -> Result<cip_common::payment::Mode, String> {
 
 async fn report(admin: &Admin, resolved: &Resolved, command: ReportCommand) -> anyhow::Result<()> {
     match command {
-        ReportCommand::Export {
-            application,
-            from,
-            to,
-            status,
-            refunded,
-            mode,
-            confirmation_code,
-            payment_id,
-            last_four,
-            payer,
-            min_amount,
-            max_amount,
-            batch,
-            out,
-        } => {
+        ReportCommand::Export(export) => {
+            let ExportArgs {
+                application,
+                from,
+                to,
+                status,
+                refunded,
+                mode,
+                confirmation_code,
+                payment_id,
+                last_four,
+                payer,
+                min_amount,
+                max_amount,
+                batch,
+                out,
+            } = *export;
             let currency = admin.application(&application).await?.currency;
             let minor = |flag: &str, text: Option<String>| {
                 text.map(|t| {
