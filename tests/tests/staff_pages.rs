@@ -41,6 +41,25 @@ async fn session_cookie(browser: &Browser) -> String {
     format!("cip_staff={}", cookie.value())
 }
 
+/// Fills the sign-in form on screen as the demo's `user` of DMV-RENEWAL, sends it, and waits
+/// for `then` (CSS) on the page it leads to.
+async fn sign_in_as(b: &Browser, user: &str, then: &str) {
+    b.fill("application", "DMV-RENEWAL").await;
+    b.fill("user", user).await;
+    b.fill("password", &format!("{user}-demo-pass")).await;
+    b.click("button[type=submit]", then).await;
+}
+
+/// Opens payment `id`'s page and follows its link to `action`, waiting for `then` (CSS).
+async fn take_action(b: &Browser, base: &str, id: &str, action: &str, then: &str) {
+    b.client
+        .goto(&format!("{base}/staff/payments/{id}"))
+        .await
+        .expect("the payment");
+    b.click(&format!("a[href='/staff/payments/{id}/{action}']"), then)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it() {
     let Some(browser) = Browser::start().await else {
@@ -92,10 +111,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         .expect("the sign-in page");
     b.assert_accessible("the sign-in page").await;
     // An agent has the console, not these pages.
-    b.fill("application", "DMV-RENEWAL").await;
-    b.fill("user", "agent1").await;
-    b.fill("password", "agent1-demo-pass").await;
-    b.click("button[type=submit]", "p.notice").await;
+    sign_in_as(b, "agent1", "p.notice").await;
     assert!(
         b.page()
             .await
@@ -104,10 +120,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         b.page().await
     );
     b.assert_accessible("a refused sign-in").await;
-    b.fill("application", "DMV-RENEWAL").await;
-    b.fill("user", "viewer1").await;
-    b.fill("password", "viewer1-demo-pass").await;
-    b.click("button[type=submit]", "#results").await;
+    sign_in_as(b, "viewer1", "#results").await;
     let list = b.page().await;
     assert!(list.contains("3 payments match"), "{list}");
     assert!(
@@ -543,19 +556,8 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
         .goto(&format!("{base}/staff/"))
         .await
         .expect("the sign-in page");
-    b.fill("application", "DMV-RENEWAL").await;
-    b.fill("user", "super1").await;
-    b.fill("password", "super1-demo-pass").await;
-    b.click("button[type=submit]", "#results").await;
-    b.client
-        .goto(&format!("{base}/staff/payments/{}", to_void.id))
-        .await
-        .expect("the payment");
-    b.click(
-        &format!("a[href='/staff/payments/{}/void']", to_void.id),
-        "button.warning",
-    )
-    .await;
+    sign_in_as(b, "super1", "#results").await;
+    take_action(b, &base, &to_void.id, "void", "button.warning").await;
     b.assert_accessible("the void's confirmation").await;
     b.click("button.warning", "p.notice").await;
     assert!(
@@ -576,15 +578,7 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
     );
 
     // Asks the processor about the one in doubt.
-    b.client
-        .goto(&format!("{base}/staff/payments/{}", in_doubt.id))
-        .await
-        .expect("the payment");
-    b.click(
-        &format!("a[href='/staff/payments/{}/resolve']", in_doubt.id),
-        "button.warning",
-    )
-    .await;
+    take_action(b, &base, &in_doubt.id, "resolve", "button.warning").await;
     b.click("button.warning", "p.notice").await;
     assert_eq!(
         now(in_doubt.id.clone()).await.status,
@@ -592,15 +586,7 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
     );
 
     // And refunds part of the other: a form, a summary, one refund however often it is sent.
-    b.client
-        .goto(&format!("{base}/staff/payments/{}", to_refund.id))
-        .await
-        .expect("the payment");
-    b.click(
-        &format!("a[href='/staff/payments/{}/refund']", to_refund.id),
-        "[name='amount']",
-    )
-    .await;
+    take_action(b, &base, &to_refund.id, "refund", "[name='amount']").await;
     b.assert_accessible("the refund's form").await;
     b.fill("amount", "20.00").await;
     b.fill("note", "charged twice at the desk").await;

@@ -174,6 +174,23 @@ async fn openapi() -> Response {
     response
 }
 
+/// The value of the cookie `name` a browser sent.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether a form's token is the one expected, in a time that does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Over TLS, browsers are told to come back only over TLS.
 async fn strict_transport(State(state): State<Arc<HttpState>>, mut response: Response) -> Response {
     if state.base_url.starts_with("https://") {

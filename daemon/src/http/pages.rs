@@ -2,8 +2,8 @@
 //! script. The one-time link opens a visit (a cookie); the customer signs in, pays with the
 //! console's validation and messages, and sees the confirmation with a link back to the agency.
 
-use super::HttpState;
 use super::html::{self, Input, capitalized, error_summary, escape};
+use super::{HttpState, constant_time_eq, cookie};
 use crate::auth::Caller;
 use crate::handoff::{Attempt, Found, Handoff, KnownPayer, Standing};
 use crate::store::StoreError;
@@ -184,17 +184,6 @@ async fn open_link(State(state): State<Arc<HttpState>>, Path(link): Path<String>
     response
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
 /// A page that ends the way: its status and what it says.
 struct DeadEnd(StatusCode, &'static str);
 
@@ -207,7 +196,8 @@ impl IntoResponse for DeadEnd {
 /// The visit this browser is on, or the page that says why there is none.
 fn visit(state: &HttpState, headers: &HeaderMap) -> Result<(String, Visit), DeadEnd> {
     let now = state.shared.engine.clock().now_ms();
-    cookie_of(headers)
+    cookie(headers, COOKIE)
+        .map(str::to_owned)
         .and_then(|cookie| state.visits.get(&cookie, now).map(|v| (cookie, v)))
         .ok_or(DeadEnd(
             StatusCode::FORBIDDEN,
@@ -226,10 +216,6 @@ fn checked(visit: &Visit, form: &HashMap<String, String>) -> Result<(), DeadEnd>
             "This form is out of date or did not come from CIP's page.",
         ))
     }
-}
-
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn show(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {

@@ -71,13 +71,20 @@ impl Action {
     }
 }
 
-/// The payment `id` of the application signed in to, for a supervisor: anyone else is refused.
+/// The action named `name` on the payment `id` of the application signed in to, for a
+/// supervisor: anyone else is refused.
 async fn acting_on(
     state: &HttpState,
     headers: &HeaderMap,
     id: &str,
-    action: Action,
-) -> Result<(Staff, Payment), Refused> {
+    name: &str,
+) -> Result<(Action, Staff, Payment), Refused> {
+    let action = Action::from_path(name).ok_or_else(|| {
+        refused(&ApiError::NotFound {
+            what: "page".to_owned(),
+            id: name.to_owned(),
+        })
+    })?;
     let staff = staff(state, headers).await?;
     staff
         .caller
@@ -99,7 +106,7 @@ async fn acting_on(
             }
         })
         .map_err(|e| refused(&e))?;
-    Ok((staff, payment))
+    Ok((action, staff, payment))
 }
 
 /// The payment as the confirmation pages show it.
@@ -157,14 +164,7 @@ pub async fn ask(
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    let Some(action) = Action::from_path(&action) else {
-        return refused(&ApiError::NotFound {
-            what: "page".to_owned(),
-            id: action,
-        })
-        .into_response();
-    };
-    let (staff, payment) = match acting_on(&state, &headers, &id, action).await {
+    let (action, staff, payment) = match acting_on(&state, &headers, &id, &action).await {
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
@@ -338,14 +338,7 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(sent): Form<HashMap<String, String>>,
 ) -> Response {
-    let Some(action) = Action::from_path(&action) else {
-        return refused(&ApiError::NotFound {
-            what: "page".to_owned(),
-            id: action,
-        })
-        .into_response();
-    };
-    let (staff, payment) = match acting_on(&state, &headers, &id, action).await {
+    let (action, staff, payment) = match acting_on(&state, &headers, &id, &action).await {
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };

@@ -1,7 +1,7 @@
 //! The payments list: filters in a bookmarkable GET URL, results sorted, counted and paged, and
 //! the same filter as a CSV download, byte for byte what `cipd report export` writes for it.
 
-use super::{Refused, Staff, page, refused, staff};
+use super::{Staff, page, refused, staff};
 use crate::http::HttpState;
 use crate::http::html::{Input, error_summary, escape};
 use crate::http::reports::streamed_csv;
@@ -210,21 +210,33 @@ fn asked(spec: &ApplicationSpec, query: HashMap<String, String>) -> Asked {
     }
 }
 
-/// The signed-in staff member and their application's form.
-async fn signed_in(
+/// The signed-in staff member, their application's form, and the filters `query` asks for; or
+/// the page to answer with instead: the sign-in, or the filters with what to fix in them.
+async fn filtered(
     state: &HttpState,
     headers: &HeaderMap,
-) -> Result<(Staff, ApplicationSpec), Refused> {
-    let staff = staff(state, headers).await?;
-    let spec = state
-        .shared
-        .engine
-        .form(&staff.caller.application)
+    query: HashMap<String, String>,
+) -> Result<(Staff, ApplicationSpec, Asked), Response> {
+    let staff = staff(state, headers)
         .await
-        .map_err(|e| refused(&e))?
-        .spec
-        .clone();
-    Ok((staff, spec))
+        .map_err(IntoResponse::into_response)?;
+    let spec = match state.shared.engine.form(&staff.caller.application).await {
+        Ok(form) => form.spec.clone(),
+        Err(e) => return Err(refused(&e).into_response()),
+    };
+    let asked = asked(&spec, query);
+    if !asked.errors.is_empty() {
+        let mut body = String::new();
+        error_summary(&asked.errors, &mut body);
+        filters_form(&asked, &spec, &mut body);
+        return Err(page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&staff),
+            "Payments",
+            &body,
+        ));
+    }
+    Ok((staff, spec, asked))
 }
 
 pub async fn show(
@@ -232,22 +244,12 @@ pub async fn show(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (staff, spec) = match signed_in(&state, &headers).await {
+    let (staff, spec, asked) = match filtered(&state, &headers, query).await {
         Ok(found) => found,
-        Err(refused) => return refused.into_response(),
+        Err(page) => return page,
     };
-    let asked = asked(&spec, query);
     let mut body = String::new();
-    error_summary(&asked.errors, &mut body);
     filters_form(&asked, &spec, &mut body);
-    if !asked.errors.is_empty() {
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&staff),
-            "Payments",
-            &body,
-        );
-    }
     let listed = state
         .shared
         .lookup
@@ -528,22 +530,10 @@ pub async fn csv(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (staff, spec) = match signed_in(&state, &headers).await {
+    let (staff, spec, asked) = match filtered(&state, &headers, query).await {
         Ok(found) => found,
-        Err(refused) => return refused.into_response(),
+        Err(page) => return page,
     };
-    let asked = asked(&spec, query);
-    if !asked.errors.is_empty() {
-        let mut body = String::new();
-        error_summary(&asked.errors, &mut body);
-        filters_form(&asked, &spec, &mut body);
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&staff),
-            "Payments",
-            &body,
-        );
-    }
     if let Err(e) = staff
         .caller
         .require(&crate::lookup::READERS, "export payments")

@@ -8,9 +8,9 @@ mod detail;
 mod list;
 mod sign_in;
 
-use super::HttpState;
 use super::answer::api_status_and_code;
 use super::html::escape;
+use super::{HttpState, cookie};
 use crate::auth::Caller;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -62,17 +62,6 @@ fn form_token(token: &SessionToken) -> String {
     .iter()
     .map(|b| format!("{b:02x}"))
     .collect()
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
 }
 
 /// A cookie for the staff pages: `HttpOnly`, sent only by CIP's own pages, `Secure` over TLS.
@@ -172,7 +161,7 @@ fn page(status: StatusCode, staff: Option<&Staff>, title: &str, body: &str) -> R
 /// A form post must carry the session's token.
 fn checked(staff: &Staff, sent: Option<&String>) -> Result<(), Refused> {
     let sent = sent.map_or(&[][..], |s| s.as_bytes());
-    if super::pages::constant_time_eq(sent, staff.csrf.as_bytes()) {
+    if super::constant_time_eq(sent, staff.csrf.as_bytes()) {
         Ok(())
     } else {
         Err(Refused::Page(

@@ -2,10 +2,11 @@
 //! as the console checks them (lockout, audit), through the door that lets viewers and
 //! supervisors in.
 
-use super::{FORM_COOKIE, Refused, SESSION_COOKIE, checked, cookie, page, set_cookie, staff};
+use super::{FORM_COOKIE, Refused, SESSION_COOKIE, checked, page, set_cookie, staff};
 use crate::auth::STAFF_PAGES;
 use crate::http::HttpState;
 use crate::http::answer::api_status_and_code;
+use crate::http::cookie;
 use crate::http::html::{Input, capitalized, error_summary, escape};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -110,8 +111,7 @@ pub async fn sign_in(
 ) -> Response {
     let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
     let token = sent.get("csrf").map_or("", String::as_str);
-    if expected.is_empty()
-        || !crate::http::pages::constant_time_eq(token.as_bytes(), expected.as_bytes())
+    if expected.is_empty() || !crate::http::constant_time_eq(token.as_bytes(), expected.as_bytes())
     {
         return Refused::Page(
             StatusCode::FORBIDDEN,
