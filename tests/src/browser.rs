@@ -105,6 +105,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("after {css}, {then} shows: {e}"));
     }
 
+    /// Goes to `url` and answers the page it shows.
+    pub async fn open(&self, url: &str) -> String {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url} opens: {e}"));
+        self.page().await
+    }
+
     /// The page's HTML.
     pub async fn page(&self) -> String {
         self.client.source().await.expect("a page")

@@ -52,10 +52,7 @@ async fn sign_in_as(b: &Browser, user: &str, then: &str) {
 
 /// Opens payment `id`'s page and follows its link to `action`, waiting for `then` (CSS).
 async fn take_action(b: &Browser, base: &str, id: &str, action: &str, then: &str) {
-    b.client
-        .goto(&format!("{base}/staff/payments/{id}"))
-        .await
-        .expect("the payment");
+    b.open(&format!("{base}/staff/payments/{id}")).await;
     b.click(&format!("a[href='/staff/payments/{id}/{action}']"), then)
         .await;
 }
@@ -105,10 +102,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         .to_string();
 
     let b = &browser;
-    b.client
-        .goto(&format!("{base}/staff/"))
-        .await
-        .expect("the sign-in page");
+    b.open(&format!("{base}/staff/")).await;
     b.assert_accessible("the sign-in page").await;
     // An agent has the console, not these pages.
     sign_in_as(b, "agent1", "p.notice").await;
@@ -204,10 +198,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     // Found by the code as a customer reads it out: lower case, in spaces, O for 0.
     let code = grace.confirmation_code.clone().expect("approved");
     let typed = code.to_lowercase().replace('-', " ").replace('0', "o");
-    b.client
-        .goto(&format!("{base}/staff/payments"))
-        .await
-        .expect("the list");
+    b.open(&format!("{base}/staff/payments")).await;
     b.fill("code", &typed).await;
     b.click("form.filters button[type=submit]", "#results")
         .await;
@@ -238,10 +229,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         "/staff/payments".to_owned(),
         format!("/staff/payments/{}", grace.id),
     ] {
-        b.client
-            .goto(&format!("{base}{page}"))
-            .await
-            .expect("the page");
+        b.open(&format!("{base}{page}")).await;
         let width = b
             .client
             .execute(
@@ -265,13 +253,11 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
         .expect("a wide window");
 
     // Nothing matches: the page says which filter to loosen.
-    b.client
-        .goto(&format!(
+    let empty = b
+        .open(&format!(
             "{base}/staff/payments?last_four=0000&payer=nobody"
         ))
-        .await
-        .expect("the list");
-    let empty = b.page().await;
+        .await;
     assert!(empty.contains("No payments match"), "{empty}");
     assert!(
         empty.contains("Remove Card or account last four (0000)"),
@@ -280,13 +266,11 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     b.assert_accessible("an empty list").await;
 
     // A filter that cannot be read: the summary links to its field.
-    b.client
-        .goto(&format!(
+    let refused = b
+        .open(&format!(
             "{base}/staff/payments?min_amount=ten&last_four=12"
         ))
-        .await
-        .expect("the list");
-    let refused = b.page().await;
+        .await;
     assert!(refused.contains("href=\"#min_amount\""), "{refused}");
     assert!(refused.contains("href=\"#last_four\""), "{refused}");
     b.assert_accessible("a list with errors").await;
@@ -329,10 +313,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     }
 
     // Signing out ends the session: the cookie opens nothing after.
-    b.client
-        .goto(&format!("{base}/staff/payments"))
-        .await
-        .expect("the list");
+    b.open(&format!("{base}/staff/payments")).await;
     b.click(".who button[type=submit]", "form[action='/staff/sign-in']")
         .await;
     assert!(b.page().await.contains("You have signed out"));
@@ -552,10 +533,7 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
 
     // A supervisor voids one: it asks first, and the payment and the processor agree after.
     let b = &browser;
-    b.client
-        .goto(&format!("{base}/staff/"))
-        .await
-        .expect("the sign-in page");
+    b.open(&format!("{base}/staff/")).await;
     sign_in_as(b, "super1", "#results").await;
     take_action(b, &base, &to_void.id, "void", "button.warning").await;
     b.assert_accessible("the void's confirmation").await;
