@@ -621,3 +621,141 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
     let _ = browser.client.clone().close().await;
     daemon.assert_no_card_data();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_at_the_staff_pages_lock_the_user_at_the_console_too() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let base = daemon.http_url().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    // Each try from a fresh sign-in page, as a browser would.
+    let attempt = |password: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let page = http
+                .get(format!("{base}/staff/"))
+                .send()
+                .await
+                .expect("answers");
+            let form_cookie = page
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .expect("a form cookie")
+                .to_owned();
+            let token = form_cookie
+                .split_once('=')
+                .expect("name=value")
+                .1
+                .to_owned();
+            let answer = http
+                .post(format!("{base}/staff/sign-in"))
+                .header("Cookie", &form_cookie)
+                .form(&HashMap::from([
+                    ("application", "DMV-RENEWAL"),
+                    ("user", "super1"),
+                    ("password", password),
+                    ("csrf", &token),
+                ]))
+                .send()
+                .await
+                .expect("answers");
+            (
+                answer.status().as_u16(),
+                answer.text().await.expect("a page"),
+            )
+        }
+    };
+    // The tests' daemons lock a user after 3 failures in a row.
+    for _ in 0..2 {
+        let (status, page) = attempt("not-the-password-1").await;
+        assert_eq!(status, 401, "{page}");
+        assert!(page.contains("is not right"), "{page}");
+    }
+    // The third wrong one locks the user, and says so.
+    let (status, page) = attempt("not-the-password-1").await;
+    assert_eq!(status, 423, "{page}");
+    let (status, page) = attempt("super1-demo-pass").await;
+    assert_eq!(status, 423, "{page}");
+    assert!(
+        page.contains("locked after too many failed sign-ins"),
+        "{page}"
+    );
+    let rpc = daemon.client().await;
+    let at_console = rpc
+        .login(
+            ctx(),
+            "DMV-RENEWAL".into(),
+            "super1".into(),
+            cip_tests::demo_password("super1"),
+        )
+        .await
+        .expect("rpc");
+    assert!(
+        matches!(at_console, Err(cip_common::error::ApiError::Locked { .. })),
+        "{at_console:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_list_comes_fifty_to_a_page_newest_first() {
+    let daemon = Daemon::start_with(HTTP_CONFIG).await;
+    let base = daemon.http_url().await;
+    let rpc = daemon.client().await;
+    let agent = daemon.login(&rpc, "DMV-RENEWAL", "agent1").await;
+    let mut ids = Vec::new();
+    for n in 0..55 {
+        let request = card_request("4242424242424242", 1_000 + n);
+        daemon.sent(&request);
+        let payment = rpc
+            .submit(ctx(), agent.clone(), new_key(), request)
+            .await
+            .expect("rpc")
+            .expect("approved");
+        ids.push(payment.id);
+    }
+    let (http, session) = signed_in(&base, "DMV-RENEWAL", "viewer1").await;
+    let read = |path: String| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            http.get(path)
+                .header("Cookie", &session)
+                .send()
+                .await
+                .expect("answers")
+                .text()
+                .await
+                .expect("a page")
+        }
+    };
+    let first = read(format!("{base}/staff/payments")).await;
+    assert!(first.contains("55 payments match"), "{first}");
+    assert!(first.contains("Page 1 of 2"), "{first}");
+    let shown = |page: &str| ids.iter().filter(|id| page.contains(id.as_str())).count();
+    assert_eq!(shown(&first), 50);
+    assert!(
+        first.contains(&ids[54]) && !first.contains(&ids[4]),
+        "newest first"
+    );
+    let next = first
+        .split("<a href=\"")
+        .filter_map(|a| a.split_once("\" rel=\"next\""))
+        .map(|(href, _)| href.replace("&amp;", "&"))
+        .next()
+        .expect("a next page link");
+    let second = read(format!("{base}{next}")).await;
+    assert!(second.contains("Page 2 of 2"), "{second}");
+    assert_eq!(shown(&second), 5);
+    assert!(
+        second.contains(&ids[0]) && !second.contains("rel=\"next\""),
+        "{second}"
+    );
+    // Oldest first, by the sort in the URL.
+    let oldest = read(format!("{base}/staff/payments?sort=oldest")).await;
+    let at = |id: &str| oldest.find(id).expect("shown");
+    assert!(at(&ids[0]) < at(&ids[1]), "oldest first");
+    daemon.assert_no_card_data();
+}
