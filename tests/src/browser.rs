@@ -20,7 +20,7 @@ impl Drop for Driver {
 pub struct Browser {
     pub client: Client,
     _driver: Driver,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -55,6 +55,10 @@ impl Browser {
                     "--disable-component-update", "--disable-sync", "--window-size=1280,1600",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": profile.path().join("downloads"),
+                    "download.prompt_for_download": false,
+                },
             }
         });
         for _ in 0..200 {
@@ -68,7 +72,7 @@ impl Browser {
                     return Some(Browser {
                         client,
                         _driver: driver,
-                        _profile: profile,
+                        profile,
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -112,6 +116,26 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("{url} opens: {e}"));
         self.page().await
+    }
+
+    /// The file `name` the browser downloaded, once it is whole.
+    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let dir = self.profile.path().join("downloads");
+        for _ in 0..200 {
+            let partial = std::fs::read_dir(&dir)
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "crdownload"))
+                })
+                .unwrap_or(true);
+            if let Ok(bytes) = std::fs::read(dir.join(name))
+                && !partial
+            {
+                return bytes;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the browser did not download {name} into {}", dir.display());
     }
 
     /// The page's HTML.
