@@ -134,7 +134,7 @@ pub struct Door {
 /// `cip`, the terminal console: everyone but agency customer service, which has the staff pages.
 pub const CONSOLE: Door = Door {
     roles: &[Role::Agent, Role::Supervisor, Role::Admin, Role::Api],
-    action: "sign in to the console: a viewer reads payments in the staff web view, at /staff/ on CIP's HTTP address",
+    action: "sign in to the console: a viewer uses the staff web view, /staff/",
 };
 
 /// `/staff/`, the web view of payments: agency customer service and supervisors.
