@@ -465,6 +465,11 @@ impl Auth {
         Ok(())
     }
 
+    /// How long a session may sit unused before it ends.
+    pub fn idle_ms(&self) -> i64 {
+        self.settings.idle_ms
+    }
+
     /// The caller behind a session token; ends the session if it has been idle too long.
     pub async fn session(&self, token: &SessionToken) -> Result<Caller, ApiError> {
         self.check_session(token, true).await

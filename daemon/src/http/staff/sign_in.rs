@@ -37,7 +37,10 @@ pub async fn show(
         return Redirect::to("/staff/payments").into_response();
     }
     let notice = if query.contains_key("ended") {
-        Some("Your session ended after 15 idle minutes: sign in again.".to_owned())
+        Some(format!(
+            "Your session ended ({} minutes without use, or signed out elsewhere): sign in again.",
+            state.shared.auth.idle_ms() / 60_000
+        ))
     } else if query.contains_key("signed_out") {
         Some("You have signed out.".to_owned())
     } else {
