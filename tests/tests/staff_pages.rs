@@ -742,6 +742,10 @@ async fn a_long_list_comes_fifty_to_a_page_newest_first() {
         second.contains(&ids[0]) && !second.contains("rel=\"next\""),
         "{second}"
     );
+    // A page past the end (a bookmark of a list that shrank) says so and leads back.
+    let past = read(format!("{base}/staff/payments?page=9")).await;
+    assert!(past.contains("No payments on page 9"), "{past}");
+    assert!(past.contains("href=\"/staff/payments\""), "{past}");
     // Oldest first, by the sort in the URL.
     let oldest = read(format!("{base}/staff/payments?sort=oldest")).await;
     let at = |id: &str| oldest.find(id).expect("shown");

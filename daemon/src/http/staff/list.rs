@@ -412,7 +412,17 @@ fn select(
 fn results(asked: &Asked, spec: &ApplicationSpec, listed: &Listed, body: &mut String) {
     body.push_str("<section aria-labelledby=\"results\">");
     let zone = spec.zone();
-    if listed.payments.is_empty() && asked.page == 0 {
+    if listed.payments.is_empty() && asked.page > 0 {
+        let _ = write!(
+            body,
+            "<h2 id=\"results\">No payments on page {}</h2><p>The list is shorter than that now: \
+             <a href=\"{}\">go to its first page</a>.</p></section>",
+            asked.page + 1,
+            escape(&asked.url("/staff/payments", &[]))
+        );
+        return;
+    }
+    if listed.payments.is_empty() {
         body.push_str("<h2 id=\"results\">No payments match</h2>");
         let active: Vec<_> = FILTERS
             .iter()
