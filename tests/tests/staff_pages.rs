@@ -321,14 +321,15 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     daemon.assert_no_card_data();
 }
 
-/// Signs in to the staff pages over plain HTTP as the demo's `user`, for `application`: the
-/// client (redirects not followed) and the session cookie. The sign-in form's token and cookie
-/// are read as a browser would.
-async fn signed_in(base: &str, application: &str, user: &str) -> (reqwest::Client, String) {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client");
+/// Opens the sign-in page and sends it filled in, with its form's token and cookie as a browser
+/// would: the answer.
+async fn send_sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    application: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
     let page = http
         .get(format!("{base}/staff/"))
         .send()
@@ -341,24 +342,34 @@ async fn signed_in(base: &str, application: &str, user: &str) -> (reqwest::Clien
         .and_then(|v| v.split(';').next())
         .expect("a form cookie")
         .to_owned();
-    let token = form_cookie
-        .split_once('=')
-        .expect("name=value")
-        .1
-        .to_owned();
-    let password = format!("{user}-demo-pass");
-    let signed_in = http
-        .post(format!("{base}/staff/sign-in"))
+    let token = form_cookie.split_once('=').expect("name=value").1;
+    http.post(format!("{base}/staff/sign-in"))
         .header("Cookie", &form_cookie)
         .form(&HashMap::from([
             ("application", application),
             ("user", user),
-            ("password", &password),
-            ("csrf", &token),
+            ("password", password),
+            ("csrf", token),
         ]))
         .send()
         .await
-        .expect("answers");
+        .expect("answers")
+}
+
+/// A client that leaves redirects to the test.
+fn unredirected() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+}
+
+/// Signs in to the staff pages over plain HTTP as the demo's `user`, for `application`: the
+/// client (redirects not followed) and the session cookie.
+async fn signed_in(base: &str, application: &str, user: &str) -> (reqwest::Client, String) {
+    let http = unredirected();
+    let password = format!("{user}-demo-pass");
+    let signed_in = send_sign_in(&http, base, application, user, &password).await;
     assert_eq!(signed_in.status(), 303, "{user} signs in");
     let cookies: Vec<&str> = signed_in
         .headers()
@@ -615,43 +626,12 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
 async fn wrong_passwords_at_the_staff_pages_lock_the_user_at_the_console_too() {
     let daemon = Daemon::start_with(HTTP_CONFIG).await;
     let base = daemon.http_url().await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client");
+    let http = unredirected();
     // Each try from a fresh sign-in page, as a browser would.
     let attempt = |password: &'static str| {
         let (http, base) = (http.clone(), base.clone());
         async move {
-            let page = http
-                .get(format!("{base}/staff/"))
-                .send()
-                .await
-                .expect("answers");
-            let form_cookie = page
-                .headers()
-                .get("set-cookie")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(';').next())
-                .expect("a form cookie")
-                .to_owned();
-            let token = form_cookie
-                .split_once('=')
-                .expect("name=value")
-                .1
-                .to_owned();
-            let answer = http
-                .post(format!("{base}/staff/sign-in"))
-                .header("Cookie", &form_cookie)
-                .form(&HashMap::from([
-                    ("application", "DMV-RENEWAL"),
-                    ("user", "super1"),
-                    ("password", password),
-                    ("csrf", &token),
-                ]))
-                .send()
-                .await
-                .expect("answers");
+            let answer = send_sign_in(&http, &base, "DMV-RENEWAL", "super1", password).await;
             (
                 answer.status().as_u16(),
                 answer.text().await.expect("a page"),
