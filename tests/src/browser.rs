@@ -93,8 +93,15 @@ impl Browser {
         field.send_keys(text).await.expect("typed");
     }
 
-    /// Clicks what `css` finds and waits for the page it leads to to show `then` (CSS).
+    /// Clicks what `css` finds (a link or a form's button) and waits for the page it leads to,
+    /// a new document, to show `then` (CSS). Asked while the browser navigates, chromedriver may
+    /// answer "aborted by navigation": the wait asks again.
     pub async fn click(&self, css: &str, then: &str) {
+        let before = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
         self.client
             .find(Locator::Css(css))
             .await
@@ -102,11 +109,20 @@ impl Browser {
             .click()
             .await
             .expect("clicked");
-        self.client
-            .wait()
-            .for_element(Locator::Css(then))
-            .await
-            .unwrap_or_else(|e| panic!("after {css}, {then} shows: {e}"));
+        let waited = std::time::Instant::now();
+        let mut left_page = false;
+        while waited.elapsed() < Duration::from_secs(20) {
+            // The old document's root goes stale once the new one is there.
+            left_page = left_page || before.tag_name().await.is_err();
+            if left_page && self.client.find(Locator::Css(then)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "after {css}, {then} never showed (left the page: {left_page}): {}",
+            self.page().await
+        );
     }
 
     /// Goes to `url` and answers the page it shows.
