@@ -31,6 +31,15 @@ async fn paid(
         .expect("decided")
 }
 
+/// `GET url` with the session cookie `cookie`, as the signed-in browser sends it: the answer.
+async fn get(http: &reqwest::Client, url: &str, cookie: &str) -> reqwest::Response {
+    http.get(url)
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .expect("answers")
+}
+
 /// The staff cookie the browser holds, as a `Cookie` header.
 async fn session_cookie(browser: &Browser) -> String {
     let cookie = browser
@@ -267,12 +276,12 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     b.assert_accessible("a list with errors").await;
 
     // Another application's payment: not by its address, not by a filter, not in the CSV.
-    let guessed = http
-        .get(format!("{base}/staff/payments/{}", elsewhere.id))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
+    let guessed = get(
+        &http,
+        &format!("{base}/staff/payments/{}", elsewhere.id),
+        &cookie,
+    )
+    .await;
     assert_eq!(guessed.status(), 404);
     for query in [
         format!("payment={}", elsewhere.id),
@@ -281,25 +290,21 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
             elsewhere.confirmation_code.clone().expect("approved")
         ),
     ] {
-        let page = http
-            .get(format!("{base}/staff/payments?{query}"))
-            .header("Cookie", &cookie)
-            .send()
+        let page = get(&http, &format!("{base}/staff/payments?{query}"), &cookie)
             .await
-            .expect("answers")
             .text()
             .await
             .expect("a page");
         assert!(page.contains("No payments match"), "{query}: {page}");
-        let csv = http
-            .get(format!("{base}/staff/payments.csv?{query}"))
-            .header("Cookie", &cookie)
-            .send()
-            .await
-            .expect("answers")
-            .bytes()
-            .await
-            .expect("a body");
+        let csv = get(
+            &http,
+            &format!("{base}/staff/payments.csv?{query}"),
+            &cookie,
+        )
+        .await
+        .bytes()
+        .await
+        .expect("a body");
         assert!(cip_tests::csv_rows(&csv).is_empty(), "{query}");
     }
 
@@ -308,12 +313,7 @@ async fn a_viewer_finds_a_payment_and_downloads_the_list_as_the_cli_exports_it()
     b.click(".who button[type=submit]", "form[action='/staff/sign-in']")
         .await;
     assert!(b.page().await.contains("You have signed out"));
-    let after = http
-        .get(format!("{base}/staff/payments"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .expect("answers");
+    let after = get(&http, &format!("{base}/staff/payments"), &cookie).await;
     assert_eq!(after.url().path(), "/staff/", "back to the sign-in page");
     let said = after.text().await.expect("a page");
     assert!(said.contains("Your session ended"), "{said}");
@@ -394,12 +394,8 @@ async fn signed_in(base: &str, application: &str, user: &str) -> (reqwest::Clien
 
 /// The session's form token, from the sign-out form of any signed-in page.
 async fn form_token(http: &reqwest::Client, base: &str, session: &str) -> String {
-    let page = http
-        .get(format!("{base}/staff/payments"))
-        .header("Cookie", session)
-        .send()
+    let page = get(http, &format!("{base}/staff/payments"), session)
         .await
-        .expect("answers")
         .text()
         .await
         .expect("a page");
@@ -436,12 +432,7 @@ async fn a_form_that_did_not_come_from_cip_is_refused() {
         .await
         .expect("answers");
     assert_eq!(forged.status(), 403);
-    let list = http
-        .get(format!("{base}/staff/payments"))
-        .header("Cookie", &session)
-        .send()
-        .await
-        .expect("answers");
+    let list = get(&http, &format!("{base}/staff/payments"), &session).await;
     assert_eq!(list.status(), 200, "the session is still open");
 }
 
@@ -496,15 +487,15 @@ async fn a_supervisor_voids_resolves_and_refunds_on_the_payment_page_and_a_viewe
 
     // A viewer sees no action, and a forged one is refused: nothing happens to the payment.
     let (http, viewer) = signed_in(&base, "DMV-RENEWAL", "viewer1").await;
-    let page = http
-        .get(format!("{base}/staff/payments/{}", to_void.id))
-        .header("Cookie", &viewer)
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("a page");
+    let page = get(
+        &http,
+        &format!("{base}/staff/payments/{}", to_void.id),
+        &viewer,
+    )
+    .await
+    .text()
+    .await
+    .expect("a page");
     assert!(page.contains(&to_void.id), "{page}");
     assert!(!page.contains("Void this payment"), "{page}");
     let token = form_token(&http, &base, &viewer).await;
@@ -690,11 +681,8 @@ async fn a_long_list_comes_fifty_to_a_page_newest_first() {
     let read = |path: String| {
         let (http, session) = (http.clone(), session.clone());
         async move {
-            http.get(path)
-                .header("Cookie", &session)
-                .send()
+            get(&http, &path, &session)
                 .await
-                .expect("answers")
                 .text()
                 .await
                 .expect("a page")
