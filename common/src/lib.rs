@@ -12,6 +12,7 @@ pub mod form;
 pub mod frame;
 pub mod free_text;
 pub mod gateway;
+pub mod health;
 pub mod money;
 pub mod payment;
 pub mod refund;

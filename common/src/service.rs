@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::event::{Event, EventBatch};
 use crate::form::ApplicationSpec;
+use crate::health::DaemonStatus;
 use crate::payment::{Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
 use crate::refund::{Refund, RefundRequest};
 use crate::report::{ExportPart, Reconciliation, ReportFilter};
@@ -20,6 +21,10 @@ pub trait Cip {
         user: String,
         password: Password,
     ) -> Result<SessionInfo, ApiError>;
+
+    /// How the daemon is doing (`cipd status`). No session: whoever may open the socket (the
+    /// `cip` group) or reach the TLS port with a client certificate may ask.
+    async fn status() -> Result<DaemonStatus, ApiError>;
 
     async fn logout(token: SessionToken) -> Result<(), ApiError>;
 

@@ -50,6 +50,15 @@ pub struct Settings {
     pub console: ConsoleSettings,
     pub http: HttpSettings,
     pub reports: ReportSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Where Prometheus scrapes the daemon's figures (`/metrics`, beside `/healthz` and `/readyz`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// `ADDR:PORT`, plain HTTP on a private address; empty (the default): no metrics listener.
+    pub listen: String,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -149,6 +158,8 @@ pub struct ProcessorSettings {
     /// How long after that CIP first asks the processor what became of a payment in doubt (and
     /// reverses it if the processor has nothing), in milliseconds; then again with backoff.
     pub ask_after_ms: u64,
+    /// How often the readiness check asks the processor whether it answers, in milliseconds.
+    pub probe_every_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -231,6 +242,7 @@ impl Default for ProcessorSettings {
             added_latency_ms: 0,
             deadline_ms: 10_000,
             ask_after_ms: 1_000,
+            probe_every_ms: 5_000,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! leave. An unknown user takes the same path, and the same time, as a wrong password.
 
 use crate::clock::{Clock, Entropy};
+use crate::metrics::{METRICS, SignInFailure};
 use crate::store::Store;
 use crate::store::accounts::{AuditEntry, FailedSignIn, Lockout, UserRow};
 use crate::store::events::Visibility;
@@ -247,6 +248,7 @@ impl Auth {
         if let Some(row) = &row
             && let Some(until) = row.locked_until_ms.filter(|until| *until > now)
         {
+            METRICS.sign_in_failed(SignInFailure::LockedOut, false);
             self.store
                 .sign_in_failed(FailedSignIn {
                     entry: self.entry(user, "login", false, origin, format!("user:{user} locked")),
@@ -271,6 +273,7 @@ impl Auth {
             self.remember(key, hash, now);
         }
         let Some(row) = row else {
+            METRICS.sign_in_failed(SignInFailure::UnknownUser, false);
             self.store
                 .sign_in_failed(FailedSignIn {
                     entry: self.entry(user, "login", false, origin, format!("user:{user} unknown")),
@@ -298,6 +301,7 @@ impl Auth {
                 },
             )
             .await?;
+        METRICS.sign_in_failed(SignInFailure::WrongPassword, locked.is_some());
         Err(match locked {
             Some(until) => ApiError::Locked {
                 until_ms: until,

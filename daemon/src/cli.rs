@@ -49,6 +49,13 @@ enum Command {
     },
     /// Serve payments on the Unix socket until SIGTERM or Ctrl-C.
     Serve,
+    /// Ask the daemon on the socket how it is doing. Exits 0 when it can take payments, 1 when
+    /// it cannot (the reason is printed), 3 when no daemon answers.
+    Status {
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Applications: the agencies' payment forms.
     #[command(subcommand)]
     App(AppCommand),
@@ -315,14 +322,17 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CIP_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tarpc=warn")),
-        )
-        .init();
+        );
+    // One JSON object a line for log collectors (journald, Loki, Elasticsearch).
+    match std::env::var("CIP_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().flatten_event(true).init(),
+        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -331,7 +341,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("cipd: {e:#}");
             ExitCode::FAILURE
@@ -339,7 +349,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // The sandbox keeps no CIP data and reads no CIP settings.
     if let Command::Sandbox(SandboxCommand::Serve {
         listen,
@@ -347,7 +357,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         added_latency_ms,
     }) = cli.command
     {
-        return sandbox_serve(listen, &ledger, added_latency_ms).await;
+        return sandbox_serve(listen, &ledger, added_latency_ms)
+            .await
+            .map(|()| ExitCode::SUCCESS);
     }
     let resolved = cip_config::load(&Overrides {
         config: cli.config,
@@ -355,7 +367,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         socket: cli.socket,
         database_url: cli.database_url.filter(|url| !url.is_empty()),
     })?;
-    match cli.command {
+    let done = match cli.command {
+        Command::Status { json } => return status(&resolved, json).await,
         Command::Serve => serve(&resolved).await,
         Command::Init { demo } => init(&resolved, demo).await,
         Command::App(command) => app(&admin(&resolved).await?, command, &resolved).await,
@@ -420,7 +433,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(SandboxCommand::Serve { .. }) => {
             unreachable!("the sandbox is served before the settings are read")
         }
+    };
+    done.map(|()| ExitCode::SUCCESS)
+}
+
+/// `cipd status`: what the daemon on the socket says of itself.
+async fn status(resolved: &Resolved, json: bool) -> anyhow::Result<ExitCode> {
+    let client = match cip_client::connect(&resolved.socket).await {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("cipd: {e}");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    let status = client
+        .status(tarpc::context::current())
+        .await
+        .context("the daemon did not answer")??;
+    match json {
+        true => println!("{}", serde_json::to_string(&status)?),
+        false => println!("{status}"),
     }
+    Ok(match status.readiness.ready() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
 }
 
 /// `cipd backup` and `cipd restore` copy the SQLite file; a PostgreSQL store has its own tools.

@@ -26,6 +26,7 @@ impl Feed {
         max: u32,
         wait: Duration,
     ) -> Result<EventBatch, StoreError> {
+        let _waiting = crate::metrics::METRICS.feed_subscriber();
         let store = &self.store;
         let mut committed = store.committed_seq();
         let deadline = tokio::time::Instant::now() + wait;

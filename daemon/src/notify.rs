@@ -205,6 +205,12 @@ impl Notifier {
         }
     }
 
+    /// How many notices are due and not yet taken by their callbacks.
+    pub async fn backlog(&self) -> Result<usize, crate::store::StoreError> {
+        let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
+        Ok(self.store.notices_due(since).await?.len())
+    }
+
     async fn sweep(self: &Arc<Self>) {
         let since = self.engine.clock().now_ms() - SWEEP_BACK_MS;
         match self.store.notices_due(since).await {
@@ -233,14 +239,15 @@ impl Notifier {
                 .body(body.clone())
                 .send()
                 .await;
-            let (taken, outcome) = match sent {
-                Ok(r) => (
-                    r.status().is_success(),
-                    format!("HTTP {}", r.status().as_u16()),
-                ),
-                Err(e) if e.is_timeout() => (false, "no answer in time".to_owned()),
-                Err(_) => (false, "could not connect".to_owned()),
+            let (taken, outcome, result) = match sent {
+                Ok(r) if r.status().is_success() => {
+                    (true, format!("HTTP {}", r.status().as_u16()), "taken")
+                }
+                Ok(r) => (false, format!("HTTP {}", r.status().as_u16()), "refused"),
+                Err(e) if e.is_timeout() => (false, "no answer in time".to_owned(), "timeout"),
+                Err(_) => (false, "could not connect".to_owned(), "unreachable"),
             };
+            crate::metrics::METRICS.webhook_delivery(result);
             let written = self
                 .store
                 .record_delivery(Delivery {

@@ -11,6 +11,7 @@ use cip_common::calendar;
 use cip_common::error::ApiError;
 use cip_common::event::{Event, EventBatch};
 use cip_common::form::ApplicationSpec;
+use cip_common::health::DaemonStatus;
 use cip_common::payment::{Mode, Payment, PaymentLookup, PaymentRequest, SearchPage, SearchQuery};
 use cip_common::refund::{Refund, RefundRequest};
 use cip_common::report::{ExportPart, Reconciliation, ReportFilter};
@@ -32,6 +33,7 @@ pub struct Shared {
     pub feed: Feed,
     pub reports: Reports,
     pub handoffs: Handoffs,
+    pub health: Arc<crate::health::Health>,
     pub limits: RpcSettings,
 }
 
@@ -118,6 +120,20 @@ impl Cip for Connection {
             &crate::auth::CONSOLE,
         ))
         .await
+    }
+
+    async fn status(self, _: Context) -> Result<DaemonStatus, ApiError> {
+        if !self.origin.starts_with("unix") {
+            return Err(ApiError::InvalidRequest {
+                message: "the daemon tells its status on its Unix socket only: run cipd status \
+                          on the daemon's machine"
+                    .to_owned(),
+            });
+        }
+        let mut status = self.shared.health.status().await;
+        // The connection asking is `cipd status`, not a console.
+        status.consoles = status.consoles.saturating_sub(1);
+        Ok(status)
     }
 
     async fn logout(self, _: Context, token: SessionToken) -> Result<(), ApiError> {

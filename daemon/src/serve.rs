@@ -8,6 +8,7 @@ use crate::clock::{Clock, Entropy, SystemClock};
 use crate::engine::{Engine, ProcessorWaits};
 use crate::feed::Feed;
 use crate::handoff::Handoffs;
+use crate::health::Health;
 use crate::lookup::Lookup;
 use crate::notify::Notifier;
 use crate::processor::Processor;
@@ -140,12 +141,16 @@ pub struct Daemon {
     shared: Arc<Shared>,
     http: Option<(crate::http::HttpListener, cip_config::HttpSettings)>,
     remote: Option<RemoteListener>,
+    /// Prometheus's listener, when `[metrics] listen` is set.
+    metrics: Option<TcpListener>,
     outbox: std::path::PathBuf,
     /// When the start's sweep wants the next one sooner than `RESOLVE_EVERY`.
     next_sweep_ms: Option<i64>,
     /// The queue's figures following the commits, from the start until the daemon is dropped.
     figures: AbortOnDropHandle<()>,
     notifier: Arc<Notifier>,
+    /// How often the processor is probed for the readiness check.
+    probe_every: Duration,
 }
 
 impl Daemon {
@@ -201,8 +206,16 @@ impl Daemon {
             },
         )
         .map_err(|e| anyhow::anyhow!("cannot prepare password hashing: {e}"))?;
-        let notifier = Notifier::new(store.clone(), Arc::clone(&engine))
-            .context("cannot prepare the client for agency notices")?;
+        let notifier = Arc::new(
+            Notifier::new(store.clone(), Arc::clone(&engine))
+                .context("cannot prepare the client for agency notices")?,
+        );
+        let health = Arc::new(Health::new(
+            resolved,
+            Arc::clone(&engine),
+            store.clone(),
+            Arc::clone(&notifier),
+        ));
         let http = match settings.http.listen.is_empty() {
             true => None,
             false => Some((
@@ -214,6 +227,10 @@ impl Daemon {
             true => None,
             false => Some(RemoteListener::bind(&settings.rpc).await?),
         };
+        let metrics = match settings.metrics.listen.is_empty() {
+            true => None,
+            false => Some(crate::http::health::bind_metrics(&settings.metrics.listen).await?),
+        };
         Ok(Daemon {
             shared: Arc::new(Shared {
                 lookup: Lookup::new(store.clone()),
@@ -221,15 +238,18 @@ impl Daemon {
                 reports: Reports::new(store.clone(), clock),
                 handoffs: Handoffs::new(store, Arc::clone(&engine)),
                 engine,
+                health,
                 auth,
                 limits: settings.rpc.clone(),
             }),
             http,
             remote,
+            metrics,
             outbox: resolved.outbox(),
             next_sweep_ms: swept.next_due_ms,
             figures,
-            notifier: Arc::new(notifier),
+            notifier,
+            probe_every: Duration::from_millis(settings.processor.probe_every_ms),
         })
     }
 
@@ -260,6 +280,19 @@ impl Daemon {
                 }
             })
         });
+        let metrics = self.metrics.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("cipd metrics on http://{addr}/metrics");
+            }
+            let stopped = stopping.clone().cancelled_owned();
+            let health = Arc::clone(&self.shared.health);
+            tokio::spawn(async move {
+                if let Err(e) = crate::http::health::serve_metrics(listener, health, stopped).await
+                {
+                    tracing::error!("{e:#}");
+                }
+            })
+        });
         let engine = Arc::clone(&self.shared.engine);
         let mut next_sweep_ms = self.next_sweep_ms;
         let resolver = tokio::spawn(async move {
@@ -279,6 +312,8 @@ impl Daemon {
             }
         });
         let notifier = tokio::spawn(Arc::clone(&self.notifier).run());
+        let prober =
+            tokio::spawn(Arc::clone(&self.shared.health).probe_processor(self.probe_every));
         // A batch cut short by the stop is finished by the next run.
         let schedule = tokio::spawn(crate::report::schedule::run(
             self.shared.reports.clone(),
@@ -312,10 +347,11 @@ impl Daemon {
         .await?;
         resolver.abort();
         notifier.abort();
+        prober.abort();
         schedule.abort();
         stopping.cancel();
-        if let Some(http) = http {
-            let _ = http.await;
+        for server in [http, metrics].into_iter().flatten() {
+            let _ = server.await;
         }
         if let Some(remote) = remote {
             let _ = remote.await;
@@ -373,6 +409,7 @@ async fn serve_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
+    let _connected = crate::metrics::METRICS.console();
     let transport = cip_client::wire::json_transport(stream, shared.limits.max_frame_bytes);
     let in_flight = shared.limits.max_in_flight_per_connection;
     let connection = Connection {

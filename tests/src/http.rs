@@ -13,19 +13,42 @@ listen = \"127.0.0.1:0\"
 "
 );
 
+/// [`HTTP_CONFIG`] with the metrics listener on a free loopback port too.
+pub const METRICS_CONFIG: &str = concat!(
+    crate::test_config!(),
+    "
+[http]
+listen = \"127.0.0.1:0\"
+
+[metrics]
+listen = \"127.0.0.1:0\"
+"
+);
+
 impl Daemon {
     /// The base URL the daemon printed when it started serving HTTP.
     pub async fn http_url(&self) -> String {
+        self.said_url("cipd HTTP on ").await
+    }
+
+    /// Where the daemon said Prometheus scrapes it: `http://ADDR:PORT/metrics`.
+    pub async fn metrics_url(&self) -> String {
+        self.said_url("cipd metrics on ").await
+    }
+
+    /// The URL after `said` in the daemon's log, in plain lines or JSON ones.
+    async fn said_url(&self, said: &str) -> String {
         for _ in 0..400 {
             if let Some(url) = self.log().lines().rev().find_map(|l| {
-                l.split_once("cipd HTTP on ")
-                    .map(|(_, url)| url.trim().to_owned())
+                l.split_once(said)
+                    .and_then(|(_, rest)| rest.split(['"', ' ']).next())
+                    .map(|url| url.trim().to_owned())
             }) {
                 return url;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("cipd did not say where it serves HTTP: {}", self.log());
+        panic!("cipd did not say {said:?}: {}", self.log());
     }
 }
 

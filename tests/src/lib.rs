@@ -21,6 +21,7 @@ pub mod crash_loop;
 pub mod handoffs;
 pub mod http;
 pub mod localstripe;
+pub mod operations;
 pub mod pki;
 pub mod postgres;
 pub mod sandbox;
@@ -86,6 +87,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// Card numbers and CVVs sent during the test, searched for on disk at the end.
     secrets: std::sync::Mutex<Vec<String>>,
+    /// Variables every `cipd` it runs is given, such as `CIP_LOG_FORMAT`.
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -95,8 +98,19 @@ impl Daemon {
     }
 
     pub async fn start_with(config: &str) -> Daemon {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// [`Self::start_with`], every `cipd` it runs given the variables `env`.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
         let store_url = postgres::wanted().then(|| postgres::cluster().new_database());
-        Daemon::started(config, store_url).await
+        let mut daemon = Daemon::new(config, store_url);
+        daemon.env = env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        daemon.init_and_serve().await;
+        daemon
     }
 
     /// [`Self::start_with`] on a new database of this process's PostgreSQL cluster, whatever
@@ -107,14 +121,18 @@ impl Daemon {
 
     async fn started(config: &str, store_url: Option<String>) -> Daemon {
         let mut daemon = Daemon::new(config, store_url);
-        let out = daemon.cipd(&["init", "--demo"], None);
+        daemon.init_and_serve().await;
+        daemon
+    }
+
+    async fn init_and_serve(&mut self) {
+        let out = self.cipd(&["init", "--demo"], None);
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        daemon.serve().await;
-        daemon
+        self.serve().await;
     }
 
     /// [`Self::start_with`] on its SQLite file, whatever `CIP_TEST_STORE` says: for tests of
@@ -169,6 +187,7 @@ impl Daemon {
             store_url,
             child: None,
             secrets: std::sync::Mutex::new(Vec::new()),
+            env: Vec::new(),
         }
     }
 
@@ -197,6 +216,7 @@ impl Daemon {
         if let Some(url) = &self.store_url {
             command.env("CIP_DATABASE_URL", url);
         }
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         command
     }
 

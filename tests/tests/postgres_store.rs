@@ -86,6 +86,7 @@ suites!(
     hosted_page,
     http_gateway,
     idempotency,
+    operations,
     pci,
     refunds,
     remote_console,

@@ -8,6 +8,7 @@
 use crate::auth::Caller;
 use crate::clock::{Clock, Entropy};
 use crate::figures::Figures;
+use crate::metrics::METRICS;
 use crate::processor::{Authorization, Outcome, Processor};
 use crate::store::Store;
 use crate::store::accounts::AuditEntry;
@@ -173,6 +174,11 @@ impl Engine {
         u64::try_from(self.waits.deadline.as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Asks the processor whether it answers, changing nothing (the readiness check).
+    pub async fn probe_processor(&self) -> Result<(), crate::processor::ProcessorError> {
+        self.processor.probe().await
+    }
+
     /// Payments this process is carrying right now.
     pub fn in_flight(&self) -> usize {
         self.lock_in_flight().len()
@@ -238,6 +244,7 @@ impl Engine {
         idempotency_key: String,
         mut request: PaymentRequest,
     ) -> Result<Submitted, ApiError> {
+        let received = std::time::Instant::now();
         check_idempotency_key(&idempotency_key, "idempotency_key")?;
         let form = self.form(&caller.application).await?;
         // Before the fingerprint, so `abc123` and `ABC123` are one request under one key.
@@ -264,9 +271,16 @@ impl Engine {
                 payment,
                 replayed: false,
             }) = &carried
-                && payment.status == PaymentStatus::InDoubt
             {
-                engine.follow(payment.clone());
+                METRICS.payment(
+                    &payment.application,
+                    payment.mode,
+                    payment.status.code(),
+                    received.elapsed(),
+                );
+                if payment.status == PaymentStatus::InDoubt {
+                    engine.follow(payment.clone());
+                }
             }
             carried
         })
@@ -391,7 +405,10 @@ impl Engine {
             method: &request.method,
             deadline: self.waits.deadline,
         });
-        let answer = match tokio::time::timeout(self.waits.deadline, call).await {
+        let called = std::time::Instant::now();
+        let answered = tokio::time::timeout(self.waits.deadline, call).await;
+        METRICS.processor_call(called.elapsed());
+        let answer = match answered {
             Ok(Ok(outcome)) => Some(outcome),
             Ok(Err(e)) => {
                 tracing::warn!(payment = %payment.id, "in doubt: {e}");

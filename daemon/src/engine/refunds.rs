@@ -171,9 +171,12 @@ impl Engine {
                 Ok(refund)
             }
         }
-        .map(|refund| Refunded {
-            refund,
-            replayed: false,
+        .map(|refund| {
+            crate::metrics::METRICS.refund(&refund.application, refund.status.code());
+            Refunded {
+                refund,
+                replayed: false,
+            }
         })
     }
 

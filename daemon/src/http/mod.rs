@@ -1,11 +1,13 @@
 //! The HTTP adapter (axum): the agency API under `/v1/` (gateway payments, lookups, hand-offs),
-//! CIP's hosted payment pages for partial mode under `/pay`, and `/openapi.json`. Thin, like the
-//! tarpc adapter: decode, check the caller, call the engine, encode.
+//! CIP's hosted payment pages for partial mode under `/pay`, the staff pages under `/staff/`,
+//! `/openapi.json`, and `/healthz` and `/readyz`. Thin, like the tarpc adapter: decode, check the
+//! caller, call the engine, encode.
 
 mod agency;
 mod answer;
 mod gateway;
 mod handoffs;
+pub mod health;
 mod html;
 mod pages;
 mod rate;
@@ -155,6 +157,7 @@ fn router(state: Arc<HttpState>) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(pages::routes())
         .merge(staff::routes())
+        .merge(health::routes(Arc::clone(&state.shared.health)))
         .fallback(answer::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::map_response(security_headers))

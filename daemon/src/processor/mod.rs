@@ -92,6 +92,12 @@ pub trait Processor: Send + Sync {
         true
     }
 
+    /// Whether the processor answers now, asked in a way that changes nothing: the readiness
+    /// check's probe. One in this process always answers.
+    fn probe(&self) -> ProcessorFuture<'_, Result<(), ProcessorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Authorizes one payment. The caller bounds the wait with its own deadline; a call that
     /// does not answer in time, or ends in an error that does not prove nothing was sent
     /// (anything but a refused connection), leaves the payment in doubt.

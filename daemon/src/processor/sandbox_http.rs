@@ -71,6 +71,13 @@ fn unreachable(e: reqwest::Error) -> ProcessorError {
 }
 
 impl Processor for SandboxHttp {
+    fn probe(&self) -> ProcessorFuture<'_, Result<(), ProcessorError>> {
+        Box::pin(async {
+            let request = self.client.get(self.url("/healthz"));
+            self.send(request, &[StatusCode::OK]).await.map(|_| ())
+        })
+    }
+
     fn authorize<'a>(
         &'a self,
         request: Authorization<'a>,

@@ -488,6 +488,21 @@ impl Processor for Stripe {
         method == MethodKind::Card
     }
 
+    /// Reads the account's balance: a call that changes nothing, and that proves the key is
+    /// still taken.
+    fn probe(&self) -> ProcessorFuture<'_, Result<(), ProcessorError>> {
+        Box::pin(async {
+            let request = self
+                .client
+                .get(format!("{}/v1/balance", self.api_base))
+                .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
+            self.call::<serde_json::Value>(request, "readiness probe")
+                .await
+                .map(|_| ())
+                .map_err(ProcessorError::from)
+        })
+    }
+
     fn authorize<'a>(
         &'a self,
         request: Authorization<'a>,

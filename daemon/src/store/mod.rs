@@ -10,6 +10,7 @@ pub mod claims;
 pub mod copy;
 pub mod events;
 pub mod handoffs;
+pub mod health;
 pub mod notices;
 pub mod payments;
 mod postgres;

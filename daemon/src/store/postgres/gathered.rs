@@ -11,6 +11,7 @@ use super::{Client, get};
 use crate::store::{StoreError, StoreLimits};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Statements of one kind on their way at once: while they are, the next writes gather.
@@ -44,12 +45,15 @@ type Waiting<G> = (
 /// Where writes of one kind queue for their senders; the senders end when it is dropped.
 pub(super) struct Gathered<G: Gather> {
     queue: mpsc::Sender<Waiting<G>>,
+    /// How many writes the last statement sent held.
+    last_batch: Arc<AtomicUsize>,
 }
 
 impl<G: Gather> Clone for Gathered<G> {
     fn clone(&self) -> Self {
         Gathered {
             queue: self.queue.clone(),
+            last_batch: Arc::clone(&self.last_batch),
         }
     }
 }
@@ -58,14 +62,26 @@ impl<G: Gather> Gathered<G> {
     pub(super) fn start(pool: &Pool, limits: StoreLimits) -> Gathered<G> {
         let (queue, waiting) = mpsc::channel(limits.write_queue.max(1));
         let waiting = Arc::new(Mutex::new(waiting));
+        let last_batch = Arc::new(AtomicUsize::new(0));
         for _ in 0..SENDERS {
             tokio::spawn(send(
                 pool.clone(),
                 Arc::clone(&waiting),
                 limits.max_batch.max(1),
+                Arc::clone(&last_batch),
             ));
         }
-        Gathered { queue }
+        Gathered { queue, last_batch }
+    }
+
+    /// Writes queued and not yet taken by a sender.
+    pub(super) fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// How many writes the last statement sent held.
+    pub(super) fn last_batch(&self) -> usize {
+        self.last_batch.load(Ordering::Relaxed)
     }
 
     /// Queues `write` and waits for its answer.
@@ -80,7 +96,12 @@ impl<G: Gather> Gathered<G> {
 }
 
 /// One sender: takes what is waiting, writes it, answers, and again.
-async fn send<G: Gather>(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Waiting<G>>>>, most: usize) {
+async fn send<G: Gather>(
+    pool: Pool,
+    waiting: Arc<Mutex<mpsc::Receiver<Waiting<G>>>>,
+    most: usize,
+    last_batch: Arc<AtomicUsize>,
+) {
     let mut taken = Vec::with_capacity(most);
     loop {
         if waiting.lock().await.recv_many(&mut taken, most).await == 0 {
@@ -95,6 +116,7 @@ async fn send<G: Gather>(pool: Pool, waiting: Arc<Mutex<mpsc::Receiver<Waiting<G
         if writes.is_empty() {
             continue;
         }
+        last_batch.store(writes.len(), Ordering::Relaxed);
         match get(&pool).await {
             Ok(client) => {
                 for (answer, written) in answers.into_iter().zip(written(&client, &writes).await) {

@@ -16,6 +16,7 @@ pub(super) mod payments;
 pub(super) mod refunds;
 mod server;
 
+use super::health::StoreLoad;
 use super::payments::{Begun, Decided};
 use super::rows::Columns;
 use super::{StoreError, StoreLimits};
@@ -112,6 +113,17 @@ impl Postgres {
             wake,
             claims: Arc::new(claims::Claims::new(server)),
         })
+    }
+
+    /// The gathering senders' queues and last statements, and the pool's connections in use.
+    pub(super) fn load(&self) -> StoreLoad {
+        let pool = self.pool.status();
+        StoreLoad {
+            queued_writes: self.begins.queued() + self.decisions.queued(),
+            last_batch: self.begins.last_batch().max(self.decisions.last_batch()),
+            connections_in_use: pool.size - pool.available,
+            connections: pool.max_size,
+        }
     }
 
     /// A connection from the pool, or `Unreachable` within [`ANSWER_WITHIN`].
@@ -241,6 +253,22 @@ pub(super) async fn setting_or(
         .query_one("SELECT value FROM store_settings WHERE name = $1", &[&name])
         .await?
         .try_get(0)?)
+}
+
+/// Sets the store's setting `name` to `value`.
+pub(super) async fn set_setting(
+    client: &Client,
+    name: &str,
+    value: &[u8],
+) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO store_settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[&name, &value],
+        )
+        .await?;
+    Ok(())
 }
 
 async fn get(pool: &Pool) -> Result<Client, StoreError> {

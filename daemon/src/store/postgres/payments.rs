@@ -88,6 +88,18 @@ pub(in crate::store) async fn unsettled_in(
     .await
 }
 
+/// How many payments are in doubt (through the index of unsettled payments).
+pub(in crate::store) async fn in_doubt_count(client: &Client) -> Result<u64, StoreError> {
+    let count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM payments WHERE status = 'in_doubt'",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 pub(in crate::store) async fn unsettled(client: &Client) -> Result<Vec<Payment>, StoreError> {
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM {PAYMENTS_JOINED}

@@ -11,6 +11,7 @@ pub(super) mod notices;
 pub(super) mod payments;
 pub(super) mod refunds;
 
+use super::health::StoreLoad;
 use super::rows::Columns;
 use super::{Rows, StoreError, StoreLimits};
 
@@ -93,6 +94,8 @@ pub(super) struct Sqlite {
     committed_seq: watch::Receiver<u64>,
     /// Calls whose callers are still waiting for their answer.
     calls: Arc<AtomicUsize>,
+    /// How many jobs the writer's last batch held.
+    last_batch: Arc<AtomicUsize>,
 }
 
 /// Counts one store call from its start until its caller has the answer in hand.
@@ -114,6 +117,7 @@ impl Drop for Call<'_> {
 struct Readers {
     idle: Mutex<Vec<Connection>>,
     available: Arc<Semaphore>,
+    count: usize,
 }
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -170,6 +174,16 @@ pub(super) fn setting_or(
         .query_row([name], |r| r.get(0))?)
 }
 
+/// Sets the store's setting `name` to `value`.
+pub(super) fn set_setting(conn: &Connection, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO store_settings (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(rusqlite::params![name, value])?;
+    Ok(())
+}
+
 fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
@@ -203,11 +217,12 @@ impl Sqlite {
         // Held by the writer for each batch and by the checkpoint thread for a RESTART.
         let gate = Arc::new(Mutex::new(()));
         let max_batch = limits.max_batch;
+        let last_batch = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("cip-store-writer".into())
             .spawn({
-                let gate = Arc::clone(&gate);
-                move || run_writer(conn, queue, max_batch, seq_tx, gate)
+                let (gate, last_batch) = (Arc::clone(&gate), Arc::clone(&last_batch));
+                move || run_writer(conn, queue, max_batch, seq_tx, gate, last_batch)
             })
             .map_err(|source| StoreError::DataDir {
                 path: path.to_path_buf(),
@@ -223,6 +238,7 @@ impl Sqlite {
         let readers = Arc::new(Readers {
             idle: Mutex::new(idle),
             available: Arc::new(Semaphore::new(limits.readers)),
+            count: limits.readers,
         });
         let checkpointer = open_connection(path)?;
         let alive = Arc::downgrade(&readers);
@@ -238,6 +254,7 @@ impl Sqlite {
             readers,
             committed_seq,
             calls: Arc::new(AtomicUsize::new(0)),
+            last_batch,
         })
     }
 
@@ -324,6 +341,17 @@ impl Sqlite {
 
     pub(super) fn calls_in_progress(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The writer's queue and last batch, and the readers in use.
+    pub(super) fn load(&self) -> StoreLoad {
+        let readers = &self.readers;
+        StoreLoad {
+            queued_writes: self.writer.max_capacity() - self.writer.capacity(),
+            last_batch: self.last_batch.load(Ordering::Relaxed),
+            connections_in_use: readers.count - readers.available.available_permits(),
+            connections: readers.count,
+        }
     }
 
     /// The highest event seq committed so far; changes as batches commit.
@@ -414,9 +442,11 @@ fn run_writer(
     max_batch: usize,
     seq_tx: watch::Sender<u64>,
     gate: Arc<Mutex<()>>,
+    last_batch: Arc<AtomicUsize>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     while queue.blocking_recv_many(&mut jobs, max_batch) > 0 {
+        last_batch.store(jobs.len(), Ordering::Relaxed);
         let no_restart = gate.lock().unwrap_or_else(|p| p.into_inner());
         let committed = commit_batch(&conn, &mut jobs).map_err(|e| e.to_string());
         let last_seq = committed.as_ref().ok().and_then(|()| {

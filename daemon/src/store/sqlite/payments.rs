@@ -172,6 +172,14 @@ pub fn unsettled_in(
     read_all(stmt.query(params![apps, max])?, rows::payment)
 }
 
+/// How many payments are in doubt (through the index of unsettled payments).
+pub fn in_doubt_count(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM payments WHERE status = 'in_doubt'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Payments left `processing` or `in_doubt`, oldest first.
 pub fn unsettled(conn: &Connection) -> Result<Vec<Payment>, StoreError> {
     let sql = format!(
