@@ -42,12 +42,14 @@ pub struct DaemonStatus {
     pub readiness: Readiness,
     /// Payments between their first commit and their answer in this daemon.
     pub in_flight: u64,
-    /// Payments in the store waiting in doubt for the processor's word.
-    pub in_doubt: u64,
+    /// Payments in the store waiting in doubt for the processor's word; `None`: the store did
+    /// not tell in time.
+    pub in_doubt: Option<u64>,
     /// Consoles connected to this daemon, on the socket and over TLS.
     pub consoles: u64,
-    /// Notices to agencies still to be taken by their callbacks.
-    pub webhook_backlog: u64,
+    /// Notices to agencies still to be taken by their callbacks; `None`: the store did not tell
+    /// in time.
+    pub webhook_backlog: Option<u64>,
 }
 
 impl fmt::Display for DaemonStatus {
@@ -75,9 +77,14 @@ impl fmt::Display for DaemonStatus {
             check(&self.readiness.processor)
         )?;
         writeln!(f, "  in flight       {}", self.in_flight)?;
-        writeln!(f, "  in doubt        {}", self.in_doubt)?;
+        let count = |n: Option<u64>| {
+            n.map_or("unknown: the store did not tell".to_owned(), |n| {
+                n.to_string()
+            })
+        };
+        writeln!(f, "  in doubt        {}", count(self.in_doubt))?;
         writeln!(f, "  consoles        {}", self.consoles)?;
-        write!(f, "  webhook backlog {}", self.webhook_backlog)
+        write!(f, "  webhook backlog {}", count(self.webhook_backlog))
     }
 }
 
@@ -114,6 +121,35 @@ mod tests {
             neither.reason().as_deref(),
             Some("store: no write within 2 s; processor: the processor cannot be reached")
         );
+    }
+
+    #[test]
+    fn status_names_the_failing_part_and_a_count_not_told_is_unknown_not_zero() {
+        let status = DaemonStatus {
+            version: "1.2.3".to_owned(),
+            uptime_ms: 61_000,
+            store: "SQLite /d/cip.db".to_owned(),
+            processor: "sandbox (in this process)".to_owned(),
+            readiness: Readiness {
+                store: Some("no write within 2 s".to_owned()),
+                processor: None,
+            },
+            in_flight: 0,
+            in_doubt: None,
+            consoles: 2,
+            webhook_backlog: Some(0),
+        };
+        let text = status.to_string();
+        assert!(text.starts_with("cipd 1.2.3, NOT READY"), "{text}");
+        for line in [
+            "  up for          1m 1s",
+            "  store           SQLite /d/cip.db (FAILING: no write within 2 s)",
+            "  processor       sandbox (in this process) (ok)",
+            "  in doubt        unknown: the store did not tell",
+            "  webhook backlog 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
+        }
     }
 
     #[test]

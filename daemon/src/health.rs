@@ -130,9 +130,9 @@ impl Health {
             processor: self.processor_name.clone(),
             readiness,
             in_flight: load.in_flight as u64,
-            in_doubt: load.in_doubt.unwrap_or(0),
+            in_doubt: load.in_doubt,
             consoles: METRICS.consoles(),
-            webhook_backlog: backlog.ok().and_then(Result::ok).unwrap_or(0) as u64,
+            webhook_backlog: backlog.ok().and_then(Result::ok).map(|n| n as u64),
         }
     }
 }
