@@ -146,6 +146,8 @@ pub struct Daemon {
     /// The queue's figures following the commits, from the start until the daemon is dropped.
     figures: AbortOnDropHandle<()>,
     notifier: Arc<Notifier>,
+    /// For systemd's watchdog, which asks the store's writer whether it answers.
+    store: Store,
 }
 
 impl Daemon {
@@ -219,7 +221,7 @@ impl Daemon {
                 lookup: Lookup::new(store.clone()),
                 feed: Feed::new(store.clone()),
                 reports: Reports::new(store.clone(), clock),
-                handoffs: Handoffs::new(store, Arc::clone(&engine)),
+                handoffs: Handoffs::new(store.clone(), Arc::clone(&engine)),
                 engine,
                 auth,
                 limits: settings.rpc.clone(),
@@ -230,6 +232,7 @@ impl Daemon {
             next_sweep_ms: swept.next_due_ms,
             figures,
             notifier: Arc::new(notifier),
+            store,
         })
     }
 
@@ -249,6 +252,9 @@ impl Daemon {
         let _figures = self.figures;
         let listener = bind(socket).await?;
         tracing::info!("cipd listening on {}", socket.display());
+        // HTTP and the TLS listener were bound by `start`: everything answers from here.
+        crate::systemd::ready();
+        let _watchdog = crate::systemd::watchdog(self.store);
         let stopping = tokio_util::sync::CancellationToken::new();
         let http = self.http.map(|(listener, settings)| {
             tracing::info!("cipd HTTP on {}", listener.base_url);
@@ -310,6 +316,7 @@ impl Daemon {
             shutdown,
         )
         .await?;
+        crate::systemd::stopping();
         resolver.abort();
         notifier.abort();
         schedule.abort();

@@ -106,14 +106,25 @@ impl Daemon {
     }
 
     async fn started(config: &str, store_url: Option<String>) -> Daemon {
-        let mut daemon = Daemon::new(config, store_url);
+        let mut daemon = Daemon::initialized(config, store_url);
+        daemon.serve().await;
+        daemon
+    }
+
+    /// A daemon on its SQLite file with the demo data and `config`, not yet serving: for tests
+    /// that start it themselves ([`Self::spawn_serve`]).
+    pub fn initialized_on_sqlite(config: &str) -> Daemon {
+        Daemon::initialized(config, None)
+    }
+
+    fn initialized(config: &str, store_url: Option<String>) -> Daemon {
+        let daemon = Daemon::new(config, store_url);
         let out = daemon.cipd(&["init", "--demo"], None);
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        daemon.serve().await;
         daemon
     }
 
@@ -302,8 +313,8 @@ impl Daemon {
         );
     }
 
-    /// Starts `cipd serve` and waits until its socket answers.
-    pub async fn serve(&mut self) {
+    /// Starts `cipd serve` with `env` beside the settings, and returns at once.
+    pub fn spawn_serve(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -311,12 +322,18 @@ impl Daemon {
             .expect("log file");
         let child = self
             .command(&["serve"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()
             .expect("cipd serve starts");
         self.child = Some(child);
+    }
+
+    /// Starts `cipd serve` and waits until its socket answers.
+    pub async fn serve(&mut self) {
+        self.spawn_serve(&[]);
         for _ in 0..400 {
             if connect(&self.socket).await.is_ok() {
                 return;
@@ -335,6 +352,15 @@ impl Daemon {
             self.socket.display(),
             self.log()
         );
+    }
+
+    /// SIGTERM, as systemd stops the daemon; waits for it to end, and gives how it ended.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("cipd serves");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits");
+        // SAFETY: kill(2) on the pid of a child not yet waited for, so not reused.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
+        child.wait().expect("cipd ends")
     }
 
     /// SIGKILL: no shutdown code runs.
