@@ -111,13 +111,10 @@ impl Daemon {
         daemon
     }
 
-    /// A daemon on its SQLite file with the demo data and `config`, not yet serving: for tests
-    /// that start it themselves ([`Self::spawn_serve`]).
-    pub fn initialized_on_sqlite(config: &str) -> Daemon {
-        Daemon::initialized(config, None)
-    }
-
-    fn initialized(config: &str, store_url: Option<String>) -> Daemon {
+    /// A daemon with the demo data and `config`, on the PostgreSQL database `store_url` or
+    /// its SQLite file, not yet serving: for tests that start it themselves
+    /// ([`Self::spawn_serve`]).
+    pub fn initialized(config: &str, store_url: Option<String>) -> Daemon {
         let daemon = Daemon::new(config, store_url);
         let out = daemon.cipd(&["init", "--demo"], None);
         assert!(
