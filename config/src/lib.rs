@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// console's argument parsers read both), then the file, then the defaults.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
-    /// `--config` / `CIP_CONFIG`; without it, `<config dir>/cipd.toml` is read if it exists.
+    /// `--config` / `CIP_CONFIG`; without it, `<config dir>/cipd.toml` is read if it exists,
+    /// else [`SYSTEM_CONFIG`] if it exists.
     pub config: Option<PathBuf>,
     /// `--data-dir` / `CIP_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
@@ -316,6 +317,11 @@ impl Resolved {
     }
 }
 
+/// The settings of a server's daemon, and of the consoles and administration commands run on
+/// that server (the Debian package installs it): read when the user has no file of their own,
+/// so that they all find the same data dir and socket.
+pub const SYSTEM_CONFIG: &str = "/etc/cip/cipd.toml";
+
 fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "cip")
 }
@@ -326,7 +332,9 @@ pub fn load(overrides: &Overrides) -> Result<Resolved, ConfigError> {
     let file = overrides.config.clone().or_else(|| {
         dirs.as_ref()
             .map(|d| d.config_dir().join("cipd.toml"))
-            .filter(|p| p.exists())
+            .into_iter()
+            .chain([PathBuf::from(SYSTEM_CONFIG)])
+            .find(|p| p.exists())
     });
     let mut settings = match &file {
         Some(path) => {

@@ -19,7 +19,7 @@ mod theme;
 use app::{App, Command, Msg};
 use cip_client::{Endpoint, Remote};
 use cip_config::Overrides;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ratatui::crossterm::event::{self, Event};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,6 +78,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(written) = cip_manuals::write_if_asked(Args::command) {
+        return written;
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -40,8 +40,14 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// The account at the command line: on a server, where an administrator runs
+    /// `sudo -u cip cipd …`, the one that ran sudo, so the audit log names the person rather
+    /// than the service's account (both are only what the environment says, as before).
     pub fn from_env() -> Operator {
-        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+        let user = ["SUDO_USER", "USER"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok())
+            .unwrap_or_else(|| "unknown".to_owned());
         Operator {
             actor: format!("cli:{user}"),
             origin: format!("cli pid={}", std::process::id()),

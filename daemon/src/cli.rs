@@ -11,7 +11,7 @@ use cip_common::report::ReportFilter;
 use cip_common::secret::Password;
 use cip_common::session::Role;
 use cip_config::{Overrides, Resolved};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +23,8 @@ use std::process::ExitCode;
     about = "CIP's payment daemon: run it and administer it"
 )]
 struct Cli {
-    /// Settings file (TOML); see assets/cipd.example.toml.
+    /// Settings file (TOML); without it, ~/.config/cip/cipd.toml, else /etc/cip/cipd.toml, if
+    /// either exists. Every key, its default and its limits: assets/cipd.example.toml.
     #[arg(long, env = "CIP_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Where the database and the processor ledger live.
@@ -321,6 +322,9 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 pub fn main() -> ExitCode {
+    if let Some(written) = cip_manuals::write_if_asked(Cli::command) {
+        return written;
+    }
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

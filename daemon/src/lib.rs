@@ -20,4 +20,5 @@ pub mod report;
 pub mod rpc;
 pub mod serve;
 pub mod store;
+pub mod systemd;
 pub mod tls;

@@ -151,6 +151,8 @@ pub struct Daemon {
     notifier: Arc<Notifier>,
     /// How often the processor is probed for the readiness check.
     probe_every: Duration,
+    /// For systemd's watchdog, which asks the store's writer whether it answers.
+    store: Store,
 }
 
 impl Daemon {
@@ -236,7 +238,7 @@ impl Daemon {
                 lookup: Lookup::new(store.clone()),
                 feed: Feed::new(store.clone()),
                 reports: Reports::new(store.clone(), clock),
-                handoffs: Handoffs::new(store, Arc::clone(&engine)),
+                handoffs: Handoffs::new(store.clone(), Arc::clone(&engine)),
                 engine,
                 health,
                 auth,
@@ -250,6 +252,7 @@ impl Daemon {
             figures,
             notifier,
             probe_every: Duration::from_millis(settings.processor.probe_every_ms),
+            store,
         })
     }
 
@@ -269,6 +272,9 @@ impl Daemon {
         let _figures = self.figures;
         let listener = bind(socket).await?;
         tracing::info!("cipd listening on {}", socket.display());
+        // HTTP and the TLS listener were bound by `start`: everything answers from here.
+        crate::systemd::ready();
+        let _watchdog = crate::systemd::watchdog(self.store);
         let stopping = tokio_util::sync::CancellationToken::new();
         let http = self.http.map(|(listener, settings)| {
             tracing::info!("cipd HTTP on {}", listener.base_url);
@@ -345,6 +351,7 @@ impl Daemon {
             shutdown,
         )
         .await?;
+        crate::systemd::stopping();
         resolver.abort();
         notifier.abort();
         prober.abort();

@@ -104,12 +104,9 @@ impl Daemon {
     /// [`Self::start_with`], every `cipd` it runs given the variables `env`.
     pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
         let store_url = postgres::wanted().then(|| postgres::cluster().new_database());
-        let mut daemon = Daemon::new(config, store_url);
-        daemon.env = env
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect();
-        daemon.init_and_serve().await;
+        let mut daemon = Daemon::initialized(config, store_url);
+        daemon.set_env(env);
+        daemon.serve().await;
         daemon
     }
 
@@ -120,19 +117,23 @@ impl Daemon {
     }
 
     async fn started(config: &str, store_url: Option<String>) -> Daemon {
-        let mut daemon = Daemon::new(config, store_url);
-        daemon.init_and_serve().await;
+        let mut daemon = Daemon::initialized(config, store_url);
+        daemon.serve().await;
         daemon
     }
 
-    async fn init_and_serve(&mut self) {
-        let out = self.cipd(&["init", "--demo"], None);
+    /// A daemon with the demo data and `config`, on the PostgreSQL database `store_url` or
+    /// its SQLite file, not yet serving: for tests that start it themselves
+    /// ([`Self::spawn_serve`]).
+    pub fn initialized(config: &str, store_url: Option<String>) -> Daemon {
+        let daemon = Daemon::new(config, store_url);
+        let out = daemon.cipd(&["init", "--demo"], None);
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.serve().await;
+        daemon
     }
 
     /// [`Self::start_with`] on its SQLite file, whatever `CIP_TEST_STORE` says: for tests of
@@ -322,8 +323,16 @@ impl Daemon {
         );
     }
 
-    /// Starts `cipd serve` and waits until its socket answers.
-    pub async fn serve(&mut self) {
+    /// Gives every `cipd` it runs from now on the variables `env`, beside the settings.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env.extend(
+            env.iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
+    }
+
+    /// Starts `cipd serve`, and returns at once.
+    pub fn spawn_serve(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -337,6 +346,11 @@ impl Daemon {
             .spawn()
             .expect("cipd serve starts");
         self.child = Some(child);
+    }
+
+    /// Starts `cipd serve` and waits until its socket answers.
+    pub async fn serve(&mut self) {
+        self.spawn_serve();
         for _ in 0..400 {
             if connect(&self.socket).await.is_ok() {
                 return;
@@ -355,6 +369,15 @@ impl Daemon {
             self.socket.display(),
             self.log()
         );
+    }
+
+    /// SIGTERM, as systemd stops the daemon; waits for it to end, and gives how it ended.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("cipd serves");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits");
+        // SAFETY: kill(2) on the pid of a child not yet waited for, so not reused.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM sent");
+        child.wait().expect("cipd ends")
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -153,9 +153,16 @@ impl Cluster {
         cluster
     }
 
-    /// Stops the server as a crash does (`pg_ctl stop -m immediate`: no checkpoint, every
-    /// connection cut) and starts it again, recovering from its write-ahead log.
+    /// Stops the server as a crash does and starts it again, recovering from its write-ahead
+    /// log.
     pub fn crash_and_restart(&self) {
+        self.crash();
+        self.serve();
+    }
+
+    /// Stops the server as a crash does (`pg_ctl stop -m immediate`: no checkpoint, every
+    /// connection cut); [`Self::serve`] starts it again.
+    pub fn crash(&self) {
         let out = server_command(&self.bin, "pg_ctl", false)
             .arg("stop")
             .arg("-D")
@@ -168,12 +175,11 @@ impl Cluster {
             "pg_ctl stop failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.serve();
     }
 
     /// Starts the server, from a thread that lives as long as the server does: the server is
     /// told to stop (SIGQUIT) when that thread dies, which it does only with this process.
-    fn serve(&self) {
+    pub fn serve(&self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

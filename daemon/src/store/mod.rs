@@ -120,6 +120,19 @@ impl Store {
         }
     }
 
+    /// Whether the writer loop answers a no-op heartbeat queued behind the writes waiting: on
+    /// SQLite an empty job through the writer thread's group commit, on PostgreSQL a heartbeat
+    /// the senders of gathered writes take. Only a loop that never comes round answers false
+    /// or not at all (a writer stuck on a lock, a hung thread): a database that refuses the
+    /// write still answers true, because a daemon restarted for a PostgreSQL that is away finds
+    /// it just as away, and meanwhile its callers hear that the database did not answer.
+    pub async fn writer_answers(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(db) => !matches!(db.write(|_| Ok(())).await, Err(StoreError::Closed)),
+            Backend::Postgres(db) => db.writers_answer().await,
+        }
+    }
+
     /// The highest event seq the feed may read up to as of now, asked of the database (the
     /// watch of [`Self::committed_seq`] follows a moment later on PostgreSQL). A write this
     /// process saw committed is at or below it, unless an older transaction is still running

@@ -37,10 +37,13 @@ pub(super) trait Gather: Sized + Send + Sync + 'static {
     }
 }
 
-type Waiting<G> = (
-    G,
-    oneshot::Sender<Result<<G as Gather>::Answer, StoreError>>,
-);
+/// What waits for a sender: a write and where its answer goes, or a heartbeat.
+enum Waiting<G: Gather> {
+    Write(G, oneshot::Sender<Result<G::Answer, StoreError>>),
+    /// Answered by the sender that takes it, with no statement: the senders come free, whether
+    /// or not the database answers them (see `Store::writer_answers`).
+    Heartbeat(oneshot::Sender<()>),
+}
 
 /// Where writes of one kind queue for their senders; the senders end when it is dropped.
 pub(super) struct Gathered<G: Gather> {
@@ -88,10 +91,17 @@ impl<G: Gather> Gathered<G> {
     pub(super) async fn write(&self, write: G) -> Result<G::Answer, StoreError> {
         let (answer, answered) = oneshot::channel();
         self.queue
-            .send((write, answer))
+            .send(Waiting::Write(write, answer))
             .await
             .map_err(|_| StoreError::Closed)?;
         answered.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Whether a sender takes a heartbeat queued behind the writes waiting: false once the
+    /// senders have ended; never, while every one of them is stuck on its statement.
+    pub(super) async fn heartbeat(&self) -> bool {
+        let (answer, answered) = oneshot::channel();
+        self.queue.send(Waiting::Heartbeat(answer)).await.is_ok() && answered.await.is_ok()
     }
 }
 
@@ -111,7 +121,14 @@ async fn send<G: Gather>(
         // not sent, so what it heard stays true (nothing of it was kept).
         let (writes, answers): (Vec<G>, Vec<_>) = taken
             .drain(..)
-            .filter(|(_, answer)| !answer.is_closed())
+            .filter_map(|waiting| match waiting {
+                Waiting::Write(write, answer) if !answer.is_closed() => Some((write, answer)),
+                Waiting::Write(..) => None,
+                Waiting::Heartbeat(answer) => {
+                    let _ = answer.send(());
+                    None
+                }
+            })
             .unzip();
         if writes.is_empty() {
             continue;

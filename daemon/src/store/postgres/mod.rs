@@ -166,6 +166,13 @@ impl Postgres {
         Ok(decided)
     }
 
+    /// Whether the senders of both kinds of gathered writes take a heartbeat (see
+    /// `Store::writer_answers`).
+    pub(super) async fn writers_answer(&self) -> bool {
+        let (begins, decisions) = tokio::join!(self.begins.heartbeat(), self.decisions.heartbeat());
+        begins && decisions
+    }
+
     /// Claims `name` (see `claims.rs`), answering within [`ANSWER_WITHIN`]. The claim is made
     /// in a task of its own: one granted after the caller stopped waiting is dropped there, and
     /// so released, never left held with nobody to release it.
