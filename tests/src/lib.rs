@@ -104,8 +104,9 @@ impl Daemon {
     /// [`Self::start_with`], every `cipd` it runs given the variables `env`.
     pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
         let store_url = postgres::wanted().then(|| postgres::cluster().new_database());
-        let mut daemon = Daemon::initialized(config, store_url);
+        let mut daemon = Daemon::unstarted(config, store_url);
         daemon.set_env(env);
+        daemon.init();
         daemon.serve().await;
         daemon
     }
@@ -126,14 +127,19 @@ impl Daemon {
     /// its SQLite file, not yet serving: for tests that start it themselves
     /// ([`Self::spawn_serve`]).
     pub fn initialized(config: &str, store_url: Option<String>) -> Daemon {
-        let daemon = Daemon::new(config, store_url);
-        let out = daemon.cipd(&["init", "--demo"], None);
+        let daemon = Daemon::unstarted(config, store_url);
+        daemon.init();
+        daemon
+    }
+
+    /// `cipd init --demo`: the demo's applications and users in a new store.
+    pub fn init(&self) {
+        let out = self.cipd(&["init", "--demo"], None);
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        daemon
     }
 
     /// [`Self::start_with`] on its SQLite file, whatever `CIP_TEST_STORE` says: for tests of
@@ -167,11 +173,12 @@ impl Daemon {
     /// else in it (no fingerprint key), not started.
     pub fn unstarted_like(first: &Daemon, store_url: Option<String>) -> Daemon {
         let config = std::fs::read_to_string(first.dir.path().join("cipd.toml")).expect("settings");
-        Daemon::new(&config, store_url)
+        Daemon::unstarted(&config, store_url)
     }
 
-    /// A daemon on a new data dir under [`suite_dir`], not yet initialized or serving.
-    fn new(config: &str, store_url: Option<String>) -> Daemon {
+    /// A daemon with `config` on a new data dir under [`suite_dir`], for the PostgreSQL
+    /// database `store_url` or its SQLite file, not yet initialized or serving.
+    pub fn unstarted(config: &str, store_url: Option<String>) -> Daemon {
         let suite = suite_dir();
         std::fs::create_dir_all(&suite).expect("the suite's dir");
         // Kept after the test, for the scan after the whole suite (which then removes it).

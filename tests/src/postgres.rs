@@ -92,6 +92,10 @@ fn give_to_server(path: &Path) {
     }
 }
 
+/// The cluster's one role that must give a password (scram-sha-256), and that password.
+pub const PASSWORD_USER: &str = "cip_password";
+pub const PASSWORD: &str = "pw-7f3a-in-a-file";
+
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 /// How long a start of the server may take before the harness gives up and shows its log.
@@ -124,6 +128,18 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Every role is trusted but one, which must give its password: for the daemon that
+        // reads it from a password file (pg_hba.conf's first matching line counts).
+        let hba = data.join("pg_hba.conf");
+        let trusted = std::fs::read_to_string(&hba).expect("initdb's pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!(
+                "local all {PASSWORD_USER} scram-sha-256\n\
+                 host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n{trusted}"
+            ),
+        )
+        .expect("pg_hba.conf written");
         // TLS for clients over TCP: a CA of the cluster's own, and the server's certificate for
         // the loopback address, its key readable by the server alone.
         let pki = crate::pki::Pki::at(&dir);
@@ -150,6 +166,15 @@ impl Cluster {
             databases: AtomicUsize::new(0),
         };
         cluster.serve();
+        let out = cluster.psql(
+            "postgres",
+            &format!("CREATE ROLE {PASSWORD_USER} LOGIN PASSWORD '{PASSWORD}'"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         cluster
     }
 
@@ -271,15 +296,28 @@ impl Cluster {
 
     /// A new, empty database of its own for one daemon (or several that share it).
     pub fn new_database(&self) -> String {
+        self.url(&self.create_database("cip"))
+    }
+
+    /// A new database owned by [`PASSWORD_USER`], and its connection string over the socket,
+    /// which names no password: the server asks for [`PASSWORD`].
+    pub fn new_password_database(&self) -> String {
+        let name = self.create_database(PASSWORD_USER);
+        self.url(&name)
+            .replace("user=cip ", &format!("user={PASSWORD_USER} "))
+    }
+
+    /// Creates a database of `owner`'s, and gives its name.
+    fn create_database(&self, owner: &str) -> String {
         let n = self.databases.fetch_add(1, Ordering::Relaxed);
         let name = format!("cip_{n}");
-        let out = self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        let out = self.psql("postgres", &format!("CREATE DATABASE {name} OWNER {owner}"));
         assert!(
             out.status.success(),
             "CREATE DATABASE failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.url(&name)
+        name
     }
 
     /// Runs `sql` in `database` with psql: unaligned, tab-separated, no headers.

@@ -11,6 +11,7 @@ pub(super) mod events;
 mod gathered;
 pub(super) mod handoffs;
 pub(super) mod notices;
+mod passfile;
 mod payment_writes;
 pub(super) mod payments;
 pub(super) mod refunds;
@@ -100,7 +101,7 @@ impl Postgres {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Setup(e.to_string()))?;
-        migrate(&mut *get(&pool).await?).await?;
+        migrate(&mut *get(&pool).await.map_err(passfile::with_hint)?).await?;
         let start = horizon(&**get(&pool).await?).await?;
         let (seq_tx, committed_seq) = watch::channel(start);
         let wake = Arc::new(Notify::new());

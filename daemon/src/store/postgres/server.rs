@@ -54,6 +54,7 @@ impl Server {
             .url
             .parse()
             .map_err(|e| StoreError::Setup(format!("[store] url is not a PostgreSQL URL: {e}")))?;
+        super::passfile::fill_in(&mut config, super::passfile::path())?;
         let over_tcp = config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_)));
         if !over_tcp || config.get_ssl_mode() != SslMode::Require {
             config.ssl_mode(SslMode::Disable);
