@@ -427,6 +427,44 @@ async fn take(daemon: &Daemon, count: usize) -> (u64, u64) {
     (count as u64 - declined, declined)
 }
 
+/// A supervisor's figures count the payments just taken even while a transaction older than
+/// theirs is still committing (as one waiting for its fsync is) and holds the feed's horizon
+/// back: the request waits for the horizon to pass them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_figures_count_payments_just_taken_while_an_older_transaction_commits() {
+    use cip_common::status::PaymentStatus;
+    if !postgres::present() {
+        return;
+    }
+    let daemon = Daemon::start_on_postgres(cip_tests::TEST_CONFIG).await;
+    let database = daemon.store_url.clone().expect("on PostgreSQL");
+    let database = database.rsplit("dbname=").next().expect("a database name");
+    let held = postgres::cluster().open_transaction(database);
+    let taken = take(&daemon, 4).await;
+    // The older transaction ends while the supervisor's request waits for the horizon.
+    let ends = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+    });
+    let client = daemon.client().await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let stats = client
+        .stats(ctx(), supervisor)
+        .await
+        .expect("rpc")
+        .expect("stats");
+    let hour = &stats.windows[2];
+    assert_eq!(
+        (
+            hour.count(PaymentStatus::Approved),
+            hour.count(PaymentStatus::Declined)
+        ),
+        taken,
+        "the payments the supervisor's own daemon took and answered"
+    );
+    ends.join().expect("the transaction ended");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_figures_on_either_daemon_count_every_payment_once() {
     use cip_common::status::PaymentStatus;

@@ -1,7 +1,8 @@
 //! The queue's figures follow what is committed: filled at start from the last hour's
 //! decisions, then kept up by reading each commit's decisions from the store, whichever daemon
-//! made them. A supervisor's figures count the decisions committed before the request (on
-//! PostgreSQL, those below the feed's horizon), waited for 2 s at most.
+//! made them. A supervisor's figures count the decisions committed before the request, waited
+//! for 2 s at most (on PostgreSQL, for the feed's horizon to pass them: a transaction older
+//! than they, still committing, holds it back).
 
 use super::Engine;
 use crate::figures::Decision;

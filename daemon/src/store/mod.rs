@@ -133,17 +133,16 @@ impl Store {
         }
     }
 
-    /// The highest event seq the feed may read up to as of now, asked of the database (the
-    /// watch of [`Self::committed_seq`] follows a moment later on PostgreSQL). A write this
-    /// process saw committed is at or below it, unless an older transaction is still running
-    /// on PostgreSQL (the horizon waits for it).
+    /// The highest seq of the events committed as of now, asked of the database: a write this
+    /// process saw committed is at or below it. The watch of [`Self::committed_seq`] reaches it
+    /// a moment later, on PostgreSQL once every transaction older than those has ended.
     pub async fn committed_now(&self) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => Ok(*db.committed_seq().borrow()),
             Backend::Postgres(db) => {
                 db.run(async {
                     let client = db.client().await?;
-                    postgres::horizon(&client).await
+                    postgres::newest_seq(&client).await
                 })
                 .await
             }

@@ -337,10 +337,19 @@ async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> 
 
 /// The feed's horizon: the highest seq of an event whose transaction, and every older one, has
 /// ended. Nothing can be committed at or below it any more.
-pub(super) async fn horizon(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+async fn horizon(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+    max_seq(client, &format!("WHERE seq < {HORIZON}")).await
+}
+
+/// The seq of the newest event committed.
+pub(super) async fn newest_seq(client: &tokio_postgres::Client) -> Result<u64, StoreError> {
+    max_seq(client, "").await
+}
+
+async fn max_seq(client: &tokio_postgres::Client, filter: &str) -> Result<u64, StoreError> {
     let seq: i64 = client
         .query_one(
-            &format!("SELECT coalesce(max(seq), 0) FROM events WHERE seq < {HORIZON}"),
+            &format!("SELECT coalesce(max(seq), 0) FROM events {filter}"),
             &[],
         )
         .await?
