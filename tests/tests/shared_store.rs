@@ -427,12 +427,29 @@ async fn take(daemon: &Daemon, count: usize) -> (u64, u64) {
     (count as u64 - declined, declined)
 }
 
+/// The approved and declined payments of the last hour, as a supervisor's figures count them.
+async fn last_hour(daemon: &Daemon) -> (u64, u64) {
+    use cip_common::status::PaymentStatus;
+    let client = daemon.client().await;
+    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
+    let stats = client
+        .stats(ctx(), supervisor)
+        .await
+        .expect("rpc")
+        .expect("stats");
+    let hour = &stats.windows[2];
+    assert_eq!(hour.minutes, 60, "the third window is the last hour");
+    (
+        hour.count(PaymentStatus::Approved),
+        hour.count(PaymentStatus::Declined),
+    )
+}
+
 /// A supervisor's figures count the payments just taken even while a transaction older than
 /// theirs is still committing (as one waiting for its fsync is) and holds the feed's horizon
 /// back: the request waits for the horizon to pass them.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_figures_count_payments_just_taken_while_an_older_transaction_commits() {
-    use cip_common::status::PaymentStatus;
     if !postgres::present() {
         return;
     }
@@ -446,19 +463,8 @@ async fn the_figures_count_payments_just_taken_while_an_older_transaction_commit
         std::thread::sleep(Duration::from_millis(300));
         drop(held);
     });
-    let client = daemon.client().await;
-    let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
-    let stats = client
-        .stats(ctx(), supervisor)
-        .await
-        .expect("rpc")
-        .expect("stats");
-    let hour = &stats.windows[2];
     assert_eq!(
-        (
-            hour.count(PaymentStatus::Approved),
-            hour.count(PaymentStatus::Declined)
-        ),
+        last_hour(&daemon).await,
         taken,
         "the payments the supervisor's own daemon took and answered"
     );
@@ -467,7 +473,6 @@ async fn the_figures_count_payments_just_taken_while_an_older_transaction_commit
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_queue_figures_on_either_daemon_count_every_payment_once() {
-    use cip_common::status::PaymentStatus;
     let sandbox = SandboxServer::start();
     let Some((mut a, b)) = two_daemons(&sandbox).await else {
         return;
@@ -487,20 +492,8 @@ async fn the_queue_figures_on_either_daemon_count_every_payment_once() {
         taken = (taken.0 + approved, taken.1 + declined);
     }
     for daemon in [&a, &b] {
-        let client = daemon.client().await;
-        let supervisor = daemon.login(&client, "DMV-RENEWAL", "super1").await;
-        let stats = client
-            .stats(ctx(), supervisor)
-            .await
-            .expect("rpc")
-            .expect("stats");
-        let hour = &stats.windows[2];
-        assert_eq!(hour.minutes, 60);
         assert_eq!(
-            (
-                hour.count(PaymentStatus::Approved),
-                hour.count(PaymentStatus::Declined)
-            ),
+            last_hour(daemon).await,
             taken,
             "every payment once, whichever daemon took it"
         );
