@@ -21,4 +21,5 @@ pub mod rpc;
 pub mod serve;
 pub mod store;
 pub mod systemd;
+pub mod tcp;
 pub mod tls;

@@ -471,6 +471,7 @@ impl RemoteListener {
             &handshakes,
             || listener.accept(),
             |(tcp, peer), handshaking| {
+                crate::tcp::set_no_delay(&tcp);
                 let (acceptor, shared) = (acceptor.clone(), Arc::clone(&shared));
                 let connections = Arc::clone(&connections);
                 tokio::spawn(async move {

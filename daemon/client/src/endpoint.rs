@@ -162,6 +162,9 @@ impl Endpoint {
                     let tcp = tokio::net::TcpStream::connect(&remote.address)
                         .await
                         .map_err(unreachable)?;
+                    // Each call leaves as soon as it is written, not after the last one's
+                    // acknowledgement.
+                    tcp.set_nodelay(true).map_err(unreachable)?;
                     remote
                         .connector
                         .connect(remote.server_name.clone(), tcp)

@@ -64,7 +64,7 @@ pub async fn serve_metrics(
         .route("/metrics", get(metrics))
         .with_state(Arc::clone(&health))
         .merge(routes(health));
-    axum::serve(listener, app)
+    axum::serve(crate::tcp::no_delay(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
         .context("the metrics server stopped")

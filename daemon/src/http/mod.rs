@@ -122,7 +122,7 @@ async fn serve_app(
 ) -> anyhow::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let Some(tls) = listener.tls else {
-        return axum::serve(listener.listener, app)
+        return axum::serve(crate::tcp::no_delay(listener.listener), app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the HTTP server stopped");
@@ -135,7 +135,10 @@ async fn serve_app(
         shutdown.await;
         stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
-    axum_server::from_tcp_rustls(listener.listener.into_std()?, tls)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+        .acceptor(axum_server::accept::NoDelayAcceptor);
+    axum_server::from_tcp(listener.listener.into_std()?)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app)
         .await

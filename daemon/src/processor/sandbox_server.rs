@@ -71,7 +71,7 @@ pub async fn serve(
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Arc::new(sandbox));
     axum::serve(
-        listener,
+        crate::tcp::no_delay(listener),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
