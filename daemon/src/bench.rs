@@ -703,27 +703,37 @@ async fn http_closed_loop(
     .await
 }
 
-/// Payments offered at a fixed rate, each timed from when it was due, so queueing shows.
+/// Payments offered at a fixed rate, each timed from when it was due, so queueing shows. A
+/// blocking thread paces the offers: the runtime's timer counts whole milliseconds, so at a
+/// millisecond apart its sleeps would send each payment up to two ticks late and count the
+/// pacer's lateness as the daemon's.
 async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<(Vec<u32>, u64)> {
     let (connections, token) = served.clients().await?;
     let request = Arc::new(demo_request());
-    let total = (per_s as f64 * seconds) as u64;
+    let total = (per_s as f64 * seconds) as usize;
     let period = Duration::from_secs_f64(1.0 / per_s as f64);
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let due = start + period.mul_f64(n as f64);
-        tokio::time::sleep_until(due).await;
-        let (client, token, request) = (
-            connections[n as usize % CONNECTIONS].clone(),
-            token.clone(),
-            Arc::clone(&request),
-        );
-        tasks.push(tokio::spawn(async move {
-            let ok = submit(&client, &token, &request).await;
-            (ok, micros(due.into_std()))
-        }));
-    }
+    let runtime = tokio::runtime::Handle::current();
+    let tasks = tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        (0..total)
+            .map(|n| {
+                let due = start + period.mul_f64(n as f64);
+                if let Some(early) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(early);
+                }
+                let (client, token, request) = (
+                    connections[n % CONNECTIONS].clone(),
+                    token.clone(),
+                    Arc::clone(&request),
+                );
+                runtime.spawn(async move {
+                    let ok = submit(&client, &token, &request).await;
+                    (ok, micros(due))
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
     let (mut samples, mut errors) = (Vec::new(), 0);
     for task in tasks {
         match task.await? {
