@@ -435,7 +435,13 @@ fn batches(daemon: &Daemon) -> Vec<(serde_json::Value, Vec<BTreeMap<String, Stri
         .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
         .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("JSON"))
         .collect();
-    manifests.sort_by(|a, b| a["claimed"].as_str().cmp(&b["claimed"].as_str()));
+    // By the instant each was claimed, not by its text: RFC 3339 leaves out a whole second's
+    // fraction, and "…:01Z" sorts after "…:01.350Z".
+    manifests.sort_by_key(|m| {
+        m["claimed"]
+            .as_str()
+            .and_then(|claimed| claimed.parse::<jiff::Timestamp>().ok())
+    });
     manifests
         .into_iter()
         .map(|m| {

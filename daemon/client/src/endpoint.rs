@@ -163,8 +163,9 @@ impl Endpoint {
                         .await
                         .map_err(unreachable)?;
                     // Each call leaves as soon as it is written, not after the last one's
-                    // acknowledgement.
-                    tcp.set_nodelay(true).map_err(unreachable)?;
+                    // acknowledgement. A socket that refused would still carry the calls, only
+                    // later, so the connection goes on either way.
+                    let _ = tcp.set_nodelay(true);
                     remote
                         .connector
                         .connect(remote.server_name.clone(), tcp)
