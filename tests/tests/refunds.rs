@@ -435,8 +435,8 @@ fn batches(daemon: &Daemon) -> Vec<(serde_json::Value, Vec<BTreeMap<String, Stri
         .filter(|e| e.file_name().to_string_lossy().ends_with(".manifest.json"))
         .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("JSON"))
         .collect();
-    // By the instant each was claimed, not by its text: RFC 3339 leaves out a whole second's
-    // fraction, and "…:01Z" sorts after "…:01.350Z".
+    // By the instant each was claimed, not by its text: the time is written with the fewest
+    // digits, so "…:01.12Z" sorts after "…:01.125Z", and "…:01Z" after "…:01.350Z".
     manifests.sort_by_key(|m| {
         m["claimed"]
             .as_str()
