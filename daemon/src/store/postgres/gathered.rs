@@ -16,8 +16,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Statements of one kind on their way at once: while they are, the next writes gather.
 const SENDERS: usize = 4;
-/// Connections the senders of both kinds (`begin` and `decide`) hold at most, beside the
-/// pool's `[store] readers`.
+/// Connections the senders of both kinds (`begin` and `decide`) hold at most: a pool of their
+/// own, beside the readers' `[store] readers`.
 pub(super) const CONNECTIONS: usize = 2 * SENDERS;
 
 /// A write that can go with others of its kind in one statement.

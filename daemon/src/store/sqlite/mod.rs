@@ -452,10 +452,9 @@ fn run_writer(
         let no_restart = gate.lock().unwrap_or_else(|p| p.into_inner());
         let committed = commit_batch(&conn, &mut jobs).map_err(|e| e.to_string());
         let last_seq = committed.as_ref().ok().and_then(|()| {
-            conn.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .ok()
+            conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
+                .and_then(|mut read| read.query_row([], |r| r.get::<_, i64>(0)))
+                .ok()
         });
         drop(no_restart);
         if let Some(seq) = last_seq {
