@@ -1,8 +1,9 @@
 //! The store on PostgreSQL, for several daemons sharing one database. Every rule that must hold
 //! across daemons is the database's: unique keys, row locks and advisory locks, never one
 //! process's memory. A pool of connections (prepared statements cached on each) serves the
-//! operations, each in a transaction of its own; a separate connection follows the feed's
-//! horizon, woken by this daemon's commits and by the others' notifications.
+//! operations, each in a transaction of its own, and a second one the payments' gathered writes
+//! (`senders_config`); a separate connection follows the feed's horizon, woken by this daemon's
+//! commits and by the others' notifications.
 
 pub(super) mod accounts;
 pub(super) mod batches;
