@@ -1,6 +1,6 @@
-//! Confirmation codes: 8 Crockford base32 symbols (40 random bits) and a check symbol from the
-//! same 32, shown as `XXXX-XXXX-C` so an agent can read every symbol over the phone and a typo is
-//! caught.
+//! Confirmation codes: 8 Crockford base32 symbols (40 bits that look random: the daemon issues
+//! each as a keyed permutation of a number) and a check symbol from the same 32, shown as
+//! `XXXX-XXXX-C` so an agent can read every symbol over the phone and a typo is caught.
 //!
 //! The check is a weighted sum in GF(32) (Damm's construction on the quasigroup x∘y = 2x ⊕ y):
 //! the symbols fold as `v = 2·v ⊕ s`, and the check symbol brings the fold to 0. Changing one
@@ -60,9 +60,9 @@ fn shape(value: u64, check: u8) -> String {
     code
 }
 
-/// A confirmation code from 40 bits of randomness.
-pub fn confirmation_code(random: u64) -> String {
-    let value = random & ((1 << 40) - 1);
+/// The confirmation code of a 40-bit value (the low 40 bits of `random`).
+pub fn confirmation_code(value: u64) -> String {
+    let value = value & ((1 << 40) - 1);
     shape(value, check_symbol(value))
 }
 
@@ -78,6 +78,11 @@ pub fn normalize(typed: &str) -> Option<String> {
     let current = check == check_symbol(value);
     let issued_before = MOD37_CHECK_SYMBOLS.get((value % 37) as usize) == Some(&check);
     (current || issued_before).then(|| shape(value, check))
+}
+
+/// The 40-bit value a code (as [`normalize`] gives it back) was made from.
+pub fn value(code: &str) -> Option<u64> {
+    symbols_typed(code).map(|(value, _)| value)
 }
 
 /// The data symbols' value and the check symbol of a typed code, read as a person types it.

@@ -6,6 +6,7 @@
 
 use crate::admin::{Admin, Operator};
 use crate::clock::{Clock, Entropy, SystemClock};
+use crate::codes::{CodeKey, Codes};
 use crate::store::payments::Decision;
 use crate::store::{Database, Store, StoreLimits};
 use anyhow::{Context as _, bail};
@@ -323,13 +324,17 @@ pub async fn write_payments(
     let done = Arc::new(AtomicU64::new(0));
     let claimed = Arc::new(AtomicU64::new(0));
     let entropy = Entropy::from_os();
+    let codes = Arc::new(Codes::new(CodeKey::from_fingerprint_key(
+        &entropy.bytes::<32>(),
+    )));
     let mut writers = Vec::new();
     for w in 0..STORE_WRITERS {
-        let (store, done, claimed, entropy) = (
+        let (store, done, claimed, entropy, codes) = (
             store.clone(),
             Arc::clone(&done),
             Arc::clone(&claimed),
             entropy.clone(),
+            Arc::clone(&codes),
         );
         writers.push(tokio::spawn(async move {
             loop {
@@ -352,12 +357,14 @@ pub async fn write_payments(
                 }
                 payment.status = PaymentStatus::Approved;
                 payment.decided_ms = Some(SystemClock.now_ms());
-                payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(
-                    entropy.next_u64(),
-                ));
+                let Ok((number, code)) = codes.next(&store).await else {
+                    continue;
+                };
+                payment.confirmation_code = Some(code);
                 let decision = Arc::new(Decision {
                     from: PaymentStatus::Processing,
                     authorization: Some("A1B2C3".into()),
+                    confirmation_number: Some(number),
                     kind: EventKind::PaymentApproved,
                     at_ms: SystemClock.now_ms(),
                     audit: None,

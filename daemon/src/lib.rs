@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod clock;
+pub mod codes;
 pub mod engine;
 pub mod feed;
 pub mod figures;

@@ -3,6 +3,7 @@
 //! applications.
 
 use crate::auth::Caller;
+use crate::codes::CodeKey;
 use crate::report;
 use crate::store::Store;
 use cip_common::confirmation::normalize;
@@ -33,11 +34,13 @@ pub const READERS: [Role; 4] = [Role::Agent, Role::Supervisor, Role::Api, Role::
 #[derive(Clone)]
 pub struct Lookup {
     store: Store,
+    /// Reads a confirmation code back to the number the store finds it by.
+    codes: CodeKey,
 }
 
 impl Lookup {
-    pub fn new(store: Store) -> Lookup {
-        Lookup { store }
+    pub fn new(store: Store, codes: CodeKey) -> Lookup {
+        Lookup { store, codes }
     }
 
     /// One payment `caller` may see. A payment of another application is answered as not found:
@@ -60,7 +63,8 @@ impl Lookup {
             }
             PaymentLookup::ConfirmationCode(code) => {
                 let code = normalize(&code).ok_or_else(not_found)?;
-                store.payment_confirmed_by(&code).await
+                let number = self.codes.number(&code).ok_or_else(not_found)?;
+                store.payment_confirmed_by(number, &code).await
             }
         }?;
         found

@@ -185,6 +185,12 @@ impl Daemon {
                 ask_after: Duration::from_millis(settings.processor.ask_after_ms),
             },
         ));
+        let numbered = store.number_confirmations(engine.code_key()).await?;
+        if numbered > 0 {
+            tracing::info!(
+                "numbered {numbered} confirmation codes issued before codes had numbers"
+            );
+        }
         let figures_from = engine.load_figures().await?;
         let figures = AbortOnDropHandle::new(tokio::spawn(
             Arc::clone(&engine).follow_figures(figures_from),
@@ -235,7 +241,7 @@ impl Daemon {
         };
         Ok(Daemon {
             shared: Arc::new(Shared {
-                lookup: Lookup::new(store.clone()),
+                lookup: Lookup::new(store.clone(), engine.code_key().clone()),
                 feed: Feed::new(store.clone()),
                 reports: Reports::new(store.clone(), clock),
                 handoffs: Handoffs::new(store.clone(), Arc::clone(&engine)),

@@ -1,8 +1,9 @@
 //! Many payments' writes at once on PostgreSQL, as a busy daemon makes them: gathered into one
 //! statement each (`store/postgres/gathered.rs`), yet every caller hears what it would have heard
 //! alone. A key sent twice gives one payment, and the second hears of the first; a confirmation
-//! code two payments drew is kept by one, and the other is told to draw again while the rest of
-//! the statement's payments are approved; a payment someone else moved stays as it is. Skipped,
+//! number two payments drew is kept by one, and the other is told to draw again while the rest of
+//! the statement's payments are approved; a payment someone else moved stays as it is. Codes
+//! issued before codes had numbers are numbered and found. Skipped,
 //! saying so, where PostgreSQL is not installed, unless `CIP_REQUIRE_TOOLS` is set (as in CI).
 
 use cip_common::event::EventKind;
@@ -11,6 +12,7 @@ use cip_common::status::PaymentStatus;
 use cip_daemon::admin::{Admin, Operator};
 use cip_daemon::bench::demo_payment;
 use cip_daemon::clock::Entropy;
+use cip_daemon::codes::CodeKey;
 use cip_daemon::store::payments::{Begun, Decided, Decision};
 use cip_daemon::store::{Database, Store, StoreLimits};
 use cip_tests::postgres;
@@ -21,11 +23,13 @@ use std::sync::Arc;
 const AT_ONCE: usize = 200;
 const NOW_MS: i64 = 1_796_338_800_000;
 
-async fn demo_store() -> Option<Store> {
+/// A store on a new database of the cluster, with the demo loaded, and the database's name.
+async fn demo_store() -> Option<(Store, String)> {
     if !postgres::present() {
         return None;
     }
     let url = postgres::cluster().new_database();
+    let name = url.rsplit("dbname=").next().expect("a dbname").to_owned();
     let limits = StoreLimits {
         write_queue: 4_096,
         max_batch: 64,
@@ -46,7 +50,7 @@ async fn demo_store() -> Option<Store> {
     .load_demo()
     .await
     .expect("the demo's applications and users");
-    Some(store)
+    Some((store, name))
 }
 
 fn payment(n: usize, key: String) -> Payment {
@@ -55,7 +59,7 @@ fn payment(n: usize, key: String) -> Payment {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_sent_twice_at_once_gives_one_payment_and_the_second_hears_of_the_first() {
-    let Some(store) = demo_store().await else {
+    let Some((store, _)) = demo_store().await else {
         return;
     };
     // Each key twice: the same request (same fingerprint) for even keys, a different one for odd.
@@ -103,8 +107,8 @@ async fn a_key_sent_twice_at_once_gives_one_payment_and_the_second_hears_of_the_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_code_two_payments_drew_is_kept_by_one_and_the_others_are_approved() {
-    let Some(store) = demo_store().await else {
+async fn a_number_two_payments_drew_is_kept_by_one_and_the_others_are_approved() {
+    let Some((store, _)) = demo_store().await else {
         return;
     };
     let mut payments: Vec<Payment> = (0..AT_ONCE)
@@ -113,34 +117,36 @@ async fn a_code_two_payments_drew_is_kept_by_one_and_the_others_are_approved() {
     for begun in join_all(payments.iter().map(|p| store.begin(p, &[0; 32]))).await {
         assert!(matches!(begun, Ok(Begun::Created { .. })), "{begun:?}");
     }
-    // The first two draw the same code; the last was moved by someone else already.
-    let approval_from = |from| {
-        Arc::new(Decision {
-            from,
-            authorization: Some("A1B2C3".into()),
-            kind: EventKind::PaymentApproved,
-            at_ms: NOW_MS + 500,
-            audit: None,
+    // The first two draw the same number; the last was moved by someone else already.
+    let key = CodeKey::from_fingerprint_key(&[7; 32]);
+    let drawn = |n: usize| if n < 2 { 0 } else { n as u64 };
+    let decisions: Vec<Arc<Decision>> = (0..AT_ONCE)
+        .map(|n| {
+            Arc::new(Decision {
+                from: if n == AT_ONCE - 1 {
+                    PaymentStatus::InDoubt
+                } else {
+                    PaymentStatus::Processing
+                },
+                authorization: Some("A1B2C3".into()),
+                confirmation_number: Some(drawn(n)),
+                kind: EventKind::PaymentApproved,
+                at_ms: NOW_MS + 500,
+                audit: None,
+            })
         })
-    };
-    let (approve, elsewhere) = (
-        approval_from(PaymentStatus::Processing),
-        approval_from(PaymentStatus::InDoubt),
-    );
+        .collect();
     for (n, payment) in payments.iter_mut().enumerate() {
         payment.status = PaymentStatus::Approved;
         payment.decided_ms = Some(NOW_MS + 500);
-        let drawn = if n < 2 { 0 } else { n as u64 };
-        payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(drawn));
+        payment.confirmation_code = Some(key.code(drawn(n)));
     }
-    let decided = join_all(payments.iter().enumerate().map(|(n, payment)| {
-        let decision = if n == AT_ONCE - 1 {
-            &elsewhere
-        } else {
-            &approve
-        };
-        store.decide(payment, decision)
-    }))
+    let decided = join_all(
+        payments
+            .iter()
+            .zip(&decisions)
+            .map(|(payment, decision)| store.decide(payment, decision)),
+    )
     .await;
 
     let taken: Vec<usize> = (0..2)
@@ -173,5 +179,73 @@ async fn a_code_two_payments_drew_is_kept_by_one_and_the_others_are_approved() {
             (status, code),
             "{n}"
         );
+    }
+}
+
+/// On PostgreSQL as on SQLite: codes issued before codes had numbers are numbered once, and each
+/// is found by its number and text, the one whose number an older code has by its text alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_issued_before_numbers_are_numbered_and_still_found() {
+    let Some((store, database)) = demo_store().await else {
+        return;
+    };
+    let key = CodeKey::from_fingerprint_key(&[7; 32]);
+    let (older, number) = (key.code(1 << 35), 1 << 35);
+    // The same 40 bits with a check symbol of the older kind (mod 37): another code, one number.
+    let oldest = (0..37u8)
+        .map(|c| {
+            format!(
+                "{}{}",
+                &older[..10],
+                char::from(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"[usize::from(c)])
+            )
+        })
+        .find(|code| {
+            *code != older && cip_common::confirmation::normalize(code).as_ref() == Some(code)
+        })
+        .expect("the mod-37 form");
+    let mut payments = Vec::new();
+    for (n, code) in [&older, &oldest].into_iter().enumerate() {
+        let mut payment = payment(n, format!("before-{n}"));
+        assert!(matches!(
+            store.begin(&payment, &[0; 32]).await,
+            Ok(Begun::Created { .. })
+        ));
+        payment.status = PaymentStatus::Approved;
+        payment.decided_ms = Some(NOW_MS + 500);
+        payment.confirmation_code = Some(key.code(n as u64));
+        let decision = Arc::new(Decision {
+            from: PaymentStatus::Processing,
+            authorization: Some("A1B2C3".into()),
+            confirmation_number: Some(n as u64),
+            kind: EventKind::PaymentApproved,
+            at_ms: NOW_MS + 500,
+            audit: None,
+        });
+        assert!(matches!(
+            store.decide(&payment, &decision).await,
+            Ok(Decided::Committed)
+        ));
+        let issued_before = postgres::cluster().psql(
+            &database,
+            &format!(
+                "UPDATE confirmations SET code = '{code}', number = NULL
+                 WHERE payment_id = '{}'",
+                payment.id
+            ),
+        );
+        assert!(issued_before.status.success(), "{issued_before:?}");
+        payments.push(payment);
+    }
+
+    assert_eq!(store.number_confirmations(&key).await.expect("numbered"), 1);
+    assert_eq!(store.number_confirmations(&key).await.expect("again"), 0);
+    assert_eq!(key.number(&oldest), Some(number));
+    for (code, payment) in [(&older, &payments[0]), (&oldest, &payments[1])] {
+        let found = store
+            .payment_confirmed_by(number, code)
+            .await
+            .expect("read");
+        assert_eq!(found.map(|p| p.id), Some(payment.id.clone()), "{code}");
     }
 }

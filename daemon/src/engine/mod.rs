@@ -7,6 +7,7 @@
 
 use crate::auth::Caller;
 use crate::clock::{Clock, Entropy};
+use crate::codes::{CodeKey, Codes};
 use crate::figures::Figures;
 use crate::metrics::METRICS;
 use crate::processor::{Authorization, Outcome, Processor};
@@ -14,7 +15,6 @@ use crate::store::Store;
 use crate::store::accounts::AuditEntry;
 use crate::store::payments::{Begun, Decided, Decision};
 use cip_common::card::validate_pan;
-use cip_common::confirmation::confirmation_code;
 use cip_common::error::ApiError;
 use cip_common::event::EventKind;
 use cip_common::form::{ApplicationSpec, MethodKind};
@@ -89,6 +89,8 @@ pub struct Engine {
     entropy: Entropy,
     /// Key of the request fingerprint: a fingerprint never reveals the card number.
     fingerprint_key: [u8; 32],
+    /// Issues confirmation codes, with the key derived from the fingerprint key.
+    codes: Codes,
     waits: ProcessorWaits,
     figures: Arc<Figures>,
     forms: RwLock<HashMap<String, Arc<Form>>>,
@@ -149,6 +151,7 @@ impl Engine {
             clock,
             entropy,
             fingerprint_key,
+            codes: Codes::new(CodeKey::from_fingerprint_key(&fingerprint_key)),
             waits,
             figures: Arc::default(),
             forms: RwLock::new(HashMap::new()),
@@ -164,6 +167,11 @@ impl Engine {
 
     pub fn entropy(&self) -> &Entropy {
         &self.entropy
+    }
+
+    /// The key confirmation codes are issued with, and read back to their numbers.
+    pub fn code_key(&self) -> &CodeKey {
+        self.codes.key()
     }
 
     pub fn callback_key(&self, application: &str) -> [u8; 32] {
@@ -455,16 +463,20 @@ impl Engine {
             payment.code = code;
             payment.decided_ms = Some(now);
         }
-        let decision = Arc::new(Decision {
+        let mut decision = Arc::new(Decision {
             from,
             authorization,
+            confirmation_number: None,
             kind: EventKind::for_status(status, from == PaymentStatus::InDoubt),
             at_ms: now,
             audit,
         });
         loop {
             if status == PaymentStatus::Approved {
-                payment.confirmation_code = Some(confirmation_code(self.entropy.next_u64()));
+                let (number, code) = self.codes.next(&self.store).await?;
+                payment.confirmation_code = Some(code);
+                // The store let go of the decision it refused: this changes it in place.
+                Arc::make_mut(&mut decision).confirmation_number = Some(number);
             }
             let decided = self.store.decide(&payment, &decision).await?;
             match decided {

@@ -3,6 +3,7 @@
 use super::accounts::AuditEntry;
 use super::events::DecisionsRead;
 use super::{Backend, Rows, Store, StoreError, postgres, sqlite};
+use crate::codes::CodeKey;
 use cip_common::event::EventKind;
 use cip_common::form::MethodKind;
 use cip_common::money::Money;
@@ -24,10 +25,13 @@ pub enum Begun {
 }
 
 /// A payment's move from `from` to the status `payment` now holds.
+#[derive(Clone)]
 pub struct Decision {
     pub from: PaymentStatus,
     /// The processor's authorization, kept with the confirmation code on approval.
     pub authorization: Option<String>,
+    /// On approval, the number the payment's confirmation code was issued for (`codes`).
+    pub confirmation_number: Option<u64>,
     pub kind: EventKind,
     pub at_ms: i64,
     /// Kept in the same transaction when a person asked for the move.
@@ -66,6 +70,14 @@ fn broken_move(
             said(confirmation_code)
         )
     })
+}
+
+/// The store's setting that counts the confirmation numbers handed out (8 bytes, big-endian).
+pub(super) const CODE_NUMBERS: &str = "confirmation_numbers_handed_out";
+
+/// A confirmation number as both stores hold it (a signed 64-bit integer).
+pub(super) fn confirmation_number(number: u64) -> Result<i64, StoreError> {
+    i64::try_from(number).map_err(|_| StoreError::Broken(format!("code number {number}")))
 }
 
 /// Which payments an export takes: one application's, optionally by creation time
@@ -226,7 +238,7 @@ impl Store {
             decision.from,
             payment.status,
             decision.authorization.is_some(),
-            payment.confirmation_code.is_some(),
+            payment.confirmation_code.is_some() && decision.confirmation_number.is_some(),
         ) {
             return Err(StoreError::Broken(format!("{}: {broken}", payment.id)));
         }
@@ -299,17 +311,60 @@ impl Store {
         }
     }
 
-    /// The payment a confirmation code (normalized) confirms.
-    pub async fn payment_confirmed_by(&self, code: &str) -> Result<Option<Payment>, StoreError> {
+    /// The payment a confirmation code (normalized) confirms, found by the code's `number`.
+    pub async fn payment_confirmed_by(
+        &self,
+        number: u64,
+        code: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let number = confirmation_number(number)?;
         match &self.backend {
             Backend::Sqlite(db) => {
                 let code = code.to_owned();
-                db.read(move |c| sqlite::payments::by_confirmation_code(c, &code))
+                db.read(move |c| sqlite::payments::by_confirmation_code(c, number, &code))
                     .await
             }
             Backend::Postgres(db) => {
                 db.run(async {
-                    postgres::payments::by_confirmation_code(&db.client().await?, code).await
+                    postgres::payments::by_confirmation_code(&db.client().await?, number, code)
+                        .await
+                })
+                .await
+            }
+        }
+    }
+
+    /// The first of `count` confirmation numbers no one was handed before.
+    pub async fn reserve_code_numbers(&self, count: u64) -> Result<u64, StoreError> {
+        let count = confirmation_number(count)?;
+        let first = match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::payments::reserve_code_numbers(c, count))
+                    .await?
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::reserve_code_numbers(&db.client().await?, count).await
+                })
+                .await?
+            }
+        };
+        u64::try_from(first).map_err(|_| StoreError::Corrupt(format!("code number {first}")))
+    }
+
+    /// Gives each confirmation code issued before codes came from numbers the number it has
+    /// under `key`, so it is found as a new code is; a code whose number an older one already
+    /// has keeps none, and is found by its text alone. Returns how many were numbered.
+    pub async fn number_confirmations(&self, key: &CodeKey) -> Result<u64, StoreError> {
+        let key = key.clone();
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                db.write(move |c| sqlite::payments::number_confirmations(c, &key))
+                    .await
+            }
+            Backend::Postgres(db) => {
+                db.run(async {
+                    postgres::payments::number_confirmations(&db.client().await?, &key).await
                 })
                 .await
             }
@@ -611,8 +666,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::broken_move;
+    use super::{Decided, Decision, broken_move};
+    use crate::admin::{Admin, Operator};
+    use crate::clock::Entropy;
+    use crate::codes::CodeKey;
+    use crate::store::events::Visibility;
+    use crate::store::{Backend, Store, StoreError, StoreLimits};
+    use cip_common::confirmation::confirmation_code;
+    use cip_common::event::EventKind;
+    use cip_common::payment::Payment;
     use cip_common::status::PaymentStatus::{Approved, Declined, InDoubt, Processing, Voided};
+    use std::sync::Arc;
 
     #[test]
     fn only_a_move_on_the_table_with_what_it_needs_is_written() {
@@ -650,19 +714,10 @@ mod tests {
     /// Through a real database: an approval without its authorization is refused before anything
     /// is written, so the payment stays `processing` with no confirmation and no second event,
     /// and the whole approval then goes through.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_refused_decision_writes_nothing_and_the_right_one_goes_through() {
-        use super::{Decided, Decision};
-        use crate::admin::{Admin, Operator};
-        use crate::clock::Entropy;
-        use crate::store::events::Visibility;
-        use crate::store::{Store, StoreError, StoreLimits};
-        use cip_common::event::EventKind;
-        use std::sync::Arc;
-
-        let dir = tempfile::tempdir().expect("a temporary dir");
+    /// A SQLite store in `dir` with the demo's applications and users.
+    async fn demo_store(dir: &std::path::Path) -> Store {
         let store = Store::open(
-            &dir.path().join("cip.db"),
+            &dir.join("cip.db"),
             StoreLimits {
                 write_queue: 16,
                 max_batch: 4,
@@ -678,25 +733,126 @@ mod tests {
         .load_demo()
         .await
         .expect("the demo's applications and users");
-        let mut payment = crate::bench::demo_payment(
-            cip_common::payment::payment_id(1_796_338_800_000, 7),
-            "refused-then-right".into(),
+        store
+    }
+
+    /// The demo payment `n`, committed as `processing`.
+    async fn begun(store: &Store, n: u64) -> Payment {
+        let payment = crate::bench::demo_payment(
+            cip_common::payment::payment_id(1_796_338_800_000, n),
+            format!("key-{n}"),
             1_796_338_800_000,
         );
         store
             .begin(&payment, &[0; 32])
             .await
             .expect("committed as processing");
+        payment
+    }
+
+    /// Its approval with the confirmation `number`, and the code `key` issues for it.
+    fn approval(payment: &mut Payment, key: &CodeKey, number: u64) -> Arc<Decision> {
         payment.status = Approved;
         payment.decided_ms = Some(1_796_338_800_500);
-        payment.confirmation_code = Some(cip_common::confirmation::confirmation_code(42));
+        payment.confirmation_code = Some(key.code(number));
+        Arc::new(Decision {
+            from: Processing,
+            authorization: Some("A1B2C3".into()),
+            confirmation_number: Some(number),
+            kind: EventKind::PaymentApproved,
+            at_ms: 1_796_338_800_500,
+            audit: None,
+        })
+    }
+
+    /// Codes issued before codes came from numbers are numbered at start and found as new ones
+    /// are; one whose number an older code already has keeps none and is found by its text; a
+    /// new code whose number such a code has is refused, and the next goes through.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn codes_issued_before_numbers_are_numbered_and_still_found() {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let store = demo_store(dir.path()).await;
+        let key = CodeKey::from_fingerprint_key(&[7; 32]);
+        let (mut first, mut second) = (begun(&store, 1).await, begun(&store, 2).await);
+        // Issued before: random values, the second with the first's value and the older
+        // mod-37 check symbol.
+        let mod_37_check =
+            |v: u64| char::from(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"[(v % 37) as usize]);
+        let value = (1..)
+            .map(|i: u64| 0x51_7CC1_B727_u64.wrapping_mul(i) & ((1 << 40) - 1))
+            .find(|v| !confirmation_code(*v).ends_with(mod_37_check(*v)))
+            .expect("a value whose two checks differ");
+        let older = confirmation_code(value);
+        let oldest = format!("{}{}", &older[..10], mod_37_check(value));
+        for (payment, code, number) in [
+            (&mut first, &older, 1 << 30),
+            (&mut second, &oldest, 2 << 30),
+        ] {
+            let decision = approval(payment, &key, number);
+            assert!(matches!(
+                store.decide(payment, &decision).await,
+                Ok(Decided::Committed)
+            ));
+            let (id, code) = (payment.id.clone(), code.clone());
+            let Backend::Sqlite(db) = &store.backend else {
+                unreachable!("a SQLite store")
+            };
+            db.write(move |c| {
+                c.execute(
+                    "UPDATE confirmations SET code = ?1, number = NULL WHERE payment_id = ?2",
+                    rusqlite::params![code, id],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("issued before");
+        }
+
+        assert_eq!(store.number_confirmations(&key).await.expect("numbered"), 1);
+        assert_eq!(
+            store.number_confirmations(&key).await.expect("numbered"),
+            0,
+            "once only"
+        );
+        let number = key.number(&older).expect("a code");
+        assert_eq!(key.number(&oldest), Some(number));
+        for (code, payment) in [(&older, &first), (&oldest, &second)] {
+            let found = store
+                .payment_confirmed_by(number, code)
+                .await
+                .expect("read");
+            assert_eq!(found.map(|p| p.id), Some(payment.id.clone()), "{code}");
+        }
+
+        let mut third = begun(&store, 3).await;
+        let taken = approval(&mut third, &key, number);
+        assert!(matches!(
+            store.decide(&third, &taken).await,
+            Ok(Decided::CodeTaken)
+        ));
+        let next = approval(&mut third, &key, number + 1);
+        assert!(matches!(
+            store.decide(&third, &next).await,
+            Ok(Decided::Committed)
+        ));
+        let code = third.confirmation_code.clone().expect("a code");
+        let found = store
+            .payment_confirmed_by(number + 1, &code)
+            .await
+            .expect("read");
+        assert_eq!(found.map(|p| p.id), Some(third.id));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_refused_decision_writes_nothing_and_the_right_one_goes_through() {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let store = demo_store(dir.path()).await;
+        let mut payment = begun(&store, 7).await;
+        let right = approval(&mut payment, &CodeKey::from_fingerprint_key(&[7; 32]), 42);
         let decision = |authorization: Option<&str>| {
             Arc::new(Decision {
-                from: Processing,
                 authorization: authorization.map(str::to_owned),
-                kind: EventKind::PaymentApproved,
-                at_ms: 1_796_338_800_500,
-                audit: None,
+                ..(*right).clone()
             })
         };
         let answer = store.decide(&payment, &decision(None)).await;

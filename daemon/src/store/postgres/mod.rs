@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/04_refunds_told.sql"),
     include_str!("../../../migrations/postgres/05_void_holds.sql"),
     include_str!("../../../migrations/postgres/06_viewers.sql"),
+    include_str!("../../../migrations/postgres/07_numbered_confirmations.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past

@@ -6,7 +6,7 @@ use super::Client;
 use super::events::FIRST_SEQ;
 use super::gathered::Gather;
 use crate::store::StoreError;
-use crate::store::payments::{Begun, Decided, Decision};
+use crate::store::payments::{Begun, Decided, Decision, confirmation_number};
 use crate::store::rows::MethodColumns;
 use cip_common::event::EventKind;
 use cip_common::payment::Payment;
@@ -174,12 +174,13 @@ impl Gather for Begin {
 impl Gather for Decide {
     type Answer = Decided;
 
-    /// A code another payment holds: the move was rolled back, and another code is to be drawn.
+    /// A number another confirmation holds: the move was rolled back, and another code is to be
+    /// drawn.
     fn refused(e: StoreError) -> Result<Decided, StoreError> {
         let taken = matches!(&e, StoreError::Postgres(e) if e
             .as_db_error()
             .and_then(|db| db.constraint())
-            .is_some_and(|c| c == "confirmations_pkey"));
+            .is_some_and(|c| c == "confirmations_number"));
         if taken {
             Ok(Decided::CodeTaken)
         } else {
@@ -189,7 +190,7 @@ impl Gather for Decide {
 
     /// For each row of the arrays: the move, only from its `from`; the confirmation with it; its
     /// event (taking its row's number in the transaction); and the audit entry when a person
-    /// asked for the move. A confirmation code another payment holds fails the whole statement.
+    /// asked for the move. A confirmation number another payment holds fails the whole statement.
     async fn all(client: &Client, all: &[Decide]) -> Result<Vec<Decided>, StoreError> {
         let statement = client
             .prepare_cached(&format!(
@@ -197,10 +198,11 @@ impl Gather for Decide {
                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[],
                         $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[],
                         $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[],
-                        $16::text[])
+                        $16::text[], $17::bigint[])
                     WITH ORDINALITY AS i(status, code, message, decided_ms, id, from_status,
                         confirmation_code, processor_authorization, at_ms, kind, audit_at_ms,
-                        audit_actor, audit_action, audit_outcome, audit_origin, audit_object, n)),
+                        audit_actor, audit_action, audit_outcome, audit_origin, audit_object,
+                        confirmation_number, n)),
                  moved AS (
                     UPDATE payments p SET status = i.status, code = i.code, message = i.message,
                         decided_ms = i.decided_ms, voiding_ms = NULL
@@ -210,9 +212,12 @@ impl Gather for Decide {
                         p.payer_name),
                  decided AS (SELECT * FROM moved JOIN input i USING (n)),
                  confirmed AS (
-                    INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-                    SELECT confirmation_code, id, processor_authorization, decided_ms FROM decided
-                    WHERE confirmation_code IS NOT NULL AND processor_authorization IS NOT NULL),
+                    INSERT INTO confirmations
+                        (code, payment_id, processor_authorization, created_ms, number)
+                    SELECT confirmation_code, id, processor_authorization, decided_ms,
+                        confirmation_number
+                    FROM decided WHERE confirmation_code IS NOT NULL
+                        AND processor_authorization IS NOT NULL),
                  told AS (
                     {PAYMENT_EVENT}
                     SELECT {FIRST_SEQ} | (n - 1), at_ms, kind, application_id, id, status,
@@ -229,6 +234,9 @@ impl Gather for Decide {
         let payments = || all.iter().map(|d| &d.payment);
         let decisions = || all.iter().map(|d| &*d.decision);
         let audits = || decisions().map(|d| d.audit.as_ref());
+        let numbers = decisions()
+            .map(|d| d.confirmation_number.map(confirmation_number).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = client
             .query(
                 &statement,
@@ -259,6 +267,7 @@ impl Gather for Decide {
                     &audits()
                         .map(|a| a.map(|a| a.object.as_str()))
                         .collect::<Vec<_>>(),
+                    &numbers,
                 ],
             )
             .await?;

@@ -4,9 +4,10 @@
 use super::accounts::audit;
 use super::events::insert_payment_event;
 use super::{Client, Postgres, read_all, read_one};
+use crate::codes::CodeKey;
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{Bound, DecidedRow, ReportLine, Selection, SpanLine};
+use crate::store::payments::{Bound, CODE_NUMBERS, DecidedRow, ReportLine, Selection, SpanLine};
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
@@ -58,15 +59,73 @@ pub(in crate::store) async fn by_id(
     read_one(client, &sql, &[&id], rows::payment).await
 }
 
+/// The payment confirmed by `code`, found by its `number` (or, for the few codes issued before
+/// that have none, by its text).
 pub(in crate::store) async fn by_confirmation_code(
     client: &Client,
+    number: i64,
     code: &str,
 ) -> Result<Option<Payment>, StoreError> {
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id
-         LEFT JOIN batches b ON b.id = p.batch_id WHERE c.code = $1"
+         LEFT JOIN batches b ON b.id = p.batch_id
+         WHERE (c.number = $1 OR c.number IS NULL) AND c.code = $2"
     );
-    read_one(client, &sql, &[&code], rows::payment).await
+    read_one(client, &sql, &[&number, &code], rows::payment).await
+}
+
+/// The first of `count` numbers handed out by the count the store keeps, in one statement: the
+/// row's lock orders daemons asking at once.
+pub(in crate::store) async fn reserve_code_numbers(
+    client: &Client,
+    count: i64,
+) -> Result<i64, StoreError> {
+    let row = client
+        .query_one(
+            "INSERT INTO store_settings AS s (name, value) VALUES ($1, int8send($2::bigint))
+             ON CONFLICT (name) DO UPDATE
+                SET value = int8send(('x' || encode(s.value, 'hex'))::bit(64)::bigint + $2)
+             RETURNING ('x' || encode(value, 'hex'))::bit(64)::bigint - $2",
+            &[&CODE_NUMBERS, &count],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Numbers the confirmations that have none yet (`Store::number_confirmations`).
+pub(in crate::store) async fn number_confirmations(
+    client: &Client,
+    key: &CodeKey,
+) -> Result<u64, StoreError> {
+    let rows = client
+        .query(
+            "SELECT payment_id, code FROM confirmations WHERE number IS NULL",
+            &[],
+        )
+        .await?;
+    let (mut payments, mut numbers) = (Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        let code: &str = row.try_get(1)?;
+        let number = key
+            .number(code)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("confirmation code {code}")))?;
+        if seen.insert(number) {
+            payments.push(row.try_get::<_, &str>(0)?);
+            numbers.push(number);
+        }
+    }
+    let numbered = client
+        .execute(
+            "UPDATE confirmations c SET number = u.number
+             FROM unnest($1::text[], $2::bigint[]) AS u(payment_id, number)
+             WHERE c.payment_id = u.payment_id AND c.number IS NULL
+               AND NOT EXISTS (SELECT 1 FROM confirmations o WHERE o.number = u.number)",
+            &[&payments, &numbers],
+        )
+        .await?;
+    Ok(numbered)
 }
 
 pub(in crate::store) async fn unsettled_in(

@@ -135,6 +135,10 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/10_refunds_told.sql")),
     M::up(include_str!("../../../migrations/11_void_holds.sql")),
     M::up(include_str!("../../../migrations/12_viewers.sql")).foreign_key_check(),
+    M::up(include_str!(
+        "../../../migrations/13_numbered_confirmations.sql"
+    ))
+    .foreign_key_check(),
 ];
 
 /// The schema version this build writes (SQLite's `user_version` after the migrations).

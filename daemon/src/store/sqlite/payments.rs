@@ -1,11 +1,13 @@
 //! SQL for payments, their idempotency keys, confirmations and events.
 
 use super::{read_all, read_one};
+use crate::codes::CodeKey;
 use crate::store::StoreError;
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
 use crate::store::payments::{
-    Begun, Bound, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
+    Begun, Bound, CODE_NUMBERS, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
+    confirmation_number,
 };
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use cip_common::event::EventKind;
@@ -100,11 +102,17 @@ pub fn decide(
     let confirmation = payment
         .confirmation_code
         .as_ref()
-        .zip(decision.authorization.as_ref());
-    if let Some((code, _)) = confirmation {
+        .zip(decision.authorization.as_ref())
+        .zip(
+            decision
+                .confirmation_number
+                .map(confirmation_number)
+                .transpose()?,
+        );
+    if let Some((_, number)) = confirmation {
         let taken = conn
-            .prepare_cached("SELECT 1 FROM confirmations WHERE code = ?1")?
-            .exists([code])?;
+            .prepare_cached("SELECT 1 FROM confirmations WHERE number = ?1")?
+            .exists([number])?;
         if taken {
             return Ok(Decided::CodeTaken);
         }
@@ -126,13 +134,20 @@ pub fn decide(
     if moved == 0 {
         return Ok(Decided::Moved);
     }
-    if let Some((code, authorization)) = confirmation {
-        // The one writer checked the code free above, in this same transaction.
+    if let Some(((code, authorization), number)) = confirmation {
+        // The one writer checked the number free above, in this same transaction.
         conn.prepare_cached(
-            "INSERT INTO confirmations (code, payment_id, processor_authorization, created_ms)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO confirmations
+                (code, payment_id, processor_authorization, created_ms, number)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![code, payment.id, authorization, payment.decided_ms])?;
+        .execute(params![
+            code,
+            payment.id,
+            authorization,
+            payment.decided_ms,
+            number
+        ])?;
     }
     super::events::insert_payment_event(conn, payment, decision.kind, decision.at_ms)?;
     if let Some(entry) = &decision.audit {
@@ -146,12 +161,55 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<Payment>, StoreError>
     read_one(conn.prepare_cached(&sql)?.query([id])?, rows::payment)
 }
 
-pub fn by_confirmation_code(conn: &Connection, code: &str) -> Result<Option<Payment>, StoreError> {
+/// The payment confirmed by `code`, found by its `number` (or, for the few codes issued before
+/// that have none, by its text).
+pub fn by_confirmation_code(
+    conn: &Connection,
+    number: i64,
+    code: &str,
+) -> Result<Option<Payment>, StoreError> {
     let sql = format!(
         "SELECT {PAYMENT_COLUMNS} FROM confirmations c JOIN payments p ON p.id = c.payment_id
-         LEFT JOIN batches b ON b.id = p.batch_id WHERE c.code = ?1"
+         LEFT JOIN batches b ON b.id = p.batch_id
+         WHERE (c.number = ?1 OR c.number IS NULL) AND c.code = ?2"
     );
-    read_one(conn.prepare_cached(&sql)?.query([code])?, rows::payment)
+    read_one(
+        conn.prepare_cached(&sql)?.query(params![number, code])?,
+        rows::payment,
+    )
+}
+
+/// The first of `count` numbers handed out by the count the store keeps.
+pub fn reserve_code_numbers(conn: &Connection, count: i64) -> Result<i64, StoreError> {
+    let stored = super::setting_or(conn, CODE_NUMBERS, &0i64.to_be_bytes())?;
+    let first = i64::from_be_bytes(
+        stored
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("{CODE_NUMBERS} is not 8 bytes")))?,
+    );
+    super::set_setting(conn, CODE_NUMBERS, &(first + count).to_be_bytes())?;
+    Ok(first)
+}
+
+/// Numbers the confirmations that have none yet (`Store::number_confirmations`).
+pub fn number_confirmations(conn: &Connection, key: &CodeKey) -> Result<u64, StoreError> {
+    let unnumbered: Vec<(i64, String)> = conn
+        .prepare("SELECT rowid, code FROM confirmations WHERE number IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut numbered = 0;
+    let mut give = conn.prepare(
+        "UPDATE confirmations SET number = ?1 WHERE rowid = ?2
+           AND NOT EXISTS (SELECT 1 FROM confirmations WHERE number = ?1)",
+    )?;
+    for (rowid, code) in unnumbered {
+        let Some(number) = key.number(&code) else {
+            return Err(StoreError::Corrupt(format!("confirmation code {code}")));
+        };
+        let number = i64::try_from(number).map_err(|_| StoreError::Corrupt(code.clone()))?;
+        numbered += u64::try_from(give.execute(params![number, rowid])?).unwrap_or(0);
+    }
+    Ok(numbered)
 }
 
 /// At most `max` payments `processing` or `in_doubt` in `applications`, oldest first.
