@@ -11,8 +11,10 @@ use cip_common::confirmation::{confirmation_code, value};
 use std::ops::Range;
 use std::sync::Mutex;
 
-/// Numbers the store hands out at a time.
-pub const BLOCK: u64 = 1_024;
+/// Numbers the store hands out at a time: a minute's worth at a busy daemon's pace, so the
+/// payment that finds a block spent and waits for the next is rare (and the numbers a stop leaves
+/// unused, at most a block, are few of the 2^40).
+pub const BLOCK: u64 = 65_536;
 /// Every number is below this: a code holds 40 bits.
 pub const NUMBERS: u64 = 1 << 40;
 const HALF_BITS: u32 = 20;
@@ -72,6 +74,9 @@ impl CodeKey {
 pub struct Codes {
     key: CodeKey,
     block: Mutex<Range<u64>>,
+    /// Held while a new block is asked for, so payments that find the block spent together
+    /// wait for one new block instead of each asking for one.
+    refill: tokio::sync::Mutex<()>,
 }
 
 impl Codes {
@@ -79,6 +84,7 @@ impl Codes {
         Codes {
             key,
             block: Mutex::new(0..0),
+            refill: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -87,18 +93,23 @@ impl Codes {
     }
 
     /// A number no code was issued for, and its code. When the block is spent, the store hands
-    /// out another (two callers may each take one: the numbers of the one not used are skipped).
+    /// out another.
     pub async fn next(&self, store: &Store) -> Result<(u64, String), StoreError> {
-        loop {
-            if let Some(number) = self.block.lock().expect("codes' block").next() {
-                return Ok((number, self.key.code(number)));
-            }
-            let first = store.reserve_code_numbers(BLOCK).await?;
-            let mut block = self.block.lock().expect("codes' block");
-            if block.is_empty() {
-                *block = first..first + BLOCK;
-            }
+        if let Some(issued) = self.from_block() {
+            return Ok(issued);
         }
+        let _refill = self.refill.lock().await;
+        if let Some(issued) = self.from_block() {
+            return Ok(issued);
+        }
+        let first = store.reserve_code_numbers(BLOCK).await?;
+        *self.block.lock().expect("codes' block") = first + 1..first + BLOCK;
+        Ok((first, self.key.code(first)))
+    }
+
+    fn from_block(&self) -> Option<(u64, String)> {
+        let number = self.block.lock().expect("codes' block").next()?;
+        Some((number, self.key.code(number)))
     }
 }
 
@@ -135,6 +146,29 @@ mod tests {
         );
         let firsts: HashSet<&str> = codes.iter().map(|c| &c[..1]).collect();
         assert_eq!(firsts.len(), 32, "every first symbol is used");
+    }
+
+    /// Payments that find the block spent at once share the one new block: none asks for
+    /// another, and no number is issued twice.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn payments_at_once_share_one_new_block() {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let limits = crate::store::StoreLimits {
+            write_queue: 64,
+            max_batch: 64,
+            readers: 1,
+        };
+        let store = Store::open(&dir.path().join("cip.db"), limits).expect("a store");
+        let codes = std::sync::Arc::new(Codes::new(CodeKey::from_fingerprint_key(&[7; 32])));
+        let issued = futures::future::join_all((0..64).map(|_| {
+            let (codes, store) = (std::sync::Arc::clone(&codes), store.clone());
+            tokio::spawn(async move { codes.next(&store).await.expect("a code") })
+        }))
+        .await;
+        let numbers: HashSet<u64> = issued.into_iter().map(|i| i.expect("ran").0).collect();
+        assert_eq!(numbers, (0..64).collect::<HashSet<u64>>());
+        let handed_out = store.reserve_code_numbers(0).await.expect("the count");
+        assert_eq!(handed_out, BLOCK, "one block for all 64");
     }
 
     #[test]
