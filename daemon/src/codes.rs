@@ -95,11 +95,11 @@ impl Codes {
     /// A number no code was issued for, and its code. When the block is spent, the store hands
     /// out another.
     pub async fn next(&self, store: &Store) -> Result<(u64, String), StoreError> {
-        if let Some(issued) = self.from_block() {
+        if let Some(issued) = self.next_in_block() {
             return Ok(issued);
         }
         let _refill = self.refill.lock().await;
-        if let Some(issued) = self.from_block() {
+        if let Some(issued) = self.next_in_block() {
             return Ok(issued);
         }
         let first = store.reserve_code_numbers(BLOCK).await?;
@@ -107,7 +107,7 @@ impl Codes {
         Ok((first, self.key.code(first)))
     }
 
-    fn from_block(&self) -> Option<(u64, String)> {
+    fn next_in_block(&self) -> Option<(u64, String)> {
         let number = self.block.lock().expect("codes' block").next()?;
         Some((number, self.key.code(number)))
     }

@@ -245,10 +245,14 @@ impl Sqlite {
             count: limits.readers,
         });
         let checkpointer = open_connection(path)?;
+        let database = std::fs::File::open(path).map_err(|source| StoreError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let alive = Arc::downgrade(&readers);
         std::thread::Builder::new()
             .name("cip-store-checkpoint".into())
-            .spawn(move || run_checkpoints(checkpointer, gate, alive))
+            .spawn(move || run_checkpoints(checkpointer, database, gate, alive))
             .map_err(|source| StoreError::DataDir {
                 path: path.to_path_buf(),
                 source,
@@ -380,13 +384,19 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(err)
 }
 
-/// How often the WAL is copied back into the database, beside the writer. A pass's fsync makes
-/// the disk flush its pages before a commit's own flush can finish, so the commits that land
-/// beside it wait for as many pages as it writes, most of them random (a confirmation code's
-/// index page per payment): a fortieth of a second of payments keeps that wait short. At
-/// 1,000 payments/s, p99 was about 7 ms at 25 ms and 9 to 18 ms at 100 ms in the same hour;
-/// 10 ms was worse again, each pass rewriting the same hot pages.
+/// How often the WAL is copied back into the database, beside the writer. The disk writes a
+/// pass's pages beside the commits' own flushes, which wait for them: a fortieth of a second of
+/// payments keeps that wait short. At 1,000 payments/s, p99 was about 7 ms at 25 ms and 9 to
+/// 18 ms at 100 ms in the same hour; 10 ms was worse again, each pass rewriting the same hot
+/// pages.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+/// Passes between two starts of the database file's write-out (about a second). A pass that does
+/// not reach the WAL's end leaves the pages it copied dirty in the kernel, which writes a file's
+/// dirty pages back all at once some 30 s after it first dirtied them: megabytes in one go,
+/// which a commit's flush then waited behind for 40 ms. Started every second, each write-out
+/// holds only that second's pages; started after every pass, the disk wrote the hot pages forty
+/// times as often and the tail grew.
+const PASSES_PER_WRITE_OUT: usize = 40;
 /// Frames in the WAL past which it is started over, holding the writer back: 64 MiB of 4 KiB
 /// pages, a few seconds of commits at 1,000 payments/s.
 const RESTART_AT_FRAMES: i64 = 16_384;
@@ -399,7 +409,9 @@ const RESTART_AFTER_FRESH_FRAMES: i64 = 256;
 const CATCH_UP_PASSES: usize = 8;
 
 /// Copies the WAL into the database now and then, until the store is dropped. The bulk is
-/// copied beside the writer (PASSIVE) every [`CHECKPOINT_EVERY`]. Once the WAL holds
+/// copied beside the writer (PASSIVE) every [`CHECKPOINT_EVERY`], and every
+/// [`PASSES_PER_WRITE_OUT`] passes the kernel is told to start writing out what they copied
+/// (`database` is the same file, opened apart). Once the WAL holds
 /// [`RESTART_AT_FRAMES`], passes beside the writer follow one another until one finds only the
 /// few frames committed while the one before ran ([`RESTART_AFTER_FRESH_FRAMES`]); a last pass
 /// then copies what came in meanwhile while holding the writer back at `gate` (waiting on a
@@ -409,7 +421,12 @@ const CATCH_UP_PASSES: usize = 8;
 /// keeps its size when started over, so commits overwrite blocks the file system holds already
 /// instead of new ones, which it zeroes first (a quarter of the daemon's CPU under load when the
 /// WAL only grew).
-fn run_checkpoints(conn: Connection, gate: Arc<Mutex<()>>, alive: std::sync::Weak<Readers>) {
+fn run_checkpoints(
+    conn: Connection,
+    database: std::fs::File,
+    gate: Arc<Mutex<()>>,
+    alive: std::sync::Weak<Readers>,
+) {
     // How many frames the WAL holds, and how many of them are copied (none if the pass failed).
     let checkpoint = || match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -420,9 +437,15 @@ fn run_checkpoints(conn: Connection, gate: Arc<Mutex<()>>, alive: std::sync::Wea
             (0, 0)
         }
     };
-    while alive.strong_count() > 0 {
+    for pass in 1.. {
+        if alive.strong_count() == 0 {
+            break;
+        }
         std::thread::sleep(CHECKPOINT_EVERY);
         let (frames, mut copied) = checkpoint();
+        if pass % PASSES_PER_WRITE_OUT == 0 {
+            start_write_out(&database);
+        }
         if frames >= RESTART_AT_FRAMES {
             for _ in 0..CATCH_UP_PASSES {
                 let before = copied;
@@ -434,6 +457,19 @@ fn run_checkpoints(conn: Connection, gate: Arc<Mutex<()>>, alive: std::sync::Wea
             let _writer_waits = gate.lock().unwrap_or_else(|p| p.into_inner());
             checkpoint();
         }
+    }
+}
+
+/// Starts writing out the database file's dirty pages, without waiting for the disk
+/// ([`PASSES_PER_WRITE_OUT`]).
+fn start_write_out(database: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor stays open for the call, which reads nothing else.
+    let started =
+        unsafe { libc::sync_file_range(database.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    if started != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!("checkpoint: cannot start the database file's write-out: {e}");
     }
 }
 
