@@ -75,6 +75,14 @@ fn broken_move(
 /// The store's setting that counts the confirmation numbers handed out (8 bytes, big-endian).
 pub(super) const CODE_NUMBERS: &str = "confirmation_numbers_handed_out";
 
+/// The number a code issued before codes had numbers takes under `key`, as both stores hold it
+/// (`Store::number_confirmations`).
+pub(super) fn number_issued_before(key: &CodeKey, code: &str) -> Result<i64, StoreError> {
+    key.number(code)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("confirmation code {code}")))
+}
+
 /// A confirmation number as both stores hold it (a signed 64-bit integer).
 pub(super) fn confirmation_number(number: u64) -> Result<i64, StoreError> {
     i64::try_from(number).map_err(|_| StoreError::Broken(format!("code number {number}")))

@@ -7,7 +7,9 @@ use super::{Client, Postgres, read_all, read_one};
 use crate::codes::CodeKey;
 use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
-use crate::store::payments::{Bound, CODE_NUMBERS, DecidedRow, ReportLine, Selection, SpanLine};
+use crate::store::payments::{
+    Bound, CODE_NUMBERS, DecidedRow, ReportLine, Selection, SpanLine, number_issued_before,
+};
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use crate::store::{Rows, StoreError};
 use cip_common::event::EventKind;
@@ -107,10 +109,7 @@ pub(in crate::store) async fn number_confirmations(
     let mut seen = std::collections::HashSet::new();
     for row in &rows {
         let code: &str = row.try_get(1)?;
-        let number = key
-            .number(code)
-            .and_then(|n| i64::try_from(n).ok())
-            .ok_or_else(|| StoreError::Corrupt(format!("confirmation code {code}")))?;
+        let number = number_issued_before(key, code)?;
         if seen.insert(number) {
             payments.push(row.try_get::<_, &str>(0)?);
             numbers.push(number);

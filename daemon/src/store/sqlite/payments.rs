@@ -7,7 +7,7 @@ use crate::store::accounts::AuditEntry;
 use crate::store::events::DecisionsRead;
 use crate::store::payments::{
     Begun, Bound, CODE_NUMBERS, Decided, DecidedRow, Decision, ReportLine, Selection, SpanLine,
-    confirmation_number,
+    confirmation_number, number_issued_before,
 };
 use crate::store::rows::{self, PAYMENT_COLUMNS, PAYMENTS_JOINED, REFUND_COLUMNS, ReportLines};
 use cip_common::event::EventKind;
@@ -203,10 +203,7 @@ pub fn number_confirmations(conn: &Connection, key: &CodeKey) -> Result<u64, Sto
            AND NOT EXISTS (SELECT 1 FROM confirmations WHERE number = ?1)",
     )?;
     for (rowid, code) in unnumbered {
-        let Some(number) = key.number(&code) else {
-            return Err(StoreError::Corrupt(format!("confirmation code {code}")));
-        };
-        let number = i64::try_from(number).map_err(|_| StoreError::Corrupt(code.clone()))?;
+        let number = number_issued_before(key, &code)?;
         numbered += u64::try_from(give.execute(params![number, rowid])?).unwrap_or(0);
     }
     Ok(numbered)
