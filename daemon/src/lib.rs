@@ -24,3 +24,4 @@ pub mod store;
 pub mod systemd;
 pub mod tcp;
 pub mod tls;
+pub mod write_out;

@@ -390,12 +390,11 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
 /// 18 ms at 100 ms in the same hour; 10 ms was worse again, each pass rewriting the same hot
 /// pages.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
-/// Passes between two starts of the database file's write-out (about a second). A pass that does
-/// not reach the WAL's end leaves the pages it copied dirty in the kernel, which writes a file's
-/// dirty pages back all at once some 30 s after it first dirtied them: megabytes in one go,
-/// which a commit's flush then waited behind for 40 ms. Started every second, each write-out
-/// holds only that second's pages; started after every pass, the disk wrote the hot pages forty
-/// times as often and the tail grew.
+/// Passes between two starts of the database file's write-out ([`crate::write_out`]), about a
+/// second. A pass that does not reach the WAL's end does not sync the file, so the pages it copied
+/// stay dirty; a commit's flush once waited 40 ms behind 8 MB of them written back at once.
+/// Started every second, each write-out holds only that second's pages; started after every
+/// pass, the disk wrote the hot pages forty times as often and the tail grew.
 const PASSES_PER_WRITE_OUT: usize = 40;
 /// Frames in the WAL past which it is started over, holding the writer back: 64 MiB of 4 KiB
 /// pages, a few seconds of commits at 1,000 payments/s.
@@ -444,7 +443,7 @@ fn run_checkpoints(
         std::thread::sleep(CHECKPOINT_EVERY);
         let (frames, mut copied) = checkpoint();
         if pass % PASSES_PER_WRITE_OUT == 0 {
-            start_write_out(&database);
+            crate::write_out::start(&database, "the database file");
         }
         if frames >= RESTART_AT_FRAMES {
             for _ in 0..CATCH_UP_PASSES {
@@ -457,19 +456,6 @@ fn run_checkpoints(
             let _writer_waits = gate.lock().unwrap_or_else(|p| p.into_inner());
             checkpoint();
         }
-    }
-}
-
-/// Starts writing out the database file's dirty pages, without waiting for the disk
-/// ([`PASSES_PER_WRITE_OUT`]).
-fn start_write_out(database: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor stays open for the call, which reads nothing else.
-    let started =
-        unsafe { libc::sync_file_range(database.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-    if started != 0 {
-        let e = std::io::Error::last_os_error();
-        tracing::warn!("checkpoint: cannot start the database file's write-out: {e}");
     }
 }
 
