@@ -727,7 +727,7 @@ async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<
     let total = warm_up + (per_s as f64 * seconds) as usize;
     let period = Duration::from_secs_f64(1.0 / per_s as f64);
     let runtime = tokio::runtime::Handle::current();
-    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    let (answer, mut answers) = tokio::sync::mpsc::unbounded_channel();
     let pacer = tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         for n in 0..total {
@@ -735,16 +735,16 @@ async fn open_loop(served: &Served, per_s: u64, seconds: f64) -> anyhow::Result<
             if let Some(early) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(early);
             }
-            let (client, token, request, answered) = (
+            let (client, token, request, answer) = (
                 connections[n % CONNECTIONS].clone(),
                 token.clone(),
                 Arc::clone(&request),
-                answered.clone(),
+                answer.clone(),
             );
             runtime.spawn(async move {
                 let ok = submit(&client, &token, &request).await;
                 // The receiver outlives every sender.
-                let _ = answered.send((n, ok, micros(due)));
+                let _ = answer.send((n, ok, micros(due)));
             });
         }
     });
