@@ -1,7 +1,9 @@
-//! Writes gathered into one statement. Callers queue their write; a few senders each take every
-//! write waiting when they come free (up to `[store] max_batch`) and send them as one statement
-//! over arrays, so under load one statement, one commit and one flush serve many payments, and
-//! the server's work per payment is only its rows. A caller alone is sent alone, at once.
+//! Writes gathered into one statement. Callers queue their write; one sender for each kind
+//! takes every write waiting when it comes free (up to `[store] max_batch`) and sends them as one
+//! statement over arrays, so under load one statement, one commit and one flush serve many
+//! payments, and the server's work per payment is only its rows. While a statement is on its way
+//! the next writes gather, and the statements of the two kinds (`begin` and `decide`) overlap each
+//! other's commits. A caller alone is sent alone, at once.
 //!
 //! When the statement fails as a whole (a confirmation code another payment holds, a deadlock
 //! with another daemon's statement), nothing of it was kept, and each write is sent again on its
@@ -12,13 +14,11 @@ use crate::store::{StoreError, StoreLimits};
 use deadpool_postgres::Pool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-/// Statements of one kind on their way at once: while they are, the next writes gather.
-const SENDERS: usize = 4;
-/// Connections the senders of both kinds (`begin` and `decide`) hold at most: a pool of their
-/// own, beside the readers' `[store] readers`.
-pub(super) const CONNECTIONS: usize = 2 * SENDERS;
+/// Connections the senders hold, one for each kind (`begin` and `decide`): a pool of their own,
+/// beside the readers' `[store] readers`.
+pub(super) const CONNECTIONS: usize = 2;
 
 /// A write that can go with others of its kind in one statement.
 pub(super) trait Gather: Sized + Send + Sync + 'static {
@@ -37,15 +37,15 @@ pub(super) trait Gather: Sized + Send + Sync + 'static {
     }
 }
 
-/// What waits for a sender: a write and where its answer goes, or a heartbeat.
+/// What waits for the sender: a write and where its answer goes, or a heartbeat.
 enum Waiting<G: Gather> {
     Write(G, oneshot::Sender<Result<G::Answer, StoreError>>),
-    /// Answered by the sender that takes it, with no statement: the senders come free, whether
-    /// or not the database answers them (see `Store::writer_answers`).
+    /// Answered by the sender when it takes it, with no statement: the sender comes free, whether
+    /// or not the database answers it (see `Store::writer_answers`).
     Heartbeat(oneshot::Sender<()>),
 }
 
-/// Where writes of one kind queue for their senders; the senders end when it is dropped.
+/// Where writes of one kind queue for their sender; the sender ends when it is dropped.
 pub(super) struct Gathered<G: Gather> {
     queue: mpsc::Sender<Waiting<G>>,
     /// How many writes the last statement sent held.
@@ -64,20 +64,17 @@ impl<G: Gather> Clone for Gathered<G> {
 impl<G: Gather> Gathered<G> {
     pub(super) fn start(pool: &Pool, limits: StoreLimits) -> Gathered<G> {
         let (queue, waiting) = mpsc::channel(limits.write_queue.max(1));
-        let waiting = Arc::new(Mutex::new(waiting));
         let last_batch = Arc::new(AtomicUsize::new(0));
-        for _ in 0..SENDERS {
-            tokio::spawn(send(
-                pool.clone(),
-                Arc::clone(&waiting),
-                limits.max_batch.max(1),
-                Arc::clone(&last_batch),
-            ));
-        }
+        tokio::spawn(send(
+            pool.clone(),
+            waiting,
+            limits.max_batch.max(1),
+            Arc::clone(&last_batch),
+        ));
         Gathered { queue, last_batch }
     }
 
-    /// Writes queued and not yet taken by a sender.
+    /// Writes queued and not yet taken by the sender.
     pub(super) fn queued(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()
     }
@@ -97,24 +94,24 @@ impl<G: Gather> Gathered<G> {
         answered.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Whether a sender takes a heartbeat queued behind the writes waiting: false once the
-    /// senders have ended; never, while every one of them is stuck on its statement.
+    /// Whether the sender takes a heartbeat queued behind the writes waiting: false once it has
+    /// ended; never, while it is stuck on its statement.
     pub(super) async fn heartbeat(&self) -> bool {
         let (answer, answered) = oneshot::channel();
         self.queue.send(Waiting::Heartbeat(answer)).await.is_ok() && answered.await.is_ok()
     }
 }
 
-/// One sender: takes what is waiting, writes it, answers, and again.
+/// The sender: takes what is waiting, writes it, answers, and again.
 async fn send<G: Gather>(
     pool: Pool,
-    waiting: Arc<Mutex<mpsc::Receiver<Waiting<G>>>>,
+    mut waiting: mpsc::Receiver<Waiting<G>>,
     most: usize,
     last_batch: Arc<AtomicUsize>,
 ) {
     let mut taken = Vec::with_capacity(most);
     loop {
-        if waiting.lock().await.recv_many(&mut taken, most).await == 0 {
+        if waiting.recv_many(&mut taken, most).await == 0 {
             return;
         }
         // A caller that stopped waiting heard that the database did not answer: its write is

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/05_void_holds.sql"),
     include_str!("../../../migrations/postgres/06_viewers.sql"),
     include_str!("../../../migrations/postgres/07_numbered_confirmations.sql"),
+    include_str!("../../../migrations/postgres/08_references_by_statement.sql"),
 ];
 
 /// How long a caller waits for a connection or for the database to answer one operation: past
