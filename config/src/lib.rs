@@ -177,7 +177,7 @@ pub struct StoreSettings {
     /// Most writes committed in one transaction (one fsync).
     pub max_batch: usize,
     /// Read-only connections for searches, lookups and feeds; on PostgreSQL, the connections
-    /// of the pool every other operation shares (the payments' writes have 8 more).
+    /// of the pool every other operation shares (the payments' writes have 2 more).
     pub readers: usize,
 }
 

@@ -3,7 +3,9 @@
 //! statement over arrays, so under load one statement, one commit and one flush serve many
 //! payments, and the server's work per payment is only its rows. While a statement is on its way
 //! the next writes gather, and the statements of the two kinds (`begin` and `decide`) overlap each
-//! other's commits. A caller alone is sent alone, at once.
+//! other's commits. One sender, not several: a statement's own work (its plan, its start, its
+//! commit) is the server's whoever sends it, so fewer and fuller statements leave more of the
+//! cores to payments. A caller alone is sent alone, at once.
 //!
 //! When the statement fails as a whole (a confirmation code another payment holds, a deadlock
 //! with another daemon's statement), nothing of it was kept, and each write is sent again on its
